@@ -1,0 +1,234 @@
+# WASM Workbench guest driver: runs inside CPython for WASI, passed with `-c`.
+#
+# Protocol with the host (workbench/sandbox/_runtimes/python.py):
+#   * Requests arrive on fd 0, which the host serves from memory: an 8-byte
+#     little-endian length, then a marshal-encoded dict (marshal is builtin, so
+#     decoding costs no imports). Host -> guest only.
+#   * The driver talks back with a control message framed by two calls to the
+#     WASI import sched_yield, which the host shadows: the first yield switches
+#     the host's stdout capture to "control", the JSON written to fd 1 is the
+#     message, the second yield ends it. The second yield is also where the host
+#     parks us until the next request and resets fuel and the deadline.
+#   * In "fresh" mode the driver runs one request and exits with its status, so
+#     the exit code is what the host observes, not something the guest reports.
+# Start-up cost matters (it is paid for every fresh execution): only builtin
+# modules are imported here; traceback and linecache load only when code fails.
+# User code runs with sys.stdin empty and without sched_yield in os/posix, so it
+# can't read requests or speak on the control channel by accident.
+import sys
+
+
+def _wb_main():
+    import builtins
+    import marshal
+    import posix
+
+    real_yield = posix.sched_yield
+    del posix.sched_yield
+
+    def read_exact(count):
+        parts = []
+        while count:
+            chunk = posix.read(0, count)
+            if not chunk:
+                raise EOFError("the host closed the request channel")
+            parts.append(chunk)
+            count -= len(chunk)
+        return b"".join(parts)
+
+    def receive():
+        size = int.from_bytes(read_exact(8), "little")
+        return marshal.loads(read_exact(size))
+
+    def encode(value):
+        # A tiny JSON encoder for control messages (bool, int, str, None, flat dicts).
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        if value is None:
+            return "null"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, str):
+            out = ['"']
+            for ch in value:
+                code = ord(ch)
+                if ch in '"\\' or code < 0x20 or code > 0x7E:
+                    out.append("\\u%04x" % code if code < 0x10000 else "\\ufffd")
+                else:
+                    out.append(ch)
+            out.append('"')
+            return "".join(out)
+        if isinstance(value, dict):
+            return "{" + ",".join(encode(str(k)) + ":" + encode(v) for k, v in value.items()) + "}"
+        return encode(repr(value))
+
+    def send(message):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        data = encode(message).encode("ascii")
+        real_yield()
+        view = memoryview(data)
+        while view:
+            view = view[posix.write(1, view):]
+        real_yield()
+
+    def source_line(filename, lineno, code):
+        if filename == code_name[0] and lineno:
+            lines = code.splitlines()
+            if 0 < lineno <= len(lines):
+                return lines[lineno - 1].strip()
+        return None
+
+    def format_one(exc, code, lines):
+        tb = exc.__traceback__
+        # Drop the driver's own frame so the traceback starts in user code.
+        if tb is not None and tb.tb_frame.f_code is run.__code__:
+            tb = tb.tb_next
+        if tb is not None:
+            lines.append("Traceback (most recent call last):")
+        while tb is not None:
+            frame_code = tb.tb_frame.f_code
+            lines.append('  File "%s", line %s, in %s' % (frame_code.co_filename, tb.tb_lineno, frame_code.co_name))
+            text = source_line(frame_code.co_filename, tb.tb_lineno, code)
+            if text:
+                lines.append("    " + text)
+            tb = tb.tb_next
+        kind = type(exc)
+        name = kind.__qualname__
+        if kind.__module__ not in ("builtins", "__main__"):
+            name = kind.__module__ + "." + name
+        if isinstance(exc, SyntaxError):
+            lines.append('  File "%s", line %s' % (exc.filename, exc.lineno))
+            if exc.text:
+                text = exc.text.rstrip("\n")
+                stripped = text.lstrip()
+                lines.append("    " + stripped)
+                if exc.offset:
+                    caret = max(0, exc.offset - 1 - (len(text) - len(stripped)))
+                    width = 1
+                    if exc.end_offset and exc.end_lineno == exc.lineno and exc.end_offset > exc.offset:
+                        width = exc.end_offset - exc.offset
+                    lines.append("    " + " " * caret + "^" * width)
+            message = exc.msg
+        else:
+            try:
+                message = str(exc)
+            except Exception:
+                message = "<exception str() failed>"
+        lines.append(name + (": " + message if message else ""))
+
+    def print_exception(exc, code):
+        # A small stand-in for traceback.print_exception: importing traceback
+        # costs the guest ~300 M fuel, more than most programs that fail.
+        chain = []
+        seen = set()
+        while exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            chain.append(exc)
+            if exc.__cause__ is not None:
+                exc = exc.__cause__
+            elif exc.__context__ is not None and not exc.__suppress_context__:
+                exc = exc.__context__
+            else:
+                exc = None
+        lines = []
+        for index, item in enumerate(reversed(chain)):
+            if index:
+                previous = chain[len(chain) - index]
+                if item.__cause__ is previous:
+                    lines.append("\nThe above exception was the direct cause of the following exception:\n")
+                else:
+                    lines.append("\nDuring handling of the above exception, another exception occurred:\n")
+            format_one(item, code, lines)
+        sys.stderr.write("\n".join(lines) + "\n")
+
+    def exit_code_of(exc):
+        # What CPython does with SystemExit(code).
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code & 0xFF if exc.code >= 0 else 1
+        sys.stderr.write(str(exc.code) + "\n")
+        return 1
+
+    def fast_exit(status, user_globals):
+        # Full interpreter finalization costs ~40 M fuel; keep what programs rely
+        # on (atexit handlers, flushed streams, files left open in globals get
+        # closed by dropping the globals) and skip the rest.
+        import atexit
+
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:
+            pass
+        try:
+            user_globals.clear()
+        except BaseException:
+            pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        posix._exit(status)
+
+    code_name = ["<code>"]
+
+    sys.path.insert(0, "/app")
+    try:
+        posix.stat("/data/site-packages")
+        sys.path.insert(1, "/data/site-packages")
+    except OSError:
+        pass
+    try:
+        posix.chdir("/app")
+    except OSError:
+        pass
+    import _io
+
+    sys.stdin = _io.StringIO("")
+    user_globals = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+
+    def run(request):
+        code = request["code"]
+        filename = request.get("filename", "<code>")
+        code_name[0] = filename
+        sys.argv = [filename] + list(request.get("argv", []))
+        try:
+            exec(compile(code, filename, "exec"), user_globals)
+        except SystemExit:
+            raise
+        except BaseException as exc:
+            print_exception(exc, code)
+            return {"ok": False, "error": type(exc).__name__}
+        return {"ok": True}
+
+    # The first compile() builds the _ast node types (~40 M fuel); do it during
+    # start-up, which is never charged to the user, rather than in their turn.
+    compile("", "<warm-up>", "exec")
+    send({"ready": True})
+    while True:
+        request = receive()
+        if request.get("op") != "exec":
+            send({"ok": False, "error": "unknown request"})
+            continue
+        if request.get("fresh"):
+            try:
+                status = 0 if run(request)["ok"] else 1
+            except SystemExit as exc:
+                status = exit_code_of(exc)
+            fast_exit(status, user_globals)
+        try:
+            status = run(request)
+        except SystemExit as exc:
+            code = exit_code_of(exc)
+            status = {"ok": code == 0, "exit": code}
+        send(status)
+
+
+_wb_main()

@@ -1,0 +1,319 @@
+"""Command line: ``wasm-workbench run | policies | runtimes``.
+
+Exit status of ``run``:
+
+====  ==========================================================
+0     the code ran and succeeded
+1     the guest failed (an exception, or a non-zero exit code)
+2     usage error (bad arguments, unknown policy, unreadable file)
+3     a limit stopped the run (fuel, memory, timeout, stack, cancelled)
+4     the sandbox itself failed (missing runtime, host error)
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .sandbox import (
+    CompileProgress,
+    ExecutionPolicy,
+    PolicyError,
+    RuntimeType,
+    SandboxError,
+    SandboxResult,
+    TrapKind,
+    create_sandbox,
+    extract_code,
+    get_engine,
+    list_presets,
+    load_policy,
+    policy_field_help,
+)
+
+EXIT_OK = 0
+EXIT_GUEST_ERROR = 1
+EXIT_USAGE = 2
+EXIT_LIMIT = 3
+EXIT_HOST_ERROR = 4
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_UNITS = {
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "k": 10**3,
+    "m": 10**6,
+    "b": 10**9,
+}
+
+
+def sanitize(text: str) -> str:
+    """Replace control characters (terminal escapes) in guest text; keep newlines and tabs."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def parse_setting(item: str) -> tuple[str, Any]:
+    """Parse ``key=value`` from ``--set``: numbers with units, JSON lists/objects, text.
+
+    Raises
+    ------
+    PolicyError
+        If the item has no ``=`` or names an unknown setting.
+    """
+    if "=" not in item:
+        raise PolicyError(f"--set {item!r}: expected key=value, e.g. --set fuel_budget=5e9")
+    key, _, raw = item.partition("=")
+    key = key.strip()
+    if key not in ExecutionPolicy.model_fields:
+        known = ", ".join(ExecutionPolicy.model_fields)
+        raise PolicyError(f"--set {key!r}: unknown setting. Known settings: {known}.")
+    raw = raw.strip()
+    if raw[:1] in "[{":
+        try:
+            return key, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise PolicyError(f"--set {key}: {raw!r} is not valid JSON ({exc.msg}).") from None
+    match = re.fullmatch(r"([0-9][0-9_]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([a-zA-Z]*)", raw)
+    if match:
+        number = float(match.group(1).replace("_", ""))
+        unit = match.group(2).lower()
+        if unit and unit not in _UNITS and unit != "s":
+            raise PolicyError(f"--set {key}: unknown unit {match.group(2)!r} in {raw!r}.")
+        number *= _UNITS.get(unit, 1)
+        if key == "timeout_seconds":
+            return key, number
+        return key, int(number)
+    return key, raw
+
+
+def _choose_runtime(option: str, path: str, language: RuntimeType | None) -> RuntimeType:
+    if option != "auto":
+        return RuntimeType(option)
+    if language is not None:
+        return language
+    suffix = Path(path).suffix.lower()
+    if suffix in (".js", ".mjs", ".cjs"):
+        return RuntimeType.JAVASCRIPT
+    if suffix == ".py":
+        return RuntimeType.PYTHON
+    raise PolicyError(
+        "Could not tell whether this is Python or JavaScript. "
+        "Pass --runtime python or --runtime javascript."
+    )
+
+
+def _exit_status(result: SandboxResult) -> int:
+    if result.success:
+        return EXIT_OK
+    if result.trap_kind is TrapKind.HOST_ERROR:
+        return EXIT_HOST_ERROR
+    if result.trap_kind is not TrapKind.NONE:
+        return EXIT_LIMIT
+    return EXIT_GUEST_ERROR
+
+
+def _progress(event: CompileProgress) -> None:
+    if event.stage in ("compiling", "verifying"):
+        print(f"wasm-workbench: {event.message} ...", file=sys.stderr, flush=True)
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        source = sys.stdin.read()
+    else:
+        try:
+            source = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(
+                f"wasm-workbench: could not read {args.file}: {exc}. "
+                "Check the path, or pass - to read the code from standard input.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    policy = load_policy(args.policy)
+    if args.set:
+        policy = policy.with_updates(**dict(parse_setting(item) for item in args.set))
+    prefer = None if args.runtime == "auto" else RuntimeType(args.runtime)
+    extracted = extract_code(source, prefer=prefer)
+    if extracted.fenced and not args.json:
+        print(f"wasm-workbench: {extracted.note}", file=sys.stderr)
+    if not extracted.code.strip():
+        print(f"wasm-workbench: no code to run. {extracted.note}", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = _choose_runtime(args.runtime, args.file, extracted.language)
+    sandbox = create_sandbox(
+        runtime=runtime,
+        policy=policy,
+        session_id=args.session,
+        workspace_root=args.workspace_root,
+        warm=False,
+    )
+    sandbox.prepare(progress=_progress)
+    streams: dict[str, TextIO] = {"stdout": sys.stdout, "stderr": sys.stderr}
+
+    def on_output(name: str, chunk: bytes) -> None:
+        stream = streams[name]
+        stream.write(sanitize(chunk.decode("utf-8", "replace")))
+        stream.flush()
+
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = sandbox.execute(
+                extracted.code, on_output=None if args.json else on_output
+            )
+        except BaseException as exc:  # re-raised on the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="wasm-workbench-run")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        sandbox.cancel()
+        worker.join()
+    finally:
+        sandbox.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    result: SandboxResult = outcome["result"]
+    if args.json:
+        data = result.model_dump(mode="json", exclude={"stdout_bytes", "stderr_bytes"})
+        data["workspace"] = str(sandbox.workspace)
+        print(json.dumps(data, indent=2))
+    else:
+        print(sanitize("\n" + result.summary()), file=sys.stderr)
+        if result.files_created or result.files_modified:
+            changed = ", ".join(result.files_created + result.files_modified)
+            print(f"Files changed in {sandbox.workspace}: {changed}", file=sys.stderr)
+    return _exit_status(result)
+
+
+def _command_policies(_args: argparse.Namespace) -> int:
+    for name, path in list_presets().items():
+        policy = ExecutionPolicy.from_toml(path)
+        print(
+            f"{name:24} fuel {policy.fuel_budget:>16,}  "
+            f"memory {policy.memory_bytes // 2**20:>5} MiB  timeout {policy.timeout_seconds:g} s"
+        )
+    return EXIT_OK
+
+
+def _command_runtimes(args: argparse.Namespace) -> int:
+    engine = get_engine()
+    if args.prepare:
+        for runtime in RuntimeType:
+            engine.module(runtime, progress=_progress)
+    import wasmtime
+
+    print(f"wasmtime {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}".strip())
+    from .sandbox._engine import WASMTIME_VERSION
+
+    print(f"wasmtime-py {WASMTIME_VERSION}; module cache: {engine.cache_root}")
+    for runtime, spec in engine.specs.items():
+        print(
+            f"{runtime.value:11} {spec.language_version:18} {spec.distribution}=={spec.version}"
+            f"  sha256 {spec.sha256}"
+        )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to generate the README's usage)."""
+    parser = argparse.ArgumentParser(
+        prog="wasm-workbench",
+        description="Run untrusted Python and JavaScript inside WebAssembly with hard limits.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser(
+        "run",
+        help="run one file (or LLM output with Markdown fences) in a fresh sandbox",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="settings for --set:\n"
+        + "\n".join(f"  {name:22} {text}" for name, text in policy_field_help().items()),
+    )
+    run.add_argument("file", help="file to run, or - for standard input")
+    run.add_argument(
+        "--runtime",
+        choices=["auto", "python", "javascript"],
+        default="auto",
+        help="guest language (default: from the code fence, file name or content)",
+    )
+    run.add_argument(
+        "--policy",
+        default="default",
+        help="preset name (see 'wasm-workbench policies') or a .toml file",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one policy setting, e.g. --set fuel_budget=5e9 "
+        "--set memory_bytes=256MiB (repeatable)",
+    )
+    run.add_argument("--json", action="store_true", help="print the full result as JSON")
+    run.add_argument("--session", help="run in this session's workspace (default: a new one)")
+    run.add_argument("--workspace-root", help="folder that holds session workspaces")
+    run.set_defaults(handler=_command_run)
+    policies = sub.add_parser("policies", help="list the policy presets")
+    policies.set_defaults(handler=_command_policies)
+    runtimes = sub.add_parser("runtimes", help="show the runtimes, their hashes and the cache")
+    runtimes.add_argument(
+        "--prepare", action="store_true", help="compile (or load) both runtimes now"
+    )
+    runtimes.set_defaults(handler=_command_runtimes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``wasm-workbench`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        status: int = args.handler(args)
+        return status
+    except PolicyError as exc:
+        print(f"wasm-workbench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SandboxError as exc:
+        print(f"wasm-workbench: {exc}", file=sys.stderr)
+        return EXIT_HOST_ERROR
+
+
+def run() -> None:
+    """Console-script entry point: :func:`main`, then a clean, immediate exit.
+
+    Every store is freed first; then the process leaves with ``os._exit`` so that
+    no native destructor runs while wasmtime's worker threads may still be
+    winding down (wasmtime-py can print a "panic in a function that cannot
+    unwind" from a tokio worker at interpreter exit).
+    """
+    status = main()
+    from .sandbox._pool import close_all_instances
+
+    close_all_instances()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

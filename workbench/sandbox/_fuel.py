@@ -1,0 +1,174 @@
+"""Fuel analysis: how much of its budget a run used, and a budget that would suit it.
+
+Fuel is roughly one unit per WebAssembly instruction (``format_fuel`` writes
+``2.5 B`` for 2.5 x 10**9). :func:`analyze_fuel` rates a run by utilization:
+
+=============  ===================================================
+status         utilization of ``fuel_budget``
+=============  ===================================================
+``efficient``  below 50 %
+``moderate``   50 % up to 75 %
+``warning``    75 % up to 90 %
+``critical``   90 % and more (without running out)
+``exhausted``  the budget ran out (the host saw the out-of-fuel trap)
+=============  ===================================================
+
+The suggested budget gives the same workload about 50 % utilization, is rounded
+up to a "nice" number (1, 2, 2.5 or 5 x 10**k) and is never below
+:data:`MIN_SUGGESTED_BUDGET`. Usage::
+
+    analyze_fuel(1_700_000_000, 2_000_000_000).status     # 'warning'
+    analyze_fuel(2_000_000_000, 2_000_000_000, exhausted=True).suggested_budget
+"""
+
+from __future__ import annotations
+
+from ._policy import _bounds, format_fuel
+from ._result import FuelAnalysis, FuelStatus
+
+__all__ = ["MIN_SUGGESTED_BUDGET", "analyze_fuel", "nice_ceil"]
+
+#: The smallest budget ever suggested (a fresh Python run alone costs more).
+MIN_SUGGESTED_BUDGET = 10_000_000
+
+# Upper bounds of utilization (percent) for each status below "critical".
+_THRESHOLDS: tuple[tuple[float, FuelStatus], ...] = (
+    (50.0, "efficient"),
+    (75.0, "moderate"),
+    (90.0, "warning"),
+)
+# A suggestion gives the workload this share of the budget: room to grow 2x.
+_TARGET_SHARE = 2
+# After running out we don't know the true cost; ask for at least this many times more.
+_EXHAUSTED_FACTOR = 4
+
+
+def analyze_fuel(fuel_consumed: int, fuel_budget: int, *, exhausted: bool = False) -> FuelAnalysis:
+    """Rate one run's fuel use and suggest a budget for similar runs.
+
+    Parameters
+    ----------
+    fuel_consumed
+        Fuel the user's code used (start-up excluded), in instructions.
+    fuel_budget
+        The budget it ran under. ``0`` is accepted: utilization is then 0 % for
+        a run that used nothing and 100 % otherwise.
+    exhausted
+        True when the budget ran out before the code finished.
+
+    Returns
+    -------
+    FuelAnalysis
+        ``status``, ``utilization_percent`` (not capped at 100),
+        ``suggested_budget`` (capped at the largest budget a policy allows) and a
+        one- or two-sentence ``recommendation`` with figures in human units.
+    """
+    consumed = max(0, fuel_consumed)
+    budget = max(0, fuel_budget)
+    # With no budget to divide by, a run that used anything used "all" of it.
+    utilization = 100.0 * consumed / budget if budget else (100.0 if consumed else 0.0)
+    status: FuelStatus = "exhausted" if exhausted else _status(utilization)
+
+    if status == "exhausted":
+        target = _EXHAUSTED_FACTOR * max(budget, consumed)
+    elif status in ("warning", "critical"):
+        target = max(_TARGET_SHARE * consumed, budget)
+    else:
+        target = _TARGET_SHARE * consumed
+    suggested = min(max(nice_ceil(target), MIN_SUGGESTED_BUDGET), _max_budget())
+
+    return FuelAnalysis(
+        status=status,
+        utilization_percent=round(utilization, 2),
+        fuel_consumed=consumed,
+        fuel_budget=budget,
+        suggested_budget=suggested,
+        recommendation=_recommendation(status, utilization, consumed, budget, suggested),
+    )
+
+
+def nice_ceil(value: int) -> int:
+    """Round ``value`` up to the next number of the form 1, 2, 2.5 or 5 x 10**k.
+
+    Values below 1 give 1; 2.5 only appears from 25 upwards, so the result is
+    always an integer.
+    """
+    scale = 1
+    while True:
+        for candidate in (scale, 2 * scale, 5 * scale // 2, 5 * scale):
+            if candidate >= value:
+                return candidate
+        scale *= 10
+
+
+def _status(utilization: float) -> FuelStatus:
+    for upper, status in _THRESHOLDS:
+        if utilization < upper:
+            return status
+    return "critical"
+
+
+def _max_budget() -> int:
+    bounds = _bounds("fuel_budget")
+    return int(bounds[1]) if bounds is not None else 10**12
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0") + "%"
+
+
+def _words(count: int) -> str:
+    # format_fuel stops at "B"; the largest policy budget (10**12) reads better as "1 T".
+    return f"{count / 10**12:.3g} T" if count >= 10**12 else format_fuel(count)
+
+
+def _recommendation(
+    status: FuelStatus, utilization: float, consumed: int, budget: int, suggested: int
+) -> str:
+    new = _words(suggested)
+    at_max = suggested <= budget and status in ("warning", "critical", "exhausted")
+    cheaper = (
+        f"The budget is already the largest a policy allows ({_words(budget)}), "
+        "so the work itself has to get cheaper"
+    )
+    if status == "exhausted":
+        raise_it = (
+            cheaper
+            if at_max
+            else (f"If the work is genuinely large, raise the budget to at least {new}")
+        )
+        return (
+            f"The fuel budget of {_words(budget)} instructions ran out before the code "
+            f"finished. {raise_it}; the code may also loop forever, so run it once with a "
+            "much smaller input (or check that every loop condition can become false) to tell "
+            "which."
+        )
+    if budget == 0:
+        return (
+            f"There was no fuel budget to measure against (0); this run used "
+            f"{_words(consumed)} instructions. A budget of {new} would suit similar runs."
+        )
+    share = (
+        f"This run used {_percent(utilization)} of its fuel budget "
+        f"({_words(consumed)} of {_words(budget)} instructions)"
+    )
+    if status == "efficient":
+        if suggested < budget:
+            return f"{share}, plenty of headroom. A budget of {new} would also suit similar runs."
+        return f"{share}, plenty of headroom. The current budget suits similar runs."
+    if status == "moderate":
+        if suggested <= budget:
+            return f"{share}, which is comfortable. The current budget suits similar runs."
+        return (
+            f"{share}, which is comfortable. For larger inputs, consider a budget of {new} "
+            "so the same code has room to grow."
+        )
+    close = ", close to the limit" if status == "warning" else " and nearly ran out"
+    if at_max:
+        return f"{share}{close}. {cheaper}: do less per run or use a faster approach."
+    if status == "warning":
+        return (
+            f"{share}{close}. Raise the budget to {new} so that a slightly larger input "
+            "doesn't run out."
+        )
+    return f"{share}{close}. Raise the budget to {new} before running it on more data."

@@ -1,0 +1,396 @@
+"""Host implementations of the WASI calls the sandbox takes over from wasmtime.
+
+wasmtime's own WASI is used for nearly everything (files, clocks, random). A few
+imports are shadowed (``Linker.allow_shadowing``) because the stock ones can't
+enforce our limits:
+
+``poll_oneoff``
+    What ``time.sleep``, ``select`` and QuickJS timers call. wasmtime's version
+    sleeps without looking at epoch deadlines, so a sleeping guest would outlive
+    its timeout and ignore Stop. Ours sleeps in slices of at most
+    :data:`SLEEP_SLICE` and checks the turn's cancel flag and deadline each time.
+``sched_yield``
+    The control channel of the Python driver (see ``wasm/guest/python/driver.py``):
+    a turn boundary where the host hands over the next request.
+``fd_read``
+    Standard input (fd 0) is served from a host queue: the Python driver reads its
+    requests there. Guest code reading stdin sees end-of-file. Other fds forward.
+``path_open`` / ``fd_close``
+    Count the guest's open files and refuse more than the policy allows (EMFILE),
+    so a guest can't exhaust the host's file handles.
+``fd_write`` / ``fd_pwrite`` / ``fd_filestat_set_size`` / ``path_create_directory``
+/ ``path_symlink`` / ``path_link``
+    Charge writes and new entries against the workspace quota (ENOSPC when full),
+    so a guest can't fill the disk.
+
+Each shadow forwards to wasmtime's own implementation once its check passes.
+A host function can't call wasmtime's WASI functions directly: they find the
+guest's memory through the *calling instance*, and a host-to-host call has none
+("missing required memory export"). So every store also gets a tiny trampoline
+module (:func:`trampoline_wat`) that imports the guest's memory, re-exports it as
+``memory``, and forwards each call to the real WASI import. Host calls run on the
+instance's own thread; they find its :class:`HostState` through a thread-local.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import wasmtime
+
+__all__ = [
+    "SHADOWED",
+    "HostState",
+    "TurnInterrupted",
+    "current_state",
+    "define_host_calls",
+    "set_current_state",
+]
+
+WASI = "wasi_snapshot_preview1"
+
+#: Longest single sleep inside ``poll_oneoff`` before re-checking Stop and the deadline.
+SLEEP_SLICE = 0.005
+
+# WASI errno values.
+ESUCCESS = 0
+EBADF = 8
+EFAULT = 21
+EINVAL = 28
+EMFILE = 33
+ENOSPC = 51
+
+# WASI oflags / rights bits used here.
+OFLAGS_CREAT = 1
+
+SHADOWED = (
+    "poll_oneoff",
+    "sched_yield",
+    "fd_read",
+    "path_open",
+    "fd_close",
+    "fd_write",
+    "fd_pwrite",
+    "fd_filestat_set_size",
+    "path_create_directory",
+    "path_symlink",
+    "path_link",
+)
+
+
+class TurnInterrupted(Exception):
+    """Raised inside a host call to stop the guest (cancel or deadline)."""
+
+
+class HostState(Protocol):
+    """What a running store exposes to the host calls (implemented by the instance)."""
+
+    originals: dict[str, wasmtime.Func]
+    memory: wasmtime.Memory | None
+
+    def check_interrupt(self) -> None:
+        """Raise :class:`TurnInterrupted` if the turn was cancelled or is past its deadline."""
+
+    def on_yield(self, caller: wasmtime.Caller) -> None:
+        """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
+
+    def read_stdin(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of pending standard input (empty: end of file)."""
+
+    def may_open_file(self) -> bool:
+        """Whether one more open file is allowed."""
+
+    def opened(self, fd: int) -> None:
+        """Record a file the guest opened."""
+
+    def closed(self, fd: int) -> None:
+        """Record a file the guest closed."""
+
+    def charge_bytes(self, count: int) -> bool:
+        """Charge ``count`` bytes against the workspace quota; False if it is full."""
+
+    def charge_entry(self) -> bool:
+        """Charge one new file or folder against the quota; False if it is full."""
+
+
+_local = threading.local()
+
+
+def set_current_state(state: HostState | None) -> None:
+    """Bind the state for host calls made on this thread (the instance's thread)."""
+    _local.state = state
+
+
+def current_state() -> HostState:
+    """The state bound to this thread; host calls fail loudly without one."""
+    state: HostState | None = getattr(_local, "state", None)
+    if state is None:
+        raise RuntimeError("host call on a thread with no sandbox instance")
+    return state
+
+
+def _read(caller: wasmtime.Caller, state: HostState, ptr: int, length: int) -> bytes | None:
+    memory = state.memory
+    if memory is None or ptr < 0 or length < 0:
+        return None
+    if ptr + length > memory.data_len(caller):
+        return None
+    return bytes(memory.read(caller, ptr, ptr + length))
+
+
+def _write(caller: wasmtime.Caller, state: HostState, ptr: int, data: bytes) -> bool:
+    memory = state.memory
+    if memory is None or ptr < 0 or ptr + len(data) > memory.data_len(caller):
+        return False
+    memory.write(caller, data, ptr)
+    return True
+
+
+def _iovec_total(caller: wasmtime.Caller, state: HostState, iovs: int, count: int) -> int | None:
+    raw = _read(caller, state, iovs, 8 * count)
+    if raw is None:
+        return None
+    return sum(int(struct.unpack_from("<I", raw, 8 * i + 4)[0]) for i in range(count))
+
+
+# ---- poll_oneoff
+
+_SUB_SIZE = 48
+_EVENT = struct.Struct("<QHB5xQH6x")  # userdata, error, type, nbytes, flags: 32 bytes
+_CLOCK_REALTIME = 0
+
+
+def _poll_oneoff(
+    caller: wasmtime.Caller, in_ptr: int, out_ptr: int, nsubs: int, nevents_ptr: int
+) -> int:
+    state = current_state()
+    if nsubs <= 0:
+        return EINVAL
+    raw = _read(caller, state, in_ptr, _SUB_SIZE * nsubs)
+    if raw is None:
+        return EFAULT
+    ready: list[bytes] = []
+    clocks: list[tuple[int, float]] = []
+    for i in range(nsubs):
+        base = _SUB_SIZE * i
+        userdata, tag = struct.unpack_from("<QB", raw, base)
+        if tag == 0:
+            # subscription_clock: id u32 @16, (pad), timeout u64 @24, precision @32, flags @40
+            clock_id, timeout, _precision, flags = struct.unpack_from("<I4xQQH", raw, base + 16)
+            seconds = timeout / 1e9
+            if flags & 1:  # absolute time
+                now = time.time() if clock_id == _CLOCK_REALTIME else time.monotonic()
+                seconds = max(0.0, seconds - now)
+            clocks.append((userdata, seconds))
+        elif tag in (1, 2):
+            # Files, stdin and stdout are always ready, as in wasmtime's own poll.
+            ready.append(_EVENT.pack(userdata, ESUCCESS, tag, 0, 0))
+        else:
+            return EINVAL
+    if not ready and clocks:
+        wait = min(seconds for _, seconds in clocks)
+        until = time.monotonic() + wait
+        while True:
+            state.check_interrupt()
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, SLEEP_SLICE))
+        ready = [
+            _EVENT.pack(userdata, ESUCCESS, 0, 0, 0)
+            for userdata, seconds in clocks
+            if seconds <= wait
+        ]
+    else:
+        state.check_interrupt()
+    if not _write(caller, state, out_ptr, b"".join(ready)):
+        return EFAULT
+    if not _write(caller, state, nevents_ptr, struct.pack("<I", len(ready))):
+        return EFAULT
+    return ESUCCESS
+
+
+# ---- sched_yield (Python driver control channel)
+
+
+def _sched_yield(caller: wasmtime.Caller) -> int:
+    current_state().on_yield(caller)
+    return ESUCCESS
+
+
+# ---- standard input
+
+
+def _fd_read(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nread: int) -> int:
+    state = current_state()
+    if fd != 0:
+        errno: int = state.originals["fd_read"](caller, fd, iovs, iovs_len, nread)
+        return errno
+    raw = _read(caller, state, iovs, 8 * iovs_len)
+    if raw is None:
+        return EFAULT
+    total = 0
+    for i in range(iovs_len):
+        ptr, length = struct.unpack_from("<II", raw, 8 * i)
+        if length == 0:
+            continue
+        data = state.read_stdin(length)
+        if not data:
+            break
+        if not _write(caller, state, ptr, data):
+            return EFAULT
+        total += len(data)
+        if len(data) < length:
+            break
+    if not _write(caller, state, nread, struct.pack("<I", total)):
+        return EFAULT
+    return ESUCCESS
+
+
+# ---- open files
+
+
+def _path_open(
+    caller: wasmtime.Caller,
+    dirfd: int,
+    dirflags: int,
+    path: int,
+    path_len: int,
+    oflags: int,
+    rights_base: int,
+    rights_inh: int,
+    fdflags: int,
+    fd_out: int,
+) -> int:
+    state = current_state()
+    if not state.may_open_file():
+        return EMFILE
+    if oflags & OFLAGS_CREAT and not state.charge_entry():
+        return ENOSPC
+    errno: int = state.originals["path_open"](
+        caller, dirfd, dirflags, path, path_len, oflags, rights_base, rights_inh, fdflags, fd_out
+    )
+    if errno == ESUCCESS:
+        raw = _read(caller, state, fd_out, 4)
+        if raw is not None:
+            state.opened(struct.unpack("<I", raw)[0])
+    return errno
+
+
+def _fd_close(caller: wasmtime.Caller, fd: int) -> int:
+    state = current_state()
+    errno: int = state.originals["fd_close"](caller, fd)
+    if errno == ESUCCESS:
+        state.closed(fd)
+    return errno
+
+
+# ---- workspace quota
+
+
+def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
+    state = current_state()
+    if fd > 2:
+        total = _iovec_total(caller, state, iovs, iovs_len)
+        if total is None:
+            return EFAULT
+        if not state.charge_bytes(total):
+            return ENOSPC
+    errno: int = state.originals["fd_write"](caller, fd, iovs, iovs_len, nwritten)
+    return errno
+
+
+def _fd_pwrite(
+    caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, offset: int, nwritten: int
+) -> int:
+    state = current_state()
+    total = _iovec_total(caller, state, iovs, iovs_len)
+    if total is None:
+        return EFAULT
+    if not state.charge_bytes(total):
+        return ENOSPC
+    errno: int = state.originals["fd_pwrite"](caller, fd, iovs, iovs_len, offset, nwritten)
+    return errno
+
+
+def _fd_filestat_set_size(caller: wasmtime.Caller, fd: int, size: int) -> int:
+    state = current_state()
+    # Growing a file (even sparsely) is charged in full; shrinking is free.
+    if size > 0 and not state.charge_bytes(size):
+        return ENOSPC
+    errno: int = state.originals["fd_filestat_set_size"](caller, fd, size)
+    return errno
+
+
+def _entry_call(name: str) -> Callable[..., int]:
+    def call(caller: wasmtime.Caller, *args: int) -> int:
+        state = current_state()
+        if not state.charge_entry():
+            return ENOSPC
+        errno: int = state.originals[name](caller, *args)
+        return errno
+
+    call.__name__ = f"_{name}"
+    return call
+
+
+#: Shadowed imports that forward to wasmtime's implementation through the trampoline.
+FORWARDED = tuple(name for name in SHADOWED if name not in ("poll_oneoff", "sched_yield"))
+
+
+def trampoline_wat(module: wasmtime.Module) -> str:
+    """WAT for a module forwarding the :data:`FORWARDED` imports ``module`` uses."""
+    imports = []
+    exports = []
+    for imp in module.imports:
+        if imp.module != WASI or imp.name not in FORWARDED:
+            continue
+        functype = imp.type
+        assert isinstance(functype, wasmtime.FuncType)
+        params = " ".join(str(p) for p in functype.params)
+        results = " ".join(str(r) for r in functype.results)
+        sig = (f"(param {params})" if params else "") + (f" (result {results})" if results else "")
+        imports.append(f'(import "{WASI}" "{imp.name}" (func ${imp.name} {sig}))')
+        args = " ".join(f"local.get {i}" for i in range(len(functype.params)))
+        exports.append(f'(func (export "{imp.name}") {sig} {args} call ${imp.name})')
+    return "\n".join(
+        [
+            "(module",
+            *imports,
+            '(import "env" "memory" (memory 0))',
+            '(export "memory" (memory 0))',
+            *exports,
+            ")",
+        ]
+    )
+
+
+def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
+    """Shadow the WASI imports in :data:`SHADOWED` that ``module`` imports."""
+    i32 = wasmtime.ValType.i32()
+    i64 = wasmtime.ValType.i64()
+    impls: dict[str, Callable[..., Any]] = {
+        "poll_oneoff": _poll_oneoff,
+        "sched_yield": _sched_yield,
+        "fd_read": _fd_read,
+        "path_open": _path_open,
+        "fd_close": _fd_close,
+        "fd_write": _fd_write,
+        "fd_pwrite": _fd_pwrite,
+        "fd_filestat_set_size": _fd_filestat_set_size,
+        "path_create_directory": _entry_call("path_create_directory"),
+        "path_symlink": _entry_call("path_symlink"),
+        "path_link": _entry_call("path_link"),
+    }
+    del i32, i64
+    linker.allow_shadowing = True
+    for imp in module.imports:
+        if imp.module != WASI or imp.name not in impls:
+            continue
+        functype = imp.type
+        assert isinstance(functype, wasmtime.FuncType)
+        linker.define_func(WASI, imp.name, functype, impls[imp.name], access_caller=True)

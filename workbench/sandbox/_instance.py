@@ -1,0 +1,572 @@
+"""A guest instance: one wasmtime store driven from its own thread.
+
+Every :class:`Instance` owns a thread. The store, the instance and every host
+call live on that thread only; other threads talk to it through :meth:`run`
+(blocks until the turn ends) and :meth:`cancel` (sets a flag the epoch callback
+and the sleeping ``poll_oneoff`` check). That keeps to wasmtime's rule that a
+store is used by one thread, lets a Python instance park inside a host call
+between turns, and gives wasm a native stack of known size on every platform.
+
+Instances are started ahead of use by the pool (:mod:`._pool`): start-up runs
+with its own fuel, which is reported apart and never charged to the user.
+
+Subclasses (:mod:`._runtimes.python`, :mod:`._runtimes.javascript`) implement
+:meth:`Instance._thread_main`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from ._engine import RUNNER_THREAD_STACK, SandboxEngine
+from ._hostcalls import FORWARDED, WASI, TurnInterrupted, set_current_state
+from ._result import RuntimeType, TrapKind
+from ._workspace import scan
+
+__all__ = [
+    "STARTUP_FUEL",
+    "Instance",
+    "InstanceShape",
+    "InstanceState",
+    "OutputCapture",
+    "TurnOutcome",
+    "TurnRequest",
+]
+
+log = logging.getLogger("workbench.sandbox.instance")
+
+#: Fuel for interpreter start-up (CPython needs ~250 M); never charged to the user.
+STARTUP_FUEL = 5_000_000_000
+#: Wall-clock limit for start-up.
+STARTUP_TIMEOUT = 60.0
+
+OutputCallback = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class InstanceShape:
+    """Everything fixed when an instance is created; instances are pooled per shape."""
+
+    runtime: RuntimeType
+    workspace: str
+    memory_bytes: int
+    env: tuple[tuple[str, str], ...] = ()
+    mounts: tuple[tuple[str, str], ...] = ()  # (host path, guest path), read-only
+
+
+@dataclass
+class TurnRequest:
+    """One piece of code to run, with the per-turn limits of the policy."""
+
+    code: str
+    fuel: int
+    timeout_seconds: float
+    stdout_max_bytes: int
+    stderr_max_bytes: int
+    max_open_files: int
+    workspace_max_bytes: int
+    workspace_max_files: int
+    argv: list[str] = field(default_factory=list)
+    fresh: bool = True
+    filename: str = "<code>"
+    on_output: OutputCallback | None = None
+    # Workspace usage at the start of the turn (the quota's baseline).
+    workspace_bytes_used: int = 0
+    workspace_entries_used: int = 0
+
+
+@dataclass
+class TurnOutcome:
+    """What the host observed during one turn (raw; turned into a SandboxResult)."""
+
+    exit_code: int | None = None
+    trap_kind: TrapKind = TrapKind.NONE
+    trap_message: str = ""
+    stdout: bytes = b""
+    stderr: bytes = b""
+    stdout_total: int = 0
+    stderr_total: int = 0
+    fuel_consumed: int = 0
+    memory_bytes: int = 0
+    duration_ms: float = 0.0
+    quota_hit: bool = False
+    open_files_hit: bool = False
+    #: Whether the instance can take another turn (live sessions).
+    alive: bool = False
+    #: The guest driver's own status message (live turns only; untrusted).
+    untrusted_status: dict[str, Any] | None = None
+
+
+class OutputCapture:
+    """A stream kept up to ``limit`` bytes; the rest is counted, then dropped.
+
+    Called from the instance thread for every guest write, so host memory stays
+    bounded however much the guest prints.
+    """
+
+    def __init__(self, name: str, limit: int, callback: OutputCallback | None) -> None:
+        self.name = name
+        self.limit = limit
+        self.callback = callback
+        self.parts: list[bytes] = []
+        self.kept = 0
+        self.total = 0
+
+    def write(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.limit - self.kept
+        if room <= 0:
+            return
+        chunk = data[:room]
+        self.parts.append(chunk)
+        self.kept += len(chunk)
+        if self.callback is not None:
+            try:
+                self.callback(self.name, chunk)
+            except Exception:  # a broken listener must not kill the guest
+                log.exception("output callback failed")
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class InstanceState(enum.Enum):
+    """Lifecycle of an instance."""
+
+    STARTING = "starting"  # the thread is creating the store and starting the interpreter
+    READY = "ready"  # idle, waiting for a turn
+    RUNNING = "running"  # a turn is executing
+    DEAD = "dead"  # ended (exit, trap, start-up failure or close); can't run again
+
+
+class _Shutdown(BaseException):
+    """Raised inside a parked host call to end the instance."""
+
+
+_SHUTDOWN = object()
+
+# One epoch-deadline callback for every store: it runs on the thread executing
+# wasm, which is the instance's own thread, so the thread-local finds the instance.
+_EpochCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ctypes.c_uint8),
+)
+_Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_local = threading.local()
+
+
+def _on_epoch_impl(_ctx: Any, _data: Any, delta: Any, kind: Any) -> int:
+    instance: Instance | None = getattr(_local, "instance", None)
+    if instance is not None and instance.interrupt_reason() is not None:
+        error = ffi.wasmtime_error_new(b"interrupted by the host")
+        return ctypes.cast(error, ctypes.c_void_p).value or 0
+    delta[0] = 1
+    kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+    return 0
+
+
+def _no_finalize_impl(_data: Any) -> None:
+    return None
+
+
+# Module-level references keep the ctypes thunks alive as long as stores use them.
+_on_epoch = _EpochCallback(_on_epoch_impl)
+_no_finalize = _Finalizer(_no_finalize_impl)
+
+
+_stack_lock = threading.Lock()
+
+
+def start_runner_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread with a stack large enough for wasm on every platform."""
+    with _stack_lock:
+        previous = threading.stack_size(RUNNER_THREAD_STACK)
+        try:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    return thread
+
+
+class Instance:
+    """Base class: a store on its own thread, with per-turn limits and accounting."""
+
+    runtime: RuntimeType
+    _live: weakref.WeakSet[Instance] = weakref.WeakSet()
+    _live_lock = threading.Lock()
+
+    def __init__(
+        self, engine: SandboxEngine, shape: InstanceShape, *, background: bool = False
+    ) -> None:
+        self.engine = engine
+        self.shape = shape
+        self.background = background
+        self._holds_slot = False
+        self.state = InstanceState.STARTING
+        self.startup_fuel = 0
+        self.startup_ms = 0.0
+        self.startup_error: BaseException | None = None
+        self.used = False
+        self.originals: dict[str, wasmtime.Func] = {}
+        self.memory: wasmtime.Memory | None = None
+        self._store: wasmtime.Store | None = None
+        self._ready = threading.Event()
+        self._requests: queue.Queue[object] = queue.Queue()
+        self._outcomes: queue.Queue[TurnOutcome] = queue.Queue()
+        self._cancel = threading.Event()
+        self._turn: TurnRequest | None = None
+        self._turn_started = 0.0
+        self._deadline = 0.0
+        self._deadline_hit = False
+        self._stdout: OutputCapture | None = None
+        self._stderr: OutputCapture | None = None
+        self._open_fds: set[int] = set()
+        self._stdin = bytearray()
+        self._open_files_hit = False
+        self._quota_hit = False
+        self._bytes_base = 0
+        self._bytes_charged = 0
+        self._entries_base = 0
+        self._entries_charged = 0
+        self._begun = False
+        with Instance._live_lock:
+            Instance._live.add(self)
+        self._thread = start_runner_thread(
+            self._run_thread, f"wasm-{self.shape.runtime.value}-instance"
+        )
+
+    # ---- Public API (any thread)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until start-up ended (ready or failed). Returns False on timeout."""
+        return self._ready.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        """Whether start-up finished successfully and no turn has used the instance."""
+        return self.state is InstanceState.READY
+
+    def run(self, request: TurnRequest) -> TurnOutcome:
+        """Run one turn on the instance's thread and wait for its outcome.
+
+        Raises
+        ------
+        RuntimeError
+            If the instance is not ready (start-up failed, or it is dead).
+        """
+        self.wait_ready()
+        if self.state is not InstanceState.READY:
+            raise RuntimeError(f"instance is {self.state.value}, not ready")
+        self.used = True
+        self.state = InstanceState.RUNNING
+        self._requests.put(request)
+        return self._outcomes.get()
+
+    def cancel(self) -> None:
+        """Ask the running turn to stop; it ends within a few epoch ticks."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        """End the instance and free its store. Idempotent; doesn't wait."""
+        if self.state is not InstanceState.DEAD:
+            self._cancel.set()
+            self._requests.put(_SHUTDOWN)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the instance's thread to finish (after :meth:`close`)."""
+        self._thread.join(timeout)
+
+    @classmethod
+    def close_all(cls, timeout: float = 2.0) -> None:
+        """Close every live instance and wait up to ``timeout`` for their threads."""
+        with cls._live_lock:
+            live = list(cls._live)
+        for instance in live:
+            instance.close()
+        deadline = time.monotonic() + timeout
+        for instance in live:
+            instance.join(max(0.0, deadline - time.monotonic()))
+
+    # ---- Called on the instance thread (host calls and the epoch callback)
+
+    def interrupt_reason(self) -> TrapKind | None:
+        """Why the running turn must stop now, if it must."""
+        if self._turn is None:
+            return None
+        if self._cancel.is_set():
+            return TrapKind.CANCELLED
+        if time.monotonic() >= self._deadline:
+            self._deadline_hit = True
+            return TrapKind.DEADLINE
+        return None
+
+    def check_interrupt(self) -> None:
+        reason = self.interrupt_reason()
+        if reason is not None:
+            raise TurnInterrupted(reason.value)
+
+    def on_yield(self, caller: wasmtime.Caller) -> None:  # pragma: no cover - runtime specific
+        raise TurnInterrupted("unexpected sched_yield")
+
+    def read_stdin(self, limit: int) -> bytes:
+        data = bytes(self._stdin[:limit])
+        del self._stdin[:limit]
+        return data
+
+    def may_open_file(self) -> bool:
+        limit = self._turn.max_open_files if self._turn else 1024
+        if len(self._open_fds) >= limit:
+            self._open_files_hit = True
+            return False
+        return True
+
+    def opened(self, fd: int) -> None:
+        self._open_fds.add(fd)
+
+    def closed(self, fd: int) -> None:
+        self._open_fds.discard(fd)
+
+    def charge_bytes(self, count: int) -> bool:
+        turn = self._turn
+        if turn is None:
+            return True
+        if self._bytes_base + self._bytes_charged + count <= turn.workspace_max_bytes:
+            self._bytes_charged += count
+            return True
+        # Near the limit: count what is really there (overwrites were charged twice).
+        self._recount()
+        if self._bytes_base + count <= turn.workspace_max_bytes:
+            self._bytes_charged = count
+            return True
+        self._quota_hit = True
+        return False
+
+    def charge_entry(self) -> bool:
+        turn = self._turn
+        if turn is None:
+            return True
+        if self._entries_base + self._entries_charged + 1 <= turn.workspace_max_files:
+            self._entries_charged += 1
+            return True
+        self._recount()
+        if self._entries_base + 1 <= turn.workspace_max_files:
+            self._entries_charged = 1
+            return True
+        self._quota_hit = True
+        return False
+
+    def _recount(self) -> None:
+        snap = scan(Path(self.shape.workspace))
+        self._bytes_base = snap.total_bytes
+        self._entries_base = snap.entries
+        self._bytes_charged = 0
+        self._entries_charged = 0
+
+    # ---- Shared machinery for subclasses (instance thread only)
+
+    def _run_thread(self) -> None:
+        _local.instance = self
+        set_current_state(self)
+        try:
+            if self.background:
+                self.engine.startup_slots.acquire()
+                self._holds_slot = True
+            self._thread_main()
+        except BaseException as exc:
+            log.exception("instance thread failed")
+            if not self._ready.is_set():
+                self.startup_error = exc
+        finally:
+            self._startup_done()
+            self.state = InstanceState.DEAD
+            self._ready.set()
+            self._release_store()
+            set_current_state(None)
+            _local.instance = None
+
+    def _startup_done(self) -> None:
+        """Give back the background start-up slot (once)."""
+        if self._holds_slot:
+            self._holds_slot = False
+            self.engine.startup_slots.release()
+
+    def _mark_ready(self) -> None:
+        self._startup_done()
+        self.state = InstanceState.READY
+        self._ready.set()
+
+    def _thread_main(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _new_store(self, argv: list[str]) -> wasmtime.Store:
+        with self.engine.wasmtime_lock:
+            return self._new_store_locked(argv)
+
+    def _new_store_locked(self, argv: list[str]) -> wasmtime.Store:
+        store = wasmtime.Store(self.engine.wasm_engine)
+        store.set_limits(memory_size=self.shape.memory_bytes)
+        store.set_fuel(STARTUP_FUEL)
+        store.set_epoch_deadline(1)
+        ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_epoch, None, _no_finalize)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = argv
+        wasi.env = list(self.shape.env)
+        wasi.stdout_custom = self._on_stdout
+        wasi.stderr_custom = self._on_stderr
+        wasi.preopen_dir(self.shape.workspace, "/app", True)
+        for host, guest in self.shape.mounts:
+            wasi.preopen_dir(host, guest, False)
+        store.set_wasi(wasi)
+        self._store = store
+        return store
+
+    def _link(self, module: wasmtime.Module) -> wasmtime.Linker:
+        return self.engine.linker(module)
+
+    def _fetch_originals(self, store: wasmtime.Store, module: wasmtime.Module) -> None:
+        """Wasmtime's own implementations of the shadowed imports, for this store.
+
+        Reached through a trampoline instance that re-exports the guest's memory
+        (see :mod:`._hostcalls`), so wasmtime's WASI finds the memory it needs.
+        """
+        assert self.memory is not None
+        trampoline, base = self.engine.trampoline(module)
+        externs: list[wasmtime.Func | wasmtime.Memory] = []
+        for imp in trampoline.imports:
+            if imp.module == WASI:
+                func = base.get(store, WASI, str(imp.name))
+                assert isinstance(func, wasmtime.Func)
+                externs.append(func)
+            else:
+                externs.append(self.memory)
+        forwarder = wasmtime.Instance(store, trampoline, externs)
+        exports = forwarder.exports(store)
+        for name in FORWARDED:
+            item = exports.get(name)
+            if isinstance(item, wasmtime.Func):
+                self.originals[name] = item
+
+    def _on_stdout(self, data: bytes) -> None:
+        capture = self._stdout
+        if capture is not None:
+            capture.write(data)
+
+    def _on_stderr(self, data: bytes) -> None:
+        capture = self._stderr
+        if capture is not None:
+            capture.write(data)
+
+    def _begin_turn(self, request: TurnRequest) -> None:
+        self._turn = request
+        self._stdout = OutputCapture("stdout", request.stdout_max_bytes, request.on_output)
+        self._stderr = OutputCapture("stderr", request.stderr_max_bytes, request.on_output)
+        self._deadline_hit = False
+        self._open_files_hit = False
+        self._quota_hit = False
+        self._bytes_base = request.workspace_bytes_used
+        self._entries_base = request.workspace_entries_used
+        self._bytes_charged = 0
+        self._entries_charged = 0
+        self._deadline = time.monotonic() + request.timeout_seconds
+        self._turn_started = time.perf_counter()
+        self.engine.begin_execution()
+        self._begun = True
+
+    def _finish_turn(
+        self,
+        *,
+        exit_code: int | None,
+        trap_kind: TrapKind,
+        trap_message: str,
+        fuel_left: int,
+        alive: bool,
+        untrusted_status: dict[str, Any] | None = None,
+        memory_bytes: int = 0,
+    ) -> None:
+        request = self._turn
+        if request is None:
+            return
+        duration = (time.perf_counter() - self._turn_started) * 1000
+        if self._begun:
+            self.engine.end_execution()
+            self._begun = False
+        stdout = self._stdout or OutputCapture("stdout", 0, None)
+        stderr = self._stderr or OutputCapture("stderr", 0, None)
+        outcome = TurnOutcome(
+            exit_code=exit_code,
+            trap_kind=trap_kind,
+            trap_message=trap_message,
+            stdout=stdout.value(),
+            stderr=stderr.value(),
+            stdout_total=stdout.total,
+            stderr_total=stderr.total,
+            fuel_consumed=max(0, request.fuel - fuel_left),
+            memory_bytes=memory_bytes,
+            duration_ms=duration,
+            quota_hit=self._quota_hit,
+            open_files_hit=self._open_files_hit,
+            alive=alive,
+            untrusted_status=untrusted_status,
+        )
+        self._turn = None
+        self._stdout = self._stderr = None
+        if alive:
+            self._cancel.clear()  # a Stop aimed at this turn must not hit the next one
+        self.state = InstanceState.READY if alive else InstanceState.DEAD
+        self._outcomes.put(outcome)
+
+    def _classify(self, exc: BaseException) -> tuple[TrapKind, str]:
+        """Map what ended the guest to a trap kind, from host observations only."""
+        if self._cancel.is_set() and self._turn is not None:
+            return TrapKind.CANCELLED, "Stopped on request."
+        if self._deadline_hit:
+            return TrapKind.DEADLINE, "The wall-clock timeout passed."
+        if isinstance(exc, TurnInterrupted):
+            return TrapKind(str(exc)), str(exc)
+        if isinstance(exc, wasmtime.Trap):
+            code = exc.trap_code
+            if code == wasmtime.TrapCode.OUT_OF_FUEL:
+                return TrapKind.OUT_OF_FUEL, "All fuel was consumed."
+            if code == wasmtime.TrapCode.STACK_OVERFLOW:
+                return TrapKind.STACK_OVERFLOW, "The WebAssembly stack overflowed."
+            name = code.name.lower().replace("_", " ") if code is not None else "unknown"
+            return TrapKind.HOST_ERROR, f"The guest runtime crashed (wasm trap: {name})."
+        log.error("unexpected error in the guest instance: %r", exc)
+        return TrapKind.HOST_ERROR, "The sandbox host failed; see the debug log."
+
+    def _memory_size(self) -> int:
+        store = self._store
+        if store is None or self.memory is None:
+            return 0
+        try:
+            return int(self.memory.data_len(store))
+        except Exception:
+            return 0
+
+    def _release_store(self) -> None:
+        store = self._store
+        self._store = None
+        self.memory = None
+        self.originals = {}
+        if store is not None:
+            # Dropping the store frees its WASI output callbacks (a slab entry).
+            with self.engine.wasmtime_lock:
+                store.close()
+            del store

@@ -1,0 +1,199 @@
+"""The result of one execution, and the runtime and trap vocabularies.
+
+A :class:`SandboxResult` is immutable and says in words what happened
+(:meth:`SandboxResult.summary`). Field names follow ``llm-wasm-sandbox`` where it
+has one (``success``, ``stdout``, ``stderr``, ``exit_code``, ``fuel_consumed``,
+``memory_used_bytes``, ``duration_ms``).
+
+Everything that classifies a failure (``trap_kind``, the truncation flags, the
+quota flags) is decided by the host from what it observed itself: the trap code,
+fuel left, the exit status, caps it enforced. Guest text only feeds the advisory
+``error_guidance``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ErrorGuidance",
+    "FuelAnalysis",
+    "FuelStatus",
+    "RuntimeType",
+    "SandboxResult",
+    "TrapKind",
+]
+
+
+class RuntimeType(enum.StrEnum):
+    """The guest language."""
+
+    PYTHON = "python"  # CPython 3.12 for WASI
+    JAVASCRIPT = "javascript"  # QuickJS-NG
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TrapKind(enum.StrEnum):
+    """Why an execution stopped early, as the host observed it."""
+
+    NONE = "none"  # ran to completion (success or a guest error/exit code)
+    OUT_OF_FUEL = "out_of_fuel"  # the fuel budget ran out
+    MEMORY = "memory"  # linear memory reached the policy's limit
+    DEADLINE = "deadline"  # the wall-clock timeout passed
+    STACK_OVERFLOW = "stack_overflow"  # the wasm stack limit was hit
+    CANCELLED = "cancelled"  # stopped on request (Stop button, cancel())
+    HOST_ERROR = "host_error"  # the sandbox itself failed; see the debug log
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def words(self) -> str:
+        """A short sentence for people."""
+        return _TRAP_WORDS[self]
+
+
+_TRAP_WORDS = {
+    TrapKind.NONE: "ran to completion",
+    TrapKind.OUT_OF_FUEL: "stopped: the fuel budget ran out",
+    TrapKind.MEMORY: "stopped: the memory limit was reached",
+    TrapKind.DEADLINE: "stopped: the wall-clock timeout passed",
+    TrapKind.STACK_OVERFLOW: "stopped: the stack overflowed (recursion too deep)",
+    TrapKind.CANCELLED: "stopped: cancelled on request",
+    TrapKind.HOST_ERROR: "stopped: the sandbox host failed",
+}
+
+
+class ErrorGuidance(BaseModel):
+    """What went wrong and what to do, for a person or an LLM.
+
+    ``error_type`` is a stable identifier (``NameError``, ``OutOfFuel``,
+    ``MissingModule`` ...); ``fixes`` are concrete actions, most useful first.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    error_type: str
+    explanation: str
+    fixes: list[str] = Field(default_factory=list)
+    example: str | None = None
+    line: int | None = None
+
+
+FuelStatus = Literal["efficient", "moderate", "warning", "critical", "exhausted"]
+
+
+class FuelAnalysis(BaseModel):
+    """How much of the fuel budget a run used, and a budget that would suit it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: FuelStatus
+    utilization_percent: float
+    fuel_consumed: int
+    fuel_budget: int
+    suggested_budget: int
+    recommendation: str
+
+
+class SandboxResult(BaseModel):
+    """Everything known about one execution. Immutable.
+
+    ``stdout``/``stderr`` are decoded as UTF-8 with replacement characters;
+    the exact bytes kept are in ``stdout_bytes``/``stderr_bytes``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    execution_id: str
+    runtime: RuntimeType
+    success: bool
+    exit_code: int | None = None
+    trap_kind: TrapKind = TrapKind.NONE
+    trap_message: str = ""
+
+    stdout: str = ""
+    stderr: str = ""
+    stdout_bytes: bytes = b""
+    stderr_bytes: bytes = b""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    stdout_total_bytes: int = 0
+    stderr_total_bytes: int = 0
+
+    fuel_consumed: int = 0
+    fuel_budget: int = 0
+    startup_fuel: int = 0
+    memory_used_bytes: int = 0
+    memory_limit_bytes: int = 0
+    duration_ms: float = 0.0
+    startup_ms: float = 0.0
+    warm_start: bool = False
+
+    files_created: list[str] = Field(default_factory=list)
+    files_modified: list[str] = Field(default_factory=list)
+    files_deleted: list[str] = Field(default_factory=list)
+    workspace_quota_exceeded: bool = False
+    open_files_limit_hit: bool = False
+
+    session_id: str | None = None
+    state_lost: bool = False
+
+    error_guidance: ErrorGuidance | None = None
+    fuel_analysis: FuelAnalysis | None = None
+
+    @property
+    def limit_hit(self) -> bool:
+        """True when any host-enforced limit or cap stopped or trimmed the run."""
+        return (
+            self.trap_kind not in (TrapKind.NONE, TrapKind.HOST_ERROR)
+            or self.stdout_truncated
+            or self.stderr_truncated
+            or self.workspace_quota_exceeded
+            or self.open_files_limit_hit
+        )
+
+    def summary(self) -> str:
+        """A few lines in words: outcome, limits hit, cost, and the first fix."""
+        lines = []
+        if self.success:
+            lines.append(f"{self.runtime.value} run succeeded.")
+        elif self.trap_kind is not TrapKind.NONE:
+            lines.append(f"{self.runtime.value} run {self.trap_kind.words}.")
+        elif self.exit_code not in (None, 0):
+            lines.append(f"{self.runtime.value} run failed with exit code {self.exit_code}.")
+        else:
+            lines.append(f"{self.runtime.value} run failed.")
+        for name in ("stdout", "stderr"):
+            if getattr(self, f"{name}_truncated"):
+                kept = len(getattr(self, f"{name}_bytes"))
+                total = getattr(self, f"{name}_total_bytes")
+                lines.append(f"{name} was truncated: kept {_size(kept)} of {_size(total)}.")
+        if self.workspace_quota_exceeded:
+            lines.append("The workspace quota was reached; further writes failed.")
+        if self.open_files_limit_hit:
+            lines.append("The open-files limit was reached; further opens failed.")
+        if self.state_lost:
+            lines.append("The interpreter was restarted: in-memory state was lost.")
+        lines.append(
+            f"Fuel {self.fuel_consumed:,} of {self.fuel_budget:,}; "
+            f"memory {_size(self.memory_used_bytes)}; {self.duration_ms:.1f} ms."
+        )
+        if self.error_guidance is not None:
+            lines.append(f"{self.error_guidance.error_type}: {self.error_guidance.explanation}")
+            if self.error_guidance.fixes:
+                lines.append(f"Fix: {self.error_guidance.fixes[0]}")
+        return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KB"
+    return f"{count / (1024 * 1024):.1f} MB"

@@ -1,0 +1,220 @@
+"""QuickJS-NG, driven through its C API from the host.
+
+The binary is a WASI *reactor*: ``_initialize`` then ``qjs_init_argv`` build a
+runtime and context, and the host calls ``JS_Eval`` for each turn and
+``js_std_loop`` to run timers and promise jobs. Only the dozen exports we call
+are looked up, once (building the map of all 290 costs ~4 ms per instance).
+
+JSValues are NaN-boxed 64-bit integers on wasm32; the tag is the high word and
+``JS_TAG_EXCEPTION`` is 6.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import struct
+import time
+
+import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime._extern import wrap_extern
+
+from .._instance import _SHUTDOWN, STARTUP_FUEL, Instance, TurnRequest
+from .._resources import data_path
+from .._result import RuntimeType, TrapKind
+
+__all__ = ["JavaScriptInstance"]
+
+JS_EVAL_TYPE_GLOBAL = 0
+JS_EVAL_TYPE_MODULE = 1
+JS_TAG_EXCEPTION = 6
+#: Margin kept between QuickJS's own memory limit and the store's hard limit.
+JS_MEMORY_MARGIN = 4 * 1024 * 1024
+
+_EXPORTS = (
+    "memory",
+    "_initialize",
+    "qjs_init_argv",
+    "qjs_get_context",
+    "JS_GetRuntime",
+    "JS_SetMemoryLimit",
+    "JS_Eval",
+    "JS_FreeValue",
+    "js_std_await",
+    "js_std_loop",
+    "js_std_dump_error",
+    "malloc",
+    "free",
+)
+
+_MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
+
+_prelude: bytes | None = None
+
+
+def prelude_source() -> bytes:
+    """The JS prelude (read once)."""
+    global _prelude
+    if _prelude is None:
+        _prelude = (data_path("wasm") / "guest" / "javascript" / "prelude.js").read_bytes()
+    return _prelude
+
+
+def is_module(code: str) -> bool:
+    """Whether ``code`` uses ES module syntax (static import/export)."""
+    return _MODULE_SYNTAX.search(code) is not None
+
+
+def _export(instance: wasmtime.Instance, store: wasmtime.Store, name: str) -> object:
+    raw = name.encode()
+    item = ffi.wasmtime_extern_t()
+    ok = ffi.wasmtime_instance_export_get(
+        store._context(), ctypes.byref(instance._instance), raw, len(raw), ctypes.byref(item)
+    )
+    if not ok:
+        raise RuntimeError(f"the QuickJS binary does not export {name}")
+    return wrap_extern(item)
+
+
+class JavaScriptInstance(Instance):
+    """A QuickJS-NG context; each turn is a ``JS_Eval`` plus the event loop."""
+
+    runtime = RuntimeType.JAVASCRIPT
+
+    def _thread_main(self) -> None:
+        began = time.perf_counter()
+        module = self.engine.module(RuntimeType.JAVASCRIPT)
+        store = self._new_store(["qjs"])
+        linker = self._link(module)
+        instance = linker.instantiate(store, module)
+        fn = {name: _export(instance, store, name) for name in _EXPORTS}
+        memory = fn.pop("memory")
+        assert isinstance(memory, wasmtime.Memory)
+        self.memory = memory
+        self._fetch_originals(store, module)
+        self._fn: dict[str, wasmtime.Func] = {}
+        for name, item in fn.items():
+            assert isinstance(item, wasmtime.Func)
+            self._fn[name] = item
+        call = self._fn
+        call["_initialize"](store)
+        argv = self._strings(store, [b"qjs", b"--std"])
+        if call["qjs_init_argv"](store, 2, argv) != 0:
+            raise RuntimeError("QuickJS failed to initialise")
+        self._ctx = call["qjs_get_context"](store)
+        runtime = call["JS_GetRuntime"](store, self._ctx)
+        # QuickJS-NG has no stack check on WASI, so deep recursion runs the shadow
+        # stack off the bottom of linear memory (the reactor is linked stack-first).
+        # That is a clean out-of-bounds trap, never corruption: see _classify.
+        call["JS_SetMemoryLimit"](
+            store, runtime, max(JS_MEMORY_MARGIN, self.shape.memory_bytes - JS_MEMORY_MARGIN)
+        )
+        self._eval(store, prelude_source(), b"<prelude>", JS_EVAL_TYPE_GLOBAL)
+        self.startup_fuel = STARTUP_FUEL - store.get_fuel()
+        self.startup_ms = (time.perf_counter() - began) * 1000
+        self._mark_ready()
+        while True:
+            item = self._requests.get()
+            if item is _SHUTDOWN or not isinstance(item, TurnRequest):
+                return
+            alive = self._turn_once(store, item)
+            if not alive:
+                return
+
+    # ---- helpers (instance thread)
+
+    def _strings(self, store: wasmtime.Store, items: list[bytes]) -> int:
+        """Copy NUL-terminated strings into guest memory; return the argv array."""
+        assert self.memory is not None
+        pointers = []
+        for item in items:
+            data = item + b"\0"
+            ptr = self._fn["malloc"](store, len(data))
+            self.memory.write(store, data, ptr)
+            pointers.append(ptr)
+        array = self._fn["malloc"](store, 4 * len(pointers))
+        self.memory.write(store, struct.pack(f"<{len(pointers)}I", *pointers), array)
+        return int(array)
+
+    def _eval(self, store: wasmtime.Store, source: bytes, filename: bytes, flags: int) -> bool:
+        """Evaluate ``source``; print any exception to stderr. True on success."""
+        assert self.memory is not None
+        call = self._fn
+        code = source + b"\0"
+        name = filename + b"\0"
+        code_ptr = call["malloc"](store, len(code))
+        name_ptr = call["malloc"](store, len(name))
+        if not code_ptr or not name_ptr:
+            raise MemoryError("QuickJS could not allocate the source buffer")
+        self.memory.write(store, code, code_ptr)
+        self.memory.write(store, name, name_ptr)
+        try:
+            value = call["JS_Eval"](store, self._ctx, code_ptr, len(source), name_ptr, flags)
+            if flags == JS_EVAL_TYPE_MODULE and not _is_exception(value):
+                value = call["js_std_await"](store, self._ctx, value)
+            if _is_exception(value):
+                call["js_std_dump_error"](store, self._ctx)
+                return False
+            call["JS_FreeValue"](store, self._ctx, value)
+            return True
+        finally:
+            call["free"](store, code_ptr)
+            call["free"](store, name_ptr)
+
+    def _turn_once(self, store: wasmtime.Store, request: TurnRequest) -> bool:
+        """Run one turn; return whether the context can take another."""
+        args = json.dumps([request.filename, *request.argv]).encode()
+        self._eval(store, b"globalThis.scriptArgs = " + args + b";", b"<args>", 0)
+        store.set_fuel(request.fuel)
+        self._begin_turn(request)
+        exit_code: int | None = None
+        trap_kind = TrapKind.NONE
+        message = ""
+        alive = True
+        try:
+            flags = JS_EVAL_TYPE_MODULE if is_module(request.code) else JS_EVAL_TYPE_GLOBAL
+            ok = self._eval(
+                store,
+                request.code.encode("utf-8", "surrogatepass"),
+                request.filename.encode(),
+                flags,
+            )
+            if self._fn["js_std_loop"](store, self._ctx) != 0:
+                ok = False
+            exit_code = 0 if ok else 1
+        except wasmtime.ExitTrap as exc:
+            exit_code = exc.code
+            alive = False
+        except BaseException as exc:
+            trap_kind, message = self._classify(exc)
+            alive = False
+        try:
+            fuel_left = store.get_fuel()
+        except wasmtime.WasmtimeError:
+            fuel_left = 0
+        self._finish_turn(
+            exit_code=exit_code,
+            trap_kind=trap_kind,
+            trap_message=message,
+            fuel_left=fuel_left,
+            alive=alive and not request.fresh,
+            memory_bytes=self._memory_size(),
+        )
+        return alive and not request.fresh
+
+    def _classify(self, exc: BaseException) -> tuple[TrapKind, str]:
+        kind, message = super()._classify(exc)
+        if (
+            kind is TrapKind.HOST_ERROR
+            and isinstance(exc, wasmtime.Trap)
+            and exc.trap_code == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS
+        ):
+            # The stack-first layout turns a shadow-stack overflow into this trap.
+            return TrapKind.STACK_OVERFLOW, "Recursion too deep: the JavaScript stack overflowed."
+        return kind, message
+
+
+def _is_exception(value: int) -> bool:
+    return ((value >> 32) & 0xFFFFFFFF) == JS_TAG_EXCEPTION

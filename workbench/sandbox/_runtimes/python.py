@@ -1,0 +1,184 @@
+"""CPython 3.12 for WASI, driven through ``wasm/guest/python/driver.py``.
+
+The binary is a WASI *command* module: its only entry point is ``_start``. The
+instance runs ``python -I -S -c <driver>`` on its own thread; the driver starts
+the interpreter, reports "ready" on the control channel and parks in the
+shadowed ``sched_yield`` until the host hands it a request. Start-up (~250 M
+fuel, ~60 ms) therefore happens before the user's code arrives, and its fuel is
+reported apart. See the driver for the protocol.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import marshal
+import time
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from .._instance import (
+    _SHUTDOWN,
+    STARTUP_FUEL,
+    Instance,
+    InstanceState,
+    TurnRequest,
+    _Shutdown,
+)
+from .._resources import data_path
+from .._result import RuntimeType, TrapKind
+
+__all__ = ["PythonInstance"]
+
+#: Largest control message the driver may send (bytes); more is a protocol error.
+MAX_CONTROL_MESSAGE = 4 * 1024 * 1024
+
+_driver_source: str | None = None
+
+
+def driver_source() -> str:
+    """The guest driver's source (read once)."""
+    global _driver_source
+    if _driver_source is None:
+        _driver_source = (data_path("wasm") / "guest" / "python" / "driver.py").read_text("utf-8")
+    return _driver_source
+
+
+def _context_fuel(caller: wasmtime.Caller) -> int:
+    left = ctypes.c_uint64(0)
+    error = ffi.wasmtime_context_get_fuel(caller._context(), ctypes.byref(left))
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    return int(left.value)
+
+
+def _set_context_fuel(caller: wasmtime.Caller, fuel: int) -> None:
+    error = ffi.wasmtime_context_set_fuel(caller._context(), fuel)
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
+class PythonInstance(Instance):
+    """A CPython interpreter parked between turns (fresh: one turn, then exit)."""
+
+    runtime = RuntimeType.PYTHON
+
+    def _thread_main(self) -> None:
+        self._startup_began = time.perf_counter()
+        module = self.engine.module(RuntimeType.PYTHON)
+        self._control: bytearray | None = None
+        self._pending_status: dict[str, Any] | None = None
+        store = self._new_store(["python", "-I", "-S", "-c", driver_source()])
+        linker = self._link(module)
+        instance = linker.instantiate(store, module)
+        memory = instance.exports(store)["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        self.memory = memory
+        self._fetch_originals(store, module)
+        start = instance.exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        exit_code: int | None = None
+        ended: BaseException | None = None
+        try:
+            start(store)
+            exit_code = 0
+        except wasmtime.ExitTrap as exc:
+            exit_code = exc.code
+        except _Shutdown:
+            return
+        except (wasmtime.Trap, wasmtime.WasmtimeError, Exception) as exc:
+            ended = exc
+        self._guest_ended(store, exit_code, ended)
+
+    # ---- Guest ended (fresh turn done, or a crash)
+
+    def _guest_ended(
+        self, store: wasmtime.Store, exit_code: int | None, ended: BaseException | None
+    ) -> None:
+        try:
+            fuel_left = store.get_fuel()
+        except wasmtime.WasmtimeError:
+            fuel_left = 0
+        if self._turn is None:
+            # Died before a turn began: start-up failed.
+            if self.startup_error is None:
+                self.startup_error = ended or RuntimeError(
+                    f"the Python runtime exited during start-up (code {exit_code})"
+                )
+            return
+        if ended is None:
+            trap_kind, message = TrapKind.NONE, ""
+        else:
+            trap_kind, message = self._classify(ended)
+            exit_code = None
+        self._finish_turn(
+            exit_code=exit_code,
+            trap_kind=trap_kind,
+            trap_message=message,
+            fuel_left=fuel_left,
+            alive=False,
+            memory_bytes=self._memory_size(),
+        )
+
+    # ---- Control channel (instance thread, inside the guest's sched_yield)
+
+    def _on_stdout(self, data: bytes) -> None:
+        if self._control is not None:
+            if len(self._control) + len(data) > MAX_CONTROL_MESSAGE:
+                raise wasmtime.WasmtimeError("control message too large")
+            self._control.extend(data)
+            return
+        super()._on_stdout(data)
+
+    def on_yield(self, caller: wasmtime.Caller) -> None:
+        if self._control is None:
+            self._control = bytearray()  # the driver begins a control message
+            return
+        raw = bytes(self._control)
+        self._control = None
+        try:
+            untrusted_message = json.loads(raw.decode("utf-8"))
+            if not isinstance(untrusted_message, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            untrusted_message = {"ok": False, "error": "malformed control message"}
+        fuel_left = _context_fuel(caller)
+        if self._turn is not None:
+            self._finish_turn(
+                exit_code=None,
+                trap_kind=TrapKind.NONE,
+                trap_message="",
+                fuel_left=fuel_left,
+                alive=True,
+                untrusted_status=untrusted_message,
+                memory_bytes=int(self.memory.data_len(caller)) if self.memory else 0,
+            )
+        elif self.state is InstanceState.STARTING:
+            self.startup_fuel = max(0, STARTUP_FUEL - fuel_left)
+            self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
+            self._mark_ready()
+        self._await_request(caller)
+
+    def _await_request(self, caller: wasmtime.Caller) -> None:
+        """Park until the next request, then hand it to the driver and arm limits."""
+        item = self._requests.get()
+        if item is _SHUTDOWN or not isinstance(item, TurnRequest):
+            raise _Shutdown()
+        request = item
+        # marshal: the driver can decode it with a builtin module (json would cost the
+        # guest ~30 M fuel to import). Host -> guest only; nothing from the guest is
+        # ever unmarshalled by the host.
+        payload = marshal.dumps(
+            {
+                "op": "exec",
+                "code": request.code,
+                "filename": request.filename,
+                "argv": list(request.argv),
+                "fresh": request.fresh,
+            }
+        )
+        self._stdin += len(payload).to_bytes(8, "little") + payload
+        self._begin_turn(request)
+        _set_context_fuel(caller, request.fuel)

@@ -1,0 +1,366 @@
+"""The execution API: ``create_sandbox(...).execute(code) -> SandboxResult``.
+
+Usage::
+
+    from workbench.sandbox import create_sandbox, ExecutionPolicy, RuntimeType
+
+    with create_sandbox(runtime=RuntimeType.PYTHON) as sandbox:
+        result = sandbox.execute("print('hello')")
+        print(result.stdout, result.fuel_consumed)
+
+Each :meth:`Sandbox.execute` runs in an instance no earlier code has touched;
+the sandbox's workspace (mounted at ``/app``) is what carries over between
+executions. For a live interpreter across turns, see sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import platformdirs
+
+from ._engine import APP_NAME, ProgressCallback, SandboxEngine, get_engine
+from ._errors import PolicyError, SandboxClosedError
+from ._fuel import analyze_fuel
+from ._guidance import analyze_error
+from ._ids import new_session_id, validate_session_id
+from ._instance import Instance, InstanceShape, TurnOutcome, TurnRequest
+from ._policy import ExecutionPolicy
+from ._pool import InstancePool
+from ._result import RuntimeType, SandboxResult, TrapKind
+from ._runtimes import new_instance
+from ._workspace import diff, scan
+
+__all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
+
+log = logging.getLogger("workbench.sandbox")
+
+#: ``on_output(stream, chunk)``: stream is "stdout" or "stderr"; called on the
+#: instance's thread as the guest writes (only the part kept under the cap).
+OutputCallback = Callable[[str, bytes], None]
+
+#: Memory this close to the limit at the end of a failed run counts as hitting it.
+MEMORY_LIMIT_SLACK = 2 * 1024 * 1024
+
+_shared_pool: InstancePool | None = None
+_shared_pool_lock = threading.Lock()
+
+
+def default_workspace_root() -> Path:
+    """Where session folders live (``WASM_WORKBENCH_DATA_DIR`` overrides it)."""
+    override = os.environ.get("WASM_WORKBENCH_DATA_DIR")
+    base = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+    return base / "sessions"
+
+
+def shared_pool(engine: SandboxEngine) -> InstancePool:
+    """The process-wide instance pool."""
+    global _shared_pool
+    with _shared_pool_lock:
+        if _shared_pool is None:
+            _shared_pool = InstancePool(engine)
+        return _shared_pool
+
+
+def create_sandbox(
+    runtime: RuntimeType | str = RuntimeType.PYTHON,
+    policy: ExecutionPolicy | None = None,
+    session_id: str | None = None,
+    workspace_root: str | os.PathLike[str] | None = None,
+    *,
+    allow_non_uuid: bool = True,
+    warm: bool = True,
+) -> Sandbox:
+    """Create a sandbox for ``runtime`` with its own workspace.
+
+    Parameters
+    ----------
+    runtime
+        ``RuntimeType.PYTHON`` or ``RuntimeType.JAVASCRIPT`` (or their names).
+    policy
+        Limits for each execution; ``ExecutionPolicy()`` defaults if omitted.
+    session_id
+        Reuse the workspace of this session; a new UUID if omitted.
+    workspace_root
+        Folder holding session folders; :func:`default_workspace_root` if omitted.
+    allow_non_uuid
+        Accept caller-chosen ids that are not UUIDs (validated either way).
+    warm
+        Start instances ahead of use so executions skip interpreter start-up.
+
+    Raises
+    ------
+    InvalidSessionIdError
+        If ``session_id`` is malformed (nothing is created).
+    PolicyError
+        If the policy names a mount that doesn't exist.
+    """
+    kind = RuntimeType(runtime)
+    sid = (
+        new_session_id()
+        if session_id is None
+        else validate_session_id(session_id, allow_non_uuid=allow_non_uuid)
+    )
+    root = Path(workspace_root) if workspace_root is not None else default_workspace_root()
+    return Sandbox(kind, policy or ExecutionPolicy(), sid, root, warm=warm)
+
+
+class Sandbox:
+    """Runs code in fresh instances against one workspace. Thread-safe.
+
+    Executions on one sandbox run one after another; :meth:`cancel` stops the
+    running one from any thread within a few milliseconds.
+    """
+
+    def __init__(
+        self,
+        runtime: RuntimeType,
+        policy: ExecutionPolicy,
+        session_id: str,
+        workspace_root: Path,
+        *,
+        warm: bool = True,
+        engine: SandboxEngine | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.session_id = session_id
+        self.workspace_root = workspace_root
+        self.workspace = workspace_root / session_id / "workspace"
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or get_engine()
+        self.pool = shared_pool(self.engine)
+        self.warm = warm
+        self._lock = threading.Lock()
+        self._current: Instance | None = None
+        self._cancel_requested = False
+        self._closed = False
+        self._shapes: set[InstanceShape] = set()
+        if warm:
+            self.pool.fill(self._shape(policy))
+
+    # ---- Public API
+
+    def prepare(self, progress: ProgressCallback | None = None) -> None:
+        """Load or compile the runtime now (reporting progress) and warm instances."""
+        self.engine.module(self.runtime, progress=progress)
+        if self.warm:
+            self.pool.fill(self._shape(self.policy))
+
+    def execute(
+        self,
+        code: str,
+        *,
+        policy: ExecutionPolicy | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> SandboxResult:
+        """Run ``code`` in a never-used instance and return what happened.
+
+        Guest errors and limits come back in the result; this raises only for
+        host-side problems.
+
+        Raises
+        ------
+        SandboxClosedError
+            If the sandbox was closed.
+        RuntimeNotAvailableError
+            If the runtime binary is missing or fails verification.
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        policy = policy or self.policy
+        with self._lock:
+            if self._closed:
+                raise SandboxClosedError(
+                    "This sandbox was closed. Create a new one with create_sandbox()."
+                )
+            self._cancel_requested = False
+            shape = self._shape(policy)
+            instance = self.pool.acquire(shape) if self.warm else new_instance(self.engine, shape)
+            self._current = instance
+            try:
+                if self._cancel_requested:
+                    instance.cancel()
+                before = scan(self.workspace)
+                request = TurnRequest(
+                    code=code,
+                    fuel=policy.fuel_budget,
+                    timeout_seconds=policy.timeout_seconds,
+                    stdout_max_bytes=policy.stdout_max_bytes,
+                    stderr_max_bytes=policy.stderr_max_bytes,
+                    max_open_files=policy.max_open_files,
+                    workspace_max_bytes=policy.workspace_max_bytes,
+                    workspace_max_files=policy.workspace_max_files,
+                    argv=list(policy.argv),
+                    fresh=True,
+                    on_output=on_output,
+                    workspace_bytes_used=before.total_bytes,
+                    workspace_entries_used=before.entries,
+                )
+                warm_start = instance.ready
+                instance.wait_ready()
+                if instance.startup_error is not None:
+                    raise instance.startup_error
+                outcome = instance.run(request)
+            finally:
+                self._current = None
+                instance.close()
+                if self.warm and not self._closed:
+                    self.pool.fill(shape)
+            after = scan(self.workspace)
+            return build_result(
+                outcome,
+                runtime=self.runtime,
+                policy=policy,
+                session_id=self.session_id,
+                startup_fuel=instance.startup_fuel,
+                startup_ms=instance.startup_ms,
+                warm_start=warm_start,
+                changes=diff(before, after),
+            )
+
+    def cancel(self) -> None:
+        """Stop the running execution (if any); it ends with trap kind ``cancelled``."""
+        self._cancel_requested = True
+        current = self._current
+        if current is not None:
+            current.cancel()
+
+    def close(self) -> None:
+        """Stop any execution and free warm instances. The workspace is kept. Idempotent."""
+        self.cancel()
+        with self._lock:
+            self._closed = True
+            for shape in self._shapes:
+                self.pool.discard(shape)
+            self._shapes.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- Internals
+
+    def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
+        mounts = []
+        for mount in policy.mounts:
+            host = Path(mount.host_path).expanduser()
+            if not host.is_dir():
+                raise PolicyError(
+                    f"mounts: {mount.host_path} is not a folder on this computer. "
+                    "Create it or remove the mount."
+                )
+            mounts.append((str(host.resolve()), mount.guest_path))
+        shape = InstanceShape(
+            runtime=self.runtime,
+            workspace=str(self.workspace.resolve()),
+            memory_bytes=policy.memory_bytes,
+            env=tuple(sorted(policy.guest_environment().items())),
+            mounts=tuple(mounts),
+        )
+        self._shapes.add(shape)
+        return shape
+
+
+def new_execution_id() -> str:
+    """A fresh id for one execution."""
+    return uuid.uuid4().hex
+
+
+def build_result(
+    outcome: TurnOutcome,
+    *,
+    runtime: RuntimeType,
+    policy: ExecutionPolicy,
+    session_id: str | None,
+    startup_fuel: int = 0,
+    startup_ms: float = 0.0,
+    warm_start: bool = False,
+    changes: object = None,
+    state_lost: bool = False,
+    guest_failed: bool | None = None,
+) -> SandboxResult:
+    """Turn what the host observed into a :class:`SandboxResult`."""
+    stdout = outcome.stdout.decode("utf-8", "replace")
+    stderr = outcome.stderr.decode("utf-8", "replace")
+    trap_kind = outcome.trap_kind
+    failed = trap_kind is not TrapKind.NONE or (
+        guest_failed if guest_failed is not None else outcome.exit_code not in (0, None)
+    )
+    if failed and trap_kind in (TrapKind.NONE, TrapKind.HOST_ERROR):
+        near_limit = outcome.memory_bytes >= policy.memory_bytes - MEMORY_LIMIT_SLACK
+        if near_limit or _reports_out_of_memory(runtime, stderr):
+            trap_kind = TrapKind.MEMORY
+    success = not failed and not outcome.quota_hit
+    created = getattr(changes, "created", [])
+    modified = getattr(changes, "modified", [])
+    deleted = getattr(changes, "deleted", [])
+    guidance = analyze_error(
+        runtime=runtime,
+        success=success,
+        trap_kind=trap_kind,
+        stderr=stderr,
+        exit_code=outcome.exit_code,
+        fuel_budget=policy.fuel_budget,
+        memory_limit_bytes=policy.memory_bytes,
+        timeout_seconds=policy.timeout_seconds,
+    )
+    fuel = analyze_fuel(
+        outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL
+    )
+    return SandboxResult(
+        execution_id=new_execution_id(),
+        runtime=runtime,
+        success=success,
+        exit_code=outcome.exit_code,
+        trap_kind=trap_kind,
+        trap_message=outcome.trap_message,
+        stdout=stdout,
+        stderr=stderr,
+        stdout_bytes=outcome.stdout,
+        stderr_bytes=outcome.stderr,
+        stdout_truncated=outcome.stdout_total > len(outcome.stdout),
+        stderr_truncated=outcome.stderr_total > len(outcome.stderr),
+        stdout_total_bytes=outcome.stdout_total,
+        stderr_total_bytes=outcome.stderr_total,
+        fuel_consumed=outcome.fuel_consumed,
+        fuel_budget=policy.fuel_budget,
+        startup_fuel=startup_fuel,
+        memory_used_bytes=outcome.memory_bytes,
+        memory_limit_bytes=policy.memory_bytes,
+        duration_ms=outcome.duration_ms,
+        startup_ms=startup_ms,
+        warm_start=warm_start,
+        files_created=list(created),
+        files_modified=list(modified),
+        files_deleted=list(deleted),
+        workspace_quota_exceeded=outcome.quota_hit,
+        open_files_limit_hit=outcome.open_files_hit,
+        session_id=session_id,
+        state_lost=state_lost,
+        error_guidance=guidance,
+        fuel_analysis=fuel,
+    )
+
+
+def _reports_out_of_memory(runtime: RuntimeType, stderr: str) -> bool:
+    """Whether the guest's final error line is its out-of-memory error."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if not lines:
+        return False
+    if runtime is RuntimeType.PYTHON:
+        return lines[-1].startswith("MemoryError")
+    return any("out of memory" in line for line in lines[-3:])
