@@ -118,8 +118,7 @@ def _percent(value: float) -> str:
 
 
 def _words(count: int) -> str:
-    # format_fuel stops at "B"; the largest policy budget (10**12) reads better as "1 T".
-    return f"{count / 10**12:.3g} T" if count >= 10**12 else format_fuel(count)
+    return format_fuel(count)
 
 
 def _recommendation(

@@ -374,8 +374,8 @@ def format_bytes(count: int) -> str:
 
 
 def format_fuel(count: int) -> str:
-    """'2.5 B', '300 M', '12 k' style (B = 10**9 instructions)."""
-    for unit, scale in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
+    """'2.5 B', '300 M', '12 k' style (B = 10**9 instructions, T = 10**12)."""
+    for unit, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("k", 10**3)):
         if abs(count) >= scale:
             return f"{count / scale:.3g} {unit}"
     return str(count)
