@@ -876,7 +876,7 @@ _PY_RULES = (
 # JavaScript catalog (QuickJS-NG).
 
 _JS_STD_EXAMPLE = (
-    "import * as std from 'std';\n"
+    "import * as std from 'qjs:std';\n"
     "const text = std.loadFile('/app/data.txt');\n"
     "console.log(text.length);"
 )
@@ -895,7 +895,7 @@ _JS_REQUIRE = _Advice(
     "require() and npm packages are not available: the code runs in QuickJS, not Node.js, "
     "so CommonJS modules ({ident}) don't exist.",
     (
-        "For files and the system, use QuickJS's own modules: import * as std from 'std' "
+        "For files and the system, use QuickJS's own modules: import * as std from 'qjs:std' "
         "and import * as os from 'os' (in module code).",
         "Use the built-in helpers, or write the few functions you need from a package in "
         "plain JavaScript.",
@@ -907,7 +907,7 @@ _JS_NODE_API = _Advice(
     "'{ident}' is a Node.js global, and the code runs in QuickJS, not Node.js.",
     (
         "Use scriptArgs for arguments, std.getenv('NAME') for environment variables and "
-        "std.exit(code) to exit (import * as std from 'std').",
+        "std.exit(code) to exit (import * as std from 'qjs:std').",
         "For bytes, use Uint8Array and TextEncoder / TextDecoder instead of Buffer.",
     ),
     _JS_STD_EXAMPLE,
@@ -929,7 +929,7 @@ _JS_NETWORK = _Advice(
         "std.loadFile('/app/data.json').",
         "For a quick test, write a small sample of the data directly into the code.",
     ),
-    "import * as std from 'std';\nconst data = JSON.parse(std.loadFile('/app/data.json'));",
+    "import * as std from 'qjs:std';\nconst data = JSON.parse(std.loadFile('/app/data.json'));",
 )
 _JS_TIMER = _Advice(
     "TimerUnavailable",
@@ -945,7 +945,7 @@ _JS_TIMER = _Advice(
 _JS_STD_MODULES = _Advice(
     "ReferenceError",
     "'{ident}' is one of QuickJS's modules, which has to be imported before use.",
-    ("Import it at the top of module code: import * as {ident} from '{ident}'",),
+    ("Import it at the top of module code: import * as {ident} from 'qjs:{ident}'",),
     _JS_STD_EXAMPLE,
 )
 _JS_UNINITIALIZED = _Advice(
@@ -974,10 +974,10 @@ _JS_MODULE_SYNTAX = _Advice(
     "{Where} looks like an import or export statement ({message}), and those are only "
     "allowed in module code, not in a plain script.",
     (
-        "Run the code as an ES module, where import * as std from 'std' works.",
+        "Run the code as an ES module, where import * as std from 'qjs:std' works.",
         "Or drop the import and use what scripts have without it: console, print and scriptArgs.",
         "npm packages and Node modules such as 'fs' don't exist here at all; QuickJS "
-        "offers only 'std', 'os' and 'bjson'.",
+        "offers only 'qjs:std', 'qjs:os' and 'qjs:bjson' (std and os are also ready-made globals).",
     ),
 )
 _JS_JSON = _Advice(

@@ -18,8 +18,15 @@ enforce our limits:
 ``path_open`` / ``fd_close``
     Count the guest's open files and refuse more than the policy allows (EMFILE),
     so a guest can't exhaust the host's file handles.
-``fd_write`` / ``fd_pwrite`` / ``fd_filestat_set_size`` / ``path_create_directory``
-/ ``path_symlink`` / ``path_link``
+``fd_write``
+    Standard output and error (fd 1 and 2) are captured here, into the turn's
+    capped buffers, and never reach wasmtime. (wasmtime's ``stdout_custom``
+    calls back into Python from its own tokio worker threads; a worker that
+    needs the GIL while the interpreter is finalizing is killed by a forced
+    unwind, which aborts the process.) Writes to files are charged against the
+    workspace quota.
+``fd_pwrite`` / ``fd_filestat_set_size`` / ``path_create_directory`` /
+``path_symlink`` / ``path_link``
     Charge writes and new entries against the workspace quota (ENOSPC when full),
     so a guest can't fill the disk.
 
@@ -98,6 +105,9 @@ class HostState(Protocol):
     def on_yield(self, caller: wasmtime.Caller) -> None:
         """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
 
+    def write_output(self, fd: int, data: bytes) -> None:
+        """Take what the guest wrote to fd 1 (stdout) or 2 (stderr)."""
+
     def read_stdin(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of pending standard input (empty: end of file)."""
 
@@ -164,6 +174,23 @@ _EVENT = struct.Struct("<QHB5xQH6x")  # userdata, error, type, nbytes, flags: 32
 _CLOCK_REALTIME = 0
 
 
+def _guest_clock(
+    caller: wasmtime.Caller, state: HostState, clock_id: int, scratch: int
+) -> float | None:
+    """The guest's reading of ``clock_id`` in seconds, or None if it can't be read.
+
+    The guest's monotonic clock has its own origin (wasmtime starts it near zero),
+    so an absolute deadline on it can't be compared with the host's
+    ``time.monotonic()``. ``scratch`` is guest memory we may overwrite (the
+    events buffer, at least 32 bytes).
+    """
+    clock_time_get = state.originals.get("clock_time_get")
+    if clock_time_get is None or clock_time_get(caller, clock_id, 1, scratch) != ESUCCESS:
+        return None
+    raw = _read(caller, state, scratch, 8)
+    return None if raw is None else int(struct.unpack("<Q", raw)[0]) / 1e9
+
+
 def _poll_oneoff(
     caller: wasmtime.Caller, in_ptr: int, out_ptr: int, nsubs: int, nevents_ptr: int
 ) -> int:
@@ -182,8 +209,10 @@ def _poll_oneoff(
             # subscription_clock: id u32 @16, (pad), timeout u64 @24, precision @32, flags @40
             clock_id, timeout, _precision, flags = struct.unpack_from("<I4xQQH", raw, base + 16)
             seconds = timeout / 1e9
-            if flags & 1:  # absolute time
-                now = time.time() if clock_id == _CLOCK_REALTIME else time.monotonic()
+            if flags & 1:  # absolute time, on the guest's clock (time.sleep uses this)
+                now = _guest_clock(caller, state, clock_id, out_ptr)
+                if now is None:
+                    now = time.time() if clock_id == _CLOCK_REALTIME else time.monotonic()
                 seconds = max(0.0, seconds - now)
             clocks.append((userdata, seconds))
         elif tag in (1, 2):
@@ -294,12 +323,27 @@ def _fd_close(caller: wasmtime.Caller, fd: int) -> int:
 
 def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
     state = current_state()
-    if fd > 2:
-        total = _iovec_total(caller, state, iovs, iovs_len)
-        if total is None:
+    if fd in (1, 2):
+        raw = _read(caller, state, iovs, 8 * iovs_len)
+        if raw is None:
             return EFAULT
-        if not state.charge_bytes(total):
-            return ENOSPC
+        parts = []
+        for i in range(iovs_len):
+            ptr, length = struct.unpack_from("<II", raw, 8 * i)
+            data = _read(caller, state, ptr, length)
+            if data is None:
+                return EFAULT
+            parts.append(data)
+        payload = b"".join(parts)
+        state.write_output(fd, payload)
+        if not _write(caller, state, nwritten, struct.pack("<I", len(payload))):
+            return EFAULT
+        return ESUCCESS
+    total = _iovec_total(caller, state, iovs, iovs_len)
+    if total is None:
+        return EFAULT
+    if not state.charge_bytes(total):
+        return ENOSPC
     errno: int = state.originals["fd_write"](caller, fd, iovs, iovs_len, nwritten)
     return errno
 
@@ -339,7 +383,11 @@ def _entry_call(name: str) -> Callable[..., int]:
 
 
 #: Shadowed imports that forward to wasmtime's implementation through the trampoline.
-FORWARDED = tuple(name for name in SHADOWED if name not in ("poll_oneoff", "sched_yield"))
+#: ``clock_time_get`` is not shadowed; ``poll_oneoff`` calls it to read the guest's clock.
+FORWARDED = (
+    *(name for name in SHADOWED if name not in ("poll_oneoff", "sched_yield")),
+    "clock_time_get",
+)
 
 
 def trampoline_wat(module: wasmtime.Module) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import logging
+import os
 import queue
 import threading
 import time
@@ -428,8 +429,10 @@ class Instance:
         wasi = wasmtime.WasiConfig()
         wasi.argv = argv
         wasi.env = list(self.shape.env)
-        wasi.stdout_custom = self._on_stdout
-        wasi.stderr_custom = self._on_stderr
+        # fd 1 and 2 must exist for the guest's stdio to work, but every write to
+        # them is captured by our fd_write (see _hostcalls); nothing reaches these.
+        wasi.stdout_file = os.devnull
+        wasi.stderr_file = os.devnull
         wasi.preopen_dir(self.shape.workspace, "/app", True)
         for host, guest in self.shape.mounts:
             wasi.preopen_dir(host, guest, False)
@@ -462,6 +465,12 @@ class Instance:
             item = exports.get(name)
             if isinstance(item, wasmtime.Func):
                 self.originals[name] = item
+
+    def write_output(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self._on_stdout(data)
+        else:
+            self._on_stderr(data)
 
     def _on_stdout(self, data: bytes) -> None:
         capture = self._stdout

@@ -70,7 +70,7 @@ class PythonInstance(Instance):
         module = self.engine.module(RuntimeType.PYTHON)
         self._control: bytearray | None = None
         self._pending_status: dict[str, Any] | None = None
-        store = self._new_store(["python", "-I", "-S", "-c", driver_source()])
+        store = self._new_store(["python", "-I", "-S", "-u", "-c", driver_source()])
         linker = self._link(module)
         instance = linker.instantiate(store, module)
         memory = instance.exports(store)["memory"]
