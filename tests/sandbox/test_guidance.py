@@ -848,8 +848,8 @@ def test_js_native_frames_are_skipped_for_the_line() -> None:
 @pytest.mark.parametrize(
     ("ident", "error_type", "words"),
     [
-        ("require", "RequireUnavailable", "import * as std from 'std'"),
-        ("module", "RequireUnavailable", "import * as std from 'std'"),
+        ("require", "RequireUnavailable", "import * as std from 'qjs:std'"),
+        ("module", "RequireUnavailable", "import * as std from 'qjs:std'"),
         ("process", "NodeApiUnavailable", "std.getenv"),
         ("Buffer", "NodeApiUnavailable", "Uint8Array"),
         ("__dirname", "NodeApiUnavailable", "scriptArgs"),
@@ -859,8 +859,8 @@ def test_js_native_frames_are_skipped_for_the_line() -> None:
         ("setInterval", "TimerUnavailable", "os.setTimeout"),
         ("window", "BrowserApiUnavailable", "console.log"),
         ("document", "BrowserApiUnavailable", "console.log"),
-        ("std", "ReferenceError", "import * as std from 'std'"),
-        ("os", "ReferenceError", "import * as os from 'os'"),
+        ("std", "ReferenceError", "import * as std from 'qjs:std'"),
+        ("os", "ReferenceError", "import * as os from 'qjs:os'"),
     ],
 )
 def test_js_missing_globals(ident: str, error_type: str, words: str) -> None:
