@@ -56,6 +56,7 @@ _UNITS = {
     "k": 10**3,
     "m": 10**6,
     "b": 10**9,
+    "t": 10**12,  # fuel ranges are shown as "1 M to 1 T"
 }
 
 

@@ -386,8 +386,14 @@ class SandboxEngine:
 
         key = self.cache_key(spec)
         prefix = f"{spec.runtime.value}-{key}-"
-        self.cache_root.mkdir(parents=True, exist_ok=True)
-        for candidate in sorted(self.cache_root.glob(prefix + "*.cwasm")):
+        try:
+            self.cache_root.mkdir(parents=True, exist_ok=True)
+            candidates = sorted(self.cache_root.glob(prefix + "*.cwasm"))
+        except OSError as exc:
+            # An unusable cache folder costs speed, not correctness: compile in memory.
+            log.warning("could not use the module cache in %s: %s", self.cache_root, exc)
+            candidates = []
+        for candidate in candidates:
             report("loading", f"Loading the compiled {spec.runtime.value} runtime from cache")
             module = self._load_cached(candidate, prefix)
             if module is not None:

@@ -220,6 +220,9 @@ class Instance:
         self.shape = shape
         self.background = background
         self._holds_slot = False
+        self._closing = False
+        #: Set on this instance's thread when a host call raises _Shutdown.
+        self._shutting_down = False
         self.state = InstanceState.STARTING
         self.startup_fuel = 0
         self.startup_ms = 0.0
@@ -287,6 +290,7 @@ class Instance:
     def close(self) -> None:
         """End the instance and free its store. Idempotent; doesn't wait."""
         if self.state is not InstanceState.DEAD:
+            self._closing = True
             self._cancel.set()
             self._requests.put(_SHUTDOWN)
 
@@ -389,6 +393,8 @@ class Instance:
             if self.background:
                 self.engine.startup_slots.acquire()
                 self._holds_slot = True
+            if self._closing:
+                return  # closed while waiting for a start-up slot
             self._thread_main()
         except BaseException as exc:
             log.exception("instance thread failed")
@@ -396,6 +402,7 @@ class Instance:
                 self.startup_error = exc
         finally:
             self._startup_done()
+            self._abandon_turn()
             self.state = InstanceState.DEAD
             self._ready.set()
             self._release_store()
@@ -541,24 +548,42 @@ class Instance:
         self.state = InstanceState.READY if alive else InstanceState.DEAD
         self._outcomes.put(outcome)
 
-    def _classify(self, exc: BaseException) -> tuple[TrapKind, str]:
-        """Map what ended the guest to a trap kind, from host observations only."""
+    def _classify(self, exc: BaseException, fuel_left: int) -> tuple[TrapKind, str]:
+        """Map what ended the guest to a trap kind, from this instance's own observations.
+
+        The exception object is the weakest evidence: wasmtime-py hands a host
+        call's Python exception back through one process-global slot, so with
+        several instances running, a thread can receive another thread's
+        exception. Flags this instance set and the fuel left in its own store
+        come first.
+        """
         if self._cancel.is_set() and self._turn is not None:
             return TrapKind.CANCELLED, "Stopped on request."
         if self._deadline_hit:
             return TrapKind.DEADLINE, "The wall-clock timeout passed."
-        if isinstance(exc, TurnInterrupted):
-            return TrapKind(str(exc)), str(exc)
+        if fuel_left == 0:
+            return TrapKind.OUT_OF_FUEL, "All fuel was consumed."
         if isinstance(exc, wasmtime.Trap):
             code = exc.trap_code
-            if code == wasmtime.TrapCode.OUT_OF_FUEL:
-                return TrapKind.OUT_OF_FUEL, "All fuel was consumed."
             if code == wasmtime.TrapCode.STACK_OVERFLOW:
                 return TrapKind.STACK_OVERFLOW, "The WebAssembly stack overflowed."
             name = code.name.lower().replace("_", " ") if code is not None else "unknown"
+            log.warning("guest trap: %s", exc)
             return TrapKind.HOST_ERROR, f"The guest runtime crashed (wasm trap: {name})."
         log.error("unexpected error in the guest instance: %r", exc)
         return TrapKind.HOST_ERROR, "The sandbox host failed; see the debug log."
+
+    def _abandon_turn(self) -> None:
+        """Finish a turn the guest never finished, so no caller waits forever."""
+        if self._turn is not None:
+            self._finish_turn(
+                exit_code=None,
+                trap_kind=TrapKind.HOST_ERROR,
+                trap_message="The sandbox host failed; see the debug log.",
+                fuel_left=0,
+                alive=False,
+                memory_bytes=self._memory_size(),
+            )
 
     def _memory_size(self) -> int:
         store = self._store

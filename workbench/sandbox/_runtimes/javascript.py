@@ -173,6 +173,7 @@ class JavaScriptInstance(Instance):
         trap_kind = TrapKind.NONE
         message = ""
         alive = True
+        trap: BaseException | None = None
         try:
             flags = JS_EVAL_TYPE_MODULE if is_module(request.code) else JS_EVAL_TYPE_GLOBAL
             ok = self._eval(
@@ -187,13 +188,15 @@ class JavaScriptInstance(Instance):
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
             alive = False
-        except BaseException as exc:
-            trap_kind, message = self._classify(exc)
+        except BaseException as exc:  # classified from our own observations
+            trap = exc
             alive = False
         try:
             fuel_left = store.get_fuel()
         except wasmtime.WasmtimeError:
             fuel_left = 0
+        if trap is not None:
+            trap_kind, message = self._classify(trap, fuel_left)
         self._finish_turn(
             exit_code=exit_code,
             trap_kind=trap_kind,
@@ -204,8 +207,8 @@ class JavaScriptInstance(Instance):
         )
         return alive and not request.fresh
 
-    def _classify(self, exc: BaseException) -> tuple[TrapKind, str]:
-        kind, message = super()._classify(exc)
+    def _classify(self, exc: BaseException, fuel_left: int) -> tuple[TrapKind, str]:
+        kind, message = super()._classify(exc, fuel_left)
         if (
             kind is TrapKind.HOST_ERROR
             and isinstance(exc, wasmtime.Trap)

@@ -86,10 +86,10 @@ class PythonInstance(Instance):
             exit_code = 0
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
-        except _Shutdown:
-            return
-        except (wasmtime.Trap, wasmtime.WasmtimeError, Exception) as exc:
+        except BaseException as exc:  # classified below, from our own observations
             ended = exc
+        if self._shutting_down:
+            return  # closed while parked between turns
         self._guest_ended(store, exit_code, ended)
 
     # ---- Guest ended (fresh turn done, or a crash)
@@ -111,7 +111,7 @@ class PythonInstance(Instance):
         if ended is None:
             trap_kind, message = TrapKind.NONE, ""
         else:
-            trap_kind, message = self._classify(ended)
+            trap_kind, message = self._classify(ended, fuel_left)
             exit_code = None
         self._finish_turn(
             exit_code=exit_code,
@@ -165,6 +165,7 @@ class PythonInstance(Instance):
         """Park until the next request, then hand it to the driver and arm limits."""
         item = self._requests.get()
         if item is _SHUTDOWN or not isinstance(item, TurnRequest):
+            self._shutting_down = True
             raise _Shutdown()
         request = item
         # marshal: the driver can decode it with a builtin module (json would cost the

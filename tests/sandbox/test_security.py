@@ -1,0 +1,370 @@
+"""Every boundary gets a test that tries to cross it, in both runtimes.
+
+A canary file sits next to the workspace (and its absolute host path is known to
+the test); a canary variable sits in the host environment. No trick may show
+either to the guest, and the host must stay healthy afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.sandbox import (
+    ExecutionPolicy,
+    Mount,
+    PolicyError,
+    RuntimeType,
+    Sandbox,
+    SandboxEngine,
+    TrapKind,
+    create_sandbox,
+)
+
+SECRET = "canary-7f3a9c-do-not-leak"
+
+
+@pytest.fixture
+def canary(workspace_root: Path) -> Path:
+    path = workspace_root.parent / "canary.txt"
+    path.write_text(SECRET)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def env_canary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WB_TEST_SECRET", SECRET)
+
+
+def _sandbox(runtime: RuntimeType, root: Path, **policy: object) -> Sandbox:
+    return create_sandbox(runtime, policy=ExecutionPolicy(**policy), workspace_root=root)
+
+
+@pytest.fixture
+def py(engine: SandboxEngine, workspace_root: Path) -> Iterator[Sandbox]:
+    sb = _sandbox(RuntimeType.PYTHON, workspace_root)
+    yield sb
+    sb.close()
+
+
+@pytest.fixture
+def js(engine: SandboxEngine, workspace_root: Path) -> Iterator[Sandbox]:
+    sb = _sandbox(RuntimeType.JAVASCRIPT, workspace_root)
+    yield sb
+    sb.close()
+
+
+def _leaked(result: object) -> bool:
+    text = getattr(result, "stdout", "") + getattr(result, "stderr", "")
+    return SECRET in text
+
+
+# ---- Files outside the workspace
+
+
+PY_READ = """
+import os
+paths = {paths!r}
+for p in paths:
+    try:
+        with open(p) as f:
+            print('READ', p, f.read())
+    except Exception as e:
+        print('DENIED', p, type(e).__name__)
+"""
+
+JS_READ = """
+const paths = {paths};
+for (const p of paths) {{
+  const text = std.loadFile(p);
+  console.log(text === null ? 'DENIED ' + p : 'READ ' + p + ' ' + text);
+}}
+"""
+
+
+def _escape_paths(canary: Path) -> list[str]:
+    return [
+        str(canary),  # the host's absolute path
+        "/app/../canary.txt",
+        "../canary.txt",
+        "/app/../../canary.txt",
+        "/../canary.txt",
+        "/etc/passwd",
+        "/proc/self/environ",
+        "//canary.txt",
+        "/app/./../canary.txt",
+        "C:/canary.txt",
+        "/app/C:canary.txt",
+        "\\\\?\\" + str(canary),
+    ]
+
+
+def test_python_cannot_read_outside_app(py: Sandbox, canary: Path) -> None:
+    paths = _escape_paths(canary)
+    result = py.execute(PY_READ.format(paths=paths))
+    assert result.success, result.stderr
+    assert not _leaked(result)
+    assert result.stdout.count("DENIED") == len(paths)
+
+
+def test_javascript_cannot_read_outside_app(js: Sandbox, canary: Path) -> None:
+    import json
+
+    paths = _escape_paths(canary)
+    result = js.execute(JS_READ.format(paths=json.dumps(paths)))
+    assert result.success, result.stderr
+    assert not _leaked(result)
+    assert result.stdout.count("DENIED") == len(paths)
+
+
+def test_python_root_listing_shows_only_mounts(py: Sandbox) -> None:
+    code = (
+        "import os\nfor p in ['/', '/app/..', '..']:\n    try:\n        print(p, os.listdir(p))\n"
+        "    except OSError as e:\n        print(p, 'DENIED', e.errno)"
+    )
+    result = py.execute(code)
+    assert "canary" not in result.stdout
+    assert "sessions" not in result.stdout
+
+
+@pytest.mark.parametrize("runtime", [RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])
+def test_symlink_made_by_the_guest_does_not_escape(
+    engine: SandboxEngine, workspace_root: Path, canary: Path, runtime: RuntimeType
+) -> None:
+    sb = _sandbox(runtime, workspace_root)
+    if runtime is RuntimeType.PYTHON:
+        code = (
+            "import os\n"
+            f"for target in [{str(canary)!r}, '../canary.txt', '/app/../canary.txt']:\n"
+            "    name = '/app/link%d' % len(os.listdir('/app'))\n"
+            "    try:\n        os.symlink(target, name)\n    except OSError as e:\n"
+            "        print('nolink', e.errno)\n        continue\n"
+            "    try:\n        print('READ', open(name).read())\n"
+            "    except OSError as e:\n        print('DENIED', e.errno)"
+        )
+    else:
+        code = (
+            f"const targets = [{str(canary)!r}, '../canary.txt', '/app/../canary.txt'];\n"
+            "targets.forEach((t, i) => {\n  const name = '/app/link' + i;\n"
+            "  os.symlink(t, name);\n  const text = std.loadFile(name);\n"
+            "  console.log(text === null ? 'DENIED' : 'READ ' + text);\n});"
+        )
+    result = sb.execute(code)
+    assert not _leaked(result)
+    assert "READ" not in result.stdout
+    sb.close()
+
+
+@pytest.mark.parametrize("runtime", [RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])
+def test_symlink_planted_on_the_host_does_not_escape(
+    engine: SandboxEngine, workspace_root: Path, canary: Path, runtime: RuntimeType
+) -> None:
+    sb = _sandbox(runtime, workspace_root)
+    (sb.workspace / "planted").symlink_to(canary)
+    (sb.workspace / "planted-dir").symlink_to(canary.parent, target_is_directory=True)
+    code = (
+        "for p in ['/app/planted', '/app/planted-dir/canary.txt']:\n    try:\n"
+        "        print('READ', open(p).read())\n    except OSError as e:\n"
+        "        print('DENIED', e.errno)"
+        if runtime is RuntimeType.PYTHON
+        else "for (const p of ['/app/planted', '/app/planted-dir/canary.txt']) {\n"
+        "  const t = std.loadFile(p);\n  console.log(t === null ? 'DENIED' : 'READ ' + t);\n}"
+    )
+    result = sb.execute(code)
+    assert not _leaked(result)
+    assert result.stdout.count("DENIED") == 2
+    sb.close()
+
+
+def test_sessions_cannot_see_each_other(engine: SandboxEngine, workspace_root: Path) -> None:
+    first = _sandbox(RuntimeType.PYTHON, workspace_root)
+    second = _sandbox(RuntimeType.PYTHON, workspace_root)
+    assert first.execute("open('/app/mine.txt', 'w').write('" + SECRET + "')").success
+    probe = (
+        "import os\nprint(os.listdir('/app'))\n"
+        f"for p in ['../{first.session_id}/workspace/mine.txt', "
+        f"'/app/../../{first.session_id}/workspace/mine.txt']:\n"
+        "    try:\n        print(open(p).read())\n    except OSError:\n        print('DENIED')"
+    )
+    result = second.execute(probe)
+    assert not _leaked(result)
+    assert "mine.txt" not in result.stdout
+    first.close()
+    second.close()
+
+
+def test_read_only_mount(engine: SandboxEngine, workspace_root: Path, tmp_path: Path) -> None:
+    data = tmp_path / "input"
+    data.mkdir()
+    (data / "in.csv").write_text("a,b\n1,2\n")
+    policy = ExecutionPolicy(mounts=[Mount(host_path=str(data), guest_path="/data/input")])
+    sb = create_sandbox("python", policy=policy, workspace_root=workspace_root)
+    code = (
+        "print(open('/data/input/in.csv').read().splitlines()[1])\n"
+        "try:\n    open('/data/input/new.txt', 'w').write('x')\n    print('WROTE')\n"
+        "except OSError as e:\n    print('READONLY', e.errno)\n"
+        "try:\n    open('/data/input/in.csv', 'a').write('x')\n    print('APPENDED')\n"
+        "except OSError as e:\n    print('READONLY', e.errno)"
+    )
+    result = sb.execute(code)
+    assert result.stdout.splitlines()[0] == "1,2"
+    assert "WROTE" not in result.stdout and "APPENDED" not in result.stdout
+    assert not (data / "new.txt").exists()
+    assert (data / "in.csv").read_text() == "a,b\n1,2\n"
+    sb.close()
+
+
+def test_mount_of_missing_folder_is_refused(engine: SandboxEngine, workspace_root: Path) -> None:
+    policy = ExecutionPolicy(mounts=[Mount(host_path="/no/such/folder", guest_path="/data/x")])
+    with pytest.raises(PolicyError, match="not a folder"):
+        create_sandbox("python", policy=policy, workspace_root=workspace_root)
+
+
+# ---- Environment
+
+
+def test_host_environment_is_not_visible(py: Sandbox, js: Sandbox) -> None:
+    result = py.execute("import os\nprint(dict(os.environ))")
+    assert result.success
+    assert not _leaked(result)
+    assert "WB_TEST_SECRET" not in result.stdout
+    result = js.execute("console.log(JSON.stringify(std.getenviron()))")
+    assert result.success, result.stderr
+    assert not _leaked(result)
+
+
+def test_allowlisted_variable_is_passed(engine: SandboxEngine, workspace_root: Path) -> None:
+    sb = _sandbox(RuntimeType.PYTHON, workspace_root, env_allowlist=["WB_TEST_SECRET"])
+    result = sb.execute("import os\nprint(os.environ.get('WB_TEST_SECRET'))")
+    assert result.stdout.strip() == SECRET
+    sb.close()
+
+
+def test_interpreter_steering_variables_are_refused() -> None:
+    with pytest.raises(ValueError, match="PYTHONPATH"):
+        ExecutionPolicy(env={"PYTHONPATH": "/app"})
+
+
+# ---- Network and processes
+
+
+def test_python_sockets_fail_cleanly(py: Sandbox) -> None:
+    code = (
+        "import socket\ns = socket.socket()\ntry:\n    s.connect(('127.0.0.1', 80))\n"
+        "    print('CONNECTED')\nexcept OSError as e:\n    print('NO NETWORK', e.errno)\n"
+        "import urllib.request\ntry:\n    urllib.request.urlopen('http://127.0.0.1:1/')\n"
+        "    print('FETCHED')\nexcept Exception as e:\n    print('NO HTTP', type(e).__name__)"
+    )
+    result = py.execute(code, policy=py.policy.with_updates(fuel_budget=20_000_000_000))
+    assert "CONNECTED" not in result.stdout and "FETCHED" not in result.stdout
+    assert "NO NETWORK" in result.stdout or "socket" in result.stderr
+
+
+def test_python_uncaught_network_error_gets_guidance(py: Sandbox) -> None:
+    result = py.execute("import socket\nsocket.create_connection(('example.com', 80))",
+                        policy=py.policy.with_updates(fuel_budget=20_000_000_000))
+    assert not result.success
+    assert result.error_guidance is not None
+    assert result.error_guidance.error_type == "NetworkUnavailable"
+
+
+def test_python_processes_fail_cleanly(py: Sandbox) -> None:
+    code = (
+        "import os, subprocess\nprint(hasattr(os, 'system'), hasattr(os, 'fork'))\n"
+        "try:\n    subprocess.run(['ls'])\n    print('SPAWNED')\nexcept OSError as e:\n"
+        "    print('NO PROCESSES', e.errno)"
+    )
+    result = py.execute(code, policy=py.policy.with_updates(fuel_budget=20_000_000_000))
+    assert result.stdout.splitlines()[0] == "False False"
+    assert "SPAWNED" not in result.stdout
+    assert "NO PROCESSES" in result.stdout
+
+
+def test_javascript_has_no_network_or_processes(js: Sandbox) -> None:
+    code = (
+        "console.log(typeof fetch, typeof XMLHttpRequest, typeof require);\n"
+        "let r;\ntry { r = os.exec(['ls']); } catch (e) { r = 'threw ' + e.name; }\n"
+        "console.log('exec', r);"
+    )
+    result = js.execute(code)
+    assert result.stdout.splitlines()[0] == "undefined undefined undefined"
+    assert result.stdout.splitlines()[1] != "exec 0"
+
+
+# ---- What reaches results
+
+
+def test_no_host_paths_or_backtraces_in_results(py: Sandbox, js: Sandbox) -> None:
+    for sb, code in [
+        (py, "open('/nope/x')"),
+        (py, "while True: pass"),
+        (js, "function f(){ return f() + 1 }\nf()"),
+        (js, "std.loadFile(null).x"),
+    ]:
+        result = sb.execute(code, policy=sb.policy.with_updates(fuel_budget=10_000_000))
+        shown = result.stdout + result.stderr + result.trap_message + result.summary()
+        assert str(sb.workspace) not in shown
+        assert sys.prefix not in shown
+        assert "wasm backtrace" not in shown
+        assert "rust" not in shown.lower()
+
+
+def test_guest_cannot_reach_the_control_channel(py: Sandbox) -> None:
+    code = "import os, posix\nprint(hasattr(os, 'sched_yield'), hasattr(posix, 'sched_yield'))"
+    result = py.execute(code)
+    assert result.stdout.strip() == "False False"
+
+
+def test_guest_reading_fd0_sees_end_of_file(py: Sandbox) -> None:
+    result = py.execute("import os\nprint(repr(os.read(0, 100)))")
+    assert result.stdout.strip() == "b''"
+
+
+# ---- Resource bombs leave the host healthy
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units differ")
+def test_output_flood_keeps_host_memory_bounded(py: Sandbox) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    code = "chunk = 'y' * 1_000_000\nfor _ in range(200):\n    print(chunk)"
+    result = py.execute(code, policy=py.policy.with_updates(stdout_max_bytes=4096))
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert result.stdout_total_bytes >= 200_000_000
+    assert len(result.stdout_bytes) == 4096
+    assert (after - before) < 100 * 1024  # far below the 200 MB the guest printed
+
+
+def test_many_bombs_in_a_row_then_normal_work(py: Sandbox, js: Sandbox) -> None:
+    bombs = [
+        (py, "x = ' ' * (2**30)"),
+        (py, "a = []\nwhile True:\n    a.append('x' * 10**6)"),
+        (py, "def f(): return f()\nf()"),
+        (js, "let s = 'x'; while (true) s += s;"),
+        (js, "function f(){ return f() + 1 }\nf()"),
+    ]
+    for sb, code in bombs:
+        result = sb.execute(code, policy=sb.policy.with_updates(
+            memory_bytes=64 * 1024 * 1024, fuel_budget=20_000_000_000, timeout_seconds=10))
+        assert not result.success
+        assert result.trap_kind is not TrapKind.HOST_ERROR, result.trap_message
+    assert py.execute("print(6 * 7)").stdout == "42\n"
+    assert js.execute("console.log(6 * 7)").stdout == "42\n"
+
+
+def test_files_left_open_do_not_leak_host_descriptors(py: Sandbox) -> None:
+    fds_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(5):
+        py.execute(
+            "fs = [open(f'/app/f{i}', 'w') for i in range(100)]",
+            policy=py.policy.with_updates(max_open_files=128),
+        )
+    if fds_before is not None:
+        import time
+
+        time.sleep(0.2)  # instance threads close their stores after the turn
+        assert len(os.listdir("/proc/self/fd")) < fds_before + 20
