@@ -46,18 +46,19 @@ EXIT_LIMIT = 3
 EXIT_HOST_ERROR = 4
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_UNITS = {
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
+#: Units accepted by ``--set``: byte sizes for *_bytes settings, counts for fuel.
+_BYTE_UNITS: dict[str, float] = {
+    "b": 1,
     "kb": 1000,
     "mb": 1000**2,
     "gb": 1000**3,
-    "k": 10**3,
-    "m": 10**6,
-    "b": 10**9,
-    "t": 10**12,  # fuel ranges are shown as "1 M to 1 T"
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
 }
+# Fuel is shown as "2.5 B" (billions), so B is 10**9 for counts.
+_COUNT_UNITS: dict[str, float] = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
+_TIME_UNITS: dict[str, float] = {"s": 1, "ms": 0.001}
 
 
 def sanitize(text: str) -> str:
@@ -90,9 +91,19 @@ def parse_setting(item: str) -> tuple[str, Any]:
     if match:
         number = float(match.group(1).replace("_", ""))
         unit = match.group(2).lower()
-        if unit and unit not in _UNITS and unit != "s":
-            raise PolicyError(f"--set {key}: unknown unit {match.group(2)!r} in {raw!r}.")
-        number *= _UNITS.get(unit, 1)
+        units: dict[str, float]
+        if key.endswith("_bytes"):
+            units = _BYTE_UNITS
+        elif key == "timeout_seconds":
+            units = _TIME_UNITS
+        else:
+            units = _COUNT_UNITS
+        if unit and unit not in units:
+            raise PolicyError(
+                f"--set {key}: unknown unit {match.group(2)!r} in {raw!r}. "
+                f"Units for {key}: {', '.join(units)}."
+            )
+        number *= units.get(unit, 1)
         if key == "timeout_seconds":
             return key, number
         return key, int(number)
@@ -219,9 +230,6 @@ def _command_runtimes(args: argparse.Namespace) -> int:
     if args.prepare:
         for runtime in RuntimeType:
             engine.module(runtime, progress=_progress)
-    import wasmtime
-
-    print(f"wasmtime {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}".strip())
     from .sandbox._engine import WASMTIME_VERSION
 
     print(f"wasmtime-py {WASMTIME_VERSION}; module cache: {engine.cache_root}")

@@ -153,9 +153,7 @@ class RuntimeContract:
         assert self.run(sandbox, self.hello).stdout == "hello\n"
 
     def test_infinite_loop_hits_the_deadline(self, sandbox: Sandbox) -> None:
-        result = self.run(
-            sandbox, self.infinite_loop, fuel_budget=10**12, timeout_seconds=0.3
-        )
+        result = self.run(sandbox, self.infinite_loop, fuel_budget=10**12, timeout_seconds=0.3)
         assert result.trap_kind is TrapKind.DEADLINE
         assert result.error_guidance is not None
         assert result.error_guidance.error_type == "Timeout"
@@ -229,7 +227,10 @@ class RuntimeContract:
     def test_bulk_memory_loop_is_ended_by_the_deadline(self, sandbox: Sandbox) -> None:
         started = time.monotonic()
         result = self.run(
-            sandbox, self.bulk_memory, fuel_budget=10**12, timeout_seconds=1.0,
+            sandbox,
+            self.bulk_memory,
+            fuel_budget=10**12,
+            timeout_seconds=1.0,
             memory_bytes=256 * 1024 * 1024,
         )
         assert result.trap_kind is TrapKind.DEADLINE
@@ -280,9 +281,7 @@ class TestPython(RuntimeContract):
         "import os\nos.mkdir('/app/many')\nfor i in range(50):\n"
         "    open(f'/app/many/{i}.txt', 'w').close()"
     )
-    bulk_memory = (
-        "b = bytearray(64 * 1024 * 1024)\nwhile True:\n    b[1:] = b[:-1]"
-    )
+    bulk_memory = "b = bytearray(64 * 1024 * 1024)\nwhile True:\n    b[1:] = b[:-1]"
 
     def test_memory_bomb_single_allocation(self, sandbox: Sandbox) -> None:
         result = self.run(sandbox, "x = bytearray(2**30)", memory_bytes=64 * 1024 * 1024)
@@ -363,8 +362,7 @@ class TestJavaScript(RuntimeContract):
         "  if (!f) throw new Error('could not create file ' + i);\n  f.close();\n}"
     )
     bulk_memory = (
-        "const a = new Uint8Array(64 * 1024 * 1024);\n"
-        "for (;;) { a.fill(1); a.copyWithin(0, 1); }"
+        "const a = new Uint8Array(64 * 1024 * 1024);\nfor (;;) { a.fill(1); a.copyWithin(0, 1); }"
     )
 
     def test_timers_run(self, sandbox: Sandbox) -> None:

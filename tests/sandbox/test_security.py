@@ -266,8 +266,10 @@ def test_python_sockets_fail_cleanly(py: Sandbox) -> None:
 
 
 def test_python_uncaught_network_error_gets_guidance(py: Sandbox) -> None:
-    result = py.execute("import socket\nsocket.create_connection(('example.com', 80))",
-                        policy=py.policy.with_updates(fuel_budget=20_000_000_000))
+    result = py.execute(
+        "import socket\nsocket.create_connection(('example.com', 80))",
+        policy=py.policy.with_updates(fuel_budget=20_000_000_000),
+    )
     assert not result.success
     assert result.error_guidance is not None
     assert result.error_guidance.error_type == "NetworkUnavailable"
@@ -348,8 +350,12 @@ def test_many_bombs_in_a_row_then_normal_work(py: Sandbox, js: Sandbox) -> None:
         (js, "function f(){ return f() + 1 }\nf()"),
     ]
     for sb, code in bombs:
-        result = sb.execute(code, policy=sb.policy.with_updates(
-            memory_bytes=64 * 1024 * 1024, fuel_budget=20_000_000_000, timeout_seconds=10))
+        result = sb.execute(
+            code,
+            policy=sb.policy.with_updates(
+                memory_bytes=64 * 1024 * 1024, fuel_budget=20_000_000_000, timeout_seconds=10
+            ),
+        )
         assert not result.success
         assert result.trap_kind is not TrapKind.HOST_ERROR, result.trap_message
     assert py.execute("print(6 * 7)").stdout == "42\n"

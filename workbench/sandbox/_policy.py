@@ -274,18 +274,32 @@ class ExecutionPolicy(BaseModel):
             raise PolicyError(f"{source}: {describe_validation_error(exc)}") from None
 
     def to_toml(self, description: str | None = None) -> str:
-        """Serialize to TOML with one comment per field (title and unit)."""
+        """Serialize to TOML with one comment per field (title and description).
+
+        Scalars come first, then tables ([env], [[mounts]]) each under its own
+        comment: TOML puts every key after a table header inside that table, so
+        tables can only come last.
+        """
         doc = tomlkit.document()
         if description:
             doc.add("description", description)
         data = self.model_dump(mode="json")
+        tables = []
         for name, info in type(self).model_fields.items():
             value = data[name]
-            if isinstance(value, dict | list) and not value and name != "env":
-                value = tomlkit.array() if isinstance(value, list) else value
-            doc.add(tomlkit.comment(f"{info.title}: {info.description}"))
+            comment = f"# {info.title}: {info.description}"
+            is_table = isinstance(value, dict) or (
+                isinstance(value, list) and value and isinstance(value[0], dict)
+            )
+            if is_table:
+                part = tomlkit.document()
+                part.add(name, value)
+                tables.append(f"{comment}\n{tomlkit.dumps(part)}")
+                continue
+            doc.add(tomlkit.nl())
+            doc.add(tomlkit.comment(comment[2:]))
             doc.add(name, value)
-        return tomlkit.dumps(doc)
+        return "\n".join([tomlkit.dumps(doc), *tables])
 
     def save_toml(self, path: str | os.PathLike[str], description: str | None = None) -> None:
         """Write the policy to ``path``.

@@ -1,0 +1,472 @@
+"""The ``wasm-workbench`` command line, run as a real subprocess.
+
+Every run shares the test session's module cache (``WASM_WORKBENCH_CACHE_DIR``
+from conftest); the ``cli`` fixture depends on ``engine``, so both runtimes are
+compiled before the first subprocess starts. Every run is checked for a clean
+exit: no wasmtime "panicked" message on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import workbench
+from workbench.cli import parse_setting
+from workbench.sandbox import ExecutionPolicy, PolicyError, RuntimeType, SandboxEngine
+
+REPO = Path(__file__).resolve().parents[2]
+MIB = 1024**2
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one CLI process did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+    seconds: float
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "workbench", *args]
+
+
+def assert_clean_exit(stderr: str) -> None:
+    # wasmtime 50.0.1 prints a tokio-rt-worker panic at interpreter exit.
+    assert "panicked" not in stderr, stderr
+
+
+def invoke(*args: str, stdin: str | None = None, timeout: float = 120) -> CliRun:
+    """Run ``python -m workbench *args`` and return what it did."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        command(*args),
+        input=b"" if stdin is None else stdin.encode("utf-8"),
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=timeout,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert_clean_exit(stderr)
+    return CliRun(
+        returncode=proc.returncode,
+        stdout=proc.stdout.decode("utf-8", "replace"),
+        stderr=stderr,
+        stdout_bytes=proc.stdout,
+        seconds=seconds,
+    )
+
+
+Cli = Callable[..., CliRun]
+
+
+@pytest.fixture
+def cli(engine: SandboxEngine) -> Cli:
+    """The CLI runner, once both runtimes are in the shared module cache."""
+    assert all(engine.is_ready(runtime) for runtime in RuntimeType)
+    return invoke
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> list[str]:
+    """``--workspace-root`` arguments that keep a run's session folder in tmp_path."""
+    return ["--workspace-root", str(tmp_path / "sessions")]
+
+
+def write(folder: Path, name: str, text: str) -> str:
+    file = folder / name
+    file.write_text(text, encoding="utf-8")
+    return str(file)
+
+
+# ---- run: success
+
+
+def test_run_python_file(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    run = cli("run", write(tmp_path, "hello.py", "print('hello from python')\n"), *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "hello from python\n"
+    assert "python run succeeded." in run.stderr
+    assert "Compiling" not in run.stderr  # the module came from the shared cache
+
+
+def test_run_javascript_file(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    run = cli("run", write(tmp_path, "hello.js", "console.log('hello', 6 * 7);\n"), *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "hello 42\n"
+    assert "javascript run succeeded." in run.stderr
+
+
+def test_run_stdin_with_explicit_runtime(cli: Cli, ws: list[str]) -> None:
+    run = cli(
+        "run", "-", "--runtime", "python", *ws, stdin="import sys\nprint(sys.version_info[:2])\n"
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "(3, 12)\n"
+    assert "python run succeeded." in run.stderr
+
+
+def test_runtime_option_overrides_the_file_name(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    source = write(tmp_path, "snippet.txt", "console.log(typeof process, typeof print);\n")
+    run = cli("run", source, "--runtime", "javascript", *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "undefined function\n"
+
+
+def test_markdown_reply_runs_only_the_python_block(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    reply = (
+        "Sure! This prints a greeting:\n\n"
+        "```python\n"
+        "print('from the python block')\n"
+        "```\n\n"
+        "Then run it with:\n\n"
+        "```bash\n"
+        "echo from the bash block\n"
+        "```\n"
+    )
+    run = cli("run", write(tmp_path, "reply.md", reply), *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "from the python block\n"
+    assert "bash block" not in run.stdout
+    assert "Kept 1 python block; dropped prose and 1 bash block." in run.stderr
+
+
+def test_files_written_are_reported(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    code = "open('/app/out.txt', 'w').write('data')\n"
+    run = cli("run", write(tmp_path, "w.py", code), "--session", "cli-files", *ws)
+    assert run.returncode == 0, run.stderr
+    written = tmp_path / "sessions" / "cli-files" / "workspace" / "out.txt"
+    assert written.read_text(encoding="utf-8") == "data"
+    assert "Files changed in" in run.stderr
+    assert "out.txt" in run.stderr
+
+
+# ---- run: failures and limits
+
+
+def test_guest_exception_exits_1_with_the_traceback(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    code = "print('before')\nraise ValueError('boom')\n"
+    run = cli("run", write(tmp_path, "fail.py", code), *ws)
+    assert run.returncode == 1
+    assert run.stdout == "before\n"
+    assert "Traceback (most recent call last):" in run.stderr
+    assert "ValueError: boom" in run.stderr
+    assert "failed with exit code 1" in run.stderr
+
+
+def test_javascript_exception_exits_1(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    run = cli("run", write(tmp_path, "fail.js", "throw new TypeError('nope');\n"), *ws)
+    assert run.returncode == 1
+    assert "TypeError: nope" in run.stderr
+
+
+def test_fuel_limit_exits_3(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    source = write(tmp_path, "loop.py", "while True:\n    pass\n")
+    run = cli("run", source, "--set", "fuel_budget=50M", *ws)
+    assert run.returncode == 3
+    assert "fuel budget ran out" in run.stderr
+    assert "Fuel 50,000,000 of 50,000,000" in run.stderr
+
+
+def test_timeout_exits_3_without_waiting_for_the_sleep(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    source = write(tmp_path, "sleep.py", "import time\ntime.sleep(5)\nprint('woke up')\n")
+    run = cli("run", source, "--set", "timeout_seconds=0.5", *ws)
+    assert run.returncode == 3, run.stderr
+    assert "wall-clock timeout" in run.stderr
+    assert "woke up" not in run.stdout
+    assert run.seconds < 4.0
+
+
+def test_sleep_shorter_than_the_timeout_really_sleeps(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    code = (
+        "import time\nt = time.monotonic()\ntime.sleep(0.3)\nprint(time.monotonic() - t >= 0.3)\n"
+    )
+    run = cli("run", write(tmp_path, "nap.py", code), "--json", *ws)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["stdout"] == "True\n"
+    assert result["duration_ms"] >= 300
+
+
+def test_sigint_cancels_the_run(engine: SandboxEngine, tmp_path: Path, ws: list[str]) -> None:
+    assert all(engine.is_ready(runtime) for runtime in RuntimeType)
+    code = "print('started', flush=True)\nwhile True:\n    pass\n"
+    source = write(tmp_path, "spin.py", code)
+    args = command("run", source, "--set", "fuel_budget=1T", "--set", "timeout_seconds=60", *ws)
+    start = time.perf_counter()
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            if first == b"started\n":
+                proc.send_signal(signal.SIGINT)
+            _, raw_stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stderr = raw_stderr.decode("utf-8", "replace")
+    assert_clean_exit(stderr)
+    assert first == b"started\n", stderr
+    assert proc.returncode == 3, stderr
+    assert "cancelled on request" in stderr
+    assert time.perf_counter() - start < 20
+
+
+# ---- run: JSON
+
+
+def test_json_output(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    run = cli("run", write(tmp_path, "j.py", "print('hi')\n"), "--json", *ws)
+    assert run.returncode == 0, run.stderr
+    data: dict[str, Any] = json.loads(run.stdout)  # nothing but the JSON on stdout
+    for key in (
+        "success",
+        "stdout",
+        "trap_kind",
+        "fuel_consumed",
+        "error_guidance",
+        "fuel_analysis",
+    ):
+        assert key in data
+    assert "stdout_bytes" not in data
+    assert "stderr_bytes" not in data
+    assert data["success"] is True
+    assert data["stdout"] == "hi\n"
+    assert data["trap_kind"] == "none"
+    assert data["fuel_consumed"] > 0
+    assert data["error_guidance"] is None
+    assert data["fuel_analysis"]["status"] == "efficient"
+    assert Path(data["workspace"]).is_relative_to(tmp_path / "sessions")
+
+
+def test_json_output_of_a_failure(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    run = cli("run", write(tmp_path, "j.py", "undefined_name\n"), "--json", *ws)
+    assert run.returncode == 1
+    data = json.loads(run.stdout)
+    assert data["success"] is False
+    assert data["error_guidance"]["error_type"] == "NameError"
+
+
+# ---- run: usage errors
+
+
+def test_missing_file(cli: Cli, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.py"
+    run = cli("run", str(missing))
+    assert run.returncode == 2
+    assert f"could not read {missing}" in run.stderr
+    assert "Check the path" in run.stderr
+
+
+def test_unknown_preset(cli: Cli, tmp_path: Path) -> None:
+    run = cli("run", write(tmp_path, "a.py", "print(1)\n"), "--policy", "nope")
+    assert run.returncode == 2
+    assert "No policy preset named 'nope'" in run.stderr
+    assert "conservative, default, document-processing" in run.stderr
+    assert run.stdout == ""
+
+
+def test_unknown_setting(cli: Cli, tmp_path: Path) -> None:
+    run = cli("run", write(tmp_path, "a.py", "print(1)\n"), "--set", "nosuch=1")
+    assert run.returncode == 2
+    assert "--set 'nosuch': unknown setting." in run.stderr
+    assert "fuel_budget" in run.stderr
+    assert run.stdout == ""
+
+
+def test_invalid_setting_value_names_the_field(cli: Cli, tmp_path: Path) -> None:
+    run = cli("run", write(tmp_path, "a.py", "print(1)\n"), "--set", "fuel_budget=abc")
+    assert run.returncode == 2
+    assert "fuel_budget:" in run.stderr
+    assert "Allowed: 1 M to 1 T." in run.stderr
+    assert run.stdout == ""
+
+
+def test_out_of_range_setting(cli: Cli, tmp_path: Path) -> None:
+    run = cli("run", write(tmp_path, "a.py", "print(1)\n"), "--set", "memory_bytes=8GiB")
+    assert run.returncode == 2
+    assert "memory_bytes:" in run.stderr
+    assert "Allowed: 32 MiB to 4 GiB." in run.stderr
+
+
+def test_bad_runtime_choice(cli: Cli, tmp_path: Path) -> None:
+    run = cli("run", write(tmp_path, "a.py", "print(1)\n"), "--runtime", "ruby")
+    assert run.returncode == 2
+    assert "invalid choice: 'ruby'" in run.stderr
+
+
+def test_undetectable_language_asks_for_runtime(cli: Cli, tmp_path: Path) -> None:
+    run = cli("run", write(tmp_path, "notes.txt", "hello there\nnothing to see\n"))
+    assert run.returncode == 2
+    assert "Could not tell whether this is Python or JavaScript" in run.stderr
+    assert "--runtime python or --runtime javascript" in run.stderr
+
+
+def test_empty_input(cli: Cli) -> None:
+    run = cli("run", "-", "--runtime", "python", stdin="   \n")
+    assert run.returncode == 2
+    assert "no code to run" in run.stderr
+
+
+# ---- run: untrusted output
+
+
+def test_terminal_escapes_from_the_guest_are_neutralised(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    code = (
+        "import sys\n"
+        "print('\\x1b[31mred\\x1b[2J')\n"
+        "print('\\x1b]0;pwned\\x07title\\rback\\x9b1m', file=sys.stderr)\n"
+        "print('tab\\tkept')\n"
+    )
+    run = cli("run", write(tmp_path, "esc.py", code), *ws)
+    assert run.returncode == 0, run.stderr
+    assert b"\x1b" not in run.stdout_bytes
+    assert run.stdout == "\ufffd[31mred\ufffd[2J\ntab\tkept\n"
+    for char in ("\x1b", "\x07", "\r", "\x9b"):
+        assert char not in run.stderr
+    assert "\ufffd]0;pwned\ufffdtitle\ufffdback\ufffd1m" in run.stderr
+
+
+def test_escapes_are_kept_in_json_as_escaped_text(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
+    run = cli("run", write(tmp_path, "esc.py", "print('\\x1b[2J')\n"), "--json", *ws)
+    assert b"\x1b" not in run.stdout_bytes  # JSON escapes it as \u001b
+    assert json.loads(run.stdout)["stdout"] == "\x1b[2J\n"
+
+
+# ---- Other commands
+
+
+def test_policies_lists_the_presets(cli: Cli) -> None:
+    run = cli("policies")
+    assert run.returncode == 0, run.stderr
+    names = [line.split()[0] for line in run.stdout.splitlines()]
+    assert names == ["conservative", "default", "document-processing"]
+    default_line = run.stdout.splitlines()[1]
+    assert "2,000,000,000" in default_line
+    assert "128 MiB" in default_line
+    assert "30 s" in default_line
+
+
+def test_runtimes_shows_both_hashes(cli: Cli) -> None:
+    manifest = tomllib.loads((REPO / "wasm" / "runtimes.toml").read_text(encoding="utf-8"))
+    run = cli("runtimes")
+    assert run.returncode == 0, run.stderr
+    for name, entry in manifest["runtimes"].items():
+        line = next(line for line in run.stdout.splitlines() if line.startswith(name))
+        assert f"sha256 {entry['sha256']}" in line
+        assert f"{entry['distribution']}=={entry['version']}" in line
+    assert f"module cache: {Path(os.environ['WASM_WORKBENCH_CACHE_DIR']) / 'modules'}" in run.stdout
+
+
+def test_version(cli: Cli) -> None:
+    run = cli("--version")
+    assert run.returncode == 0
+    assert run.stdout == f"wasm-workbench {workbench.__version__}\n"
+
+
+def test_no_command_prints_help(cli: Cli) -> None:
+    run = cli()
+    assert run.returncode == 0
+    assert "usage: wasm-workbench" in run.stdout
+    assert "run" in run.stdout and "policies" in run.stdout and "runtimes" in run.stdout
+
+
+def test_run_help_lists_every_setting(cli: Cli) -> None:
+    run = cli("run", "--help")
+    assert run.returncode == 0
+    for name in ExecutionPolicy.model_fields:
+        assert name in run.stdout
+
+
+# ---- parse_setting
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("memory_bytes=256MiB", ("memory_bytes", 256 * MIB)),
+        ("memory_bytes=1GiB", ("memory_bytes", GIB)),
+        ("memory_bytes = 64 mib", ("memory_bytes", 64 * MIB)),
+        ("stdout_max_bytes=100KiB", ("stdout_max_bytes", 100 * 1024)),
+        ("stdout_max_bytes=2MB", ("stdout_max_bytes", 2_000_000)),
+        ("stderr_max_bytes=10kb", ("stderr_max_bytes", 10_000)),
+        ("fuel_budget=50M", ("fuel_budget", 50_000_000)),
+        ("fuel_budget=5B", ("fuel_budget", 5_000_000_000)),
+        ("fuel_budget=1.5B", ("fuel_budget", 1_500_000_000)),
+        ("fuel_budget=5e9", ("fuel_budget", 5_000_000_000)),
+        ("fuel_budget=2_000_000", ("fuel_budget", 2_000_000)),
+        ("fuel_budget=2500k", ("fuel_budget", 2_500_000)),
+        ("fuel_budget=1T", ("fuel_budget", 10**12)),
+        ("fuel_budget=0.5t", ("fuel_budget", 500_000_000_000)),
+        ("max_open_files=64", ("max_open_files", 64)),
+        ("timeout_seconds=0.5", ("timeout_seconds", 0.5)),
+        ("timeout_seconds=2s", ("timeout_seconds", 2.0)),
+        ("timeout_seconds=10", ("timeout_seconds", 10.0)),
+        ('argv=["a", "--b", "c d"]', ("argv", ["a", "--b", "c d"])),
+        ('env={"LANG": "C"}', ("env", {"LANG": "C"})),
+        ('env_allowlist=["HOME"]', ("env_allowlist", ["HOME"])),
+    ],
+)
+def test_parse_setting(item: str, expected: tuple[str, Any]) -> None:
+    key, value = parse_setting(item)
+    assert (key, value) == expected
+    assert type(value) is type(expected[1])
+    ExecutionPolicy().with_updates(**{key: value})  # every example is a valid setting
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ("fuel_budget", "expected key=value"),
+        ("nosuch=1", "--set 'nosuch': unknown setting."),
+        ("=5", "unknown setting"),
+        ("argv=[unclosed", "--set argv: '[unclosed' is not valid JSON"),
+        ('env={"A": }', "is not valid JSON"),
+        ("memory_bytes=5parsecs", "unknown unit 'parsecs'"),
+        ("memory_bytes=1TiB", "unknown unit 'TiB'"),
+    ],
+)
+def test_parse_setting_errors(item: str, fragment: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_setting(item)
+    assert fragment in str(info.value)
+
+
+def test_parse_setting_leaves_other_text_to_policy_validation() -> None:
+    key, value = parse_setting("fuel_budget=abc")
+    assert (key, value) == ("fuel_budget", "abc")
+    with pytest.raises(PolicyError, match=r"^fuel_budget: .*\(got 'abc'\)"):
+        ExecutionPolicy().with_updates(**{key: value})
+
+
+def test_parse_setting_reads_b_as_bytes_for_byte_settings() -> None:
+    assert parse_setting("memory_bytes=64000000B") == ("memory_bytes", 64_000_000)
+    assert parse_setting("fuel_budget=2B") == ("fuel_budget", 2_000_000_000)
+    assert parse_setting("timeout_seconds=500ms") == ("timeout_seconds", 0.5)
