@@ -82,6 +82,12 @@ class TurnRequest:
     workspace_max_files: int
     argv: list[str] = field(default_factory=list)
     fresh: bool = True
+    #: "exec" runs ``code``; "restore" loads ``state`` (saved earlier by the guest).
+    op: str = "exec"
+    #: After a successful live turn, have the guest save its globals.
+    persist: bool = False
+    #: Opaque guest state for "restore" (the host never decodes it).
+    state: bytes | None = None
     filename: str = "<code>"
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).

@@ -142,7 +142,12 @@ class SandboxResult(BaseModel):
     open_files_limit_hit: bool = False
 
     session_id: str | None = None
+    #: The interpreter had to be restarted: in-memory state of the session is gone.
     state_lost: bool = False
+    #: Globals that auto_persist_globals could not save after this turn.
+    unsaved_globals: list[str] = Field(default_factory=list)
+    #: Globals restored into a new interpreter before this turn.
+    restored_globals: list[str] = Field(default_factory=list)
 
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
@@ -179,7 +184,19 @@ class SandboxResult(BaseModel):
         if self.open_files_limit_hit:
             lines.append("The open-files limit was reached; further opens failed.")
         if self.state_lost:
-            lines.append("The interpreter was restarted: in-memory state was lost.")
+            lines.append(
+                "The interpreter could not continue and will be restarted: its in-memory "
+                "state (variables, imports, open files) was lost."
+            )
+        if self.restored_globals:
+            lines.append(
+                f"A new interpreter was started; restored {len(self.restored_globals)} saved "
+                f"globals: {', '.join(self.restored_globals[:10])}."
+            )
+        if self.unsaved_globals:
+            lines.append(
+                f"Not saved (can't be serialized): {', '.join(self.unsaved_globals[:10])}."
+            )
         lines.append(
             f"Fuel {self.fuel_consumed:,} of {self.fuel_budget:,}; "
             f"memory {_size(self.memory_used_bytes)}; {self.duration_ms:.1f} ms."

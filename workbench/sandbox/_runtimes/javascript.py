@@ -45,6 +45,8 @@ _EXPORTS = (
     "js_std_await",
     "js_std_loop",
     "js_std_dump_error",
+    "JS_ToCStringLen2",
+    "JS_FreeCString",
     "malloc",
     "free",
 )
@@ -163,6 +165,34 @@ class JavaScriptInstance(Instance):
             call["free"](store, code_ptr)
             call["free"](store, name_ptr)
 
+    def _eval_to_text(self, store: wasmtime.Store, source: bytes) -> str | None:
+        """Evaluate ``source`` (host-written, trusted) and return its string result."""
+        assert self.memory is not None
+        call = self._fn
+        code = source + b"\0"
+        name = b"<host>\0"
+        code_ptr = call["malloc"](store, len(code))
+        name_ptr = call["malloc"](store, len(name) + 4)
+        try:
+            self.memory.write(store, code, code_ptr)
+            self.memory.write(store, name, name_ptr)
+            value = call["JS_Eval"](store, self._ctx, code_ptr, len(source), name_ptr, 0)
+            if _is_exception(value):
+                call["js_std_dump_error"](store, self._ctx)
+                return None
+            length_ptr = name_ptr + len(name)
+            text_ptr = call["JS_ToCStringLen2"](store, self._ctx, length_ptr, value, 0)
+            call["JS_FreeValue"](store, self._ctx, value)
+            if not text_ptr:
+                return None
+            length = struct.unpack("<I", self.memory.read(store, length_ptr, length_ptr + 4))[0]
+            untrusted_text = bytes(self.memory.read(store, text_ptr, text_ptr + length))
+            call["JS_FreeCString"](store, self._ctx, text_ptr)
+            return untrusted_text.decode("utf-8", "replace")
+        finally:
+            call["free"](store, code_ptr)
+            call["free"](store, name_ptr)
+
     def _turn_once(self, store: wasmtime.Store, request: TurnRequest) -> bool:
         """Run one turn; return whether the context can take another."""
         args = json.dumps([request.filename, *request.argv]).encode()
@@ -174,17 +204,33 @@ class JavaScriptInstance(Instance):
         message = ""
         alive = True
         trap: BaseException | None = None
+        status: dict[str, object] | None = None
         try:
-            flags = JS_EVAL_TYPE_MODULE if is_module(request.code) else JS_EVAL_TYPE_GLOBAL
-            ok = self._eval(
-                store,
-                request.code.encode("utf-8", "surrogatepass"),
-                request.filename.encode(),
-                flags,
-            )
-            if self._fn["js_std_loop"](store, self._ctx) != 0:
-                ok = False
-            exit_code = 0 if ok else 1
+            if request.op == "restore":
+                text = self._eval_to_text(
+                    store, b"__wbRestoreGlobals(" + (request.state or b"{}") + b")"
+                )
+                status = _parse_status(text)
+                exit_code = 0 if status.get("ok") else 1
+            else:
+                flags = JS_EVAL_TYPE_MODULE if is_module(request.code) else JS_EVAL_TYPE_GLOBAL
+                ok = self._eval(
+                    store,
+                    request.code.encode("utf-8", "surrogatepass"),
+                    request.filename.encode(),
+                    flags,
+                )
+                if self._fn["js_std_loop"](store, self._ctx) != 0:
+                    ok = False
+                exit_code = 0 if ok else 1
+                status = {"ok": ok}
+                if ok and request.persist:
+                    saved = _parse_status(self._eval_to_text(store, b"__wbSaveGlobals()"))
+                    if "state" in saved:
+                        status["state"] = json.dumps(saved["state"])
+                        status["unsaved"] = saved.get("unsaved", [])
+                    else:
+                        status["state_error"] = "SaveFailed"
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
             alive = False
@@ -203,6 +249,7 @@ class JavaScriptInstance(Instance):
             trap_message=message,
             fuel_left=fuel_left,
             alive=alive and not request.fresh,
+            untrusted_status=status if not request.fresh else None,
             memory_bytes=self._memory_size(),
         )
         return alive and not request.fresh
@@ -217,6 +264,15 @@ class JavaScriptInstance(Instance):
             # The stack-first layout turns a shadow-stack overflow into this trap.
             return TrapKind.STACK_OVERFLOW, "Recursion too deep: the JavaScript stack overflowed."
         return kind, message
+
+
+def _parse_status(untrusted_text: str | None) -> dict[str, object]:
+    """Parse a JSON object the guest produced; anything else is a failure."""
+    try:
+        value = json.loads(untrusted_text or "")
+    except ValueError:
+        return {"ok": False}
+    return value if isinstance(value, dict) else {"ok": False}
 
 
 def _is_exception(value: int) -> bool:

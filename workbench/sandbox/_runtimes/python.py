@@ -33,7 +33,8 @@ from .._result import RuntimeType, TrapKind
 __all__ = ["PythonInstance"]
 
 #: Largest control message the driver may send (bytes); more is a protocol error.
-MAX_CONTROL_MESSAGE = 4 * 1024 * 1024
+#: Saved globals travel in it (base64; the driver caps them at 32 MiB).
+MAX_CONTROL_MESSAGE = 64 * 1024 * 1024
 
 _driver_source: str | None = None
 
@@ -173,11 +174,13 @@ class PythonInstance(Instance):
         # ever unmarshalled by the host.
         payload = marshal.dumps(
             {
-                "op": "exec",
+                "op": request.op,
                 "code": request.code,
                 "filename": request.filename,
                 "argv": list(request.argv),
                 "fresh": request.fresh,
+                "persist": request.persist,
+                "state": request.state or b"",
             }
         )
         self._stdin += len(payload).to_bytes(8, "little") + payload

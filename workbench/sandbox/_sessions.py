@@ -1,0 +1,845 @@
+r"""Sessions: a workspace and a live interpreter that stays up between turns.
+
+Usage::
+
+    from workbench.sandbox import create_session, open_session
+
+    session = create_session(runtime="python")
+    session.execute("import math\\nr = 2")
+    result = session.execute("print(math.pi * r ** 2)")   # variables carry over
+    session.write_file("data.csv", b"a,b\\n1,2\\n")       # host-side file helpers
+    session.close()
+
+    again = open_session(session.id)                      # the workspace is still there
+
+Each turn has its own limits from the session's policy and its own
+:class:`SandboxResult`. A turn that traps (fuel, memory, timeout, Stop) ends the
+interpreter; the result says that in-memory state was lost, and the next turn
+starts a new one. With ``auto_persist_globals=True`` the guest saves its
+serializable globals after every successful turn (pickle for Python, JSON and
+function source for JavaScript); the host keeps those bytes, opaque, outside the
+workspace and hands them back to a new interpreter, which restores them itself.
+The host never unpickles or evaluates guest data.
+
+On disk (the default :class:`DiskStorage`) a session is ``<root>/<id>/``:
+``workspace/`` is what the guest sees at ``/app``; ``session.json`` (metadata),
+``state.bin`` (saved globals) and ``audit.jsonl`` (events) sit beside it, out of
+the guest's reach. Metadata and state are replaced atomically, so killing the
+host at any moment leaves files that open, at worst without the last turn.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import dataclasses
+import enum
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._engine import SandboxEngine, get_engine
+from ._errors import InvalidSessionIdError, SandboxClosedError, WorkspaceError
+from ._events import AuditLog, code_digest, emit, excerpt
+from ._ids import new_session_id, validate_session_id
+from ._instance import Instance, InstanceShape, TurnOutcome, TurnRequest
+from ._policy import ExecutionPolicy
+from ._result import RuntimeType, SandboxResult, TrapKind
+from ._runtimes import new_instance
+from ._sandbox import OutputCallback, build_result, default_workspace_root
+from ._storage import DiskStorage, FileInfo, StorageAdapter
+from ._workspace import diff, scan
+
+__all__ = [
+    "PruneResult",
+    "Session",
+    "SessionInfo",
+    "SessionState",
+    "create_session",
+    "delete_session",
+    "list_session_files",
+    "list_sessions",
+    "open_session",
+    "prune_sessions",
+    "read_session_file",
+    "reset_session_workspace",
+    "write_session_file",
+]
+
+log = logging.getLogger("workbench.sandbox.sessions")
+
+METADATA_FILE = "session.json"
+STATE_FILE = "state.bin"
+AUDIT_FILE = "audit.jsonl"
+METADATA_VERSION = 1
+
+
+class SessionState(enum.StrEnum):
+    """Where a session is in its life."""
+
+    IDLE = "idle"  # open; no turn running (the interpreter may or may not be up)
+    RUNNING = "running"  # a turn is executing
+    CLOSED = "closed"  # closed in this process; open_session() opens it again
+    DESTROYED = "destroyed"  # workspace and metadata deleted
+
+
+class SessionInfo(BaseModel):
+    """A session's metadata, as stored in ``session.json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    runtime: RuntimeType
+    created: float
+    last_used: float
+    turns: int = 0
+    total_fuel: int = 0
+    state: SessionState = SessionState.IDLE
+    auto_persist_globals: bool = False
+    policy: ExecutionPolicy = Field(default_factory=ExecutionPolicy)
+    storage: str = "disk"
+    version: int = METADATA_VERSION
+
+
+class PruneResult(BaseModel):
+    """What :func:`prune_sessions` deleted (or, with ``dry_run``, would delete)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deleted: list[str]
+    bytes_freed: int
+    skipped: list[str]  # sessions spared because they are open or running here
+    dry_run: bool
+
+
+class Session:
+    """A live session. Thread-safe: turns on one session run one after another.
+
+    Create with :func:`create_session` or :func:`open_session`, not directly.
+    """
+
+    def __init__(
+        self,
+        manager: SessionManager,
+        info: SessionInfo,
+        *,
+        engine: SandboxEngine | None = None,
+    ) -> None:
+        self.manager = manager
+        self.storage = manager.storage
+        self.id = info.session_id
+        self.runtime = info.runtime
+        self.policy = info.policy
+        self.auto_persist_globals = info.auto_persist_globals
+        self.engine = engine or get_engine()
+        self._info = info
+        self._lock = threading.RLock()
+        self._instance: Instance | None = None
+        self._instance_shape: InstanceShape | None = None
+        self._state = SessionState.IDLE
+        self._meta_dir = self.storage.meta_dir(self.id)
+        self.audit = AuditLog(self._meta_dir / AUDIT_FILE)
+        self.workspace = self.storage.checkout(self.id)
+
+    # ---- Properties
+
+    @property
+    def state(self) -> SessionState:
+        """The session's state (see :class:`SessionState`)."""
+        return self._state
+
+    @property
+    def info(self) -> SessionInfo:
+        """Current metadata (turns, fuel, last use, policy...)."""
+        return self._info.model_copy(update={"state": self._state})
+
+    @property
+    def interpreter_running(self) -> bool:
+        """Whether a live interpreter is up (variables from earlier turns exist)."""
+        instance = self._instance
+        return instance is not None and instance.ready
+
+    # ---- Turns
+
+    def execute(
+        self,
+        code: str,
+        *,
+        policy: ExecutionPolicy | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> SandboxResult:
+        """Run ``code`` in the session's live interpreter.
+
+        Raises
+        ------
+        SandboxClosedError
+            If the session was closed or destroyed.
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        with self._lock:
+            self._check_open()
+            policy = policy or self.policy
+            instance, restored = self._live_instance(policy)
+            before = scan(self.workspace)
+            request = self._request(code, policy, before.total_bytes, before.entries, on_output)
+            emit(
+                "execution.start",
+                self.id,
+                self.audit,
+                runtime=self.runtime.value,
+                code_sha256=code_digest(code),
+                code_bytes=len(code.encode("utf-8", "surrogatepass")),
+                fuel_budget=policy.fuel_budget,
+            )
+            self._state = SessionState.RUNNING
+            try:
+                outcome = instance.run(request)
+            finally:
+                self._state = SessionState.IDLE
+            self.storage.checkin(self.id)
+            after = scan(self.workspace)
+            status = outcome.untrusted_status or {}
+            unsaved = self._keep_state(status) if self.auto_persist_globals else []
+            if not outcome.alive:
+                self._drop_instance()
+            result = build_result(
+                _with_exit_code(outcome, status, self.runtime),
+                runtime=self.runtime,
+                policy=policy,
+                session_id=self.id,
+                startup_fuel=instance.startup_fuel if restored is not None else 0,
+                startup_ms=instance.startup_ms if restored is not None else 0.0,
+                warm_start=restored is None,
+                changes=diff(before, after),
+                state_lost=not outcome.alive,
+                guest_failed=_guest_failed(outcome, status),
+            )
+            result = result.model_copy(
+                update={"unsaved_globals": unsaved, "restored_globals": restored or []}
+            )
+            self._record_turn(result)
+            return result
+
+    def cancel(self) -> None:
+        """Stop the running turn, if any (from any thread); it ends as ``cancelled``."""
+        instance = self._instance
+        if instance is not None:
+            instance.cancel()
+
+    def reset(self) -> None:
+        """Start over with a fresh interpreter; the workspace is kept, saved globals dropped."""
+        self.cancel()
+        with self._lock:
+            self._check_open()
+            self._drop_instance()
+            with contextlib.suppress(FileNotFoundError):
+                (self._meta_dir / STATE_FILE).unlink()
+            emit("session.reset", self.id, self.audit)
+
+    def close(self) -> None:
+        """End the interpreter and release the workspace; the session stays on disk."""
+        self.cancel()
+        with self._lock:
+            if self._state in (SessionState.CLOSED, SessionState.DESTROYED):
+                return
+            self._drop_instance()
+            self.storage.checkin(self.id, final=True)
+            self._state = SessionState.CLOSED
+            self._write_metadata()
+            self.manager._forget(self)
+
+    def destroy(self) -> int:
+        """Delete the interpreter, the workspace and the metadata. Returns bytes freed."""
+        self.cancel()
+        with self._lock:
+            if self._state is SessionState.DESTROYED:
+                return 0
+            self._drop_instance()
+            emit("session.destroyed", self.id, None)
+            freed = self.storage.delete(self.id)
+            self._state = SessionState.DESTROYED
+            self.manager._forget(self)
+            return freed
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- Files (host side; every path validated by the storage layer)
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Write a file into the workspace (text is stored as UTF-8)."""
+        self._check_open()
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self.storage.write_file(self.id, path, payload)
+
+    def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """Read a file from the workspace (never through a symbolic link)."""
+        if max_bytes is None:
+            return self.storage.read_file(self.id, path)
+        return self.storage.read_file(self.id, path, max_bytes=max_bytes)
+
+    def list_files(self, pattern: str = "**/*") -> list[FileInfo]:
+        """Files and folders in the workspace matching ``pattern``, sorted by path."""
+        return self.storage.list_files(self.id, pattern)
+
+    def delete_file(self, path: str) -> None:
+        """Delete a file, link or folder in the workspace."""
+        self._check_open()
+        self.storage.delete_file(self.id, path)
+
+    def rename_file(self, source: str, target: str) -> None:
+        """Rename or move a file within the workspace."""
+        self._check_open()
+        self.storage.rename_file(self.id, source, target)
+
+    def reset_workspace(self) -> None:
+        """Empty the workspace (the interpreter keeps running)."""
+        self._check_open()
+        self.storage.reset(self.id)
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Events of this session, oldest first."""
+        return self.audit.read()
+
+    # ---- Internals
+
+    def _check_open(self) -> None:
+        if self._state in (SessionState.CLOSED, SessionState.DESTROYED):
+            raise SandboxClosedError(
+                f"Session {self.id} is {self._state.value}. "
+                + (
+                    "Open it again with open_session()."
+                    if self._state is SessionState.CLOSED
+                    else "Create a new session with create_session()."
+                )
+            )
+
+    def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
+        mounts = []
+        for mount in policy.mounts:
+            host = Path(mount.host_path).expanduser()
+            if not host.is_dir():
+                raise WorkspaceError(
+                    f"mounts: {mount.host_path} is not a folder on this computer. "
+                    "Create it or remove the mount."
+                )
+            mounts.append((str(host.resolve()), mount.guest_path))
+        return InstanceShape(
+            runtime=self.runtime,
+            workspace=str(self.workspace.resolve()),
+            memory_bytes=policy.memory_bytes,
+            env=tuple(sorted(policy.guest_environment().items())),
+            mounts=tuple(mounts),
+        )
+
+    def _live_instance(self, policy: ExecutionPolicy) -> tuple[Instance, list[str] | None]:
+        """The running interpreter, starting one if needed.
+
+        Returns the instance and, when it was just started, the globals restored
+        into it (an empty list if none); None when it was already running.
+        """
+        shape = self._shape(policy)
+        current = self._instance
+        if current is not None and current.ready and self._instance_shape == shape:
+            return current, None
+        reason = "start" if current is None else "policy change"
+        self._drop_instance()
+        instance = new_instance(self.engine, shape)
+        instance.wait_ready()
+        if instance.startup_error is not None:
+            raise instance.startup_error
+        self._instance = instance
+        self._instance_shape = shape
+        restored: list[str] = []
+        if self.auto_persist_globals:
+            restored = self._restore_state(instance, policy)
+        if self._info.turns or reason != "start":
+            emit("session.restarted", self.id, self.audit, reason=reason, restored=restored)
+        return instance, restored
+
+    def _restore_state(self, instance: Instance, policy: ExecutionPolicy) -> list[str]:
+        state_path = self._meta_dir / STATE_FILE
+        try:
+            state = state_path.read_bytes()
+        except OSError:
+            state = b""
+        request = self._request("", policy, 0, 0, None)
+        request.op = "restore"
+        request.state = state
+        outcome = instance.run(request)
+        status = outcome.untrusted_status or {}
+        if not outcome.alive:
+            self._drop_instance()
+            raise WorkspaceError(
+                f"Restoring the saved globals of session {self.id} stopped the interpreter "
+                f"({outcome.trap_kind.words}). Reset the session to start without them."
+            )
+        restored = status.get("restored", [])
+        return [str(name) for name in restored] if isinstance(restored, list) else []
+
+    def _request(
+        self,
+        code: str,
+        policy: ExecutionPolicy,
+        used_bytes: int,
+        used_entries: int,
+        on_output: OutputCallback | None,
+    ) -> TurnRequest:
+        return TurnRequest(
+            code=code,
+            fuel=policy.fuel_budget,
+            timeout_seconds=policy.timeout_seconds,
+            stdout_max_bytes=policy.stdout_max_bytes,
+            stderr_max_bytes=policy.stderr_max_bytes,
+            max_open_files=policy.max_open_files,
+            workspace_max_bytes=policy.workspace_max_bytes,
+            workspace_max_files=policy.workspace_max_files,
+            argv=list(policy.argv),
+            fresh=False,
+            persist=self.auto_persist_globals,
+            on_output=on_output,
+            workspace_bytes_used=used_bytes,
+            workspace_entries_used=used_entries,
+        )
+
+    def _keep_state(self, untrusted_status: dict[str, Any]) -> list[str]:
+        """Store the guest's saved globals (opaque bytes) outside the workspace."""
+        untrusted_state = untrusted_status.get("state")
+        unsaved = untrusted_status.get("unsaved", [])
+        names = [str(name) for name in unsaved] if isinstance(unsaved, list) else []
+        if not isinstance(untrusted_state, str):
+            return names
+        if self.runtime is RuntimeType.PYTHON:
+            try:
+                blob = base64.b64decode(untrusted_state, validate=True)
+            except ValueError:
+                return names
+        else:
+            blob = untrusted_state.encode("utf-8")
+        _atomic_write(self._meta_dir / STATE_FILE, blob)
+        return names
+
+    def _drop_instance(self) -> None:
+        instance = self._instance
+        self._instance = None
+        self._instance_shape = None
+        if instance is not None:
+            instance.close()
+
+    def _record_turn(self, result: SandboxResult) -> None:
+        limits = [
+            name
+            for name, hit in (
+                ("stdout", result.stdout_truncated),
+                ("stderr", result.stderr_truncated),
+                ("workspace_quota", result.workspace_quota_exceeded),
+                ("open_files", result.open_files_limit_hit),
+            )
+            if hit
+        ]
+        if result.trap_kind is not TrapKind.NONE:
+            limits.insert(0, result.trap_kind.value)
+        emit(
+            "execution.complete",
+            self.id,
+            self.audit,
+            execution_id=result.execution_id,
+            success=result.success,
+            trap_kind=result.trap_kind.value,
+            exit_code=result.exit_code,
+            fuel_consumed=result.fuel_consumed,
+            duration_ms=round(result.duration_ms, 3),
+            limits_hit=limits,
+            stderr_excerpt=excerpt(result.stderr),
+        )
+        self._info = self._info.model_copy(
+            update={
+                "turns": self._info.turns + 1,
+                "total_fuel": self._info.total_fuel + result.fuel_consumed,
+                "last_used": time.time(),
+            }
+        )
+        self._write_metadata()
+
+    def _write_metadata(self) -> None:
+        info = self.info
+        if info.state is SessionState.RUNNING:
+            info = info.model_copy(update={"state": SessionState.IDLE})
+        _atomic_write(
+            self._meta_dir / METADATA_FILE, info.model_dump_json(indent=2).encode("utf-8")
+        )
+
+
+def _guest_failed(outcome: TurnOutcome, untrusted_status: dict[str, Any]) -> bool:
+    if outcome.exit_code not in (None, 0):
+        return True
+    return untrusted_status.get("ok") is False
+
+
+def _with_exit_code(
+    outcome: TurnOutcome, untrusted_status: dict[str, Any], runtime: RuntimeType
+) -> TurnOutcome:
+    """Live Python turns report their exit status through the driver."""
+    if outcome.exit_code is not None or outcome.trap_kind is not TrapKind.NONE:
+        return outcome
+    code = untrusted_status.get("exit")
+    if not isinstance(code, int):
+        code = 0 if untrusted_status.get("ok") else 1
+    return dataclasses.replace(outcome, exit_code=code)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` under ``path`` so that a crash leaves the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+# ---- Manager and module-level API
+
+
+class SessionManager:
+    """The sessions of one storage root, and which of them are open in this process."""
+
+    def __init__(self, storage: StorageAdapter) -> None:
+        self.storage = storage
+        self._open: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def create(
+        self,
+        runtime: RuntimeType | str,
+        policy: ExecutionPolicy | None,
+        session_id: str | None,
+        auto_persist_globals: bool,
+        allow_non_uuid: bool = True,
+    ) -> Session:
+        sid = (
+            new_session_id()
+            if session_id is None
+            else validate_session_id(session_id, allow_non_uuid=allow_non_uuid)
+        )
+        kind = RuntimeType(runtime)
+        with self._lock:
+            if sid in self._open or self.storage.exists(sid):
+                raise InvalidSessionIdError(
+                    f"A session with id {sid!r} already exists. Open it with "
+                    "open_session(), or choose another id."
+                )
+            self.storage.create(sid)
+            now = time.time()
+            info = SessionInfo(
+                session_id=sid,
+                runtime=kind,
+                created=now,
+                last_used=now,
+                auto_persist_globals=auto_persist_globals,
+                policy=policy or ExecutionPolicy(),
+                storage=self.storage.name,
+            )
+            session = Session(self, info)
+            session._write_metadata()
+            self._open[sid] = session
+        emit(
+            "session.created",
+            sid,
+            session.audit,
+            runtime=kind.value,
+            auto_persist_globals=auto_persist_globals,
+        )
+        return session
+
+    def open(self, session_id: str, policy: ExecutionPolicy | None = None) -> Session:
+        sid = validate_session_id(session_id)
+        with self._lock:
+            existing = self._open.get(sid)
+            if existing is not None:
+                return existing
+            if not self.storage.exists(sid):
+                raise InvalidSessionIdError(
+                    f"There is no session {sid!r} in {self.storage.root}. "
+                    "Check the id (list_sessions() shows them) or create a new session."
+                )
+            info = self.read_info(sid)
+            if policy is not None:
+                info = info.model_copy(update={"policy": policy})
+            session = Session(self, info)
+            self._open[sid] = session
+        emit("session.reopened", sid, session.audit)
+        return session
+
+    def read_info(self, session_id: str) -> SessionInfo:
+        """Metadata of a session; a missing or damaged file gives defaults, not an error."""
+        path = self.storage.meta_dir(session_id) / METADATA_FILE
+        try:
+            return SessionInfo.model_validate_json(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            log.warning("session %s: metadata unreadable (%s); using defaults", session_id, exc)
+            stamp = _mtime(self.storage.meta_dir(session_id))
+            return SessionInfo(
+                session_id=session_id,
+                runtime=RuntimeType.PYTHON,
+                created=stamp,
+                last_used=stamp,
+                storage=self.storage.name,
+            )
+
+    def list(self) -> list[SessionInfo]:
+        infos = []
+        for sid in self.storage.list_sessions():
+            session = self._open.get(sid)
+            infos.append(session.info if session is not None else self.read_info(sid))
+        return infos
+
+    def prune(
+        self, max_age: float | timedelta | None, keep: int | None, dry_run: bool
+    ) -> PruneResult:
+        seconds = max_age.total_seconds() if isinstance(max_age, timedelta) else max_age
+        if seconds is not None and seconds < 0:
+            raise ValueError("max_age can't be negative")
+        if keep is not None and keep < 0:
+            raise ValueError("keep can't be negative")
+        infos = sorted(self.list(), key=lambda info: info.last_used, reverse=True)
+        now = time.time()
+        deleted: list[str] = []
+        skipped: list[str] = []
+        freed = 0
+        for index, info in enumerate(infos):
+            if keep is not None and index < keep:
+                continue
+            if seconds is not None and now - info.last_used < seconds:
+                continue
+            if info.session_id in self._open:
+                skipped.append(info.session_id)  # open (maybe running) here: never pruned
+                continue
+            if dry_run:
+                freed += self.storage.usage(info.session_id)[0]
+            else:
+                emit("session.pruned", info.session_id, None, last_used=info.last_used)
+                freed += self.storage.delete(info.session_id)
+            deleted.append(info.session_id)
+        return PruneResult(deleted=deleted, bytes_freed=freed, skipped=skipped, dry_run=dry_run)
+
+    def _forget(self, session: Session) -> None:
+        with self._lock:
+            if self._open.get(session.id) is session:
+                del self._open[session.id]
+
+    def close_all(self) -> None:
+        for session in list(self._open.values()):
+            session.close()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+_managers: dict[tuple[str, str], SessionManager] = {}
+_managers_lock = threading.Lock()
+
+
+def _manager(
+    workspace_root: str | os.PathLike[str] | None, storage: StorageAdapter | None
+) -> SessionManager:
+    if storage is None:
+        root = Path(workspace_root) if workspace_root is not None else default_workspace_root()
+        storage_key = ("disk", str(root.resolve()))
+    else:
+        storage_key = (storage.name, str(storage.root.resolve()))
+    with _managers_lock:
+        manager = _managers.get(storage_key)
+        if manager is None:
+            if storage is None:
+                storage = DiskStorage(Path(storage_key[1]))
+            manager = SessionManager(storage)
+            _managers[storage_key] = manager
+        return manager
+
+
+def create_session(
+    runtime: RuntimeType | str = RuntimeType.PYTHON,
+    policy: ExecutionPolicy | None = None,
+    session_id: str | None = None,
+    auto_persist_globals: bool = False,
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+    allow_non_uuid: bool = True,
+) -> Session:
+    """Create a session with a new workspace and (on first use) a live interpreter.
+
+    Raises
+    ------
+    InvalidSessionIdError
+        If ``session_id`` is malformed or taken (nothing is created).
+    """
+    return _manager(workspace_root, storage).create(
+        runtime, policy, session_id, auto_persist_globals, allow_non_uuid
+    )
+
+
+def open_session(
+    session_id: str,
+    *,
+    policy: ExecutionPolicy | None = None,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> Session:
+    """Open an existing session (the same object if it is already open here).
+
+    Raises
+    ------
+    InvalidSessionIdError
+        If the id is malformed or no such session exists.
+    """
+    return _manager(workspace_root, storage).open(session_id, policy)
+
+
+def list_sessions(
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> list[SessionInfo]:
+    """Every session under the root, with its metadata."""
+    return _manager(workspace_root, storage).list()
+
+
+def prune_sessions(
+    max_age: float | timedelta | None = None,
+    keep: int | None = None,
+    dry_run: bool = False,
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> PruneResult:
+    """Delete sessions unused for ``max_age`` (seconds or timedelta), sparing the ``keep`` newest.
+
+    Sessions open in this process are never pruned (they are listed in ``skipped``).
+    With ``dry_run`` nothing is deleted; the result says what would be.
+    """
+    return _manager(workspace_root, storage).prune(max_age, keep, dry_run)
+
+
+def delete_session(
+    session_id: str,
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> int:
+    """Delete a session (closing it first if open here). Returns bytes freed."""
+    manager = _manager(workspace_root, storage)
+    sid = validate_session_id(session_id)
+    session = manager._open.get(sid)
+    if session is not None:
+        return session.destroy()
+    if not manager.storage.exists(sid):
+        raise InvalidSessionIdError(f"There is no session {sid!r} to delete.")
+    emit("session.destroyed", sid, None)
+    return manager.storage.delete(sid)
+
+
+def _files(
+    session_id: str, workspace_root: str | os.PathLike[str] | None, storage: StorageAdapter | None
+) -> tuple[StorageAdapter, str]:
+    manager = _manager(workspace_root, storage)
+    sid = validate_session_id(session_id)
+    if not manager.storage.exists(sid):
+        raise InvalidSessionIdError(f"There is no session {sid!r}.")
+    return manager.storage, sid
+
+
+def write_session_file(
+    session_id: str,
+    path: str,
+    data: bytes | str,
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> None:
+    """Write a file into a session's workspace."""
+    store, sid = _files(session_id, workspace_root, storage)
+    store.write_file(sid, path, data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def read_session_file(
+    session_id: str,
+    path: str,
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> bytes:
+    """Read a file from a session's workspace."""
+    store, sid = _files(session_id, workspace_root, storage)
+    return store.read_file(sid, path)
+
+
+def list_session_files(
+    session_id: str,
+    pattern: str = "**/*",
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> list[FileInfo]:
+    """List a session's files matching ``pattern``."""
+    store, sid = _files(session_id, workspace_root, storage)
+    return store.list_files(sid, pattern)
+
+
+def reset_session_workspace(
+    session_id: str,
+    *,
+    workspace_root: str | os.PathLike[str] | None = None,
+    storage: StorageAdapter | None = None,
+) -> None:
+    """Empty a session's workspace."""
+    store, sid = _files(session_id, workspace_root, storage)
+    store.reset(sid)
+
+
+def iter_open_sessions() -> Iterator[Session]:
+    """Every session open in this process (all roots)."""
+    with _managers_lock:
+        managers = list(_managers.values())
+    for manager in managers:
+        yield from list(manager._open.values())
+
+
+def close_all_sessions() -> None:
+    """Close every open session (metadata written, interpreters ended)."""
+    for session in iter_open_sessions():
+        with contextlib.suppress(Exception):
+            session.close()
+
+
+# Registered after the instance pool's handler, so it runs first at exit
+# (atexit is last-in, first-out): sessions save metadata, then stores are freed.
+atexit.register(close_all_sessions)
