@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 __all__ = ["EXCERPT_CHARS", "AuditLog", "code_digest", "emit", "excerpt"]
 
@@ -51,21 +51,40 @@ def excerpt(untrusted_text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 class AuditLog:
-    """A JSON-lines file of one session's events (append-only, size-bounded)."""
+    """A JSON-lines file of one session's events (append-only, size-bounded).
+
+    The file stays open between events (one open per event would cost more than
+    a live turn); :meth:`close` releases it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file: IO[str] | None = None
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=True, default=str) + "\n"
         with _write_lock:
             try:
-                if self.path.exists() and self.path.stat().st_size > MAX_AUDIT_BYTES:
+                if self._file is None:
+                    self._file = self.path.open("a", encoding="utf-8")
+                if self._file.tell() > MAX_AUDIT_BYTES:
+                    self._file.close()
                     self.path.replace(self.path.with_suffix(".jsonl.1"))
-                with self.path.open("a", encoding="utf-8") as fh:
-                    fh.write(line)
-            except OSError as exc:  # auditing must never break an execution
+                    self._file = self.path.open("a", encoding="utf-8")
+                self._file.write(line)
+                self._file.flush()
+            except (OSError, ValueError) as exc:  # auditing must never break an execution
                 log.warning("could not write the audit log %s: %s", self.path, exc)
+                self.close()
+
+    def close(self) -> None:
+        """Close the file (reopened on the next event)."""
+        with _write_lock:
+            if self._file is not None:
+                try:
+                    self._file.close()
+                finally:
+                    self._file = None
 
     def read(self) -> list[dict[str, Any]]:
         """Every event in the current file (skips lines a crash cut short)."""

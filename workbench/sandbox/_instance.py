@@ -238,8 +238,9 @@ class Instance:
         self.memory: wasmtime.Memory | None = None
         self._store: wasmtime.Store | None = None
         self._ready = threading.Event()
-        self._requests: queue.Queue[object] = queue.Queue()
-        self._outcomes: queue.Queue[TurnOutcome] = queue.Queue()
+        # SimpleQueue: the turn hand-off is on the latency path of every live turn.
+        self._requests: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[TurnOutcome] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self._turn: TurnRequest | None = None
         self._turn_started = 0.0

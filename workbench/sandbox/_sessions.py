@@ -147,6 +147,7 @@ class Session:
         self._instance: Instance | None = None
         self._instance_shape: InstanceShape | None = None
         self._state = SessionState.IDLE
+        self._shape_cache: tuple[ExecutionPolicy, InstanceShape] | None = None
         self._meta_dir = self.storage.meta_dir(self.id)
         self.audit = AuditLog(self._meta_dir / AUDIT_FILE)
         self.workspace = self.storage.checkout(self.id)
@@ -243,6 +244,7 @@ class Session:
         with self._lock:
             self._check_open()
             self._drop_instance()
+            _writer.discard(self._meta_dir / STATE_FILE)
             with contextlib.suppress(FileNotFoundError):
                 (self._meta_dir / STATE_FILE).unlink()
             emit("session.reset", self.id, self.audit)
@@ -257,6 +259,8 @@ class Session:
             self.storage.checkin(self.id, final=True)
             self._state = SessionState.CLOSED
             self._write_metadata()
+            _writer.flush()
+            self.audit.close()
             self.manager._forget(self)
 
     def destroy(self) -> int:
@@ -266,6 +270,8 @@ class Session:
             if self._state is SessionState.DESTROYED:
                 return 0
             self._drop_instance()
+            _writer.flush()
+            self.audit.close()
             emit("session.destroyed", self.id, None)
             freed = self.storage.delete(self.id)
             self._state = SessionState.DESTROYED
@@ -334,6 +340,14 @@ class Session:
             )
 
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
+        cached = self._shape_cache
+        if cached is not None and cached[0] is policy:
+            return cached[1]
+        shape = self._build_shape(policy)
+        self._shape_cache = (policy, shape)
+        return shape
+
+    def _build_shape(self, policy: ExecutionPolicy) -> InstanceShape:
         mounts = []
         for mount in policy.mounts:
             host = Path(mount.host_path).expanduser()
@@ -378,6 +392,7 @@ class Session:
 
     def _restore_state(self, instance: Instance, policy: ExecutionPolicy) -> list[str]:
         state_path = self._meta_dir / STATE_FILE
+        _writer.flush()
         try:
             state = state_path.read_bytes()
         except OSError:
@@ -435,7 +450,7 @@ class Session:
                 return names
         else:
             blob = untrusted_state.encode("utf-8")
-        _atomic_write(self._meta_dir / STATE_FILE, blob)
+        _writer.write(self._meta_dir / STATE_FILE, blob)
         return names
 
     def _drop_instance(self) -> None:
@@ -484,7 +499,7 @@ class Session:
         info = self.info
         if info.state is SessionState.RUNNING:
             info = info.model_copy(update={"state": SessionState.IDLE})
-        _atomic_write(
+        _writer.write(
             self._meta_dir / METADATA_FILE, info.model_dump_json(indent=2).encode("utf-8")
         )
 
@@ -505,6 +520,88 @@ def _with_exit_code(
     if not isinstance(code, int):
         code = 0 if untrusted_status.get("ok") else 1
     return dataclasses.replace(outcome, exit_code=code)
+
+
+class DeferredWriter:
+    """Writes files off the turn's path: the latest bytes per file win.
+
+    Replacing a file durably (fsync + rename) costs milliseconds here, more than
+    a whole live turn. Metadata and saved globals are therefore handed to this
+    writer, which writes each file atomically within :attr:`delay` seconds.
+    Killing the process loses at most the writes still pending (the last turn),
+    never a file's consistency. :meth:`flush` waits for everything pending;
+    sessions flush on close and before reopening, and at interpreter exit.
+    """
+
+    delay = 0.2
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, bytes] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Schedule ``data`` to replace ``path``."""
+        with self._cond:
+            self._pending[path] = data
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="wasm-workbench-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def discard(self, path: Path) -> None:
+        """Drop a pending write (the file is about to be deleted)."""
+        with self._cond:
+            self._pending.pop(path, None)
+
+    def flush(self) -> None:
+        """Write everything pending now and wait until it is on disk."""
+        with self._cond:
+            batch = dict(self._pending)
+            self._pending.clear()
+            while self._busy:
+                self._cond.wait()
+            self._busy = True
+        try:
+            self._write_all(batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    if not self._cond.wait(timeout=30):
+                        self._thread = None
+                        return
+                self._cond.wait(timeout=self.delay)
+                while self._busy:
+                    self._cond.wait()
+                batch = dict(self._pending)
+                self._pending.clear()
+                self._busy = True
+            try:
+                self._write_all(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    @staticmethod
+    def _write_all(batch: dict[Path, bytes]) -> None:
+        for path, data in batch.items():
+            try:
+                _atomic_write(path, data)
+            except OSError as exc:  # e.g. the session was deleted meanwhile
+                log.warning("could not write %s: %s", path, exc)
+
+
+_writer = DeferredWriter()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -596,6 +693,7 @@ class SessionManager:
 
     def read_info(self, session_id: str) -> SessionInfo:
         """Metadata of a session; a missing or damaged file gives defaults, not an error."""
+        _writer.flush()
         path = self.storage.meta_dir(session_id) / METADATA_FILE
         try:
             return SessionInfo.model_validate_json(path.read_bytes())
@@ -763,6 +861,7 @@ def delete_session(
         return session.destroy()
     if not manager.storage.exists(sid):
         raise InvalidSessionIdError(f"There is no session {sid!r} to delete.")
+    _writer.flush()
     emit("session.destroyed", sid, None)
     return manager.storage.delete(sid)
 
@@ -838,6 +937,7 @@ def close_all_sessions() -> None:
     for session in iter_open_sessions():
         with contextlib.suppress(Exception):
             session.close()
+    _writer.flush()
 
 
 # Registered after the instance pool's handler, so it runs first at exit

@@ -21,6 +21,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime._extern import wrap_extern
 
+from .._fastcall import FastFunc
 from .._instance import _SHUTDOWN, STARTUP_FUEL, Instance, TurnRequest
 from .._resources import data_path
 from .._result import RuntimeType, TrapKind
@@ -96,10 +97,10 @@ class JavaScriptInstance(Instance):
         assert isinstance(memory, wasmtime.Memory)
         self.memory = memory
         self._fetch_originals(store, module)
-        self._fn: dict[str, wasmtime.Func] = {}
+        self._fn: dict[str, FastFunc] = {}
         for name, item in fn.items():
             assert isinstance(item, wasmtime.Func)
-            self._fn[name] = item
+            self._fn[name] = FastFunc(store, item)
         call = self._fn
         call["_initialize"](store)
         argv = self._strings(store, [b"qjs", b"--std"])
@@ -196,7 +197,9 @@ class JavaScriptInstance(Instance):
     def _turn_once(self, store: wasmtime.Store, request: TurnRequest) -> bool:
         """Run one turn; return whether the context can take another."""
         args = json.dumps([request.filename, *request.argv]).encode()
-        self._eval(store, b"globalThis.scriptArgs = " + args + b";", b"<args>", 0)
+        if args != getattr(self, "_script_args", None):
+            self._eval(store, b"globalThis.scriptArgs = " + args + b";", b"<args>", 0)
+            self._script_args = args
         store.set_fuel(request.fuel)
         self._begin_turn(request)
         exit_code: int | None = None
