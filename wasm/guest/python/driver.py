@@ -62,6 +62,8 @@ def _wb_main():
             return "".join(out)
         if isinstance(value, dict):
             return "{" + ",".join(encode(str(k)) + ":" + encode(v) for k, v in value.items()) + "}"
+        if isinstance(value, (list, tuple)):
+            return "[" + ",".join(encode(v) for v in value) + "]"
         return encode(repr(value))
 
     def send(message):
@@ -192,7 +194,12 @@ def _wb_main():
     import _io
 
     sys.stdin = _io.StringIO("")
-    user_globals = {"__name__": "__main__", "__builtins__": builtins, "__doc__": None}
+    # User code runs in a real __main__ module (so pickle, dataclasses and
+    # friends find what it defines); the driver's own -c module is replaced.
+    main_module = type(sys)("__main__")
+    main_module.__builtins__ = builtins
+    sys.modules["__main__"] = main_module
+    user_globals = main_module.__dict__
 
     def run(request):
         code = request["code"]
@@ -208,13 +215,76 @@ def _wb_main():
             return {"ok": False, "error": type(exc).__name__}
         return {"ok": True}
 
+    max_state = 32 * 1024 * 1024
+
+    def save_state():
+        # Pickle each global on its own so one bad value doesn't lose the rest.
+        # Values that refer to __main__ (functions, classes and instances of
+        # classes defined in the session) can't be rebuilt in a new interpreter,
+        # so they are listed as unsaved rather than saved and failing later.
+        import binascii
+        import pickle
+
+        values = {}
+        modules = {}
+        unsaved = []
+        total = 0
+        for name, value in list(user_globals.items()):
+            if name.startswith("_"):
+                continue
+            if type(value) is type(sys):
+                modules[name] = value.__name__
+                continue
+            try:
+                data = pickle.dumps(value, protocol=4)
+            except Exception:
+                unsaved.append(name)
+                continue
+            if b"__main__" in data or total + len(data) > max_state:
+                unsaved.append(name)
+                continue
+            values[name] = data
+            total += len(data)
+        blob = pickle.dumps({"values": values, "modules": modules}, protocol=4)
+        return binascii.b2a_base64(blob, newline=False).decode("ascii"), sorted(unsaved)
+
+    def restore_state(request):
+        import importlib
+        import pickle
+
+        restored = []
+        failed = []
+        if not request.get("state"):
+            return {"ok": True, "restored": [], "failed": []}  # pickle is now imported
+        try:
+            data = pickle.loads(request["state"])
+        except Exception:
+            return {"ok": False, "restored": [], "failed": ["<state>"]}
+        for alias, module_name in data.get("modules", {}).items():
+            try:
+                user_globals[alias] = importlib.import_module(module_name)
+                restored.append(alias)
+            except Exception:
+                failed.append(alias)
+        for name, item in data.get("values", {}).items():
+            try:
+                user_globals[name] = pickle.loads(item)
+                restored.append(name)
+            except Exception:
+                failed.append(name)
+        return {"ok": not failed, "restored": sorted(restored), "failed": sorted(failed)}
+
     # The first compile() builds the _ast node types (~40 M fuel); do it during
     # start-up, which is never charged to the user, rather than in their turn.
     compile("", "<warm-up>", "exec")
     send({"ready": True})
     while True:
         request = receive()
-        if request.get("op") != "exec":
+        op = request.get("op")
+        if op == "restore":
+            send(restore_state(request))
+            continue
+        if op != "exec":
             send({"ok": False, "error": "unknown request"})
             continue
         if request.get("fresh"):
@@ -228,6 +298,11 @@ def _wb_main():
         except SystemExit as exc:
             code = exit_code_of(exc)
             status = {"ok": code == 0, "exit": code}
+        if request.get("persist") and status["ok"]:
+            try:
+                status["state"], status["unsaved"] = save_state()
+            except Exception as exc:
+                status["state_error"] = type(exc).__name__
         send(status)
 
 
