@@ -1308,6 +1308,17 @@ class DiskStorage:
     def close(self) -> None:
         """Nothing to release; here for symmetry with :class:`SQLiteStorage`."""
 
+    def __enter__(self) -> DiskStorage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
     # ---- Internals
 
     def _top(self) -> _Dir:
@@ -1683,12 +1694,17 @@ class SQLiteStorage:
         with self._lock:
             if self._closed:
                 return
-            try:
-                for sid in list(self._checkouts):
+            first_error: WorkspaceError | None = None
+            for sid in list(self._checkouts):
+                try:
                     self.checkin(sid, final=True)
-            finally:
-                self._closed = True
-                self._conn.close()
+                except WorkspaceError as exc:  # keep releasing the others
+                    logger.warning("Could not save session %r on close: %s", sid, exc)
+                    first_error = first_error or exc
+            self._closed = True
+            self._conn.close()
+            if first_error is not None:
+                raise first_error
 
     def __enter__(self) -> SQLiteStorage:
         return self
