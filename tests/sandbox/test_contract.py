@@ -6,6 +6,7 @@ language (the dangerzone ``IsolationProviderTest`` pattern).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -393,3 +394,17 @@ def test_default_policy_is_used(engine: SandboxEngine, workspace_root: Path) -> 
     result = sandbox.execute("print(1)")
     assert result.fuel_budget == ExecutionPolicy().fuel_budget
     sandbox.close()
+
+
+def test_fresh_executions_are_audited(engine: SandboxEngine, workspace_root: Path) -> None:
+    sandbox = create_sandbox("python", workspace_root=workspace_root)
+    sandbox.execute("print('x' * 5000)")
+    sandbox.execute("while True:\n    pass", policy=sandbox.policy.with_updates(fuel_budget=10**7))
+    sandbox.close()
+    events = [
+        json.loads(line)
+        for line in (workspace_root / sandbox.session_id / "audit.jsonl").read_text().splitlines()
+    ]
+    assert [e["event"] for e in events] == ["execution.start", "execution.complete"] * 2
+    assert events[3]["limits_hit"] == ["out_of_fuel"]
+    assert "x" * 300 not in str(events)

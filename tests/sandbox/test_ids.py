@@ -129,3 +129,9 @@ def test_create_sandbox_with_a_non_uuid_when_refused_creates_nothing(tmp_path: P
     with pytest.raises(InvalidSessionIdError):
         create_sandbox(session_id="my-session", workspace_root=tmp_path, allow_non_uuid=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["app", "data", "site-packages", "Workspace", "SESSIONS"])
+def test_names_of_internal_folders_and_mounts_are_refused(name: str) -> None:
+    with pytest.raises(InvalidSessionIdError, match="reserved"):
+        validate_session_id(name)

@@ -12,12 +12,27 @@ import uuid
 
 from ._errors import InvalidSessionIdError
 
-__all__ = ["MAX_SESSION_ID_LENGTH", "new_session_id", "validate_session_id"]
+__all__ = ["MAX_SESSION_ID_LENGTH", "RESERVED_NAMES", "new_session_id", "validate_session_id"]
 
 MAX_SESSION_ID_LENGTH = 64
 
 _ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Names Windows refuses as file names, with or without an extension.
+# Names of folders and mounts the sandbox itself uses; a session can't take them,
+# so an id never names something internal (or reads like a guest mount point).
+RESERVED_NAMES = frozenset(
+    {
+        "app",
+        "data",
+        "site-packages",
+        "workspace",
+        "workspaces",
+        "sessions",
+        "vendor",
+        "cache",
+        "tmp",
+    }
+)
 _WINDOWS_DEVICES = {
     "con",
     "prn",
@@ -65,6 +80,11 @@ def validate_session_id(value: object, *, allow_non_uuid: bool = True) -> str:
             f"Session id {shown!r} may only contain letters, digits, '.', '_' and '-', "
             "must start with a letter or digit and can't end with '.'. Path separators, "
             "'..', spaces and control characters are refused."
+        )
+    if value.lower() in RESERVED_NAMES:
+        raise InvalidSessionIdError(
+            f"Session id {shown!r} is reserved for the sandbox's own folders and mounts. "
+            "Choose another name."
         )
     if value.split(".")[0].lower() in _WINDOWS_DEVICES:
         raise InvalidSessionIdError(

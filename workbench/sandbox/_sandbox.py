@@ -27,6 +27,7 @@ import platformdirs
 
 from ._engine import APP_NAME, ProgressCallback, SandboxEngine, get_engine
 from ._errors import PolicyError, SandboxClosedError
+from ._events import AuditLog, code_digest, emit, excerpt
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
 from ._ids import new_session_id, validate_session_id
@@ -134,6 +135,8 @@ class Sandbox:
         self.workspace_root = workspace_root
         self.workspace = workspace_root / session_id / "workspace"
         self.workspace.mkdir(parents=True, exist_ok=True)
+        #: Events of this sandbox's executions, beside its workspace.
+        self.audit = AuditLog(workspace_root / session_id / "audit.jsonl")
         self.engine = engine or get_engine()
         self.pool = shared_pool(self.engine)
         self.warm = warm
@@ -207,6 +210,16 @@ class Sandbox:
                 instance.wait_ready()
                 if instance.startup_error is not None:
                     raise instance.startup_error
+                emit(
+                    "execution.start",
+                    self.session_id,
+                    self.audit,
+                    runtime=self.runtime.value,
+                    code_sha256=code_digest(code),
+                    code_bytes=len(code.encode("utf-8", "surrogatepass")),
+                    fuel_budget=policy.fuel_budget,
+                    fresh=True,
+                )
                 outcome = instance.run(request)
             finally:
                 self._current = None
@@ -214,7 +227,7 @@ class Sandbox:
                 if self.warm and not self._closed:
                     self.pool.fill(shape)
             after = scan(self.workspace)
-            return build_result(
+            result = build_result(
                 outcome,
                 runtime=self.runtime,
                 policy=policy,
@@ -224,6 +237,20 @@ class Sandbox:
                 warm_start=warm_start,
                 changes=diff(before, after),
             )
+            emit(
+                "execution.complete",
+                self.session_id,
+                self.audit,
+                execution_id=result.execution_id,
+                success=result.success,
+                trap_kind=result.trap_kind.value,
+                exit_code=result.exit_code,
+                fuel_consumed=result.fuel_consumed,
+                duration_ms=round(result.duration_ms, 3),
+                limits_hit=limits_hit(result),
+                stderr_excerpt=excerpt(result.stderr),
+            )
+            return result
 
     def cancel(self) -> None:
         """Stop the running execution (if any); it ends with trap kind ``cancelled``."""
@@ -240,6 +267,7 @@ class Sandbox:
             for shape in self._shapes:
                 self.pool.discard(shape)
             self._shapes.clear()
+            self.audit.close()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -354,6 +382,23 @@ def build_result(
         error_guidance=guidance,
         fuel_analysis=fuel,
     )
+
+
+def limits_hit(result: SandboxResult) -> list[str]:
+    """Names of the limits a result hit, trap kind first (for events)."""
+    hits = [
+        name
+        for name, hit in (
+            ("stdout", result.stdout_truncated),
+            ("stderr", result.stderr_truncated),
+            ("workspace_quota", result.workspace_quota_exceeded),
+            ("open_files", result.open_files_limit_hit),
+        )
+        if hit
+    ]
+    if result.trap_kind is not TrapKind.NONE:
+        hits.insert(0, result.trap_kind.value)
+    return hits
 
 
 def _reports_out_of_memory(runtime: RuntimeType, stderr: str) -> bool:

@@ -56,7 +56,7 @@ from ._instance import Instance, InstanceShape, TurnOutcome, TurnRequest
 from ._policy import ExecutionPolicy
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._sandbox import OutputCallback, build_result, default_workspace_root
+from ._sandbox import OutputCallback, build_result, default_workspace_root, limits_hit
 from ._storage import DiskStorage, FileInfo, StorageAdapter
 from ._workspace import diff, scan
 
@@ -461,18 +461,6 @@ class Session:
             instance.close()
 
     def _record_turn(self, result: SandboxResult) -> None:
-        limits = [
-            name
-            for name, hit in (
-                ("stdout", result.stdout_truncated),
-                ("stderr", result.stderr_truncated),
-                ("workspace_quota", result.workspace_quota_exceeded),
-                ("open_files", result.open_files_limit_hit),
-            )
-            if hit
-        ]
-        if result.trap_kind is not TrapKind.NONE:
-            limits.insert(0, result.trap_kind.value)
         emit(
             "execution.complete",
             self.id,
@@ -483,7 +471,7 @@ class Session:
             exit_code=result.exit_code,
             fuel_consumed=result.fuel_consumed,
             duration_ms=round(result.duration_ms, 3),
-            limits_hit=limits,
+            limits_hit=limits_hit(result),
             stderr_excerpt=excerpt(result.stderr),
         )
         self._info = self._info.model_copy(
