@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 import tomllib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Literal
 import platformdirs
 import wasmtime
 
+from ._atomic import atomic_write
 from ._errors import RuntimeNotAvailableError, UnsupportedPlatformError
 from ._hostcalls import define_host_calls, trampoline_wat
 from ._resources import data_path
@@ -433,15 +433,9 @@ class SandboxEngine:
     def _store_cached(self, module: wasmtime.Module, prefix: str) -> None:
         data = module.serialize()
         digest = hashlib.sha256(data).hexdigest()
-        final = self.cache_root / f"{prefix}{digest}.cwasm"
-        # Unique temp name, then an atomic rename: concurrent writers can't mix bytes,
-        # and a reader never sees a partial file under the final name.
-        tmp = self.cache_root / f".{uuid.uuid4().hex}.tmp"
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        # Atomic: concurrent compilers can't mix bytes, and a reader never sees a
+        # partial file under the final name.
+        atomic_write(self.cache_root / f"{prefix}{digest}.cwasm", data)
 
     # ---- Epoch ticker
 

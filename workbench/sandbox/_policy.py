@@ -25,6 +25,7 @@ from typing import Any
 import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._atomic import atomic_write
 from ._errors import PolicyError
 from ._resources import data_path
 
@@ -317,7 +318,7 @@ class ExecutionPolicy(BaseModel):
             text = tomlkit.dumps(doc)
         else:
             text = self.to_toml(description)
-        _atomic_write_text(file, text)
+        atomic_write(file, text.encode("utf-8"))
 
 
 def _check_env_name(name: str) -> None:
@@ -434,9 +435,3 @@ def load_policy(name_or_path: str | os.PathLike[str] | None = None) -> Execution
         f"No policy preset named {text!r} and no file at that path. "
         f"Presets: {', '.join(presets) or 'none'}; or give the path of a .toml file."
     )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

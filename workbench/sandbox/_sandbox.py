@@ -36,7 +36,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._workspace import diff, scan
+from ._workspace import Snapshot, diff, scan
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
 
@@ -191,35 +191,12 @@ class Sandbox:
                 if self._cancel_requested:
                     instance.cancel()
                 before = scan(self.workspace)
-                request = TurnRequest(
-                    code=code,
-                    fuel=policy.fuel_budget,
-                    timeout_seconds=policy.timeout_seconds,
-                    stdout_max_bytes=policy.stdout_max_bytes,
-                    stderr_max_bytes=policy.stderr_max_bytes,
-                    max_open_files=policy.max_open_files,
-                    workspace_max_bytes=policy.workspace_max_bytes,
-                    workspace_max_files=policy.workspace_max_files,
-                    argv=list(policy.argv),
-                    fresh=True,
-                    on_output=on_output,
-                    workspace_bytes_used=before.total_bytes,
-                    workspace_entries_used=before.entries,
-                )
+                request = turn_request(code, policy, before, fresh=True, on_output=on_output)
                 warm_start = instance.ready
                 instance.wait_ready()
                 if instance.startup_error is not None:
                     raise instance.startup_error
-                emit(
-                    "execution.start",
-                    self.session_id,
-                    self.audit,
-                    runtime=self.runtime.value,
-                    code_sha256=code_digest(code),
-                    code_bytes=len(code.encode("utf-8", "surrogatepass")),
-                    fuel_budget=policy.fuel_budget,
-                    fresh=True,
-                )
+                emit_start(self.audit, self.session_id, self.runtime, code, policy, fresh=True)
                 outcome = instance.run(request)
             finally:
                 self._current = None
@@ -237,19 +214,7 @@ class Sandbox:
                 warm_start=warm_start,
                 changes=diff(before, after),
             )
-            emit(
-                "execution.complete",
-                self.session_id,
-                self.audit,
-                execution_id=result.execution_id,
-                success=result.success,
-                trap_kind=result.trap_kind.value,
-                exit_code=result.exit_code,
-                fuel_consumed=result.fuel_consumed,
-                duration_ms=round(result.duration_ms, 3),
-                limits_hit=limits_hit(result),
-                stderr_excerpt=excerpt(result.stderr),
-            )
+            emit_complete(self.audit, self.session_id, result)
             return result
 
     def cancel(self) -> None:
@@ -283,24 +248,104 @@ class Sandbox:
     # ---- Internals
 
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
-        mounts = []
-        for mount in policy.mounts:
-            host = Path(mount.host_path).expanduser()
-            if not host.is_dir():
-                raise PolicyError(
-                    f"mounts: {mount.host_path} is not a folder on this computer. "
-                    "Create it or remove the mount."
-                )
-            mounts.append((str(host.resolve()), mount.guest_path))
-        shape = InstanceShape(
-            runtime=self.runtime,
-            workspace=str(self.workspace.resolve()),
-            memory_bytes=policy.memory_bytes,
-            env=tuple(sorted(policy.guest_environment().items())),
-            mounts=tuple(mounts),
-        )
+        shape = instance_shape(self.runtime, self.workspace, policy)
         self._shapes.add(shape)
         return shape
+
+
+# ---- Shared by fresh executions and session turns
+
+
+def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolicy) -> InstanceShape:
+    """What an instance for ``policy`` fixes at creation (its pool key).
+
+    Raises
+    ------
+    PolicyError
+        If a mount's host folder doesn't exist.
+    """
+    mounts = []
+    for mount in policy.mounts:
+        host = Path(mount.host_path).expanduser()
+        if not host.is_dir():
+            raise PolicyError(
+                f"mounts: {mount.host_path} is not a folder on this computer. "
+                "Create it or remove the mount."
+            )
+        mounts.append((str(host.resolve()), mount.guest_path))
+    return InstanceShape(
+        runtime=runtime,
+        workspace=str(workspace.resolve()),
+        memory_bytes=policy.memory_bytes,
+        env=tuple(sorted(policy.guest_environment().items())),
+        mounts=tuple(mounts),
+    )
+
+
+def turn_request(
+    code: str,
+    policy: ExecutionPolicy,
+    usage: Snapshot,
+    *,
+    fresh: bool,
+    persist: bool = False,
+    on_output: OutputCallback | None = None,
+) -> TurnRequest:
+    """The per-turn limits of ``policy``, with the workspace usage as quota baseline."""
+    return TurnRequest(
+        code=code,
+        fuel=policy.fuel_budget,
+        timeout_seconds=policy.timeout_seconds,
+        stdout_max_bytes=policy.stdout_max_bytes,
+        stderr_max_bytes=policy.stderr_max_bytes,
+        max_open_files=policy.max_open_files,
+        workspace_max_bytes=policy.workspace_max_bytes,
+        workspace_max_files=policy.workspace_max_files,
+        argv=list(policy.argv),
+        fresh=fresh,
+        persist=persist,
+        on_output=on_output,
+        workspace_bytes_used=usage.total_bytes,
+        workspace_entries_used=usage.entries,
+    )
+
+
+def emit_start(
+    audit: AuditLog | None,
+    session_id: str,
+    runtime: RuntimeType,
+    code: str,
+    policy: ExecutionPolicy,
+    **extra: object,
+) -> None:
+    """Record ``execution.start`` (the code only as its SHA-256 and size)."""
+    emit(
+        "execution.start",
+        session_id,
+        audit,
+        runtime=runtime.value,
+        code_sha256=code_digest(code),
+        code_bytes=len(code.encode("utf-8", "surrogatepass")),
+        fuel_budget=policy.fuel_budget,
+        **extra,
+    )
+
+
+def emit_complete(audit: AuditLog | None, session_id: str, result: SandboxResult) -> None:
+    """Record ``execution.complete`` (outcome, cost, limits, a bounded stderr excerpt)."""
+    emit(
+        "execution.complete",
+        session_id,
+        audit,
+        execution_id=result.execution_id,
+        success=result.success,
+        trap_kind=result.trap_kind.value,
+        exit_code=result.exit_code,
+        fuel_consumed=result.fuel_consumed,
+        duration_ms=round(result.duration_ms, 3),
+        limits_hit=limits_hit(result),
+        stderr_excerpt=excerpt(result.stderr),
+    )
 
 
 def new_execution_id() -> str:

@@ -39,7 +39,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -48,15 +47,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._atomic import atomic_write
 from ._engine import SandboxEngine, get_engine
 from ._errors import InvalidSessionIdError, SandboxClosedError, WorkspaceError
-from ._events import AuditLog, code_digest, emit, excerpt
+from ._events import AuditLog, emit
 from ._ids import new_session_id, validate_session_id
-from ._instance import Instance, InstanceShape, TurnOutcome, TurnRequest
+from ._instance import Instance, InstanceShape, TurnOutcome
 from ._policy import ExecutionPolicy
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._sandbox import OutputCallback, build_result, default_workspace_root, limits_hit
+from ._sandbox import (
+    OutputCallback,
+    build_result,
+    default_workspace_root,
+    emit_complete,
+    emit_start,
+    instance_shape,
+    turn_request,
+)
 from ._storage import DiskStorage, FileInfo, StorageAdapter
 from ._workspace import diff, scan
 
@@ -193,16 +201,15 @@ class Session:
             policy = policy or self.policy
             instance, restored = self._live_instance(policy)
             before = scan(self.workspace)
-            request = self._request(code, policy, before.total_bytes, before.entries, on_output)
-            emit(
-                "execution.start",
-                self.id,
-                self.audit,
-                runtime=self.runtime.value,
-                code_sha256=code_digest(code),
-                code_bytes=len(code.encode("utf-8", "surrogatepass")),
-                fuel_budget=policy.fuel_budget,
+            request = turn_request(
+                code,
+                policy,
+                before,
+                fresh=False,
+                persist=self.auto_persist_globals,
+                on_output=on_output,
             )
+            emit_start(self.audit, self.id, self.runtime, code, policy)
             self._state = SessionState.RUNNING
             try:
                 outcome = instance.run(request)
@@ -343,27 +350,9 @@ class Session:
         cached = self._shape_cache
         if cached is not None and cached[0] is policy:
             return cached[1]
-        shape = self._build_shape(policy)
+        shape = instance_shape(self.runtime, self.workspace, policy)
         self._shape_cache = (policy, shape)
         return shape
-
-    def _build_shape(self, policy: ExecutionPolicy) -> InstanceShape:
-        mounts = []
-        for mount in policy.mounts:
-            host = Path(mount.host_path).expanduser()
-            if not host.is_dir():
-                raise WorkspaceError(
-                    f"mounts: {mount.host_path} is not a folder on this computer. "
-                    "Create it or remove the mount."
-                )
-            mounts.append((str(host.resolve()), mount.guest_path))
-        return InstanceShape(
-            runtime=self.runtime,
-            workspace=str(self.workspace.resolve()),
-            memory_bytes=policy.memory_bytes,
-            env=tuple(sorted(policy.guest_environment().items())),
-            mounts=tuple(mounts),
-        )
 
     def _live_instance(self, policy: ExecutionPolicy) -> tuple[Instance, list[str] | None]:
         """The running interpreter, starting one if needed.
@@ -397,7 +386,7 @@ class Session:
             state = state_path.read_bytes()
         except OSError:
             state = b""
-        request = self._request("", policy, 0, 0, None)
+        request = turn_request("", policy, scan(self.workspace), fresh=False)
         request.op = "restore"
         request.state = state
         outcome = instance.run(request)
@@ -410,31 +399,6 @@ class Session:
             )
         restored = status.get("restored", [])
         return [str(name) for name in restored] if isinstance(restored, list) else []
-
-    def _request(
-        self,
-        code: str,
-        policy: ExecutionPolicy,
-        used_bytes: int,
-        used_entries: int,
-        on_output: OutputCallback | None,
-    ) -> TurnRequest:
-        return TurnRequest(
-            code=code,
-            fuel=policy.fuel_budget,
-            timeout_seconds=policy.timeout_seconds,
-            stdout_max_bytes=policy.stdout_max_bytes,
-            stderr_max_bytes=policy.stderr_max_bytes,
-            max_open_files=policy.max_open_files,
-            workspace_max_bytes=policy.workspace_max_bytes,
-            workspace_max_files=policy.workspace_max_files,
-            argv=list(policy.argv),
-            fresh=False,
-            persist=self.auto_persist_globals,
-            on_output=on_output,
-            workspace_bytes_used=used_bytes,
-            workspace_entries_used=used_entries,
-        )
 
     def _keep_state(self, untrusted_status: dict[str, Any]) -> list[str]:
         """Store the guest's saved globals (opaque bytes) outside the workspace."""
@@ -461,19 +425,7 @@ class Session:
             instance.close()
 
     def _record_turn(self, result: SandboxResult) -> None:
-        emit(
-            "execution.complete",
-            self.id,
-            self.audit,
-            execution_id=result.execution_id,
-            success=result.success,
-            trap_kind=result.trap_kind.value,
-            exit_code=result.exit_code,
-            fuel_consumed=result.fuel_consumed,
-            duration_ms=round(result.duration_ms, 3),
-            limits_hit=limits_hit(result),
-            stderr_excerpt=excerpt(result.stderr),
-        )
+        emit_complete(self.audit, self.id, result)
         self._info = self._info.model_copy(
             update={
                 "turns": self._info.turns + 1,
@@ -584,26 +536,12 @@ class DeferredWriter:
     def _write_all(batch: dict[Path, bytes]) -> None:
         for path, data in batch.items():
             try:
-                _atomic_write(path, data)
+                atomic_write(path, data)
             except OSError as exc:  # e.g. the session was deleted meanwhile
                 log.warning("could not write %s: %s", path, exc)
 
 
 _writer = DeferredWriter()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` under ``path`` so that a crash leaves the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 # ---- Manager and module-level API
