@@ -145,6 +145,7 @@ class Sandbox:
         self._cancel_requested = False
         self._closed = False
         self._shapes: set[InstanceShape] = set()
+        self._shape_cache: tuple[ExecutionPolicy, InstanceShape] | None = None
         if warm:
             self.pool.fill(self._shape(policy))
 
@@ -201,8 +202,6 @@ class Sandbox:
             finally:
                 self._current = None
                 instance.close()
-                if self.warm and not self._closed:
-                    self.pool.fill(shape)
             after = scan(self.workspace)
             result = build_result(
                 outcome,
@@ -215,6 +214,10 @@ class Sandbox:
                 changes=diff(before, after),
             )
             emit_complete(self.audit, self.session_id, result)
+            # Refill last: a start-up begun earlier would compete with this
+            # caller's own work for the CPU (two cores here).
+            if self.warm and not self._closed:
+                self.pool.refill_later(shape)
             return result
 
     def cancel(self) -> None:
@@ -248,8 +251,12 @@ class Sandbox:
     # ---- Internals
 
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
+        cached = self._shape_cache
+        if cached is not None and cached[0] is policy:
+            return cached[1]
         shape = instance_shape(self.runtime, self.workspace, policy)
         self._shapes.add(shape)
+        self._shape_cache = (policy, shape)
         return shape
 
 

@@ -115,6 +115,10 @@ class JavaScriptInstance(Instance):
             store, runtime, max(JS_MEMORY_MARGIN, self.shape.memory_bytes - JS_MEMORY_MARGIN)
         )
         self._eval(store, prelude_source(), b"<prelude>", JS_EVAL_TYPE_GLOBAL)
+        # scriptArgs for the usual case (no argv), set during start-up so a turn
+        # only pays for it when its argv differs.
+        self._script_args = json.dumps(["<code>"]).encode()
+        self._eval(store, b"globalThis.scriptArgs = " + self._script_args + b";", b"<args>", 0)
         self.startup_fuel = STARTUP_FUEL - store.get_fuel()
         self.startup_ms = (time.perf_counter() - began) * 1000
         self._mark_ready()
@@ -197,7 +201,7 @@ class JavaScriptInstance(Instance):
     def _turn_once(self, store: wasmtime.Store, request: TurnRequest) -> bool:
         """Run one turn; return whether the context can take another."""
         args = json.dumps([request.filename, *request.argv]).encode()
-        if args != getattr(self, "_script_args", None):
+        if args != self._script_args:
             self._eval(store, b"globalThis.scriptArgs = " + args + b";", b"<args>", 0)
             self._script_args = args
         store.set_fuel(request.fuel)
