@@ -408,3 +408,19 @@ def test_fresh_executions_are_audited(engine: SandboxEngine, workspace_root: Pat
     assert [e["event"] for e in events] == ["execution.start", "execution.complete"] * 2
     assert events[3]["limits_hit"] == ["out_of_fuel"]
     assert "x" * 300 not in str(events)
+
+
+def test_pool_does_not_refill_a_closed_sandbox(
+    engine: SandboxEngine, workspace_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    sandbox = create_sandbox("javascript", workspace_root=workspace_root)
+    shape = next(iter(sandbox._shapes))
+    assert sandbox.execute("1").success  # queues a refill of this shape
+    sandbox.close()
+    shutil.rmtree(workspace_root / sandbox.session_id)
+    sandbox.pool.refill_later(shape)  # a late request, as from a racing execute
+    time.sleep(0.3)
+    assert sandbox.pool.warm_count(shape) == 0
+    assert "failed" not in caplog.text

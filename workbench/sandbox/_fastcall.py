@@ -29,13 +29,14 @@ _KINDS = {"i32": 0, "i64": 1}
 class FastFunc:
     """A wasm function of ``store`` callable with plain ints."""
 
-    def __init__(self, store: wasmtime.Store, func: wasmtime.Func) -> None:
-        functype = func.type(store)
-        try:
-            self._kinds = [_KINDS[str(p)] for p in functype.params]
-            results = [_KINDS[str(r)] for r in functype.results]
-        except KeyError as exc:
-            raise TypeError(f"FastFunc supports only i32/i64, not {exc}") from None
+    def __init__(
+        self,
+        store: wasmtime.Store,
+        func: wasmtime.Func,
+        signature: tuple[list[int], list[int]] | None = None,
+    ) -> None:
+        kinds, results = signature if signature is not None else self.signature(store, func)
+        self._kinds = kinds
         if len(results) > 1:
             raise TypeError("FastFunc supports at most one result")
         self._result_kind = results[0] if results else None
@@ -47,6 +48,22 @@ class FastFunc:
         self._result_count = len(results)
         self._func = func._func
         self._func_ref = ctypes.byref(self._func)
+
+    @staticmethod
+    def signature(store: wasmtime.Store, func: wasmtime.Func) -> tuple[list[int], list[int]]:
+        """Parameter and result kinds of ``func``.
+
+        Pass them to later FastFuncs of the same export: reading a function's
+        type costs more than calling it.
+        """
+        functype = func.type(store)
+        try:
+            return (
+                [_KINDS[str(p)] for p in functype.params],
+                [_KINDS[str(r)] for r in functype.results],
+            )
+        except KeyError as exc:
+            raise TypeError(f"FastFunc supports only i32/i64, not {exc}") from None
 
     def __call__(self, store: wasmtime.Store, *args: int) -> Any:
         if len(args) != self._count:

@@ -403,9 +403,13 @@ class Instance:
             if self._closing:
                 return  # closed while waiting for a start-up slot
             self._thread_main()
-        except BaseException as exc:
-            log.exception("instance thread failed")
-            if not self._ready.is_set():
+        except BaseException as exc:  # the thread must always settle
+            if self._ready.is_set():
+                log.exception("instance thread failed")
+            else:
+                # Reported to whoever runs this instance; a pool refill nobody
+                # uses only leaves this line.
+                log.warning("instance start-up failed: %s", exc)
                 self.startup_error = exc
         finally:
             self._startup_done()

@@ -55,6 +55,8 @@ _EXPORTS = (
 _MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
 
 _prelude: bytes | None = None
+#: Export signatures, read once per process (the binary is pinned by hash).
+_SIGNATURES: dict[str, tuple[list[int], list[int]]] = {}
 
 
 def prelude_source() -> bytes:
@@ -100,7 +102,10 @@ class JavaScriptInstance(Instance):
         self._fn: dict[str, FastFunc] = {}
         for name, item in fn.items():
             assert isinstance(item, wasmtime.Func)
-            self._fn[name] = FastFunc(store, item)
+            signature = _SIGNATURES.get(name)
+            if signature is None:
+                signature = _SIGNATURES[name] = FastFunc.signature(store, item)
+            self._fn[name] = FastFunc(store, item, signature)
         call = self._fn
         call["_initialize"](store)
         argv = self._strings(store, [b"qjs", b"--std"])
