@@ -104,6 +104,7 @@ class AuditLog:
 def emit(event: str, session_id: str | None, audit: AuditLog | None = None, **fields: Any) -> None:
     """Record one event in the log (INFO) and, if given, the session's audit log."""
     record = {"time": time.time(), "event": event, "session_id": session_id, **fields}
-    log.info("%s", json.dumps(record, ensure_ascii=True, default=str))
+    if log.isEnabledFor(logging.INFO):  # don't serialize for a disabled logger
+        log.info("%s", json.dumps(record, ensure_ascii=True, default=str))
     if audit is not None:
         audit.append(record)

@@ -372,6 +372,8 @@ def build_result(
     changes: object = None,
     state_lost: bool = False,
     guest_failed: bool | None = None,
+    unsaved_globals: list[str] | None = None,
+    restored_globals: list[str] | None = None,
 ) -> SandboxResult:
     """Turn what the host observed into a :class:`SandboxResult`."""
     stdout = outcome.stdout.decode("utf-8", "replace")
@@ -431,6 +433,8 @@ def build_result(
         open_files_limit_hit=outcome.open_files_hit,
         session_id=session_id,
         state_lost=state_lost,
+        unsaved_globals=unsaved_globals or [],
+        restored_globals=restored_globals or [],
         error_guidance=guidance,
         fuel_analysis=fuel,
     )

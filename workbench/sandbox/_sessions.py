@@ -232,9 +232,8 @@ class Session:
                 changes=diff(before, after),
                 state_lost=not outcome.alive,
                 guest_failed=_guest_failed(outcome, status),
-            )
-            result = result.model_copy(
-                update={"unsaved_globals": unsaved, "restored_globals": restored or []}
+                unsaved_globals=unsaved,
+                restored_globals=restored,
             )
             self._record_turn(result)
             return result
@@ -519,7 +518,11 @@ class DeferredWriter:
                     if not self._cond.wait(timeout=30):
                         self._thread = None
                         return
-                self._cond.wait(timeout=self.delay)
+                # Let writes gather for `delay`: later writes notify this
+                # condition, so wait until the deadline, not just once.
+                deadline = time.monotonic() + self.delay
+                while (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(timeout=left)
                 while self._busy:
                     self._cond.wait()
                 batch = dict(self._pending)
