@@ -989,3 +989,29 @@ def test_js_non_zero_exit_names_std_exit() -> None:
     result = js("", exit_code=2)
     assert result.error_type == "NonZeroExit"
     assert "std.exit()" in result.fixes[1]
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "ReferenceError: require is not defined\n    at <eval> (<code>:1:12)\n",
+        "ReferenceError: setImmediate is not defined\n    at <eval> (<code>:1:1)\n",
+        "ReferenceError: std is not defined\n    at <eval> (<code>:2:1)\n",
+    ],
+)
+def test_js_advice_names_the_modules_this_quickjs_has(stderr: str) -> None:
+    # QuickJS-NG 0.15 registers its modules as qjs:std / qjs:os; 'std' and 'os'
+    # alone fail to load, so guidance must never suggest them.
+    guidance = analyze_error(
+        runtime=RuntimeType.JAVASCRIPT,
+        success=False,
+        trap_kind=TrapKind.NONE,
+        stderr=stderr,
+        exit_code=1,
+        fuel_budget=2 * 10**9,
+        memory_limit_bytes=128 * 2**20,
+        timeout_seconds=30,
+    )
+    assert guidance is not None
+    text = " ".join([guidance.explanation, *guidance.fixes, guidance.example or ""])
+    assert "from 'os'" not in text and "from 'std'" not in text

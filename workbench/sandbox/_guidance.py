@@ -895,8 +895,9 @@ _JS_REQUIRE = _Advice(
     "require() and npm packages are not available: the code runs in QuickJS, not Node.js, "
     "so CommonJS modules ({ident}) don't exist.",
     (
-        "For files and the system, use QuickJS's own modules: import * as std from 'qjs:std' "
-        "and import * as os from 'os' (in module code).",
+        "For files and the system, use QuickJS's std and os objects, which are already "
+        "globals here (std.loadFile, std.open, os.readdir), or import them in module code: "
+        "import * as std from 'qjs:std'.",
         "Use the built-in helpers, or write the few functions you need from a package in "
         "plain JavaScript.",
     ),
@@ -935,12 +936,12 @@ _JS_TIMER = _Advice(
     "TimerUnavailable",
     "'{ident}' is not a global in QuickJS; timers live in its 'os' module.",
     (
-        "Use os.setTimeout(fn, ms) and os.clearTimeout(id) from the 'os' module "
-        "(import * as os from 'os', in module code).",
+        "Use os.setTimeout(fn, ms) and os.clearTimeout(id) from the 'os' module (a global "
+        "here; in module code also import * as os from 'qjs:os').",
         "For a repeating timer, call os.setTimeout again at the end of the callback.",
         "Or call the function directly: waiting still counts against the run's timeout.",
     ),
-    "import * as os from 'os';\nos.setTimeout(() => console.log('later'), 100);",
+    "os.setTimeout(() => console.log('later'), 100);",
 )
 _JS_STD_MODULES = _Advice(
     "ReferenceError",
