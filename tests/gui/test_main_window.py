@@ -166,6 +166,13 @@ def test_runtimes_are_prepared_in_the_background(qtbot: QtBot, window: MainWindo
     with qtbot.waitSignal(window.sig_runtimes_ready, timeout=60_000):
         window.prepare_runtimes()
     assert window.statusBar().currentMessage() == "Runtimes ready."
+    # The scratch sandboxes exist now and their pools warm up: the first run
+    # finds a started interpreter.
+    sandbox = window._sandboxes[RuntimeType.PYTHON]
+    qtbot.waitUntil(
+        lambda: sandbox.pool.warm_count(next(iter(sandbox._shapes))) > 0, timeout=20_000
+    )
+    assert run(qtbot, window, "print('warm')").warm_start
 
 
 def test_about_and_shortcuts(window: MainWindow, engine: SandboxEngine) -> None:

@@ -613,6 +613,14 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _runtimes_ready(self, _value: object) -> None:
         self._prepare_worker = None
+        # Creating the sandboxes starts their warm instances now, so even the
+        # first Run skips interpreter start-up.
+        try:
+            for runtime in RuntimeType:
+                self._sandbox(runtime)
+        except Exception as exc:
+            self._show_error(exc)
+            return
         self.statusBar().showMessage("Runtimes ready.")
         self.sig_runtimes_ready.emit()
 
