@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from pygments.styles import get_style_by_name
 from pygments.token import Comment, Keyword, String, _TokenType
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPalette, QTextBlock, QTextCursor
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -439,16 +439,18 @@ def test_find_bar_controls_are_labelled(bar: FindBar) -> None:
 def drop(editor: CodeEditor, mime: QMimeData) -> tuple[QDragEnterEvent, QDropEvent]:
     """Drag ``mime`` onto the editor's viewport and drop it, as a window system would."""
     # Qt delivers a Drop only to a widget that accepted the DragEnter before it.
-    args = (
-        QPointF(10, 10),
+    rest = (
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    enter = QDragEnterEvent(*args)
+    try:
+        enter = QDragEnterEvent(QPointF(10, 10), *rest)  # Qt >= 6.12
+    except TypeError:
+        enter = QDragEnterEvent(QPoint(10, 10), *rest)  # deprecated from Qt 6.12
     QApplication.sendEvent(editor.viewport(), enter)
-    event = QDropEvent(*args)
+    event = QDropEvent(QPointF(10, 10), *rest)
     QApplication.sendEvent(editor.viewport(), event)
     return enter, event
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, cast
 
 from pygments import lexer as _pygments_lexer
-from pygments.lexer import RegexLexer, inherit
+from pygments.lexer import RegexLexer, default, inherit
 from pygments.lexers.javascript import JavascriptLexer
 from pygments.lexers.python import PythonLexer
 from pygments.style import Style
@@ -67,7 +67,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["LANGUAGES", "CodeEditor", "FindBar", "PygmentsHighlighter", "utf16_length"]
+__all__ = [
+    "LANGUAGES",
+    "CodeEditor",
+    "FindBar",
+    "LineNumberArea",
+    "PygmentsHighlighter",
+    "utf16_length",
+]
 
 #: The languages the editor knows, by the names `CodeEditor.set_language` takes.
 LANGUAGES: Final = ("python", "javascript")
@@ -166,13 +173,33 @@ class _PythonLexer(PythonLexer):
 
 
 class _JavascriptLexer(JavascriptLexer):
-    r"""JavaScript lexer whose ``/* */`` comments are a state, so they can span blocks.
+    r"""JavaScript lexer whose comments and strings are states, so they can span blocks.
 
-    Pygments matches a block comment with one regex (``/\*.*?\*/``); see
-    `_PythonLexer` for why a state is needed.
+    Pygments matches a ``/* */`` comment with one regex (``/\*.*?\*/``), and a
+    quoted string likewise; see `_PythonLexer` for why a state is needed.
     """
 
     tokens = {
+        # Quoted strings are states too, so a backslash-newline continues them on
+        # the next line. Unlike pygments, an unterminated string ends with its
+        # line, so one stray quote does not turn the rest of the file into a string.
+        "root": [
+            (r'"', String.Double, "string-double"),
+            (r"'", String.Single, "string-single"),
+            inherit,
+        ],
+        "string-double": [
+            (r'"', String.Double, "#pop"),
+            (r"\\(?:.|\n)", String.Double),
+            (r'[^"\\\n]+', String.Double),
+            default("#pop"),
+        ],
+        "string-single": [
+            (r"'", String.Single, "#pop"),
+            (r"\\(?:.|\n)", String.Single),
+            (r"[^'\\\n]+", String.Single),
+            default("#pop"),
+        ],
         "commentsandwhitespace": [
             (r"/\*", Comment.Multiline, "multiline-comment"),
             inherit,
