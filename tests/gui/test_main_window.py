@@ -188,3 +188,28 @@ def test_empty_editor_runs_nothing(qtbot: QtBot, window: MainWindow) -> None:
     with qtbot.assertNotEmitted(window.sig_execution_started):
         window.run_action.trigger()
     assert "Nothing to run" in window.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "a = 1\nb = 2\nraise ValueError('line three')",
+        "let a = 1;\nlet b = 2;\nthrow new Error('line three');",
+    ],
+)
+def test_clicking_a_traceback_line_jumps_to_the_code(
+    qtbot: QtBot, window: MainWindow, code: str
+) -> None:
+    run(qtbot, window, code)
+    window.editor.moveCursor(window.editor.textCursor().MoveOperation.Start)
+    doc = window.output.document()
+    block = next(
+        doc.findBlockByNumber(i)
+        for i in range(doc.blockCount())
+        if "<code>" in doc.findBlockByNumber(i).text()
+    )
+    rect = window.output.blockBoundingGeometry(block).translated(window.output.contentOffset())
+    qtbot.mouseClick(
+        window.output.viewport(), Qt.MouseButton.LeftButton, pos=rect.center().toPoint()
+    )
+    assert window.editor.textCursor().blockNumber() == 2  # line 3

@@ -9,11 +9,20 @@ whatever the guest does.
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QColor,
+    QKeySequence,
+    QMouseEvent,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -51,6 +60,9 @@ from .editor import CodeEditor, FindBar
 from .workers import ExecutionWorker, FunctionWorker, start_in_thread
 
 __all__ = ["MainWindow"]
+
+# A reference to the user's code in a traceback line (CPython or QuickJS).
+_TRACEBACK_LINE = re.compile(r'File "<code>", line (?P<py>\d+)|<code>:(?P<js>\d+)(?::\d+)?')
 
 #: Session id of the workbench's scratch workspace (one per runtime).
 SCRATCH_SESSION = "workbench-scratch"
@@ -117,6 +129,8 @@ class MainWindow(QMainWindow):
         self.output = QPlainTextEdit(self)
         self.output.setReadOnly(True)
         self.output.setAccessibleName("Output")
+        self.output.setToolTip("Click a traceback line to jump to that line in the editor")
+        self.output.viewport().installEventFilter(self)
         self.output.setMaximumBlockCount(100_000)
         self.truncation_banner = QLabel(self)
         self.truncation_banner.setTextFormat(Qt.TextFormat.PlainText)
@@ -578,6 +592,34 @@ class MainWindow(QMainWindow):
                 banners.append(f"{name} was truncated: kept {kept} of {total}")
         self.truncation_banner.setText("; ".join(banners))
         self.truncation_banner.setVisible(bool(banners))
+
+    def jump_to_traceback_line(self, text: str) -> bool:
+        """Move the editor to the user-code line named in ``text``, if any.
+
+        Understands CPython (``File "<code>", line 3``) and QuickJS
+        (``<code>:3:12``) references. Returns whether it jumped.
+        """
+        match = _TRACEBACK_LINE.search(text)
+        if match is None:
+            return False
+        line = int(match.group("py") or match.group("js"))
+        self.editor.go_to_line(line)
+        self.editor.setFocus()
+        return True
+
+    # ---- Qt overrides
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Clicks on the output: follow traceback lines to the editor."""
+        if (
+            watched is self.output.viewport()
+            and event.type() == QEvent.Type.MouseButtonRelease
+            and isinstance(event, QMouseEvent)
+            and event.button() == Qt.MouseButton.LeftButton
+        ):
+            cursor = self.output.cursorForPosition(event.position().toPoint())
+            self.jump_to_traceback_line(cursor.block().text())
+        return super().eventFilter(watched, event)
 
     # ---- Internals
 
