@@ -57,6 +57,7 @@ from workbench.sandbox._engine import WASMTIME_VERSION
 from workbench.sandbox._policy import format_bytes, format_fuel
 
 from .editor import CodeEditor, FindBar
+from .examples import Example, load_examples
 from .workers import ExecutionWorker, FunctionWorker, start_in_thread
 
 __all__ = ["MainWindow"]
@@ -297,6 +298,13 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         for item in (self.run_action, self.run_selection_action, self.stop_action):
             run_menu.addAction(item)
+        examples_menu = menu.addMenu("E&xamples")
+        examples_menu.setToolTipsVisible(True)
+        for example in load_examples():
+            item = examples_menu.addAction(example.title)
+            item.setToolTip(f"{example.path.name}, run under the {example.policy} preset")
+            item.triggered.connect(lambda _checked=False, e=example: self.load_example(e))
+        self.examples_menu = examples_menu
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.output_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
@@ -378,6 +386,16 @@ class MainWindow(QMainWindow):
         budget = result.fuel_analysis.suggested_budget
         self._policy_override = self.policy().with_updates(fuel_budget=budget)
         self.statusBar().showMessage(f"Fuel budget set to {format_fuel(budget)} for the next runs.")
+
+    def load_example(self, example: Example) -> None:
+        """Put an example in the editor, with its runtime and preset selected."""
+        self.editor.replace_text_undoably(example.code())
+        self.editor.set_language(example.runtime.value)
+        self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(example.runtime.value))
+        index = self.preset_combo.findData(example.policy)
+        if index >= 0:
+            self.preset_combo.setCurrentIndex(index)
+        self.statusBar().showMessage(f"Example: {example.title}. Run it with Ctrl+Enter.")
 
     @Slot(str)
     def open_file(self, path: str) -> None:
