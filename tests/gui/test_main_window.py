@@ -21,7 +21,7 @@ from workbench.sandbox import RuntimeType, SandboxEngine, SandboxResult, TrapKin
 @pytest.fixture
 def window(qtbot: QtBot, engine: SandboxEngine, tmp_path: Path) -> Iterator[MainWindow]:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
+    win = MainWindow(settings, history_path=tmp_path / "history.json")
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -66,7 +66,9 @@ def test_output_streams_while_running(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def test_stop_ends_a_runaway_run(qtbot: QtBot, window: MainWindow) -> None:
-    window._policy_override = window.policy().with_updates(fuel_budget=10**12, timeout_seconds=600)
+    window.policy_editor.set_policy(
+        window.policy().with_updates(fuel_budget=10**12, timeout_seconds=600)
+    )
     window.editor.setPlainText("while True:\n    pass")
     window.run_action.trigger()
     qtbot.waitUntil(lambda: window.stop_action.isEnabled(), timeout=5_000)
@@ -80,7 +82,7 @@ def test_stop_ends_a_runaway_run(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def test_gui_stays_responsive_during_a_long_run(qtbot: QtBot, window: MainWindow) -> None:
-    window._policy_override = window.policy().with_updates(fuel_budget=10**12)
+    window.policy_editor.set_policy(window.policy().with_updates(fuel_budget=10**12))
     window.editor.setPlainText("x = 0\nfor i in range(3_000_000):\n    x += i")
     ticks: list[float] = []
     timer = QTimer()
@@ -213,3 +215,36 @@ def test_clicking_a_traceback_line_jumps_to_the_code(
         window.output.viewport(), Qt.MouseButton.LeftButton, pos=rect.center().toPoint()
     )
     assert window.editor.textCursor().blockNumber() == 2  # line 3
+
+
+def test_runs_are_recorded_and_can_run_again(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    run(qtbot, window, "print('first run')")
+    assert len(window.history) == 1
+    record = window.history[0]
+    assert record.code == "print('first run')" and record.success
+    window.editor.setPlainText("something else")
+    with qtbot.waitSignal(window.sig_execution_finished, timeout=20_000) as blocker:
+        window.history_panel.sig_rerun_requested.emit(record)
+    assert blocker.args[0].stdout == "first run\n"
+    assert window.editor.toPlainText() == "print('first run')"
+    assert len(window.history) == 2
+    window.close()  # saves the history beside the settings
+    again = MainWindow(
+        QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat),
+        history_path=window.history_path,
+    )
+    qtbot.addWidget(again)
+    assert [r.code for r in again.history] == ["print('first run')"] * 2
+    again.close()
+
+
+def test_toolbar_preset_and_policy_dock_agree(qtbot: QtBot, window: MainWindow) -> None:
+    window.preset_combo.setCurrentIndex(window.preset_combo.findData("conservative"))
+    assert window.policy_editor.current_preset() == "conservative"
+    assert window.policy().fuel_budget == 500_000_000
+    window.policy_editor.load_preset("document-processing")
+    assert window.preset_combo.currentData() == "document-processing"
+    result = run(qtbot, window, "print(1)")
+    assert result.fuel_budget == 20_000_000_000

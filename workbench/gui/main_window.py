@@ -42,22 +42,26 @@ from workbench import __version__
 from workbench.sandbox import (
     CompileProgress,
     ExecutionPolicy,
+    RunHistory,
+    RunRecord,
     RuntimeType,
     Sandbox,
     SandboxResult,
     TrapKind,
+    config_dir,
     create_sandbox,
     detect_language,
     extract_code,
     get_engine,
     list_presets,
-    load_policy,
 )
 from workbench.sandbox._engine import WASMTIME_VERSION
 from workbench.sandbox._policy import format_bytes, format_fuel
 
 from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
+from .history import RunHistoryPanel
+from .policy_editor import PolicyEditor
 from .workers import ExecutionWorker, FunctionWorker, start_in_thread
 
 __all__ = ["MainWindow"]
@@ -90,14 +94,16 @@ class MainWindow(QMainWindow):
     #: Emitted when both runtimes are compiled or loaded and ready.
     sig_runtimes_ready = Signal()
 
-    def __init__(self, settings: QSettings | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, history_path: Path | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("wasm-workbench", "WASM Workbench")
+        #: Where the run history is kept between sessions of the workbench.
+        self.history_path = history_path or config_dir() / "history.json"
+        self._code = ""
         self.setWindowTitle("WASM Workbench")
         self._sandboxes: dict[RuntimeType, Sandbox] = {}
         self._worker: ExecutionWorker | None = None
         self._token = ""
-        self._policy_override: ExecutionPolicy | None = None
         self._last_result: SandboxResult | None = None
         self._prepare_worker: FunctionWorker | None = None
         self._path: Path | None = None
@@ -113,7 +119,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self._build_output_dock()
+        self._build_history_dock()
         self._build_result_dock()
+        self._build_policy_dock()
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -150,6 +158,20 @@ class MainWindow(QMainWindow):
         self._stderr_format = QTextCharFormat()
         self._stderr_format.setForeground(QColor("#c62828"))
         self._stdout_format = QTextCharFormat()
+
+    def _build_history_dock(self) -> None:
+        self.history = RunHistory()
+        self.history.load(self.history_path)
+        self.history_panel = RunHistoryPanel(self.history, self)
+        self.history_panel.sig_open_code_requested.connect(self._open_history_code)
+        self.history_panel.sig_rerun_requested.connect(self.rerun)
+        dock = QDockWidget("History", self)
+        dock.setObjectName("history-dock")
+        dock.setWidget(self.history_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.tabifyDockWidget(self.output_dock, dock)
+        self.output_dock.raise_()
+        self.history_dock = dock
 
     def _build_result_dock(self) -> None:
         box = QWidget(self)
@@ -192,6 +214,17 @@ class MainWindow(QMainWindow):
         dock.setWidget(box)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.result_dock = dock
+
+    def _build_policy_dock(self) -> None:
+        self.policy_editor = PolicyEditor(self)
+        self.policy_editor.sig_policy_changed.connect(self._policy_edited)
+        dock = QDockWidget("Policy", self)
+        dock.setObjectName("policy-dock")
+        dock.setWidget(self.policy_editor)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(self.result_dock, dock)
+        self.result_dock.raise_()
+        self.policy_dock = dock
 
     def _plain_label(self, text: str, name: str) -> QLabel:
         # Guest-derived text is shown as plain text, never as auto-detected rich text.
@@ -307,6 +340,8 @@ class MainWindow(QMainWindow):
         self.examples_menu = examples_menu
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.output_dock.toggleViewAction())
+        view_menu.addAction(self.history_dock.toggleViewAction())
+        view_menu.addAction(self.policy_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
         view_menu.addAction(self.dark_action)
         help_menu = menu.addMenu("&Help")
@@ -321,10 +356,8 @@ class MainWindow(QMainWindow):
         return self._worker is not None
 
     def policy(self) -> ExecutionPolicy:
-        """The policy the next run uses (the preset, or the applied suggestion)."""
-        if self._policy_override is not None:
-            return self._policy_override
-        return load_policy(self.preset_combo.currentData() or "default")
+        """The policy the next run uses: the Policy dock's last valid policy."""
+        return self.policy_editor.policy()
 
     def runtime_for(self, code: str) -> RuntimeType:
         """The runtime chosen in the combo box, or detected from the code."""
@@ -384,7 +417,7 @@ class MainWindow(QMainWindow):
         if result is None or result.fuel_analysis is None:
             return
         budget = result.fuel_analysis.suggested_budget
-        self._policy_override = self.policy().with_updates(fuel_budget=budget)
+        self.policy_editor.set_fuel_budget(budget)
         self.statusBar().showMessage(f"Fuel budget set to {format_fuel(budget)} for the next runs.")
 
     def load_example(self, example: Example) -> None:
@@ -396,6 +429,19 @@ class MainWindow(QMainWindow):
         if index >= 0:
             self.preset_combo.setCurrentIndex(index)
         self.statusBar().showMessage(f"Example: {example.title}. Run it with Ctrl+Enter.")
+
+    @Slot(object)
+    def rerun(self, record: RunRecord) -> None:
+        """Run a past run's code again, in its runtime, with the current policy."""
+        self.editor.replace_text_undoably(record.code)
+        self.editor.set_language(record.runtime.value)
+        self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(record.runtime.value))
+        self.run_code()
+
+    @Slot(str)
+    def _open_history_code(self, code: str) -> None:
+        self.editor.replace_text_undoably(code)
+        self.editor.setFocus()
 
     @Slot(str)
     def open_file(self, path: str) -> None:
@@ -508,6 +554,8 @@ class MainWindow(QMainWindow):
             self._show_error(exc)
             return
         self._token = uuid.uuid4().hex
+        self._code = code
+        self._run_policy = policy
         self.output.clear()
         self.truncation_banner.hide()
         worker = ExecutionWorker(sandbox, code, policy, self._token)
@@ -542,6 +590,11 @@ class MainWindow(QMainWindow):
         self._last_result = result
         self._update_run_state(running=False)
         self.show_result(result)
+        self.history.add(
+            RunRecord.from_result(
+                self._code, self._run_policy, result, preset=self.preset_combo.currentData()
+            )
+        )
         self.statusBar().showMessage(result.summary().splitlines()[0])
         self.sig_execution_finished.emit(result)
 
@@ -660,7 +713,19 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _preset_changed(self) -> None:
-        self._policy_override = None
+        # The toolbar's quick switch; the Policy dock holds the details.
+        name = self.preset_combo.currentData()
+        if name and name != self.policy_editor.current_preset():
+            self.policy_editor.load_preset(name)
+
+    @Slot(object)
+    def _policy_edited(self, _policy: ExecutionPolicy) -> None:
+        preset = self.policy_editor.current_preset()
+        index = self.preset_combo.findData(preset)
+        if index >= 0 and index != self.preset_combo.currentIndex():
+            self.preset_combo.blockSignals(True)
+            self.preset_combo.setCurrentIndex(index)
+            self.preset_combo.blockSignals(False)
 
     @Slot()
     def _toggle_dark(self) -> None:
@@ -716,6 +781,11 @@ class MainWindow(QMainWindow):
         self.settings.setValue("run/runtime", self.runtime_combo.currentData())
         self.settings.setValue("view/dark", self.dark_action.isChecked())
         self.settings.sync()
+        try:
+            self.history_path.parent.mkdir(parents=True, exist_ok=True)
+            self.history.save(self.history_path)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save the run history: {exc}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save settings, stop any run and release the sandboxes."""

@@ -38,6 +38,7 @@ from ._errors import (
 from ._extract import CodeBlock, ExtractedCode, detect_language, extract_code
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
+from ._history import RunHistory, RunRecord, outcome_words
 from ._ids import new_session_id, validate_session_id
 from ._policy import ExecutionPolicy, Mount, list_presets, load_policy, policy_field_help
 from ._result import (
@@ -82,6 +83,8 @@ __all__ = [
     "PathOutsideWorkspaceError",
     "PolicyError",
     "PruneResult",
+    "RunHistory",
+    "RunRecord",
     "RuntimeNotAvailableError",
     "RuntimeSpec",
     "RuntimeType",
@@ -117,6 +120,7 @@ __all__ = [
     "load_runtime_specs",
     "new_session_id",
     "open_session",
+    "outcome_words",
     "policy_field_help",
     "prune_sessions",
     "read_session_file",

@@ -1,0 +1,70 @@
+"""Render screenshots of the workbench's main views into docs/screenshots/ (offscreen).
+
+Run: ``python docs/make_screenshots.py``. Uses the real sandbox: each picture shows
+an actual run. The README embeds the files this writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+OUT = Path(__file__).resolve().parent / "screenshots"
+
+
+def run_and_wait(window: object, code: str) -> None:
+    """Run ``code`` in the window and wait for the result."""
+    from workbench.gui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    window.editor.setPlainText(code)
+    loop = QEventLoop()
+    window.sig_execution_finished.connect(lambda _result: loop.quit())
+    window.run_action.trigger()
+    QTimer.singleShot(60_000, loop.quit)
+    loop.exec()
+    QApplication.processEvents()
+
+
+def main() -> int:
+    """Render the screenshots; print the files written."""
+    from workbench.gui.examples import load_examples
+    from workbench.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    window.resize(1400, 860)
+    window.show()
+    examples = {e.path.name: e for e in load_examples()}
+
+    window.load_example(examples["csv_report.py"])
+    run_and_wait(window, window.editor.toPlainText())
+    window.grab().save(str(OUT / "run-succeeded.png"))
+
+    window.load_example(examples["missing_package.py"])
+    run_and_wait(window, window.editor.toPlainText())
+    window.grab().save(str(OUT / "error-guidance.png"))
+
+    window.load_example(examples["infinite_loop.py"])
+    run_and_wait(window, window.editor.toPlainText())
+    window.dark_action.trigger()
+    QApplication.processEvents()
+    window.grab().save(str(OUT / "out-of-fuel-dark.png"))
+    window.close()
+    app.processEvents()
+    for name in sorted(p.name for p in OUT.glob("*.png")):
+        print(OUT / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
