@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -209,9 +210,12 @@ class MainWindow(QMainWindow):
         ):
             layout.addWidget(widget)
         layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidget(box)
+        scroll.setWidgetResizable(True)  # long guidance scrolls instead of being cut
         dock = QDockWidget("Result", self)
         dock.setObjectName("result-dock")
-        dock.setWidget(box)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.result_dock = dock
 
