@@ -248,3 +248,45 @@ def test_toolbar_preset_and_policy_dock_agree(qtbot: QtBot, window: MainWindow) 
     assert window.preset_combo.currentData() == "document-processing"
     result = run(qtbot, window, "print(1)")
     assert result.fuel_budget == 20_000_000_000
+
+
+def test_live_session_keeps_state_and_fresh_runs_do_not(qtbot: QtBot, window: MainWindow) -> None:
+    panel = window.sessions_panel
+    session = panel.new_session(RuntimeType.PYTHON)
+    assert session is not None and panel.session is session
+    assert not window.runtime_combo.isEnabled()  # a session has one runtime
+    run(qtbot, window, "import math\nx = 41")
+    result = run(qtbot, window, "print(x + 1, round(math.pi, 2))")
+    assert result.success and result.session_id == session.id
+    assert window.output.toPlainText() == "42 3.14\n"
+    assert "2 runs" in panel.list.item(1).text()
+    panel.list.setCurrentRow(0)  # back to fresh runs
+    assert panel.session is None and window.runtime_combo.isEnabled()
+    assert not run(qtbot, window, "print(x)").success  # a fresh interpreter
+    panel.list.setCurrentRow(1)  # the session again, same interpreter
+    assert run(qtbot, window, "print(x)").stdout == "41\n"
+
+
+def test_session_trap_says_state_was_lost(qtbot: QtBot, window: MainWindow) -> None:
+    window.policy_editor.load_preset("conservative")
+    window.sessions_panel.new_session(RuntimeType.JAVASCRIPT)
+    run(qtbot, window, "var kept = 1;")
+    result = run(qtbot, window, "while (true) {}")
+    assert result.state_lost
+    assert "state was lost" in window.status_label.text()
+
+
+def test_destroy_session(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    panel = window.sessions_panel
+    session = panel.new_session(RuntimeType.PYTHON)
+    assert session is not None
+    run(qtbot, window, "open('/app/a.txt', 'w').write('a')")
+    monkeypatch.setattr(panel, "_confirm", lambda question: False)
+    panel.destroy_selected()
+    assert panel.session is session and session.workspace.exists()
+    monkeypatch.setattr(panel, "_confirm", lambda question: True)
+    with qtbot.waitSignal(panel.sig_session_changed, check_params_cb=lambda s: s is None):
+        panel.destroy_selected()
+    assert not session.workspace.exists()
+    ids = [panel.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(panel.list.count())]
+    assert session.id not in ids

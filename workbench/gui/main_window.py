@@ -48,6 +48,7 @@ from workbench.sandbox import (
     RuntimeType,
     Sandbox,
     SandboxResult,
+    Session,
     TrapKind,
     config_dir,
     create_sandbox,
@@ -63,6 +64,7 @@ from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
 from .history import RunHistoryPanel
 from .policy_editor import PolicyEditor
+from .sessions_panel import SessionsPanel
 from .workers import ExecutionWorker, FunctionWorker, start_in_thread
 
 __all__ = ["MainWindow"]
@@ -123,6 +125,7 @@ class MainWindow(QMainWindow):
         self._build_history_dock()
         self._build_result_dock()
         self._build_policy_dock()
+        self._build_sessions_dock()
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -229,6 +232,31 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.result_dock, dock)
         self.result_dock.raise_()
         self.policy_dock = dock
+
+    def _build_sessions_dock(self) -> None:
+        self.sessions_panel = SessionsPanel(self)
+        self.sessions_panel.set_policy(self.policy_editor.policy())
+        self.sessions_panel.sig_session_changed.connect(self._session_changed)
+        dock = QDockWidget("Sessions", self)
+        dock.setObjectName("sessions-dock")
+        dock.setWidget(self.sessions_panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.sessions_dock = dock
+
+    @Slot(object)
+    def _session_changed(self, session: Session | None) -> None:
+        if session is None:
+            self.setWindowTitle("WASM Workbench")
+            self.runtime_combo.setEnabled(True)
+            self.statusBar().showMessage("Fresh runs: a new interpreter every time.")
+            return
+        self.setWindowTitle(f"{session.runtime.value} session {session.id[:8]} - WASM Workbench")
+        self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(session.runtime.value))
+        self.runtime_combo.setEnabled(False)  # a session has one runtime
+        self.editor.set_language(session.runtime.value)
+        self.statusBar().showMessage(
+            f"Live {session.runtime.value} session: variables and imports carry over."
+        )
 
     def _plain_label(self, text: str, name: str) -> QLabel:
         # Guest-derived text is shown as plain text, never as auto-detected rich text.
@@ -346,6 +374,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.output_dock.toggleViewAction())
         view_menu.addAction(self.history_dock.toggleViewAction())
         view_menu.addAction(self.policy_dock.toggleViewAction())
+        view_menu.addAction(self.sessions_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
         view_menu.addAction(self.dark_action)
         help_menu = menu.addMenu("&Help")
@@ -400,6 +429,8 @@ class MainWindow(QMainWindow):
         """Stop the running execution; its result arrives as ``cancelled``."""
         for sandbox in self._sandboxes.values():
             sandbox.cancel()
+        if self.sessions_panel.session is not None:
+            self.sessions_panel.session.cancel()
         self.statusBar().showMessage("Stopping...")
 
     @Slot()
@@ -550,10 +581,12 @@ class MainWindow(QMainWindow):
         if not code.strip():
             self.statusBar().showMessage("Nothing to run: the editor is empty.")
             return
-        runtime = self.runtime_for(code)
+        session = self.sessions_panel.session
+        runtime = session.runtime if session is not None else self.runtime_for(code)
+        target: Sandbox | Session
         try:
             policy = self.policy()
-            sandbox = self._sandbox(runtime)
+            target = session if session is not None else self._sandbox(runtime)
         except Exception as exc:
             self._show_error(exc)
             return
@@ -562,7 +595,7 @@ class MainWindow(QMainWindow):
         self._run_policy = policy
         self.output.clear()
         self.truncation_banner.hide()
-        worker = ExecutionWorker(sandbox, code, policy, self._token)
+        worker = ExecutionWorker(target, code, policy, self._token)
         worker.sig_output_ready.connect(self._drain_output)
         worker.sig_finished.connect(self._finished)
         worker.sig_errored.connect(self._errored)
@@ -594,6 +627,8 @@ class MainWindow(QMainWindow):
         self._last_result = result
         self._update_run_state(running=False)
         self.show_result(result)
+        if self.sessions_panel.session is not None:
+            self.sessions_panel.refresh()
         self.history.add(
             RunRecord.from_result(
                 self._code, self._run_policy, result, preset=self.preset_combo.currentData()
@@ -619,6 +654,8 @@ class MainWindow(QMainWindow):
             status = f"{result.runtime.value}: {result.trap_kind.words}"
         else:
             status = f"{result.runtime.value}: failed (exit code {result.exit_code})"
+        if result.state_lost:
+            status += "\nThe session's interpreter was restarted: its in-memory state was lost."
         self.status_label.setText(status)
         analysis = result.fuel_analysis
         share = result.fuel_consumed / result.fuel_budget if result.fuel_budget else 0.0
@@ -723,7 +760,9 @@ class MainWindow(QMainWindow):
             self.policy_editor.load_preset(name)
 
     @Slot(object)
-    def _policy_edited(self, _policy: ExecutionPolicy) -> None:
+    def _policy_edited(self, policy: ExecutionPolicy) -> None:
+        if hasattr(self, "sessions_panel"):
+            self.sessions_panel.set_policy(policy)
         preset = self.policy_editor.current_preset()
         index = self.preset_combo.findData(preset)
         if index >= 0 and index != self.preset_combo.currentIndex():
@@ -796,4 +835,6 @@ class MainWindow(QMainWindow):
         self.save_settings()
         for sandbox in self._sandboxes.values():
             sandbox.close()
+        if self.sessions_panel.session is not None:
+            self.sessions_panel.session.close()
         super().closeEvent(event)

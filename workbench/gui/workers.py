@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from workbench.sandbox import ExecutionPolicy, Sandbox
+from workbench.sandbox import ExecutionPolicy, Sandbox, Session
 
 __all__ = ["ExecutionWorker", "FunctionWorker", "start_in_thread"]
 
@@ -39,7 +39,9 @@ class ExecutionWorker(QObject):
     #: Emitted with the token and the exception when the host failed.
     sig_errored = Signal(str, object)
 
-    def __init__(self, sandbox: Sandbox, code: str, policy: ExecutionPolicy, token: str) -> None:
+    def __init__(
+        self, sandbox: Sandbox | Session, code: str, policy: ExecutionPolicy, token: str
+    ) -> None:
         super().__init__()
         self.sandbox = sandbox
         self.code = code

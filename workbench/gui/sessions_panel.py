@@ -1,0 +1,200 @@
+"""The Sessions dock: fresh runs, or a live session whose interpreter keeps its state.
+
+Sessions live in the core (:mod:`workbench.sandbox._sessions`); this panel lists
+them, creates, opens, destroys and prunes them, and tells the window which one
+runs the next code (``None`` means a fresh interpreter for every run).
+"""
+
+from __future__ import annotations
+
+import datetime
+from datetime import timedelta
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.sandbox import (
+    ExecutionPolicy,
+    RuntimeType,
+    SandboxError,
+    Session,
+    SessionInfo,
+    create_session,
+    delete_session,
+    list_sessions,
+    open_session,
+    prune_sessions,
+)
+
+__all__ = ["SessionsPanel"]
+
+#: Sessions unused this long are removed by "Prune old sessions".
+PRUNE_AFTER = timedelta(days=7)
+_FRESH = "__fresh__"
+
+
+class SessionsPanel(QWidget):
+    """Lists sessions; the selected one (or fresh runs) receives the next run."""
+
+    # ---- Signals
+
+    #: Emitted with the Session that runs the next code, or None for fresh runs.
+    sig_session_changed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: Session | None = None
+        self._policy: ExecutionPolicy | None = None
+        self.list = QListWidget(self)
+        self.list.setAccessibleName("Sessions")
+        self.list.setToolTip(
+            "Fresh runs start a new interpreter every time; a live session keeps its "
+            "variables, imports and files between runs."
+        )
+        self.list.currentItemChanged.connect(self._selection_changed)
+        self.new_python = self._button("New Python session", "Start a live Python session")
+        self.new_js = self._button("New JavaScript session", "Start a live JavaScript session")
+        self.destroy_button = self._button(
+            "Destroy", "Delete the selected session: its interpreter, workspace and history"
+        )
+        self.prune_button = self._button(
+            "Prune old", f"Delete sessions unused for {PRUNE_AFTER.days} days (open ones are kept)"
+        )
+        self.status = QLabel(self)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Sessions status")
+        self.new_python.clicked.connect(lambda: self.new_session(RuntimeType.PYTHON))
+        self.new_js.clicked.connect(lambda: self.new_session(RuntimeType.JAVASCRIPT))
+        self.destroy_button.clicked.connect(self.destroy_selected)
+        self.prune_button.clicked.connect(self.prune)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_python)
+        buttons.addWidget(self.new_js)
+        more = QHBoxLayout()
+        more.addWidget(self.destroy_button)
+        more.addWidget(self.prune_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        layout.addLayout(more)
+        layout.addWidget(self.status)
+        self.refresh()
+
+    def _button(self, text: str, tip: str) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setToolTip(tip)
+        button.setAccessibleName(text)
+        return button
+
+    # ---- Public API
+
+    def set_policy(self, policy: ExecutionPolicy) -> None:
+        """The policy new sessions start with (each run still passes its own)."""
+        self._policy = policy
+
+    def refresh(self) -> None:
+        """Reload the list from the sessions on disk, keeping the selection."""
+        current = self.session.id if self.session is not None else _FRESH
+        self.list.blockSignals(True)
+        self.list.clear()
+        fresh = QListWidgetItem("Fresh runs (a new interpreter every time)")
+        fresh.setData(Qt.ItemDataRole.UserRole, _FRESH)
+        self.list.addItem(fresh)
+        try:
+            infos = list_sessions()
+        except SandboxError as exc:
+            infos = []
+            self.status.setText(str(exc))
+        for info in sorted(infos, key=lambda i: i.last_used, reverse=True):
+            item = QListWidgetItem(_describe(info))
+            item.setData(Qt.ItemDataRole.UserRole, info.session_id)
+            item.setToolTip(f"Session {info.session_id}")
+            self.list.addItem(item)
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == current:
+                self.list.setCurrentRow(row)
+        self.list.blockSignals(False)
+        self.destroy_button.setEnabled(self.session is not None)
+
+    @Slot()
+    def new_session(self, runtime: RuntimeType) -> Session | None:
+        """Create a live session and make it current."""
+        try:
+            session = create_session(runtime, policy=self._policy)
+        except SandboxError as exc:
+            self.status.setText(f"Could not create a session: {exc}")
+            return None
+        self._use(session)
+        self.refresh()
+        self.status.setText(f"New {runtime.value} session: its interpreter keeps state.")
+        return session
+
+    @Slot()
+    def destroy_selected(self) -> None:
+        """Delete the current session after confirmation."""
+        session = self.session
+        if session is None or not self._confirm(
+            f"Delete session {session.id[:8]}? Its interpreter, workspace and saved "
+            "globals are removed."
+        ):
+            return
+        self._use(None)
+        try:
+            delete_session(session.id)
+        except SandboxError as exc:
+            self.status.setText(f"Could not delete the session: {exc}")
+        self.refresh()
+
+    @Slot()
+    def prune(self) -> None:
+        """Delete sessions unused for :data:`PRUNE_AFTER` (never open ones)."""
+        try:
+            result = prune_sessions(max_age=PRUNE_AFTER)
+        except SandboxError as exc:
+            self.status.setText(f"Could not prune: {exc}")
+            return
+        self.status.setText(
+            f"Pruned {len(result.deleted)} sessions, freed {result.bytes_freed / 1e6:.1f} MB."
+        )
+        self.refresh()
+
+    # ---- Internals
+
+    def _confirm(self, question: str) -> bool:
+        answer = QMessageBox.question(self, "WASM Workbench", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _use(self, session: Session | None) -> None:
+        if session is self.session:
+            return
+        self.session = session
+        self.destroy_button.setEnabled(session is not None)
+        self.sig_session_changed.emit(session)
+
+    @Slot(QListWidgetItem, QListWidgetItem)
+    def _selection_changed(self, item: QListWidgetItem | None, _previous: object) -> None:
+        if item is None:
+            return
+        session_id = item.data(Qt.ItemDataRole.UserRole)
+        if session_id == _FRESH:
+            self._use(None)
+            return
+        try:
+            self._use(open_session(session_id))
+        except SandboxError as exc:
+            self.status.setText(f"Could not open the session: {exc}")
+
+
+def _describe(info: SessionInfo) -> str:
+    when = datetime.datetime.fromtimestamp(info.last_used).strftime("%Y-%m-%d %H:%M")
+    return f"{info.runtime.value} {info.session_id[:8]}  {info.turns} runs, last {when}"
