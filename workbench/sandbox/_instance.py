@@ -408,8 +408,11 @@ class Instance:
                 log.exception("instance thread failed")
             else:
                 # Reported to whoever runs this instance; a pool refill nobody
-                # uses only leaves this line.
-                log.warning("instance start-up failed: %s", exc)
+                # uses only leaves this line. An instance closed while it started
+                # (its sandbox went away, maybe with its workspace) is expected
+                # to fail and says so only at debug level.
+                level = logging.DEBUG if self._closing else logging.WARNING
+                log.log(level, "instance start-up failed: %s", exc)
                 self.startup_error = exc
         finally:
             self._startup_done()
