@@ -11,9 +11,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer
 from pytestqt.qtbot import QtBot
 
+from workbench.gui.file_browser import PATH_ROLE
 from workbench.gui.main_window import MainWindow
 from workbench.sandbox import RuntimeType, SandboxEngine, SandboxResult, TrapKind
 
@@ -290,3 +291,40 @@ def test_destroy_session(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.M
     assert not session.workspace.exists()
     ids = [panel.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(panel.list.count())]
     assert session.id not in ids
+
+
+def _listed(window: MainWindow) -> dict[str, str]:
+    """Paths shown in the Files dock -> their State column ("new", "changed", "")."""
+    model = window.file_browser.model
+    found: dict[str, str] = {}
+
+    def walk(parent: object) -> None:
+        for row in range(model.rowCount(parent)):  # type: ignore[arg-type]
+            index = model.index(row, 0, parent)  # type: ignore[arg-type]
+            path = index.data(PATH_ROLE)
+            state = model.index(row, model.columnCount() - 1, parent).data() or ""  # type: ignore[arg-type]
+            if path:
+                found[path] = state
+            walk(index)
+
+    walk(QModelIndex())
+    return found
+
+
+def test_files_dock_follows_runs_and_sessions(qtbot: QtBot, window: MainWindow) -> None:
+    run(
+        qtbot,
+        window,
+        "import os\nos.makedirs('/app/out', exist_ok=True)\n"
+        "open('/app/out/report.txt', 'w').write('done')",
+    )
+    listed = _listed(window)
+    assert "out/report.txt" in listed and listed["out/report.txt"] == "new"
+    session = window.sessions_panel.new_session(RuntimeType.PYTHON)
+    assert session is not None
+    assert _listed(window) == {}  # the session's own, empty workspace
+    run(qtbot, window, "open('/app/mine.csv', 'w').write('a,b\\n1,2\\n')")
+    assert _listed(window) == {"mine.csv": "new"}
+    with qtbot.waitSignal(window.file_browser.sig_open_in_editor_requested):
+        window.file_browser.sig_open_in_editor_requested.emit("mine.csv", "a,b\n1,2\n")
+    assert window.editor.toPlainText() == "a,b\n1,2\n"

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from workbench import __version__
 from workbench.sandbox import (
     CompileProgress,
+    DiskStorage,
     ExecutionPolicy,
     RunHistory,
     RunRecord,
@@ -52,6 +53,7 @@ from workbench.sandbox import (
     TrapKind,
     config_dir,
     create_sandbox,
+    default_workspace_root,
     detect_language,
     extract_code,
     get_engine,
@@ -62,6 +64,7 @@ from workbench.sandbox._policy import format_bytes, format_fuel
 
 from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
+from .file_browser import FileBrowser
 from .history import RunHistoryPanel
 from .policy_editor import PolicyEditor
 from .sessions_panel import SessionsPanel
@@ -126,6 +129,7 @@ class MainWindow(QMainWindow):
         self._build_result_dock()
         self._build_policy_dock()
         self._build_sessions_dock()
+        self._build_files_dock()
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -243,8 +247,33 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.sessions_dock = dock
 
+    def _build_files_dock(self) -> None:
+        self.file_browser = FileBrowser(self)
+        self.file_browser.sig_open_in_editor_requested.connect(self._open_workspace_file)
+        dock = QDockWidget("Files", self)
+        dock.setObjectName("files-dock")
+        dock.setWidget(self.file_browser)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.files_dock = dock
+        self._bind_files(None)
+
+    def _bind_files(self, session: Session | None) -> None:
+        """Show the workspace the next run uses: the session's, or the scratch one."""
+        if session is not None:
+            self.file_browser.set_workspace(session.storage, session.id)
+        else:
+            root = default_workspace_root()
+            (root / SCRATCH_SESSION / "workspace").mkdir(parents=True, exist_ok=True)
+            self.file_browser.set_workspace(DiskStorage(root), SCRATCH_SESSION)
+
+    @Slot(str, str)
+    def _open_workspace_file(self, path: str, text: str) -> None:
+        self.editor.replace_text_undoably(text)
+        self.statusBar().showMessage(f"Opened /app/{path} from the workspace (not saved to disk).")
+
     @Slot(object)
     def _session_changed(self, session: Session | None) -> None:
+        self._bind_files(session)
         if session is None:
             self.setWindowTitle("WASM Workbench")
             self.runtime_combo.setEnabled(True)
@@ -375,6 +404,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.history_dock.toggleViewAction())
         view_menu.addAction(self.policy_dock.toggleViewAction())
         view_menu.addAction(self.sessions_dock.toggleViewAction())
+        view_menu.addAction(self.files_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
         view_menu.addAction(self.dark_action)
         help_menu = menu.addMenu("&Help")
@@ -629,6 +659,7 @@ class MainWindow(QMainWindow):
         self.show_result(result)
         if self.sessions_panel.session is not None:
             self.sessions_panel.refresh()
+        self.file_browser.refresh(created=result.files_created, modified=result.files_modified)
         self.history.add(
             RunRecord.from_result(
                 self._code, self._run_policy, result, preset=self.preset_combo.currentData()
