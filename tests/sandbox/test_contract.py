@@ -424,3 +424,49 @@ def test_pool_does_not_refill_a_closed_sandbox(
     time.sleep(0.3)
     assert sandbox.pool.warm_count(shape) == 0
     assert "failed" not in caplog.text
+
+
+def test_closing_instances_never_changes_another_runs_outcome(
+    engine: SandboxEngine, workspace_root: Path
+) -> None:
+    # wasmtime-py hands a host call's Python exception back through one global
+    # slot; instances closing while others run must not leak anything into them.
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            other = create_sandbox("python", workspace_root=workspace_root)
+            time.sleep(0.05)  # let its warm instances park
+            other.close()
+
+    closer = threading.Thread(target=churn)
+    closer.start()
+    try:
+        sandbox = create_sandbox("python", workspace_root=workspace_root)
+        for _ in range(25):
+            result = sandbox.execute("import sys\nsys.exit(3)")
+            assert result.exit_code == 3, result.summary()
+            assert result.trap_kind is TrapKind.NONE
+        sandbox.close()
+    finally:
+        stop.set()
+        closer.join()
+
+
+def test_closing_a_parked_python_instance_ends_with_a_guest_exit(
+    engine: SandboxEngine, workspace_root: Path
+) -> None:
+    from workbench.sandbox._instance import InstanceShape
+    from workbench.sandbox._runtimes import new_instance
+
+    workspace = workspace_root / "w"
+    workspace.mkdir()
+    instance = new_instance(
+        engine, InstanceShape(RuntimeType.PYTHON, str(workspace), 64 * 1024 * 1024)
+    )
+    assert instance.wait_ready(30) and instance.ready
+    instance.close()
+    instance.join(10)
+    # The driver was asked to exit and did (a clean proc_exit), so no Python
+    # exception had to travel through wasm to stop it.
+    assert instance.shutdown_exit_code == 0

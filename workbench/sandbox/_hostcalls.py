@@ -15,6 +15,13 @@ enforce our limits:
 ``fd_read``
     Standard input (fd 0) is served from a host queue: the Python driver reads its
     requests there. Guest code reading stdin sees end-of-file. Other fds forward.
+
+No host call raises a Python exception on purpose: wasmtime-py passes such an
+exception back to the caller of the wasm function through one process-global
+slot, so with several instances running another thread could receive it (and
+lose its own exit code or trap). To stop a guest, a host call returns and lets
+the store's epoch-deadline callback trap it (a wasmtime error, no Python
+exception involved); a parked Python driver is asked to exit instead.
 ``path_open`` / ``fd_close``
     Count the guest's open files and refuse more than the policy allows (EMFILE),
     so a guest can't exhaust the host's file handles.
@@ -52,7 +59,6 @@ import wasmtime
 __all__ = [
     "SHADOWED",
     "HostState",
-    "TurnInterrupted",
     "current_state",
     "define_host_calls",
     "set_current_state",
@@ -99,8 +105,11 @@ class HostState(Protocol):
     originals: dict[str, wasmtime.Func]
     memory: wasmtime.Memory | None
 
-    def check_interrupt(self) -> None:
-        """Raise :class:`TurnInterrupted` if the turn was cancelled or is past its deadline."""
+    def interrupted(self) -> bool:
+        """Whether the turn was cancelled or is past its deadline.
+
+        The store's epoch callback then traps the guest at its next check.
+        """
 
     def on_yield(self, caller: wasmtime.Caller) -> None:
         """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
@@ -223,8 +232,9 @@ def _poll_oneoff(
     if not ready and clocks:
         wait = min(seconds for _, seconds in clocks)
         until = time.monotonic() + wait
-        while True:
-            state.check_interrupt()
+        # Sleep in slices; on Stop or the deadline, return early: the guest wakes
+        # and the epoch callback traps it within a tick.
+        while not state.interrupted():
             left = until - time.monotonic()
             if left <= 0:
                 break
@@ -234,8 +244,6 @@ def _poll_oneoff(
             for userdata, seconds in clocks
             if seconds <= wait
         ]
-    else:
-        state.check_interrupt()
     if not _write(caller, state, out_ptr, b"".join(ready)):
         return EFAULT
     if not _write(caller, state, nevents_ptr, struct.pack("<I", len(ready))):

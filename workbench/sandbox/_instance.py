@@ -33,7 +33,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ._engine import RUNNER_THREAD_STACK, SandboxEngine
-from ._hostcalls import FORWARDED, WASI, TurnInterrupted, set_current_state
+from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._result import RuntimeType, TrapKind
 from ._workspace import scan
 
@@ -227,8 +227,10 @@ class Instance:
         self.background = background
         self._holds_slot = False
         self._closing = False
-        #: Set on this instance's thread when a host call raises _Shutdown.
+        #: Set on this instance's thread when it asked its guest to exit.
         self._shutting_down = False
+        #: The guest's exit code when it ended because the instance was closed.
+        self.shutdown_exit_code: int | None = None
         self.state = InstanceState.STARTING
         self.startup_fuel = 0
         self.startup_ms = 0.0
@@ -329,13 +331,11 @@ class Instance:
             return TrapKind.DEADLINE
         return None
 
-    def check_interrupt(self) -> None:
-        reason = self.interrupt_reason()
-        if reason is not None:
-            raise TurnInterrupted(reason.value)
+    def interrupted(self) -> bool:
+        return self.interrupt_reason() is not None
 
     def on_yield(self, caller: wasmtime.Caller) -> None:  # pragma: no cover - runtime specific
-        raise TurnInterrupted("unexpected sched_yield")
+        return None  # only the Python driver uses sched_yield as a channel
 
     def read_stdin(self, limit: int) -> bytes:
         data = bytes(self._stdin[:limit])

@@ -281,6 +281,8 @@ def _wb_main():
     while True:
         request = receive()
         op = request.get("op")
+        if op == "exit":  # the host is closing this interpreter
+            posix._exit(0)
         if op == "restore":
             send(restore_state(request))
             continue

@@ -25,7 +25,6 @@ from .._instance import (
     Instance,
     InstanceState,
     TurnRequest,
-    _Shutdown,
 )
 from .._resources import data_path
 from .._result import RuntimeType, TrapKind
@@ -70,6 +69,7 @@ class PythonInstance(Instance):
         self._startup_began = time.perf_counter()
         module = self.engine.module(RuntimeType.PYTHON)
         self._control: bytearray | None = None
+        self._control_overflow = False
         self._pending_status: dict[str, Any] | None = None
         store = self._new_store(["python", "-I", "-S", "-u", "-c", driver_source()])
         linker = self._link(module)
@@ -90,7 +90,10 @@ class PythonInstance(Instance):
         except BaseException as exc:  # classified below, from our own observations
             ended = exc
         if self._shutting_down:
-            return  # closed while parked between turns
+            # Closed while parked: the driver exited on request. Recorded so tests
+            # can check no exception travelled through wasm (see _hostcalls).
+            self.shutdown_exit_code = exit_code
+            return
         self._guest_ended(store, exit_code, ended)
 
     # ---- Guest ended (fresh turn done, or a crash)
@@ -128,8 +131,9 @@ class PythonInstance(Instance):
     def _on_stdout(self, data: bytes) -> None:
         if self._control is not None:
             if len(self._control) + len(data) > MAX_CONTROL_MESSAGE:
-                raise wasmtime.WasmtimeError("control message too large")
-            self._control.extend(data)
+                self._control_overflow = True  # reported as a failed turn, not raised
+            else:
+                self._control.extend(data)
             return
         super()._on_stdout(data)
 
@@ -140,11 +144,14 @@ class PythonInstance(Instance):
         raw = bytes(self._control)
         self._control = None
         try:
+            if self._control_overflow:
+                raise ValueError("too large")
             untrusted_message = json.loads(raw.decode("utf-8"))
             if not isinstance(untrusted_message, dict):
                 raise ValueError("not an object")
         except ValueError:
             untrusted_message = {"ok": False, "error": "malformed control message"}
+        self._control_overflow = False
         fuel_left = _context_fuel(caller)
         if self._turn is not None:
             self._finish_turn(
@@ -166,8 +173,12 @@ class PythonInstance(Instance):
         """Park until the next request, then hand it to the driver and arm limits."""
         item = self._requests.get()
         if item is _SHUTDOWN or not isinstance(item, TurnRequest):
+            # Ask the driver to exit (a clean proc_exit) rather than raising
+            # through wasm: see the note on exceptions in _hostcalls.
             self._shutting_down = True
-            raise _Shutdown()
+            payload = marshal.dumps({"op": "exit"})
+            self._stdin += len(payload).to_bytes(8, "little") + payload
+            return
         request = item
         # marshal: the driver can decode it with a builtin module (json would cost the
         # guest ~30 M fuel to import). Host -> guest only; nothing from the guest is
