@@ -328,3 +328,22 @@ def test_files_dock_follows_runs_and_sessions(qtbot: QtBot, window: MainWindow) 
     with qtbot.waitSignal(window.file_browser.sig_open_in_editor_requested):
         window.file_browser.sig_open_in_editor_requested.emit("mine.csv", "a,b\n1,2\n")
     assert window.editor.toPlainText() == "a,b\n1,2\n"
+
+
+def test_calibrate_sets_the_budget_from_the_measured_fuel(qtbot: QtBot, window: MainWindow) -> None:
+    window.policy_editor.load_preset("conservative")  # 500 M: too small for this code
+    code = "total = 0\nfor i in range(300_000):\n    total += i\nprint(total)"
+    window.editor.setPlainText(code)
+    window.margin_spin.setValue(50)
+    with qtbot.waitSignal(window.sig_execution_finished, timeout=60_000) as blocker:
+        qtbot.mouseClick(window.calibrate_button, Qt.MouseButton.LeftButton)
+    measured = blocker.args[0]
+    assert measured.success and measured.fuel_budget == 10**12
+    budget = window.policy().fuel_budget
+    assert budget >= measured.fuel_consumed * 1.5
+    assert budget <= measured.fuel_consumed * 1.5 * 2.5  # rounded up to a nice number only
+    assert "Calibrated" in window.statusBar().currentMessage()
+    result = run(qtbot, window, code)  # the next run uses the calibrated budget
+    assert result.success and result.fuel_budget == budget
+    assert result.fuel_analysis is not None
+    assert result.fuel_analysis.status in ("efficient", "moderate")

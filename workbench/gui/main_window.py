@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -60,6 +62,7 @@ from workbench.sandbox import (
     list_presets,
 )
 from workbench.sandbox._engine import WASMTIME_VERSION
+from workbench.sandbox._fuel import nice_ceil
 from workbench.sandbox._policy import format_bytes, format_fuel
 
 from .editor import CodeEditor, FindBar
@@ -71,6 +74,11 @@ from .sessions_panel import SessionsPanel
 from .workers import ExecutionWorker, FunctionWorker, start_in_thread
 
 __all__ = ["MainWindow"]
+
+#: Fuel for a calibration run: the largest budget a policy allows.
+MAX_FUEL = 1_000_000_000_000
+#: The smallest budget Calibrate sets.
+MIN_CALIBRATED_FUEL = 10_000_000
 
 # A reference to the user's code in a traceback line (CPython or QuickJS).
 _TRACEBACK_LINE = re.compile(r'File "<code>", line (?P<py>\d+)|<code>:(?P<js>\d+)(?::\d+)?')
@@ -106,6 +114,7 @@ class MainWindow(QMainWindow):
         #: Where the run history is kept between sessions of the workbench.
         self.history_path = history_path or config_dir() / "history.json"
         self._code = ""
+        self._calibrating = False
         self.setWindowTitle("WASM Workbench")
         self._sandboxes: dict[RuntimeType, Sandbox] = {}
         self._worker: ExecutionWorker | None = None
@@ -204,6 +213,24 @@ class MainWindow(QMainWindow):
         self.guidance_label.setStyleSheet(
             "background: palette(alternate-base); padding: 6px; border-radius: 4px;"
         )
+        self.margin_spin = QSpinBox(self)
+        self.margin_spin.setRange(0, 1000)
+        self.margin_spin.setValue(50)
+        self.margin_spin.setSuffix(" % margin")
+        self.margin_spin.setAccessibleName("Calibration margin")
+        self.margin_spin.setToolTip(
+            "Calibrate sets the fuel budget to what the code used plus this"
+        )
+        self.calibrate_button = QPushButton("Calibrate", self)
+        self.calibrate_button.setAccessibleName("Calibrate the fuel budget")
+        self.calibrate_button.setToolTip(
+            "Run the code once with a generous budget, measure its fuel, and set the budget "
+            "to that plus the margin; then Run uses it"
+        )
+        self.calibrate_button.clicked.connect(self.calibrate)
+        calibrate_row = QHBoxLayout()
+        calibrate_row.addWidget(self.calibrate_button)
+        calibrate_row.addWidget(self.margin_spin)
         for widget in (
             self.status_label,
             self.fuel_bar,
@@ -216,6 +243,8 @@ class MainWindow(QMainWindow):
             self.guidance_label,
         ):
             layout.addWidget(widget)
+            if widget is self.apply_budget_button:
+                layout.addLayout(calibrate_row)
         layout.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidget(box)
@@ -455,6 +484,22 @@ class MainWindow(QMainWindow):
         self._run(selected or self.editor.toPlainText())
 
     @Slot()
+    def calibrate(self) -> None:
+        """Run the code with a generous fuel budget and set the budget from what it used.
+
+        The measuring run uses the policy's other limits (timeout, memory...) and
+        the largest fuel budget a policy allows; its result shows as usual.
+        """
+        code = self.editor.toPlainText()
+        if not code.strip():
+            self.statusBar().showMessage("Nothing to calibrate: the editor is empty.")
+            return
+        self._calibrating = True
+        self._run(code, policy=self.policy().with_updates(fuel_budget=MAX_FUEL))
+        if not self.running:
+            self._calibrating = False
+
+    @Slot()
     def stop(self) -> None:
         """Stop the running execution; its result arrives as ``cancelled``."""
         for sandbox in self._sandboxes.values():
@@ -604,7 +649,7 @@ class MainWindow(QMainWindow):
             self._sandboxes[runtime] = sandbox
         return sandbox
 
-    def _run(self, code: str) -> None:
+    def _run(self, code: str, policy: ExecutionPolicy | None = None) -> None:
         if self.running:
             self.statusBar().showMessage("A run is in progress; stop it first.")
             return
@@ -615,7 +660,7 @@ class MainWindow(QMainWindow):
         runtime = session.runtime if session is not None else self.runtime_for(code)
         target: Sandbox | Session
         try:
-            policy = self.policy()
+            policy = policy or self.policy()
             target = session if session is not None else self._sandbox(runtime)
         except Exception as exc:
             self._show_error(exc)
@@ -666,12 +711,33 @@ class MainWindow(QMainWindow):
             )
         )
         self.statusBar().showMessage(result.summary().splitlines()[0])
+        if self._calibrating:
+            self._calibrating = False
+            self._finish_calibration(result)
         self.sig_execution_finished.emit(result)
+
+    def _finish_calibration(self, result: SandboxResult) -> None:
+        if result.trap_kind is not TrapKind.NONE:
+            self.statusBar().showMessage(
+                f"Calibration run {result.trap_kind.words}; the budget was not changed."
+            )
+            return
+        margin = self.margin_spin.value() / 100
+        budget = min(
+            MAX_FUEL, max(MIN_CALIBRATED_FUEL, nice_ceil(int(result.fuel_consumed * (1 + margin))))
+        )
+        self.policy_editor.set_fuel_budget(budget)
+        self.statusBar().showMessage(
+            f"Calibrated: the code used {format_fuel(result.fuel_consumed)}; fuel budget set "
+            f"to {format_fuel(budget)} ({self.margin_spin.value()} % margin). "
+            "Run again with Ctrl+Enter."
+        )
 
     @Slot(str, object)
     def _errored(self, token: str, exc: BaseException) -> None:
         if token != self._token:
             return
+        self._calibrating = False
         self._worker = None
         self._update_run_state(running=False)
         self._show_error(exc)
