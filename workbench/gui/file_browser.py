@@ -58,7 +58,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
+    QGridLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -257,17 +257,19 @@ class FileBrowser(QWidget):
         self.refresh_button = self._button(
             "Refresh", "Reload the list of files", lambda: self._reload()
         )
-        buttons = QHBoxLayout()
-        for button in (
-            self.add_button,
-            self.export_button,
-            self.rename_button,
-            self.delete_button,
-            self.reset_button,
-            self.refresh_button,
+        # Two rows of three, so the dock stays narrow beside the editor.
+        buttons = QGridLayout()
+        for index, button in enumerate(
+            (
+                self.add_button,
+                self.export_button,
+                self.rename_button,
+                self.delete_button,
+                self.reset_button,
+                self.refresh_button,
+            )
         ):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+            buttons.addWidget(button, index // 3, index % 3)
 
         self.model = QStandardItemModel(0, len(_COLUMNS), self)
         self.model.setHorizontalHeaderLabels(list(_COLUMNS))
@@ -334,7 +336,8 @@ class FileBrowser(QWidget):
         preview_layout.addWidget(self.preview_note)
         preview_layout.addWidget(self.preview, 1)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        # The preview sits under the tree: the dock is tall and narrow.
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.tree)
         splitter.addWidget(preview_box)
         splitter.setStretchFactor(0, 1)

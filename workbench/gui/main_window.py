@@ -901,6 +901,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
+        else:
+            QTimer.singleShot(0, self, self._default_layout)
         preset = self.settings.value("run/preset", "default")
         index = self.preset_combo.findData(preset)
         if index >= 0:
@@ -912,6 +914,16 @@ class MainWindow(QMainWindow):
         dark = self.settings.value("view/dark", False, type=bool)
         self.dark_action.setChecked(bool(dark))
         self.editor.set_dark(bool(dark))
+
+    def _default_layout(self) -> None:
+        """First start: the editor gets most of the room; docks take their share."""
+        width = max(self.width(), 1000)
+        self.resizeDocks([self.sessions_dock, self.files_dock], [170, 230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.sessions_dock], [int(width * 0.24)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.result_dock], [int(width * 0.26)], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.output_dock], [max(160, self.height() // 4)], Qt.Orientation.Vertical
+        )
 
     def save_settings(self) -> None:
         """Persist layout, theme, preset and runtime."""

@@ -61,8 +61,8 @@ class SessionsPanel(QWidget):
             "variables, imports and files between runs."
         )
         self.list.currentItemChanged.connect(self._selection_changed)
-        self.new_python = self._button("New Python session", "Start a live Python session")
-        self.new_js = self._button("New JavaScript session", "Start a live JavaScript session")
+        self.new_python = self._button("New Python", "Start a live Python session")
+        self.new_js = self._button("New JavaScript", "Start a live JavaScript session")
         self.destroy_button = self._button(
             "Destroy", "Delete the selected session: its interpreter, workspace and history"
         )
