@@ -60,6 +60,7 @@ from workbench.sandbox import (
     extract_code,
     get_engine,
     list_presets,
+    outcome_words,
 )
 from workbench.sandbox._engine import WASMTIME_VERSION
 from workbench.sandbox._fuel import nice_ceil
@@ -745,12 +746,8 @@ class MainWindow(QMainWindow):
 
     def show_result(self, result: SandboxResult) -> None:
         """Fill the Result dock and the truncation banner from ``result``."""
-        if result.success:
-            status = f"{result.runtime.value}: succeeded"
-        elif result.trap_kind is not TrapKind.NONE:
-            status = f"{result.runtime.value}: {result.trap_kind.words}"
-        else:
-            status = f"{result.runtime.value}: failed (exit code {result.exit_code})"
+        outcome = outcome_words(result.success, result.trap_kind, result.exit_code)
+        status = f"{result.runtime.value}: {outcome}"
         if result.state_lost:
             status += "\nThe session's interpreter was restarted: its in-memory state was lost."
         self.status_label.setText(status)
