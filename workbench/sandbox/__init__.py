@@ -66,6 +66,7 @@ from ._sessions import (
     write_session_file,
 )
 from ._storage import DiskStorage, FileInfo, SQLiteStorage, StorageAdapter
+from ._variables import VariableInfo
 
 __all__ = [
     "CodeBlock",
@@ -100,6 +101,7 @@ __all__ = [
     "StorageAdapter",
     "TrapKind",
     "UnsupportedPlatformError",
+    "VariableInfo",
     "WorkspaceError",
     "analyze_error",
     "analyze_fuel",

@@ -82,8 +82,12 @@ class TurnRequest:
     workspace_max_files: int
     argv: list[str] = field(default_factory=list)
     fresh: bool = True
-    #: "exec" runs ``code``; "restore" loads ``state`` (saved earlier by the guest).
+    #: "exec" runs ``code``; "restore" loads ``state`` (saved earlier by the guest);
+    #: "introspect" asks the guest's introspector ``kind`` about its live state.
     op: str = "exec"
+    #: The introspector to call for op "introspect", and its arguments (plain values).
+    kind: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
     #: After a successful live turn, have the guest save its globals.
     persist: bool = False
     #: Opaque guest state for "restore" (the host never decodes it).

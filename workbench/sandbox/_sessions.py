@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._atomic import atomic_write
 from ._engine import SandboxEngine, get_engine
-from ._errors import InvalidSessionIdError, SandboxClosedError, WorkspaceError
+from ._errors import InvalidSessionIdError, SandboxClosedError, SandboxError, WorkspaceError
 from ._events import AuditLog, emit
 from ._ids import new_session_id, validate_session_id
 from ._instance import Instance, InstanceShape, TurnOutcome
@@ -66,6 +66,7 @@ from ._sandbox import (
     turn_request,
 )
 from ._storage import DiskStorage, FileInfo, StorageAdapter
+from ._variables import VariableInfo, declared_names, parse_variables
 from ._workspace import diff, scan
 
 __all__ = [
@@ -89,6 +90,10 @@ log = logging.getLogger("workbench.sandbox.sessions")
 METADATA_FILE = "session.json"
 STATE_FILE = "state.bin"
 AUDIT_FILE = "audit.jsonl"
+#: Fuel and wall-clock limit of one introspection (a variables listing of a
+#: thousand names costs a few hundred million fuel at most).
+INTROSPECT_FUEL = 2_000_000_000
+INTROSPECT_TIMEOUT = 10.0
 METADATA_VERSION = 1
 
 
@@ -154,6 +159,9 @@ class Session:
         self._lock = threading.RLock()
         self._instance: Instance | None = None
         self._instance_shape: InstanceShape | None = None
+        # JS top-level let/const/class names declared in this interpreter (they are
+        # not properties of globalThis, so the variables listing asks for them).
+        self._declared: set[str] = set()
         self._state = SessionState.IDLE
         self._shape_cache: tuple[ExecutionPolicy, InstanceShape] | None = None
         self._meta_dir = self.storage.meta_dir(self.id)
@@ -200,6 +208,8 @@ class Session:
             self._check_open()
             policy = policy or self.policy
             instance, restored = self._live_instance(policy)
+            if self.runtime is RuntimeType.JAVASCRIPT:
+                self._declared |= declared_names(code)
             before = scan(self.workspace)
             request = turn_request(
                 code,
@@ -237,6 +247,68 @@ class Session:
             )
             self._record_turn(result)
             return result
+
+    def introspect(
+        self, kind: str, args: dict[str, Any] | None = None, *, start: bool = False
+    ) -> dict[str, Any] | None:
+        """Ask the live interpreter about its state, between turns.
+
+        ``kind`` names a guest-side introspector ("variables"; consoles add their
+        own); ``args`` are plain values passed to it. It runs with a fixed small
+        budget (:data:`INTROSPECT_FUEL`, :data:`INTROSPECT_TIMEOUT`), waits for a
+        running turn to end, and is not a turn: no history, no audit, no turn count.
+
+        Returns the guest's reply (untrusted: check every value's type before use),
+        or None when no interpreter is running and ``start`` is false.
+
+        Raises
+        ------
+        SandboxClosedError
+            If the session was closed or destroyed.
+        SandboxError
+            If the guest can't answer (unknown ``kind``, or the introspector failed);
+            if it stopped the interpreter, the session restarts it on the next turn.
+        """
+        with self._lock:
+            self._check_open()
+            if not self.interpreter_running and not start:
+                return None
+            instance, _restored = self._live_instance(self.policy)
+            request = turn_request("", self.policy, scan(self.workspace), fresh=False)
+            request.op = "introspect"
+            request.kind = kind
+            request.args = dict(args or {})
+            request.fuel = min(request.fuel, INTROSPECT_FUEL)
+            request.timeout_seconds = min(request.timeout_seconds, INTROSPECT_TIMEOUT)
+            outcome = instance.run(request)
+            if not outcome.alive:
+                self._drop_instance()
+                emit("session.restarted", self.id, self.audit, reason="introspection")
+                raise SandboxError(
+                    f"Looking at the interpreter's {kind} stopped it "
+                    f"({outcome.trap_kind.words}); the next run starts a fresh one."
+                )
+            reply = outcome.untrusted_status or {}
+            if reply.get("ok") is not True:
+                error = reply.get("error")
+                raise SandboxError(
+                    f"The interpreter could not answer {kind!r}: "
+                    f"{error if isinstance(error, str) else 'malformed reply'}."
+                )
+            return reply
+
+    def variables(self, *, preview_chars: int = 120) -> list[VariableInfo]:
+        """The names the live interpreter holds, with type, size and a short preview.
+
+        Previews are made inside the sandbox by builtins only: no user-defined
+        ``__repr__``, ``__len__`` or property runs (JS getters aren't called either).
+        Empty when no interpreter is running.
+        """
+        args: dict[str, Any] = {"preview_chars": int(preview_chars)}
+        if self.runtime is RuntimeType.JAVASCRIPT:
+            args["names"] = sorted(self._declared)
+        reply = self.introspect("variables", args)
+        return parse_variables(reply) if reply is not None else []
 
     def cancel(self) -> None:
         """Stop the running turn, if any (from any thread); it ends as ``cancelled``."""
@@ -419,6 +491,7 @@ class Session:
     def _drop_instance(self) -> None:
         instance = self._instance
         self._instance = None
+        self._declared = set()
         self._instance_shape = None
         if instance is not None:
             instance.close()

@@ -44,6 +44,7 @@
   const baseline = new Set(Object.getOwnPropertyNames(globalThis));
   baseline.add("__wbSaveGlobals");
   baseline.add("__wbRestoreGlobals");
+  baseline.add("__wbIntrospect");
   const hidden = (name, value) =>
     Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false });
   hidden("__wbSaveGlobals", () => {
@@ -74,6 +75,148 @@
       }
     }
     return JSON.stringify({ state: { values, functions }, unsaved: unsaved.sort() });
+  });
+  // Introspection for the host (variables panel, consoles): __wbIntrospect(kind,
+  // argsJson) returns a JSON string. Previews are built from builtins captured
+  // here, reading data properties only (getters are never called). Top-level
+  // let/const/class are not on globalThis; the host passes their names (taken from
+  // the code it ran) in args.names and they are read with an indirect eval of the
+  // bare identifier, which reads the binding and runs nothing else.
+  const getProto = Object.getPrototypeOf;
+  const describe = Object.getOwnPropertyDescriptor;
+  const ownNames = Object.getOwnPropertyNames;
+  const isArray = Array.isArray;
+  const mapSize = describe(Map.prototype, "size").get;
+  const setSize = describe(Set.prototype, "size").get;
+  const call = Function.prototype.call.bind(Function.prototype.call);
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const String = globalThis.String;
+  const max = Math.max;
+  const identifier = /^[A-Za-z_$][\w$]*$/;
+  const cut = (text, limit) => (text.length <= limit ? text : text.slice(0, max(0, limit - 1)) + "\u2026");
+  const dataValue = (object, key) => {
+    const d = describe(object, key);
+    return d && "value" in d ? { value: d.value } : null;
+  };
+  const className = (value) => {
+    try {
+      const proto = getProto(value);
+      if (proto === null) return "Object";
+      const ctor = dataValue(proto, "constructor");
+      const name = ctor && typeof ctor.value === "function" ? dataValue(ctor.value, "name") : null;
+      return name && typeof name.value === "string" && name.value ? name.value : "Object";
+    } catch (e) {
+      return "Object";
+    }
+  };
+  const typeOf = (value) => {
+    if (value === null) return "null";
+    const t = typeof value;
+    if (t === "function") return "function";
+    if (t !== "object") return t;
+    if (isArray(value)) return "Array";
+    return className(value);
+  };
+  const preview = (value, limit, depth) => {
+    const t = typeof value;
+    if (value === null || t === "undefined" || t === "boolean" || t === "number") return String(value);
+    if (t === "bigint") return String(value) + "n";
+    if (t === "string") return cut(stringify(value.slice(0, limit + 1)), limit);
+    if (t === "symbol") return "Symbol()";
+    if (t === "function") {
+      const name = dataValue(value, "name");
+      return "function " + (name && typeof name.value === "string" ? name.value : "") + "()";
+    }
+    if (depth >= 2) return isArray(value) ? "[\u2026]" : "{\u2026}";
+    const parts = [];
+    let used = 2;
+    const add = (text) => {
+      if (used + text.length > limit) {
+        parts.push("\u2026");
+        return false;
+      }
+      parts.push(text);
+      used += text.length + 2;
+      return true;
+    };
+    if (isArray(value)) {
+      const length = dataValue(value, "length");
+      const count = length ? length.value : 0;
+      for (let i = 0; i < count; i++) {
+        const item = dataValue(value, String(i));
+        if (!add(item ? preview(item.value, limit, depth + 1) : "<empty>")) break;
+      }
+      return "[" + parts.join(", ") + "]";
+    }
+    const name = className(value);
+    if (name === "Map" || name === "Set") return name + "(" + call(name === "Map" ? mapSize : setSize, value) + ")";
+    for (const key of ownNames(value)) {
+      const item = dataValue(value, key);
+      const text = item ? preview(item.value, limit, depth + 1) : "<getter>";
+      if (!add((identifier.test(key) ? key : stringify(key)) + ": " + text)) break;
+    }
+    return (name === "Object" ? "" : name + " ") + "{" + parts.join(", ") + "}";
+  };
+  const sizeOf = (value) => {
+    if (typeof value === "string") return value.length;
+    if (value === null || typeof value !== "object") return null;
+    if (isArray(value)) {
+      const length = dataValue(value, "length");
+      return length ? length.value : null;
+    }
+    const name = className(value);
+    if (name === "Map") return call(mapSize, value);
+    if (name === "Set") return call(setSize, value);
+    return ownNames(value).length;
+  };
+  const introspectors = {
+    variables(args) {
+      const limit = args.preview_chars || 120;
+      const maxItems = args.max_items || 1000;
+      const found = new Map();
+      for (const name of ownNames(globalThis)) {
+        if (baseline.has(name) || name.startsWith("__wb")) continue;
+        const d = describe(globalThis, name);
+        found.set(name, d && "value" in d ? { value: d.value } : null);
+      }
+      for (const name of args.names || []) {
+        if (found.has(name) || typeof name !== "string" || !identifier.test(name)) continue;
+        try {
+          found.set(name, { value: (0, eval)(name) });
+        } catch (e) {
+          // Not declared (yet), or still in its temporal dead zone.
+        }
+      }
+      const names = [...found.keys()].sort();
+      const rows = [];
+      for (const name of names.slice(0, maxItems)) {
+        const item = found.get(name);
+        if (item === null) {
+          rows.push({ name, type: "getter", size: null, preview: "<getter>" });
+          continue;
+        }
+        let text;
+        try {
+          text = cut(preview(item.value, limit, 0), limit);
+        } catch (e) {
+          text = "<" + typeOf(item.value) + ">";
+        }
+        rows.push({ name, type: typeOf(item.value), size: sizeOf(item.value), preview: text });
+      }
+      return { variables: rows, total: names.length };
+    },
+  };
+  hidden("__wbIntrospect", (kind, argsJson) => {
+    const handler = Object.prototype.hasOwnProperty.call(introspectors, kind) ? introspectors[kind] : null;
+    if (handler === null) return stringify({ ok: false, error: "unknown introspection " + kind });
+    try {
+      const reply = handler(parse(argsJson));
+      reply.ok = true;
+      return stringify(reply);
+    } catch (e) {
+      return stringify({ ok: false, error: String(e && e.name) });
+    }
   });
   hidden("__wbRestoreGlobals", (state) => {
     const restored = [];

@@ -274,6 +274,116 @@ def _wb_main():
                 failed.append(name)
         return {"ok": not failed, "restored": sorted(restored), "failed": sorted(failed)}
 
+    # ---- Introspection: the host asks about the live interpreter between turns.
+    # Each introspector takes the request's "args" dict and returns a dict of plain
+    # values (sent as JSON). They must stay cheap (no imports) and must not run
+    # user code by accident: the variables listing only calls builtins on values
+    # whose exact type is a builtin type, so no user __repr__, __len__, property or
+    # __getattr__ runs while the workbench refreshes its variables panel.
+
+    type_name_of = type.__dict__["__qualname__"].__get__
+    module_type = type(sys)
+    function_type = type(_wb_main)
+    scalar_types = (int, float, complex, bool, type(None))
+    text_types = (str, bytes, bytearray)
+    container_types = (list, tuple, dict, set, frozenset)
+
+    def type_name(value):
+        kind = type(value)
+        try:
+            name = type_name_of(kind)
+        except Exception:
+            name = "object"
+        module = kind.__dict__.get("__module__") if type(kind) is type else None
+        if type(module) is str and module not in ("builtins", "__main__"):
+            name = module + "." + name
+        return name
+
+    def short(text, limit):
+        return text if len(text) <= limit else text[: max(0, limit - 1)] + "\u2026"
+
+    def preview(value, limit, depth=0):
+        # A repr built only from builtins; anything else shows as <Type>.
+        kind = type(value)
+        if kind in scalar_types:
+            if kind is int and value.bit_length() > 1000:
+                return "<int of %d bits>" % value.bit_length()
+            return repr(value)
+        if kind in text_types:
+            return short(repr(value[: limit + 1]), limit)
+        if (kind is set or kind is frozenset) and not value:
+            return kind.__name__ + "()"
+        if kind in container_types and depth < 2:
+            if kind is dict:
+                opening, closing = "{", "}"
+            elif kind is list:
+                opening, closing = "[", "]"
+            elif kind is tuple:
+                opening, closing = "(", ")"
+            elif kind is set and value:
+                opening, closing = "{", "}"
+            else:
+                opening, closing = kind.__name__ + "({", "})"
+            parts = []
+            used = len(opening) + len(closing)
+            items = value.items() if kind is dict else value
+            for item in items:
+                if kind is dict:
+                    text = preview(item[0], limit, depth + 1) + ": " + preview(item[1], limit, depth + 1)
+                else:
+                    text = preview(item, limit, depth + 1)
+                if used + len(text) > limit:
+                    parts.append("\u2026")
+                    break
+                parts.append(text)
+                used += len(text) + 2
+            if kind is tuple and len(parts) == 1 and len(value) == 1:
+                parts[0] += ","
+            return opening + ", ".join(parts) + closing
+        if kind is function_type:
+            code = value.__code__
+            names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+            return "%s(%s)" % (value.__name__, ", ".join(names))
+        if kind is type:
+            return "class " + value.__qualname__
+        if kind is module_type:
+            name = value.__dict__.get("__name__")
+            return "module " + (name if type(name) is str else "?")
+        return "<" + type_name(value) + ">"
+
+    def size_of(value):
+        kind = type(value)
+        if kind in text_types or kind in container_types:
+            return len(value)
+        return None
+
+    def variables(args):
+        limit = args.get("preview_chars", 120)
+        max_items = args.get("max_items", 1000)
+        rows = []
+        names = sorted(name for name in user_globals if type(name) is str and not name.startswith("_"))
+        for name in names[:max_items]:
+            value = user_globals[name]
+            try:
+                text = short(preview(value, limit), limit)
+            except Exception:
+                text = "<" + type_name(value) + ">"
+            rows.append({"name": name, "type": type_name(value), "size": size_of(value), "preview": text})
+        return {"variables": rows, "total": len(names)}
+
+    introspectors = {"variables": variables}
+
+    def introspect(request):
+        handler = introspectors.get(request.get("kind"))
+        if handler is None:
+            return {"ok": False, "error": "unknown introspection %r" % (request.get("kind"),)}
+        try:
+            reply = handler(request.get("args") or {})
+        except BaseException as exc:
+            return {"ok": False, "error": type(exc).__name__}
+        reply["ok"] = True
+        return reply
+
     # The first compile() builds the _ast node types (~40 M fuel); do it during
     # start-up, which is never charged to the user, rather than in their turn.
     compile("", "<warm-up>", "exec")
@@ -285,6 +395,9 @@ def _wb_main():
             posix._exit(0)
         if op == "restore":
             send(restore_state(request))
+            continue
+        if op == "introspect":
+            send(introspect(request))
             continue
         if op != "exec":
             send({"ok": False, "error": "unknown request"})

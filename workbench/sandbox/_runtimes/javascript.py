@@ -218,7 +218,12 @@ class JavaScriptInstance(Instance):
         trap: BaseException | None = None
         status: dict[str, object] | None = None
         try:
-            if request.op == "restore":
+            if request.op == "introspect":
+                kind, args = json.dumps(request.kind), json.dumps(json.dumps(request.args))
+                call_source = f"__wbIntrospect({kind}, {args})".encode()
+                status = _parse_status(self._eval_to_text(store, call_source))
+                exit_code = 0
+            elif request.op == "restore":
                 text = self._eval_to_text(
                     store, b"__wbRestoreGlobals(" + (request.state or b"{}") + b")"
                 )

@@ -192,6 +192,8 @@ class PythonInstance(Instance):
                 "fresh": request.fresh,
                 "persist": request.persist,
                 "state": request.state or b"",
+                "kind": request.kind,
+                "args": request.args,
             }
         )
         self._stdin += len(payload).to_bytes(8, "little") + payload
