@@ -347,3 +347,99 @@ def test_calibrate_sets_the_budget_from_the_measured_fuel(qtbot: QtBot, window: 
     assert result.success and result.fuel_budget == budget
     assert result.fuel_analysis is not None
     assert result.fuel_analysis.status in ("efficient", "moderate")
+
+
+def test_variables_dock_follows_the_session(qtbot: QtBot, window: MainWindow) -> None:
+    panel = window.variables_panel
+    assert panel.rows() == [] and "live sessions" in panel.status.text()
+    session = window.sessions_panel.new_session(RuntimeType.PYTHON)
+    assert session is not None
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
+    with qtbot.waitSignal(panel.sig_refreshed, timeout=20_000):
+        run(qtbot, window, "count = 3\nnames = ['ada', 'bob']\nclass Box:\n    pass\nbox = Box()")
+    assert panel.rows() == [
+        ("Box", "type", "", "class Box"),
+        ("box", "Box", "", "<Box>"),
+        ("count", "int", "", "3"),
+        ("names", "list", "2", "['ada', 'bob']"),
+    ]
+    assert panel.status.text() == "4 variables"
+    qtbot.keyClicks(panel.filter, "NA")
+    assert [row[0] for row in panel.rows()] == ["names"]
+    panel.clear_filter()
+    # Back to fresh runs: nothing to show; the session again: its variables.
+    window.sessions_panel.list.setCurrentRow(0)
+    assert panel.rows() == []
+    with qtbot.waitSignal(panel.sig_refreshed, timeout=20_000):
+        window.sessions_panel.list.setCurrentRow(1)
+    assert len(panel.rows()) == 4
+
+
+def test_variables_dock_lists_javascript_bindings(qtbot: QtBot, window: MainWindow) -> None:
+    panel = window.variables_panel
+    window.sessions_panel.new_session(RuntimeType.JAVASCRIPT)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
+    with qtbot.waitSignal(panel.sig_refreshed, timeout=20_000):
+        run(qtbot, window, "const total = 7; let label = 'x';")
+    assert panel.rows() == [
+        ("label", "string", "1", '"x"'),
+        ("total", "number", "", "7"),
+    ]
+
+
+def test_run_chart_shows_the_current_sessions_runs(qtbot: QtBot, window: MainWindow) -> None:
+    chart = window.run_chart
+    assert chart.points() == []
+    run(qtbot, window, "print(1)")
+    run(qtbot, window, "print(sum(range(10000)))")
+    fresh = chart.points()
+    assert len(fresh) == 2
+    assert fresh[1][0] > fresh[0][0] > 0  # fuel: the loop costs more
+    assert all(ms > 0 for _fuel, ms in fresh)
+    session = window.sessions_panel.new_session(RuntimeType.PYTHON)
+    assert session is not None
+    assert chart.points() == []  # a new session has no runs yet
+    assert window.chart_title.text() == f"Runs of session {session.id[:8]}"
+    with qtbot.waitSignal(chart.sig_redrawn, check_params_cb=lambda n: n == 1, timeout=20_000):
+        run(qtbot, window, "x = 1")
+    window.sessions_panel.list.setCurrentRow(0)
+    assert chart.points() == fresh
+
+
+def test_recent_files(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert window.recent_files() == [] and not window.recent_menu.isEnabled()
+    first, second = tmp_path / "first.py", tmp_path / "second.js"
+    first.write_text("print('first')\n")
+    second.write_text("console.log('second')\n")
+    window.open_file(str(first))
+    window.open_file(str(second))
+    window.open_file(str(first))  # moves to the top, no duplicate
+    assert window.recent_files() == [str(first.resolve()), str(second.resolve())]
+    titles = [a.text() for a in window.recent_menu.actions() if a.text()]
+    assert titles[:2] == ["&1  first.py", "&2  second.js"]
+    saved = tmp_path / "saved.py"
+    window._path = saved
+    window.save()
+    assert window.recent_files()[0] == str(saved.resolve())
+    # The list survives a restart (QSettings).
+    window.settings.sync()
+    again = MainWindow(window.settings, history_path=tmp_path / "history.json")
+    qtbot.addWidget(again)
+    assert again.recent_files() == window.recent_files()
+    # A file that vanished is dropped with a message, and the editor keeps its text.
+    second.unlink()
+    shown: list[str] = []
+    monkeypatch.setattr(
+        "workbench.gui.main_window.QMessageBox.information",
+        lambda _parent, _title, text: shown.append(text),
+    )
+    window.editor.setPlainText("kept")
+    window.recent_menu.actions()[2].trigger()
+    assert shown and "no longer there" in shown[0]
+    assert window.editor.toPlainText() == "kept"
+    assert str(second.resolve()) not in window.recent_files()
+    window.clear_recent_files()
+    assert window.recent_files() == [] and not window.recent_menu.isEnabled()
+    again.close()

@@ -71,7 +71,9 @@ from .examples import Example, load_examples
 from .file_browser import FileBrowser
 from .history import RunHistoryPanel
 from .policy_editor import PolicyEditor
+from .run_chart import RunChart
 from .sessions_panel import SessionsPanel
+from .variables import VariablesPanel
 from .workers import ExecutionWorker, FunctionWorker, start_in_thread
 
 __all__ = ["MainWindow"]
@@ -86,6 +88,8 @@ _TRACEBACK_LINE = re.compile(r'File "<code>", line (?P<py>\d+)|<code>:(?P<js>\d+
 
 #: Session id of the workbench's scratch workspace (one per runtime).
 SCRATCH_SESSION = "workbench-scratch"
+#: How many files File > Open recent remembers.
+MAX_RECENT_FILES = 10
 FUEL_COLORS = {
     "efficient": "#2e7d32",
     "moderate": "#558b2f",
@@ -140,6 +144,7 @@ class MainWindow(QMainWindow):
         self._build_policy_dock()
         self._build_sessions_dock()
         self._build_files_dock()
+        self._build_variables_dock()
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -214,6 +219,9 @@ class MainWindow(QMainWindow):
         self.guidance_label.setStyleSheet(
             "background: palette(alternate-base); padding: 6px; border-radius: 4px;"
         )
+        self.chart_title = self._plain_label("Runs of fresh runs", "Chart title")
+        self.run_chart = RunChart(self.history, self)
+        self.run_chart.set_session(SCRATCH_SESSION)
         self.margin_spin = QSpinBox(self)
         self.margin_spin.setRange(0, 1000)
         self.margin_spin.setValue(50)
@@ -242,6 +250,8 @@ class MainWindow(QMainWindow):
             self.time_label,
             self.files_label,
             self.guidance_label,
+            self.chart_title,
+            self.run_chart,
         ):
             layout.addWidget(widget)
             if widget is self.apply_budget_button:
@@ -287,6 +297,16 @@ class MainWindow(QMainWindow):
         self.files_dock = dock
         self._bind_files(None)
 
+    def _build_variables_dock(self) -> None:
+        self.variables_panel = VariablesPanel(self)
+        dock = QDockWidget("Variables", self)
+        dock.setObjectName("variables-dock")
+        dock.setWidget(self.variables_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(self.policy_dock, dock)
+        self.result_dock.raise_()
+        self.variables_dock = dock
+
     def _bind_files(self, session: Session | None) -> None:
         """Show the workspace the next run uses: the session's, or the scratch one."""
         if session is not None:
@@ -304,6 +324,11 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _session_changed(self, session: Session | None) -> None:
         self._bind_files(session)
+        self.variables_panel.set_session(session)
+        self.run_chart.set_session(session.id if session is not None else SCRATCH_SESSION)
+        self.chart_title.setText(
+            f"Runs of session {session.id[:8]}" if session is not None else "Runs of fresh runs"
+        )
         if session is None:
             self.setWindowTitle("WASM Workbench")
             self.runtime_combo.setEnabled(True)
@@ -414,7 +439,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for item in (self.open_action, self.save_action, self.save_as_action):
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self._fill_recent_menu()
+        for item in (self.save_action, self.save_as_action):
             file_menu.addAction(item)
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(self.find_action)
@@ -436,6 +465,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.sessions_dock.toggleViewAction())
         view_menu.addAction(self.files_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
+        view_menu.addAction(self.variables_dock.toggleViewAction())
         view_menu.addAction(self.dark_action)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
@@ -574,6 +604,57 @@ class MainWindow(QMainWindow):
         elif file.suffix == ".py":
             self.editor.set_language("python")
         self.setWindowTitle(f"{file.name} - WASM Workbench")
+        self._remember_recent(file)
+
+    def recent_files(self) -> list[str]:
+        """Files opened or saved lately, newest first (kept in the settings)."""
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):  # QSettings returns a lone item as a plain string
+            value = [value]
+        if not isinstance(value, list):
+            return []
+        return [str(item) for item in value][:MAX_RECENT_FILES]
+
+    def _remember_recent(self, file: Path) -> None:
+        path = str(file.resolve())
+        recent = [path] + [item for item in self.recent_files() if item != path]
+        self.settings.setValue("files/recent", recent[:MAX_RECENT_FILES])
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        recent = self.recent_files()
+        for number, path in enumerate(recent, start=1):
+            item = menu.addAction(f"&{number % 10}  {Path(path).name}")
+            item.setToolTip(path)
+            item.setStatusTip(path)
+            item.triggered.connect(lambda _checked=False, p=path: self.open_recent(p))
+        if recent:
+            menu.addSeparator()
+            menu.addAction("Clear the list", self.clear_recent_files)
+        menu.setEnabled(bool(recent))
+
+    def open_recent(self, path: str) -> None:
+        """Open a file from File > Open recent; a file that is gone leaves the list."""
+        if not Path(path).is_file():
+            self.settings.setValue(
+                "files/recent", [item for item in self.recent_files() if item != path]
+            )
+            self._fill_recent_menu()
+            QMessageBox.information(
+                self,
+                "File not found",
+                f"{path} is no longer there (moved or deleted); it was taken off the list.",
+            )
+            return
+        self.open_file(path)
+
+    @Slot()
+    def clear_recent_files(self) -> None:
+        """Forget the recent files."""
+        self.settings.setValue("files/recent", [])
+        self._fill_recent_menu()
 
     @Slot()
     def choose_file(self) -> None:
@@ -596,6 +677,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Could not save", f"Could not save {self._path}: {exc}.")
             return
         self.statusBar().showMessage(f"Saved {self._path}")
+        self._remember_recent(self._path)
 
     @Slot()
     def save_as(self) -> None:
@@ -705,6 +787,7 @@ class MainWindow(QMainWindow):
         self.show_result(result)
         if self.sessions_panel.session is not None:
             self.sessions_panel.refresh()
+            self.variables_panel.refresh()
         self.file_browser.refresh(created=result.files_created, modified=result.files_modified)
         self.history.add(
             RunRecord.from_result(

@@ -101,6 +101,9 @@ class RunRecord(BaseModel):
 
     run_id: str = Field(min_length=1, max_length=200)
     started_at: float
+    #: The session (or fresh-run sandbox) that ran it; None in histories saved
+    #: before sessions were recorded.
+    session_id: str | None = Field(default=None, max_length=200)
     code: str
     #: True when the code was longer than :data:`MAX_CODE_BYTES` and was cut.
     code_truncated: bool = False
@@ -170,6 +173,7 @@ class RunRecord(BaseModel):
         return cls(
             run_id=result.execution_id,
             started_at=started_at,
+            session_id=result.session_id,
             code=code,
             runtime=result.runtime,
             preset=preset,

@@ -219,8 +219,9 @@ class JavaScriptInstance(Instance):
         status: dict[str, object] | None = None
         try:
             if request.op == "introspect":
-                kind, args = json.dumps(request.kind), json.dumps(json.dumps(request.args))
-                call_source = f"__wbIntrospect({kind}, {args})".encode()
+                kind_json = json.dumps(request.kind)
+                args_json = json.dumps(json.dumps(request.args))
+                call_source = f"__wbIntrospect({kind_json}, {args_json})".encode()
                 status = _parse_status(self._eval_to_text(store, call_source))
                 exit_code = 0
             elif request.op == "restore":

@@ -1,0 +1,109 @@
+"""A chart of fuel and wall time over the runs of the current session.
+
+People tune a policy by running the same code again and again; the trend shows
+whether a change helped. Drawn with pyqtgraph (fuel on the left axis, time on
+the right one), fed by the workbench's :class:`~workbench.sandbox.RunHistory`
+and filtered to the session that runs the next code.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from workbench.sandbox import RunHistory, RunRecord
+
+__all__ = ["RunChart"]
+
+#: How many of the latest runs are drawn.
+MAX_POINTS = 200
+FUEL_COLOR = "#1565c0"
+TIME_COLOR = "#ef6c00"
+FAILED_COLOR = "#c62828"
+
+
+class RunChart(QWidget):
+    """Fuel used (left axis) and wall time (right axis) per run of one session."""
+
+    # ---- Signals
+
+    #: Emitted with the number of runs drawn after every redraw.
+    sig_redrawn = Signal(int)
+
+    def __init__(self, history: RunHistory, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.session_id: str | None = None
+        self._records: list[RunRecord] = []
+        self.plot = pg.PlotWidget(self, background=None)
+        self.plot.setAccessibleName("Fuel and time over this session's runs")
+        self.plot.setToolTip(
+            "Each point is one run of the current session: fuel used (blue, left axis, "
+            "red when the run failed) and wall time (orange, right axis)"
+        )
+        self.plot.setMinimumHeight(150)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "run")
+        item.setLabel("left", "fuel", color=FUEL_COLOR)
+        item.showAxis("right")
+        item.setLabel("right", "time", units="s", color=TIME_COLOR)
+        # Time gets a view box of its own, sharing the x axis (pyqtgraph's
+        # MultiplePlotAxes recipe).
+        self.time_view = pg.ViewBox()
+        item.scene().addItem(self.time_view)
+        item.getAxis("right").linkToView(self.time_view)
+        self.time_view.setXLink(item)
+        item.vb.sigResized.connect(self._sync_views)
+        self.fuel_curve = item.plot(
+            [], [], pen=pg.mkPen(FUEL_COLOR, width=2), symbol="o", symbolSize=6
+        )
+        self.time_curve = pg.PlotDataItem(
+            [],
+            [],
+            pen=pg.mkPen(TIME_COLOR, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+            symbol="t",
+            symbolSize=6,
+            symbolBrush=TIME_COLOR,
+        )
+        self.time_view.addItem(self.time_curve)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        history.subscribe(self._history_changed)
+        self.destroyed.connect(lambda *_: history.unsubscribe(self._history_changed))
+        self.redraw()
+
+    # ---- Public API
+
+    def set_session(self, session_id: str | None) -> None:
+        """Draw the runs of ``session_id`` (the fresh-run sandbox has one too)."""
+        self.session_id = session_id
+        self.redraw()
+
+    def points(self) -> list[tuple[int, float]]:
+        """(fuel consumed, wall time in ms) of every run drawn, oldest first."""
+        return [(record.fuel_consumed, record.duration_ms) for record in self._records]
+
+    def redraw(self) -> None:
+        """Read the history again and redraw."""
+        records = [r for r in self.history if r.session_id == self.session_id]
+        self._records = records[-MAX_POINTS:]
+        xs = list(range(1, len(self._records) + 1))
+        brushes = [FUEL_COLOR if r.success else FAILED_COLOR for r in self._records]
+        self.fuel_curve.setData(xs, [r.fuel_consumed for r in self._records], symbolBrush=brushes)
+        self.time_curve.setData(xs, [r.duration_ms / 1000 for r in self._records])
+        self.time_view.enableAutoRange()
+        self.sig_redrawn.emit(len(self._records))
+
+    # ---- Internals
+
+    def _history_changed(self, _event: str, _index: int) -> None:
+        self.redraw()
+
+    def _sync_views(self) -> None:
+        item = self.plot.getPlotItem()
+        self.time_view.setGeometry(item.vb.sceneBoundingRect())
+        self.time_view.linkedViewChanged(item.vb, self.time_view.XAxis)

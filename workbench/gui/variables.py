@@ -1,0 +1,166 @@
+"""The Variables dock: what a live session's interpreter holds, Spyder-style.
+
+Rows come from :meth:`workbench.sandbox.Session.variables`, which asks the guest
+itself: every type name, size and preview is plain text made inside the sandbox
+by builtins only, with a size cap. The host never unpickles or evaluates guest
+data, and the listing runs in a worker thread (it is a short call into wasm), so
+the GUI thread never waits for it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal, Slot
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.sandbox import Session, VariableInfo
+
+from .workers import FunctionWorker, start_in_thread
+
+__all__ = ["VariablesPanel"]
+
+COLUMNS = ("Name", "Type", "Size", "Value")
+_NO_SESSION = "Variables show here for live sessions. Start one in the Sessions dock."
+
+
+class VariablesPanel(QWidget):
+    """A filterable table of the current session's variables."""
+
+    # ---- Signals
+
+    #: Emitted with the list of VariableInfo after a refresh finished.
+    sig_refreshed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: Session | None = None
+        self._worker: FunctionWorker | None = None
+        self._again = False
+        self._asked: Session | None = None
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter by name")
+        self.filter.setAccessibleName("Filter variables by name")
+        self.filter.setClearButtonEnabled(True)
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(list(COLUMNS))
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(0)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.table = QTableView(self)
+        self.table.setModel(self.proxy)
+        self.table.setAccessibleName("Variables")
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.status = QLabel(_NO_SESSION, self)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Variables status")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.table)
+        layout.addWidget(self.status)
+
+    # ---- Public API
+
+    @property
+    def busy(self) -> bool:
+        """Whether a refresh is running."""
+        return self._worker is not None
+
+    def set_session(self, session: Session | None) -> None:
+        """Show ``session``'s variables (None: fresh runs, which keep none)."""
+        self.session = session
+        self._show([])
+        if session is None:
+            self.status.setText(_NO_SESSION)
+            return
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Ask the session's interpreter for its variables (in a worker thread)."""
+        session = self.session
+        if session is None:
+            return
+        if self._worker is not None:
+            self._again = True  # one more when the current one ends
+            return
+        self.status.setText("Reading variables...")
+        # Bound slots (not lambdas): queued back to the GUI thread.
+        worker = FunctionWorker(session.variables)
+        worker.sig_finished.connect(self._loaded)
+        worker.sig_errored.connect(self._failed)
+        self._worker = worker
+        self._asked = session
+        start_in_thread(worker, self)
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """What the table shows, in view order (for tests and copying)."""
+        out = []
+        for row in range(self.proxy.rowCount()):
+            cells = [self.proxy.index(row, column).data() for column in range(len(COLUMNS))]
+            name, kind, size, value = ("" if cell is None else str(cell) for cell in cells)
+            out.append((name, kind, size, value))
+        return out
+
+    # ---- Internals
+
+    @Slot(object)
+    def _loaded(self, rows: list[VariableInfo]) -> None:
+        session, self._asked, self._worker = self._asked, None, None
+        if session is not None and session is self.session:
+            self._show(rows)
+            if not session.interpreter_running:
+                self.status.setText("No interpreter is running yet: run some code.")
+            else:
+                self.status.setText(f"{len(rows)} variables")
+            self.sig_refreshed.emit(rows)
+        self._maybe_again()
+
+    @Slot(object)
+    def _failed(self, exc: BaseException) -> None:
+        session, self._asked, self._worker = self._asked, None, None
+        if session is not None and session is self.session:
+            self._show([])
+            self.status.setText(f"Could not read the variables: {exc}")
+            self.sig_refreshed.emit([])
+        self._maybe_again()
+
+    def _maybe_again(self) -> None:
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def _show(self, rows: list[VariableInfo]) -> None:
+        self.model.removeRows(0, self.model.rowCount())
+        for info in rows:
+            size = QStandardItem()
+            if info.size is not None:
+                size.setData(info.size, Qt.ItemDataRole.DisplayRole)
+            items = [QStandardItem(info.name), QStandardItem(info.type), size]
+            value = QStandardItem(info.preview)
+            value.setToolTip(info.preview)
+            items.append(value)
+            self.model.appendRow(items)
+
+    @Slot()
+    def clear_filter(self) -> None:
+        """Show every variable again."""
+        self.filter.clear()
