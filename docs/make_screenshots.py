@@ -54,6 +54,29 @@ def main() -> int:
     run_and_wait(window, window.editor.toPlainText())
     window.grab().save(str(OUT / "error-guidance.png"))
 
+    # A live session: the Variables dock and the chart of its runs.
+    from workbench.sandbox import RuntimeType
+
+    window.sessions_panel.new_session(RuntimeType.PYTHON)
+    for code in (
+        "import statistics\nscores = [3, 5, 8, 13, 21]",
+        "mean = statistics.mean(scores)\n"
+        "labels = {s: 'high' if s > mean else 'low' for s in scores}",
+        "squares = [n * n for n in range(20000)]\ntotal = sum(squares)",
+        "report = f'mean {mean:.1f}, total {total}'\nprint(report)",
+    ):
+        run_and_wait(window, code)
+    window.variables_dock.raise_()
+    loop = QEventLoop()
+    window.variables_panel.sig_refreshed.connect(lambda _rows: loop.quit())
+    window.variables_panel.refresh()
+    QTimer.singleShot(10_000, loop.quit)
+    loop.exec()
+    QApplication.processEvents()
+    window.grab().save(str(OUT / "live-session.png"))
+    window.sessions_panel.list.setCurrentRow(0)
+    window.result_dock.raise_()
+
     window.load_example(examples["infinite_loop.py"])
     run_and_wait(window, window.editor.toPlainText())
     window.dark_action.trigger()

@@ -420,7 +420,7 @@ def test_recent_files(
     titles = [a.text() for a in window.recent_menu.actions() if a.text()]
     assert titles[:2] == ["&1  first.py", "&2  second.js"]
     saved = tmp_path / "saved.py"
-    window._path = saved
+    window.editor.path = saved
     window.save()
     assert window.recent_files()[0] == str(saved.resolve())
     # The list survives a restart (QSettings).
@@ -443,3 +443,95 @@ def test_recent_files(
     window.clear_recent_files()
     assert window.recent_files() == [] and not window.recent_menu.isEnabled()
     again.close()
+
+
+def test_fresh_runs_workspace_is_not_listed_as_a_session(qtbot: QtBot, window: MainWindow) -> None:
+    run(qtbot, window, "open('/app/scratch.txt', 'w').write('x')")
+    panel = window.sessions_panel
+    panel.refresh()
+    ids = [panel.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(panel.list.count())]
+    assert "workbench-scratch" not in ids
+    assert "scratch.txt" in _listed(window)
+
+
+def test_editor_tabs(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = window.editor
+    assert window.tabs.count() == 1 and window.tabs.tabText(0) == "untitled 1"
+    first.insertPlainText("print('one')")  # as typed: the tab is marked modified
+    assert window.tabs.tabText(0) == "untitled 1 *"
+    window.new_tab_action.trigger()
+    assert window.tabs.count() == 2 and window.editor is not first
+    result = run(qtbot, window, "print('two')")  # Run runs the current tab
+    assert result.stdout == "two\n"
+    window.tabs.setCurrentIndex(0)
+    with qtbot.waitSignal(window.sig_execution_finished, timeout=20_000) as blocker:
+        window.run_action.trigger()
+    assert blocker.args[0].stdout == "one\n"
+    # The find bar searches the current tab.
+    window.tabs.setCurrentIndex(1)
+    assert window.find_bar.editor is window.editor
+    # Files: one tab each; opening one again shows its tab.
+    script = tmp_path / "script.js"
+    script.write_text("console.log('file')\n")
+    window.open_file(str(script))
+    assert window.tabs.count() == 3 and window.tabs.tabText(2) == "script.js"
+    assert window.editor.language == "javascript" and window.editor.path == script.resolve()
+    window.tabs.setCurrentIndex(0)
+    window.open_file(str(script))
+    assert window.tabs.count() == 3 and window.tabs.currentIndex() == 2
+    # Closing a tab with unsaved changes asks first.
+    asked: list[str] = []
+    monkeypatch.setattr(window, "_confirm_discard", lambda title: asked.append(title) or False)
+    assert not window.close_tab(0)
+    assert asked == ["untitled 1"] and window.tabs.count() == 3
+    monkeypatch.setattr(window, "_confirm_discard", lambda title: True)
+    assert window.close_tab(0)
+    # Saving clears the mark.
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)
+    window.editor.selectAll()
+    window.editor.insertPlainText("console.log('changed')\n")
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "script.js *"
+    window.save()
+    assert script.read_text() == "console.log('changed')\n"
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "script.js"
+    # The last tab closed leaves an empty one.
+    while window.tabs.count() > 1:
+        window.close_tab(0)
+    window.close_current_tab()
+    assert window.tabs.count() == 1 and window.editor.toPlainText() == ""
+
+
+def test_tabs_and_unsaved_text_come_back_after_a_restart(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(
+        "workbench.gui.main_window.QMessageBox.warning",
+        lambda _parent, _title, text: warnings.append(text),
+    )
+    saved = tmp_path / "saved.py"
+    saved.write_text("print('on disk')\n")
+    window.editor.setPlainText("draft = 1  # never saved")
+    window.open_file(str(saved))
+    window.open_file(str(tmp_path / "missing.py"))  # refused: no tab for it
+    assert len(warnings) == 1 and "missing.py" in warnings[0]
+    window.save_settings()
+    again = MainWindow(window.settings, history_path=tmp_path / "history.json")
+    qtbot.addWidget(again)
+    texts = [editor.toPlainText() for editor in again.editors()]
+    assert texts == ["draft = 1  # never saved", "print('on disk')\n"]
+    assert again.tabs.tabText(0).endswith(" *")  # still unsaved
+    assert again.editors()[1].path == saved.resolve()
+    assert again.tabs.currentIndex() == 1
+    again.close()
+
+
+def test_workspace_files_open_in_their_own_tab(qtbot: QtBot, window: MainWindow) -> None:
+    window.editor.setPlainText("print('mine')")
+    window.file_browser.sig_open_in_editor_requested.emit("data/table.csv", "a,b\n1,2\n")
+    assert window.tabs.count() == 2
+    assert window.tabs.tabText(1) == "/app/data/table.csv"
+    assert window.editor.toPlainText() == "a,b\n1,2\n"
+    assert window.editors()[0].toPlainText() == "print('mine')"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Final, cast
 
 from pygments import lexer as _pygments_lexer
@@ -477,6 +478,10 @@ class CodeEditor(QPlainTextEdit):
 
     def __init__(self, parent: QWidget | None = None, *, language: str = "python") -> None:
         super().__init__(parent)
+        #: The file on disk this editor shows, if any (the window's tabs use it).
+        self.path: Path | None = None
+        #: What the tab says when there is no file ("untitled 2", "/app/data.csv").
+        self.title = "untitled"
         self.setAccessibleName("Code editor")
         self.setAccessibleDescription("Python or JavaScript source to run in the sandbox")
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -1003,6 +1008,11 @@ class FindBar(QWidget):
     def editor(self) -> CodeEditor:
         """The editor this bar searches."""
         return self._editor
+
+    def set_editor(self, editor: CodeEditor) -> None:
+        """Search ``editor`` from now on (the window's current tab changed)."""
+        self._editor = editor
+        self._clear_status()
 
     @Slot()
     def find_next(self) -> bool:

@@ -9,6 +9,7 @@ whatever the guest does.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -88,6 +90,23 @@ _TRACEBACK_LINE = re.compile(r'File "<code>", line (?P<py>\d+)|<code>:(?P<js>\d+
 
 #: Session id of the workbench's scratch workspace (one per runtime).
 SCRATCH_SESSION = "workbench-scratch"
+#: Unsaved text longer than this is not kept between starts of the window.
+MAX_KEPT_TAB_CHARS = 2_000_000
+
+
+def _language_of(path: Path) -> str | None:
+    if path.suffix in (".js", ".mjs"):
+        return "javascript"
+    if path.suffix == ".py":
+        return "python"
+    return None
+
+
+def scratch_root() -> Path:
+    """Where the fresh runs' workspace lives: beside the sessions, not among them."""
+    return default_workspace_root().parent / "scratch"
+
+
 #: How many files File > Open recent remembers.
 MAX_RECENT_FILES = 10
 FUEL_COLORS = {
@@ -126,15 +145,22 @@ class MainWindow(QMainWindow):
         self._token = ""
         self._last_result: SandboxResult | None = None
         self._prepare_worker: FunctionWorker | None = None
-        self._path: Path | None = None
+        self._dark = False
+        self._untitled = 0
 
-        self.editor = CodeEditor(self)
-        self.find_bar = FindBar(self.editor, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.setAccessibleName("Editor tabs")
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.find_bar = FindBar(self.new_tab(), self)
         self.find_bar.hide()
+        self.tabs.currentChanged.connect(self._tab_changed)
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.editor)
+        layout.addWidget(self.tabs)
         layout.addWidget(self.find_bar)
         self.setCentralWidget(central)
 
@@ -149,8 +175,6 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self.statusBar().showMessage("Ready")
-        self.editor.textChanged.connect(self._update_extract_action)
-        self.editor.sig_file_dropped.connect(self.open_file)
         self._restore_settings()
         self._update_run_state(running=False)
         self._update_extract_action()
@@ -248,10 +272,10 @@ class MainWindow(QMainWindow):
             self.apply_budget_button,
             self.memory_label,
             self.time_label,
-            self.files_label,
-            self.guidance_label,
             self.chart_title,
             self.run_chart,
+            self.files_label,
+            self.guidance_label,
         ):
             layout.addWidget(widget)
             if widget is self.apply_budget_button:
@@ -312,13 +336,13 @@ class MainWindow(QMainWindow):
         if session is not None:
             self.file_browser.set_workspace(session.storage, session.id)
         else:
-            root = default_workspace_root()
+            root = scratch_root()
             (root / SCRATCH_SESSION / "workspace").mkdir(parents=True, exist_ok=True)
             self.file_browser.set_workspace(DiskStorage(root), SCRATCH_SESSION)
 
     @Slot(str, str)
     def _open_workspace_file(self, path: str, text: str) -> None:
-        self.editor.replace_text_undoably(text)
+        self.new_tab(text, title=f"/app/{path}", language=_language_of(Path(path)))
         self.statusBar().showMessage(f"Opened /app/{path} from the workspace (not saved to disk).")
 
     @Slot(object)
@@ -380,6 +404,18 @@ class MainWindow(QMainWindow):
             "Replace pasted LLM output with the code in its Markdown fences (undoable)",
             self.keep_just_the_code,
         )
+        self.new_tab_action = action(
+            "New tab",
+            QKeySequence.StandardKey.AddTab,
+            "Open an empty editor tab",
+            lambda: self.new_tab(),
+        )
+        self.close_tab_action = action(
+            "Close tab",
+            QKeySequence.StandardKey.Close,
+            "Close the current tab",
+            self.close_current_tab,
+        )
         self.open_action = action(
             "Open...", QKeySequence.StandardKey.Open, "Open a file", self.choose_file
         )
@@ -439,11 +475,12 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.new_tab_action)
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
         self._fill_recent_menu()
-        for item in (self.save_action, self.save_as_action):
+        for item in (self.save_action, self.save_as_action, self.close_tab_action):
             file_menu.addAction(item)
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(self.find_action)
@@ -586,8 +623,13 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def open_file(self, path: str) -> None:
-        """Load a file into the editor."""
-        file = Path(path)
+        """Open a file in a tab (the one already showing it, or a new one)."""
+        file = Path(path).resolve()
+        for index, editor in enumerate(self.editors()):
+            if editor.path == file:
+                self.tabs.setCurrentIndex(index)
+                self._remember_recent(file)
+                return
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -597,14 +639,108 @@ class MainWindow(QMainWindow):
                 f"Could not open {file}: {exc}.\nIs it a text file you can read?",
             )
             return
-        self.editor.replace_text_undoably(text)
-        self._path = file
-        if file.suffix in (".js", ".mjs"):
-            self.editor.set_language("javascript")
-        elif file.suffix == ".py":
-            self.editor.set_language("python")
-        self.setWindowTitle(f"{file.name} - WASM Workbench")
+        current = self.editor
+        if (
+            current.path is None
+            and not current.document().isModified()
+            and not current.toPlainText()
+        ):
+            self.tabs.removeTab(self.tabs.indexOf(current))  # an untouched empty tab makes room
+            current.deleteLater()
+        self.new_tab(text, path=file, language=_language_of(file))
         self._remember_recent(file)
+
+    # ---- Tabs
+
+    @property
+    def editor(self) -> CodeEditor:
+        """The editor of the current tab (the code that Run runs)."""
+        widget = self.tabs.currentWidget()
+        assert isinstance(widget, CodeEditor)
+        return widget
+
+    def editors(self) -> list[CodeEditor]:
+        """Every tab's editor, left to right."""
+        found = [self.tabs.widget(index) for index in range(self.tabs.count())]
+        return [editor for editor in found if isinstance(editor, CodeEditor)]
+
+    def new_tab(
+        self,
+        text: str = "",
+        *,
+        path: Path | None = None,
+        title: str | None = None,
+        language: str | None = None,
+    ) -> CodeEditor:
+        """Open a tab with ``text`` and make it current."""
+        editor = CodeEditor(self.tabs)
+        if path is None and title is None:
+            self._untitled += 1
+            title = f"untitled {self._untitled}"
+        editor.path = path
+        editor.title = title or (path.name if path is not None else "untitled")
+        if language is not None:
+            editor.set_language(language)
+        editor.set_dark(self._dark)
+        if text:
+            editor.setPlainText(text)
+            editor.document().setModified(False)
+        editor.textChanged.connect(self._update_extract_action)
+        editor.sig_file_dropped.connect(self.open_file)
+        editor.modificationChanged.connect(lambda _changed, e=editor: self._update_tab_title(e))
+        index = self.tabs.addTab(editor, editor.title)
+        self.tabs.setTabToolTip(index, str(path) if path is not None else editor.title)
+        self.tabs.setCurrentIndex(index)
+        editor.setFocus()
+        return editor
+
+    @Slot(int)
+    def close_tab(self, index: int) -> bool:
+        """Close a tab; unsaved changes are confirmed first. One tab always stays."""
+        editor = self.tabs.widget(index)
+        if not isinstance(editor, CodeEditor):
+            return False
+        if (
+            editor.document().isModified()
+            and editor.toPlainText().strip()
+            and not self._confirm_discard(editor.title)
+        ):
+            return False
+        self.tabs.removeTab(index)
+        editor.deleteLater()
+        if self.tabs.count() == 0:
+            self.new_tab()
+        return True
+
+    @Slot()
+    def close_current_tab(self) -> None:
+        """Close the current tab (Ctrl+W)."""
+        self.close_tab(self.tabs.currentIndex())
+
+    def _confirm_discard(self, title: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Close without saving?",
+            f"{title} has changes that are not saved. Close it and lose them?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _update_tab_title(self, editor: CodeEditor) -> None:
+        index = self.tabs.indexOf(editor)
+        if index < 0:
+            return
+        modified = " *" if editor.document().isModified() else ""
+        self.tabs.setTabText(index, editor.title + modified)
+        self.tabs.setTabToolTip(index, str(editor.path) if editor.path else editor.title)
+
+    @Slot(int)
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.count() == 0:
+            return
+        self.find_bar.set_editor(self.editor)
+        self._update_extract_action()
+        if self.sessions_panel.session is None:
+            self.setWindowTitle(f"{self.editor.title} - WASM Workbench")
 
     def recent_files(self) -> list[str]:
         """Files opened or saved lately, newest first (kept in the settings)."""
@@ -668,23 +804,27 @@ class MainWindow(QMainWindow):
     @Slot()
     def save(self) -> None:
         """Save to the current file, or ask for a name."""
-        if self._path is None:
+        editor = self.editor
+        if editor.path is None:
             self.save_as()
             return
         try:
-            self._path.write_text(self.editor.toPlainText(), encoding="utf-8")
+            editor.path.write_text(editor.toPlainText(), encoding="utf-8")
         except OSError as exc:
-            QMessageBox.warning(self, "Could not save", f"Could not save {self._path}: {exc}.")
+            QMessageBox.warning(self, "Could not save", f"Could not save {editor.path}: {exc}.")
             return
-        self.statusBar().showMessage(f"Saved {self._path}")
-        self._remember_recent(self._path)
+        editor.title = editor.path.name
+        editor.document().setModified(False)
+        self._update_tab_title(editor)
+        self.statusBar().showMessage(f"Saved {editor.path}")
+        self._remember_recent(editor.path)
 
     @Slot()
     def save_as(self) -> None:
         """Ask for a file name and save."""
         path, _ = QFileDialog.getSaveFileName(self, "Save code", "", "Code (*.py *.js)")
         if path:
-            self._path = Path(path)
+            self.editor.path = Path(path).resolve()
             self.save()
 
     @Slot()
@@ -728,7 +868,12 @@ class MainWindow(QMainWindow):
     def _sandbox(self, runtime: RuntimeType) -> Sandbox:
         sandbox = self._sandboxes.get(runtime)
         if sandbox is None:
-            sandbox = create_sandbox(runtime, policy=self.policy(), session_id=SCRATCH_SESSION)
+            sandbox = create_sandbox(
+                runtime,
+                policy=self.policy(),
+                session_id=SCRATCH_SESSION,
+                workspace_root=scratch_root(),
+            )
             self._sandboxes[runtime] = sandbox
         return sandbox
 
@@ -949,7 +1094,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _toggle_dark(self) -> None:
-        self.editor.set_dark(self.dark_action.isChecked())
+        self._dark = self.dark_action.isChecked()
+        for editor in self.editors():
+            editor.set_dark(self._dark)
 
     def _report_progress(self, event: CompileProgress) -> None:
         # Called on the preparing thread: hand the text to the GUI thread.
@@ -993,7 +1140,64 @@ class MainWindow(QMainWindow):
             self.runtime_combo.setCurrentIndex(index)
         dark = self.settings.value("view/dark", False, type=bool)
         self.dark_action.setChecked(bool(dark))
-        self.editor.set_dark(bool(dark))
+        self._toggle_dark()
+        self._restore_tabs()
+
+    def _save_tabs(self) -> None:
+        """Remember the open tabs, with the text of anything not saved to a file."""
+        tabs = []
+        for editor in self.editors():
+            entry: dict[str, object] = {"title": editor.title, "language": editor.language}
+            if editor.path is not None:
+                entry["path"] = str(editor.path)
+            unsaved = editor.path is None or editor.document().isModified()
+            text = editor.toPlainText()
+            if unsaved and text and len(text) <= MAX_KEPT_TAB_CHARS:
+                entry["text"] = text
+            elif editor.path is None:
+                continue  # an empty (or huge) untitled tab: nothing worth keeping
+            tabs.append(entry)
+        self.settings.setValue("editor/tabs", json.dumps(tabs))
+        self.settings.setValue("editor/current", self.tabs.currentIndex())
+
+    def _restore_tabs(self) -> None:
+        """Reopen the tabs of the last session of the window (unsaved text included)."""
+        try:
+            entries = json.loads(str(self.settings.value("editor/tabs", "[]")))
+        except ValueError:
+            entries = []
+        if not isinstance(entries, list):
+            return
+        placeholder = self.editor
+        restored = 0
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            path = Path(entry["path"]) if isinstance(entry.get("path"), str) else None
+            language = entry.get("language")
+            language = language if language in ("python", "javascript") else None
+            text = entry.get("text")
+            if isinstance(text, str):
+                title = entry.get("title")
+                editor = self.new_tab(
+                    text,
+                    path=path,
+                    title=title if isinstance(title, str) else None,
+                    language=language,
+                )
+                editor.document().setModified(True)
+                self._update_tab_title(editor)
+            elif path is not None and path.is_file():
+                self.open_file(str(path))
+            else:
+                continue
+            restored += 1
+        if restored:
+            self.tabs.removeTab(self.tabs.indexOf(placeholder))
+            placeholder.deleteLater()
+            current = self.settings.value("editor/current", 0, type=int)
+            if isinstance(current, int) and 0 <= current < self.tabs.count():
+                self.tabs.setCurrentIndex(current)
 
     def _default_layout(self) -> None:
         """First start: the editor gets most of the room; docks take their share."""
@@ -1012,6 +1216,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("run/preset", self.preset_combo.currentData())
         self.settings.setValue("run/runtime", self.runtime_combo.currentData())
         self.settings.setValue("view/dark", self.dark_action.isChecked())
+        self._save_tabs()
         self.settings.sync()
         try:
             self.history_path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ class RunChart(QWidget):
         self.plot.hideButtons()
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "run")
-        item.setLabel("left", "fuel", color=FUEL_COLOR)
+        item.setLabel("left", "fuel, millions", color=FUEL_COLOR)
         item.showAxis("right")
         item.setLabel("right", "time", units="s", color=TIME_COLOR)
         # Time gets a view box of its own, sharing the x axis (pyqtgraph's
@@ -93,9 +93,12 @@ class RunChart(QWidget):
         self._records = records[-MAX_POINTS:]
         xs = list(range(1, len(self._records) + 1))
         brushes = [FUEL_COLOR if r.success else FAILED_COLOR for r in self._records]
-        self.fuel_curve.setData(xs, [r.fuel_consumed for r in self._records], symbolBrush=brushes)
+        self.fuel_curve.setData(
+            xs, [r.fuel_consumed / 1e6 for r in self._records], symbolBrush=brushes
+        )
         self.time_curve.setData(xs, [r.duration_ms / 1000 for r in self._records])
         self.time_view.enableAutoRange()
+        self._sync_views()
         self.sig_redrawn.emit(len(self._records))
 
     # ---- Internals
