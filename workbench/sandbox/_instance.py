@@ -34,10 +34,12 @@ from wasmtime import _ffi as ffi
 
 from ._engine import RUNNER_THREAD_STACK, SandboxEngine
 from ._hostcalls import FORWARDED, WASI, set_current_state
+from ._resources import data_path
 from ._result import RuntimeType, TrapKind
 from ._workspace import scan
 
 __all__ = [
+    "GUEST_LIB_PATH",
     "STARTUP_FUEL",
     "Instance",
     "InstanceShape",
@@ -56,6 +58,27 @@ STARTUP_TIMEOUT = 60.0
 
 OutputCallback = Callable[[str, bytes], None]
 
+#: Where every guest sees the helper libraries of ``vendor/guest`` (read-only):
+#: ``/data/lib/python`` holds ``sandbox_utils``, ``/data/lib/js`` the JS helpers.
+GUEST_LIB_PATH = "/data/lib"
+_guest_lib_dir: str | None = None
+
+
+def guest_lib_dir() -> str:
+    """Host folder mounted at :data:`GUEST_LIB_PATH` ("" if the install lacks it)."""
+    global _guest_lib_dir
+    if _guest_lib_dir is None:
+        try:
+            folder = data_path("vendor") / "guest"
+        except FileNotFoundError:
+            folder = None
+        if folder is None or not folder.is_dir():
+            log.warning("vendor/guest is missing: guests get no helper library at /data/lib")
+            _guest_lib_dir = ""
+        else:
+            _guest_lib_dir = str(folder.resolve())
+    return _guest_lib_dir
+
 
 @dataclass(frozen=True)
 class InstanceShape:
@@ -66,6 +89,8 @@ class InstanceShape:
     memory_bytes: int
     env: tuple[tuple[str, str], ...] = ()
     mounts: tuple[tuple[str, str], ...] = ()  # (host path, guest path), read-only
+    #: Host folder of the guest helper libraries, mounted read-only at /data/lib.
+    guest_lib: str = field(default_factory=guest_lib_dir)
 
 
 @dataclass
@@ -461,6 +486,8 @@ class Instance:
         wasi.preopen_dir(self.shape.workspace, "/app", True)
         for host, guest in self.shape.mounts:
             wasi.preopen_dir(host, guest, False)
+        if self.shape.guest_lib:
+            wasi.preopen_dir(self.shape.guest_lib, GUEST_LIB_PATH, False)
         store.set_wasi(wasi)
         self._store = store
         return store

@@ -187,6 +187,10 @@ def _wb_main():
         sys.path.insert(1, "/data/site-packages")
     except OSError:
         pass
+    # The guest helper library (sandbox_utils) comes last: the stdlib and the
+    # user's own files in /app win (a /app/sandbox_utils.py shadows it, the usual
+    # Python rule), and imports found earlier never look there.
+    sys.path.append("/data/lib/python")
     try:
         posix.chdir("/app")
     except OSError:
