@@ -34,6 +34,21 @@
   }
 })();
 
+// sandbox_utils: /data/lib/js/sandbox_utils.js, loaded on first use of this global or
+// of the module "sandbox_utils" (compiled by the host; see javascript.py).
+(function () {
+  let utils;
+  const load = () => utils || (utils = std.loadScript("/data/lib/js/sandbox_utils.js"));
+  const define = (value, enumerable) =>
+    Object.defineProperty(globalThis, "sandbox_utils", { value, enumerable, writable: true, configurable: true });
+  Object.defineProperty(globalThis, "__wbSandboxUtils", { value: load });
+  Object.defineProperty(globalThis, "sandbox_utils", {
+    configurable: true,
+    get: () => define(load(), false).sandbox_utils,
+    set: (value) => define(value, true),
+  });
+})();
+
 // Saving and restoring globals for sessions with auto_persist_globals. The host
 // calls these (they are non-enumerable, so listings of globalThis skip them).
 // Values are JSON; functions are kept as source text and rebuilt with eval.
@@ -45,6 +60,7 @@
   baseline.add("__wbSaveGlobals");
   baseline.add("__wbRestoreGlobals");
   baseline.add("__wbIntrospect");
+  baseline.add("sandbox_utils");
   const hidden = (name, value) =>
     Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false });
   hidden("__wbSaveGlobals", () => {

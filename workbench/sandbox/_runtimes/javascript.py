@@ -16,6 +16,7 @@ import json
 import re
 import struct
 import time
+from pathlib import Path
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -30,6 +31,7 @@ __all__ = ["JavaScriptInstance"]
 
 JS_EVAL_TYPE_GLOBAL = 0
 JS_EVAL_TYPE_MODULE = 1
+JS_EVAL_FLAG_COMPILE_ONLY = 1 << 5
 JS_TAG_EXCEPTION = 6
 #: Margin kept between QuickJS's own memory limit and the store's hard limit.
 JS_MEMORY_MARGIN = 4 * 1024 * 1024
@@ -55,6 +57,7 @@ _EXPORTS = (
 _MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
 
 _prelude: bytes | None = None
+_helpers_module: dict[str, bytes] = {}
 #: Export signatures, read once per process (the binary is pinned by hash).
 _SIGNATURES: dict[str, tuple[list[int], list[int]]] = {}
 
@@ -65,6 +68,14 @@ def prelude_source() -> bytes:
     if _prelude is None:
         _prelude = (data_path("wasm") / "guest" / "javascript" / "prelude.js").read_bytes()
     return _prelude
+
+
+def helpers_module_source(guest_lib: str) -> bytes:
+    """The ES module ``sandbox_utils`` of the guest library at ``guest_lib`` (read once)."""
+    source = _helpers_module.get(guest_lib)
+    if source is None:
+        source = _helpers_module[guest_lib] = (Path(guest_lib) / "js" / "module.js").read_bytes()
+    return source
 
 
 def is_module(code: str) -> bool:
@@ -120,6 +131,17 @@ class JavaScriptInstance(Instance):
             store, runtime, max(JS_MEMORY_MARGIN, self.shape.memory_bytes - JS_MEMORY_MARGIN)
         )
         self._eval(store, prelude_source(), b"<prelude>", JS_EVAL_TYPE_GLOBAL)
+        if self.shape.guest_lib:
+            # `import { ls } from "sandbox_utils"` without knowing a path: QuickJS
+            # looks a bare module name up among the context's modules first, so
+            # compile (not run) the stub under that name. It runs on the first
+            # import and takes the helpers from the prelude's lazy loader.
+            self._eval(
+                store,
+                helpers_module_source(self.shape.guest_lib),
+                b"sandbox_utils",
+                JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY,
+            )
         # scriptArgs for the usual case (no argv), set during start-up so a turn
         # only pays for it when its argv differs.
         self._script_args = json.dumps(["<code>"]).encode()
@@ -164,6 +186,8 @@ class JavaScriptInstance(Instance):
         self.memory.write(store, name, name_ptr)
         try:
             value = call["JS_Eval"](store, self._ctx, code_ptr, len(source), name_ptr, flags)
+            if flags & JS_EVAL_FLAG_COMPILE_ONLY and not _is_exception(value):
+                return True  # a compiled module belongs to the context; never freed here
             if flags == JS_EVAL_TYPE_MODULE and not _is_exception(value):
                 value = call["js_std_await"](store, self._ctx, value)
             if _is_exception(value):
