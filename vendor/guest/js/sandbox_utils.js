@@ -54,10 +54,13 @@
     if (!allowRoot && full === ROOT) {
       throw new SandboxPathError("Refusing to remove or replace /app itself; name the files or folders inside it.");
     }
+    // This QuickJS build can't read links (no lstat/readlink), but WASI refuses to
+    // follow one out of /app with EPERM: refuse such a path before using it.
+    if (os.stat(full)[1] === EPERM) throw fail("path", path, EPERM);
     return full;
   }
 
-  // Turn an errno from std/os into an Error that says what failed.
+  // An Error for an errno from std/os that says what failed.
   function fail(op, path, errno) {
     if (errno === EPERM) {
       return new SandboxPathError(
@@ -138,7 +141,7 @@
     return resolve(path);
   }
 
-  const exists = (path) => statOf(resolve(path)) !== null;
+  const exists = (path) => statOf(resolve(path)) !== null; // resolve refuses links out
 
   function stat(path) {
     const full = resolve(path);
@@ -174,7 +177,7 @@
     const parent = full.slice(0, full.lastIndexOf("/"));
     if (parents && parent !== ROOT && !isDir(parent)) mkdir(parent);
     const rc = os.mkdir(full, 0o777);
-    if (rc < 0 && -rc !== EEXIST) throw fail("mkdir", path, -rc);
+    if (rc < 0 && !(-rc === EEXIST && isDir(full))) throw fail("mkdir", path, -rc);
     return full;
   }
 

@@ -25,9 +25,14 @@ class SandboxPathError(PermissionError, ValueError):
 
 
 def _refuse(spelled, where, how):
-    shown = f"{spelled!r} is" if spelled == where else f"{spelled!r} {how} {where}, which is"
+    if spelled == where:
+        shown = f"{spelled!r} is outside /app."
+    elif where.startswith("/"):
+        shown = f"{spelled!r} {how} {where}, which is outside /app."
+    else:
+        shown = f"{spelled!r} {how} {where}."
     raise SandboxPathError(
-        f"Path {shown} outside /app. sandbox_utils only works inside the workspace "
+        f"Path {shown} sandbox_utils only works inside the workspace "
         "/app: use a relative path such as 'data/file.txt' or an absolute one such "
         "as '/app/data/file.txt'."
     )
@@ -77,6 +82,8 @@ def real(path):
     """Where the normalized absolute ``path`` leads, following symbolic links.
 
     Components that don't exist are kept as spelled (like ``os.path.realpath``).
+    None when a link on the way can't be read (WASI refuses links to absolute
+    paths, which could only lead out of /app).
     """
     done = ""
     todo = path.split("/")[::-1]
@@ -100,7 +107,10 @@ def real(path):
         links += 1
         if links > _MAX_LINKS:
             raise SandboxPathError(f"Path {path!r} has too many levels of symbolic links.")
-        target = posix.readlink(candidate)
+        try:
+            target = posix.readlink(candidate)
+        except OSError:
+            return None  # WASI won't read a link to an absolute path: it can only lead out
         if target.startswith("/"):
             done = ""
         todo.extend(target.split("/")[::-1])
@@ -121,6 +131,8 @@ def resolve(path, *, allow_root=True):
     if not inside(full):
         _refuse(spelled, full, "means")
     target = real(full)
+    if target is None:
+        _refuse(spelled, "a place outside /app", "leads through a symbolic link to")
     if not inside(target):
         _refuse(spelled, target, "leads through a symbolic link to")
     if not allow_root and full == ROOT:
@@ -227,3 +239,8 @@ class AppPath(str):
         """Replace the file's content with ``text``; returns the characters written."""
         with open(resolve(self), "w", encoding=encoding) as handle:
             return handle.write(text)
+
+
+# Shown (in tracebacks, reprs and pickles) under the package that exports them.
+SandboxPathError.__module__ = "sandbox_utils"
+AppPath.__module__ = "sandbox_utils"

@@ -108,8 +108,6 @@ def diff(a, b, *, texts=False, context=3):
 
     Uses ``difflib`` (~250 M fuel to import the first time).
     """
-    import difflib
-
     if texts:
         left, right, left_name, right_name = a, b, "a", "b"
     else:
@@ -118,6 +116,8 @@ def diff(a, b, *, texts=False, context=3):
             left = handle.read()
         with open(right_name, encoding="utf-8", errors="replace") as handle:
             right = handle.read()
+    import difflib
+
     lines = difflib.unified_diff(
         left.splitlines(True), right.splitlines(True), left_name, right_name, n=context
     )
@@ -125,3 +125,7 @@ def diff(a, b, *, texts=False, context=3):
     for line in lines:
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+# Shown (in tracebacks, reprs and pickles) under the package that exports them.
+GrepMatch.__module__ = "sandbox_utils"

@@ -92,7 +92,7 @@ def walk_tree(top, max_depth=None, depth=0):
     for _name, path, kind in entries(top):
         if kind == "link":
             target = real(path)
-            if not inside(target):
+            if target is None or not inside(target):
                 continue
             kind = "linkdir" if is_dir(target) else "file" if is_file(target) else "other"
         yield path, kind
@@ -156,7 +156,10 @@ def tree(path=".", max_depth=None, *, all=False):
         for index, (name, item, kind) in enumerate(items):
             last = index == len(items) - 1
             if kind == "link":
-                name += " -> " + posix.readlink(item)
+                target = real(item)
+                name += " -> " + (
+                    posix.readlink(item) if target and inside(target) else "(outside /app)"
+                )
             elif kind == "dir":
                 name += "/"
             lines.append(prefix + ("└── " if last else "├── ") + name)
