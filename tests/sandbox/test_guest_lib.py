@@ -410,8 +410,12 @@ assert rows == [
     {"name": 'Bob "B"', "qty": 4.5, "note": ""},
 ]
 assert json.loads(cat("out.json")) == rows
-assert text == json.dumps(rows, indent=2, ensure_ascii=False)
-compact = csv_to_json(text="a;b\n1;2\n", delimiter=";", indent=None)
+assert text.splitlines()[1] == '{"name": "Ada", "qty": 3, "note": "a, b"},', text  # a row a line
+pretty = csv_to_json("in.csv", pretty=True, infer_types=True)
+assert pretty == json.dumps(rows, indent=2, ensure_ascii=False)
+multi = csv_to_json(text='a,b\r\n"two\nlines",2\r\n')
+assert json.loads(multi) == [{"a": "two\nlines", "b": "2"}], multi
+compact = csv_to_json(text="a;b\n1;2\n", delimiter=";")
 assert json.loads(compact) == [{"a": "1", "b": "2"}]
 assert csv_to_json(text="") == "[]"
 csv = json_to_csv(rows, output="back.csv")

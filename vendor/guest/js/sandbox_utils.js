@@ -350,7 +350,8 @@
       });
     };
     draw(top, "", 0);
-    lines.push("", dirs + " folders, " + files + " files");
+    const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
+    lines.push("", plural(dirs, "folder") + ", " + plural(files, "file"));
     return lines.join("\n");
   }
 

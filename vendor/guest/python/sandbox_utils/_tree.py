@@ -168,7 +168,8 @@ def tree(path=".", max_depth=None, *, all=False):
                 draw(item, prefix + ("    " if last else "│   "), depth + 1)
 
     draw(top, "", 0)
-    lines.append(f"\n{counts['dir']} folders, {counts['file']} files")
+    dirs, files = counts["dir"], counts["file"]
+    lines.append(f"\n{dirs} folder{'s' * (dirs != 1)}, {files} file{'s' * (files != 1)}")
     return "\n".join(lines)
 
 
