@@ -35,6 +35,9 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path, engine: object
         "workbench/_data/wasm/guest/javascript/prelude.js",
         "workbench/_data/policies/default.toml",
         "workbench/_data/resources/examples/hello.py",
+        "workbench/_data/vendor/guest/python/sandbox_utils/__init__.py",
+        "workbench/_data/vendor/guest/js/sandbox_utils.js",
+        "workbench/_data/vendor/guest/js/module.js",
     ):
         assert required in names, f"{required} missing from the wheel"
 
@@ -50,7 +53,10 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path, engine: object
     )
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    (outside / "job.py").write_text("import sys\nprint('installed', sys.version_info[:2])\n")
+    (outside / "job.py").write_text(
+        "import sys\nimport sandbox_utils  # /data/lib, mounted from the installed wheel\n"
+        "print('installed', sys.version_info[:2])\n"
+    )
     env = dict(os.environ)  # keeps the test run's compiled-module cache
     located = subprocess.run(
         [str(python), "-c", "import workbench; print(workbench.__file__)"],
