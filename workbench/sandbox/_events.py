@@ -19,6 +19,7 @@ Events emitted (``event`` field):
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -37,6 +38,69 @@ EXCERPT_CHARS = 200
 MAX_AUDIT_BYTES = 8 * 1024 * 1024
 
 _write_lock = threading.Lock()
+
+
+class _AuditWriter:
+    """Appends audit lines on a background thread, off the execution's path.
+
+    Opening, writing and flushing a log file per event cost more than a small
+    live turn. Lines are queued in order and written within :attr:`delay`
+    seconds; :meth:`flush` waits for everything queued (logs flush before they
+    are read or closed, and at interpreter exit). A killed process loses at most
+    the last fraction of a second of events, never a line's integrity.
+    """
+
+    delay = 0.05
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[AuditLog, str]] = []
+        self._cond = threading.Condition()
+        self._writing = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, audit: AuditLog, line: str) -> None:
+        with self._cond:
+            self._queue.append((audit, line))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="wasm-workbench-audit", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        """Write everything queued now; return when it is written."""
+        with self._cond:
+            batch, self._queue = self._queue, []
+            while self._writing:
+                self._cond.wait()
+            self._writing = True
+        try:
+            _write_batch(batch)
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+            time.sleep(self.delay)  # let a turn's events arrive and go in one batch
+            self.flush()
+
+
+def _write_batch(batch: list[tuple[AuditLog, str]]) -> None:
+    by_log: dict[int, tuple[AuditLog, list[str]]] = {}
+    for audit, line in batch:
+        by_log.setdefault(id(audit), (audit, []))[1].append(line)
+    for audit, lines in by_log.values():
+        audit.write_lines(lines)
+
+
+_writer = _AuditWriter()
+atexit.register(_writer.flush)
 
 
 def code_digest(code: str) -> str:
@@ -62,7 +126,11 @@ class AuditLog:
         self._file: IO[str] | None = None
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=True, default=str) + "\n"
+        """Queue one event; it reaches the file within a fraction of a second."""
+        _writer.put(self, json.dumps(record, ensure_ascii=True, default=str) + "\n")
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Append ``lines`` now (the background writer calls this)."""
         with _write_lock:
             try:
                 if self._file is None:
@@ -71,14 +139,15 @@ class AuditLog:
                     self._file.close()
                     self.path.replace(self.path.with_suffix(".jsonl.1"))
                     self._file = self.path.open("a", encoding="utf-8")
-                self._file.write(line)
+                self._file.write("".join(lines))
                 self._file.flush()
             except (OSError, ValueError) as exc:  # auditing must never break an execution
                 log.warning("could not write the audit log %s: %s", self.path, exc)
                 self.close()
 
     def close(self) -> None:
-        """Close the file (reopened on the next event)."""
+        """Write what is queued, then close the file (reopened on the next event)."""
+        _writer.flush()
         with _write_lock:
             if self._file is not None:
                 try:
@@ -88,6 +157,7 @@ class AuditLog:
 
     def read(self) -> list[dict[str, Any]]:
         """Every event in the current file (skips lines a crash cut short)."""
+        _writer.flush()
         events = []
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()

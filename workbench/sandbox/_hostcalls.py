@@ -139,9 +139,11 @@ class HostState(Protocol):
 _local = threading.local()
 
 
-def set_current_state(state: HostState | None) -> None:
-    """Bind the state for host calls made on this thread (the instance's thread)."""
+def set_current_state(state: HostState | None) -> HostState | None:
+    """Bind the state for host calls made on this thread; return the one it replaces."""
+    previous: HostState | None = getattr(_local, "state", None)
     _local.state = state
+    return previous
 
 
 def current_state() -> HostState:

@@ -21,6 +21,7 @@ import enum
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -32,7 +33,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ._engine import RUNNER_THREAD_STACK, SandboxEngine
+from ._engine import MAX_WASM_STACK, RUNNER_THREAD_STACK, SandboxEngine
 from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._resources import data_path
 from ._result import RuntimeType, TrapKind
@@ -228,6 +229,48 @@ _no_finalize = _Finalizer(_no_finalize_impl)
 
 _stack_lock = threading.Lock()
 
+#: A thread whose native stack is at least this big may run wasm itself (direct
+#: turns): four times the wasm stack limit leaves room for the host frames that
+#: host calls add on top of it.
+DIRECT_MIN_STACK = 4 * MAX_WASM_STACK
+_stack_sizes = threading.local()
+
+
+def _native_stack_size() -> int | None:
+    """The calling thread's native stack size, where the platform says it."""
+    try:
+        libc = ctypes.CDLL(None)
+        if sys.platform == "darwin":
+            libc.pthread_self.restype = ctypes.c_void_p
+            libc.pthread_get_stacksize_np.restype = ctypes.c_size_t
+            libc.pthread_get_stacksize_np.argtypes = [ctypes.c_void_p]
+            return int(libc.pthread_get_stacksize_np(libc.pthread_self()))
+        if not sys.platform.startswith("linux"):
+            return None  # e.g. Windows: turns go to the instance's own thread
+        libc.pthread_self.restype = ctypes.c_ulong
+        attr = ctypes.create_string_buffer(256)  # pthread_attr_t is 36-64 bytes
+        if libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()), attr) != 0:
+            return None
+        try:
+            address, size = ctypes.c_void_p(), ctypes.c_size_t()
+            if libc.pthread_attr_getstack(attr, ctypes.byref(address), ctypes.byref(size)):
+                return None
+            return int(size.value)
+        finally:
+            libc.pthread_attr_destroy(attr)
+    except (OSError, AttributeError):
+        return None
+
+
+def caller_can_run_wasm() -> bool:
+    """Whether this thread's stack is known to be big enough to run wasm on it."""
+    known: bool | None = getattr(_stack_sizes, "ok", None)
+    if known is None:
+        size = _native_stack_size()
+        known = size is not None and size >= DIRECT_MIN_STACK
+        _stack_sizes.ok = known
+    return known
+
 
 def start_runner_thread(target: Callable[[], None], name: str) -> threading.Thread:
     """Start a daemon thread with a stack large enough for wasm on every platform."""
@@ -245,6 +288,10 @@ class Instance:
     """Base class: a store on its own thread, with per-turn limits and accounting."""
 
     runtime: RuntimeType
+    #: Whether turns may run on the caller's thread (see :meth:`run`). Only a
+    #: runtime the host drives call by call can: the Python driver parks inside a
+    #: host call on the instance's own thread between turns.
+    direct_turns = False
     _live: weakref.WeakSet[Instance] = weakref.WeakSet()
     _live_lock = threading.Lock()
 
@@ -268,6 +315,9 @@ class Instance:
         self.originals: dict[str, wasmtime.Func] = {}
         self.memory: wasmtime.Memory | None = None
         self._store: wasmtime.Store | None = None
+        # Held while wasm runs in the store off the instance's thread, and while the
+        # instance's thread frees the store: a close can't free it under a turn.
+        self._store_lock = threading.RLock()
         self._ready = threading.Event()
         # SimpleQueue: the turn hand-off is on the latency path of every live turn.
         self._requests: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -318,7 +368,12 @@ class Instance:
             raise RuntimeError(f"instance is {self.state.value}, not ready")
         self.used = True
         self.state = InstanceState.RUNNING
-        self._requests.put(request)
+        if self.direct_turns and caller_can_run_wasm():
+            # The caller's thread runs the turn: no hand-off to the instance's
+            # thread and back, which costs more than a small JS turn itself.
+            self._run_direct(request)
+        else:
+            self._requests.put(request)
         return self._outcomes.get()
 
     def cancel(self) -> None:
@@ -346,6 +401,39 @@ class Instance:
         deadline = time.monotonic() + timeout
         for instance in live:
             instance.join(max(0.0, deadline - time.monotonic()))
+
+    def _run_direct(self, request: TurnRequest) -> None:
+        """Run ``request`` on this thread; the outcome goes to the queue as usual."""
+        with self._store_lock:
+            store = self._store
+            if store is None or self._closing:
+                self._begin_turn(request)
+                self._finish_turn(
+                    exit_code=None,
+                    trap_kind=TrapKind.CANCELLED,
+                    trap_message="Stopped on request.",
+                    fuel_left=request.fuel,
+                    alive=False,
+                )
+                return
+            previous = getattr(_local, "instance", None)
+            _local.instance = self
+            previous_state = set_current_state(self)
+            try:
+                alive = self._direct_turn(store, request)
+            except BaseException:  # the caller must get an outcome
+                log.exception("direct turn failed")
+                self._abandon_turn()
+                alive = False
+            finally:
+                set_current_state(previous_state)
+                _local.instance = previous
+        if not alive:
+            self._requests.put(_SHUTDOWN)  # the instance's thread frees the store
+
+    def _direct_turn(self, store: wasmtime.Store, request: TurnRequest) -> bool:
+        """Run one turn on the calling thread; return whether the guest lives on."""
+        raise NotImplementedError  # only for runtimes with direct_turns
 
     # ---- Called on the instance thread (host calls and the epoch callback)
 
@@ -445,10 +533,11 @@ class Instance:
                 self.startup_error = exc
         finally:
             self._startup_done()
-            self._abandon_turn()
-            self.state = InstanceState.DEAD
-            self._ready.set()
-            self._release_store()
+            with self._store_lock:  # waits for a direct turn to end
+                self._abandon_turn()
+                self.state = InstanceState.DEAD
+                self._ready.set()
+                self._release_store()
             set_current_state(None)
             _local.instance = None
 

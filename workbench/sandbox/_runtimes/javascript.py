@@ -98,6 +98,7 @@ class JavaScriptInstance(Instance):
     """A QuickJS-NG context; each turn is a ``JS_Eval`` plus the event loop."""
 
     runtime = RuntimeType.JAVASCRIPT
+    direct_turns = True
 
     def _thread_main(self) -> None:
         began = time.perf_counter()
@@ -153,9 +154,13 @@ class JavaScriptInstance(Instance):
             item = self._requests.get()
             if item is _SHUTDOWN or not isinstance(item, TurnRequest):
                 return
-            alive = self._turn_once(store, item)
+            with self._store_lock:
+                alive = self._turn_once(store, item)
             if not alive:
                 return
+
+    def _direct_turn(self, store: wasmtime.Store, request: TurnRequest) -> bool:
+        return self._turn_once(store, request)
 
     # ---- helpers (instance thread)
 
