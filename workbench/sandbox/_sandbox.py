@@ -36,6 +36,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
+from ._vendor import vendor_mount
 from ._workspace import Snapshot, diff, scan
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -280,6 +281,12 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
                 "Create it or remove the mount."
             )
         mounts.append((str(host.resolve()), mount.guest_path))
+    if runtime is RuntimeType.PYTHON:
+        # The vendored packages at /data/site-packages (built on first use; a Python
+        # guest runs without them if they can't be built, e.g. offline).
+        bundle = vendor_mount()
+        if bundle is not None:
+            mounts.append(bundle)
     return InstanceShape(
         runtime=runtime,
         workspace=str(workspace.resolve()),
