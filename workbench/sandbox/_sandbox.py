@@ -36,7 +36,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._vendor import vendor_mount
+from ._vendor import python_guest_mounts
 from ._workspace import Snapshot, diff, scan
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -282,11 +282,10 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
             )
         mounts.append((str(host.resolve()), mount.guest_path))
     if runtime is RuntimeType.PYTHON:
-        # The vendored packages at /data/site-packages (built on first use; a Python
-        # guest runs without them if they can't be built, e.g. offline).
-        bundle = vendor_mount()
-        if bundle is not None:
-            mounts.append(bundle)
+        # The unpacked stdlib at /data/stdlib and the vendored packages at
+        # /data/site-packages (built on first use; a Python guest runs without
+        # them if they can't be built, e.g. offline). See _vendor.
+        mounts.extend(python_guest_mounts())
     return InstanceShape(
         runtime=runtime,
         workspace=str(workspace.resolve()),

@@ -68,12 +68,14 @@ from ._wheels import (
 
 __all__ = [
     "BUNDLE_GUEST_PATH",
+    "STDLIB_GUEST_PATH",
     "LockedPackage",
     "VendorBundle",
     "VendorProgress",
     "bundle_status",
     "ensure_vendor_bundle",
     "load_vendor_lock",
+    "python_guest_mounts",
     "lock_vendor_packages",
     "run_guest_python",
     "vendor_mount",
@@ -84,6 +86,8 @@ log = logging.getLogger("workbench.sandbox.vendor")
 
 #: Where the bundle appears inside the guest (read-only).
 BUNDLE_GUEST_PATH = "/data/site-packages"
+#: Where the guest's standard library, unpacked from its zip, appears (read-only).
+STDLIB_GUEST_PATH = "/data/stdlib"
 #: Bump when the bundle's layout or build steps change: old bundles are then rebuilt.
 BUNDLE_FORMAT = 1
 #: After a failed automatic build, wait this long before trying again (seconds).
@@ -691,9 +695,12 @@ def vendor_mount() -> tuple[str, str] | None:
         try:
             found = find_vendor_bundle()
             if found is None:
-                if os.environ.get("WASM_WORKBENCH_VENDOR", "").lower() in ("off", "0", "no", "false"):
+                if _auto_disabled():
                     return None
-                if _auto_failure is not None and time.monotonic() - _auto_failure[0] < RETRY_AFTER_FAILURE:
+                if (
+                    _auto_failure is not None
+                    and time.monotonic() - _auto_failure[0] < RETRY_AFTER_FAILURE
+                ):
                     return None
                 found = ensure_vendor_bundle(_notify_listeners)
         except (PackageError, OSError) as exc:
@@ -707,6 +714,101 @@ def vendor_mount() -> tuple[str, str] | None:
         _auto_failure = None
         _auto_bundle = found
         return str(found.site_packages), BUNDLE_GUEST_PATH
+
+
+def python_guest_mounts() -> list[tuple[str, str]]:
+    """Read-only mounts every Python guest gets: the unpacked stdlib and the bundle.
+
+    Each is built on first use and left out if it can't be built. Never raises.
+    """
+    mounts = []
+    stdlib = stdlib_mount()
+    if stdlib is not None:
+        mounts.append(stdlib)
+    bundle = vendor_mount()
+    if bundle is not None:
+        mounts.append(bundle)
+    return mounts
+
+
+def _auto_disabled() -> bool:
+    return os.environ.get("WASM_WORKBENCH_VENDOR", "").lower() in ("off", "0", "no", "false")
+
+
+# ---- The standard library, unpacked
+
+_STDLIB_SCRIPT = """import sys, zipfile
+archive = next(p for p in sys.path if p.endswith(".zip"))
+zipfile.ZipFile(archive).extractall(sys.argv[1])
+"""
+_stdlib_path: Path | None = None
+_stdlib_failed = False
+_stdlib_lock = threading.Lock()
+
+
+def stdlib_key() -> str:
+    """Key of the unpacked stdlib: the Python runtime's hash and the bundle format."""
+    runtime = load_runtime_specs()[RuntimeType.PYTHON].sha256
+    return hashlib.sha256(f"{runtime};format={BUNDLE_FORMAT}".encode()).hexdigest()[:20]
+
+
+def ensure_stdlib() -> Path:
+    """The guest's standard library (its ``.pyc`` files) unpacked from the runtime's zip.
+
+    The guest's CPython imports its stdlib from a zip inside the runtime through
+    ``zipimport``, written in Python: unpacked into a folder (mounted read-only
+    at ``/data/stdlib`` and put on ``sys.path`` before the zip) the same bytecode
+    loads with ~40% less fuel (``import re``: 211 M -> 119 M). The guest unpacks
+    its own zip into a fresh folder (no user code runs); no network is needed.
+
+    Raises
+    ------
+    PackageError
+        If the guest couldn't unpack it.
+    """
+    key = stdlib_key()
+    root = vendor_root()
+    final = root / f"stdlib-{key}"
+    if (final / "os.pyc").is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".build-stdlib-{key}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        status, output = run_guest_python(
+            ["-I", "-S", "-c", _STDLIB_SCRIPT, "/out"], [(tmp, "/out", True)], timeout=300.0
+        )
+        if status != 0 or not (tmp / "os.pyc").is_file():
+            raise PackageError(f"Unpacking the guest's standard library failed: {output[-300:]}")
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / "os.pyc").is_file():
+                raise
+    finally:
+        remove_tree(tmp)
+    for item in root.glob("stdlib-*"):
+        if item != final and item.is_dir():
+            _retire(item)
+    return final
+
+
+def stdlib_mount() -> tuple[str, str] | None:
+    """``(host folder, "/data/stdlib")``, built on first use; None if that failed. Never raises."""
+    global _stdlib_path, _stdlib_failed
+    if _stdlib_path is not None:
+        return str(_stdlib_path), STDLIB_GUEST_PATH
+    if _stdlib_failed:
+        return None
+    with _stdlib_lock:
+        if _stdlib_path is None and not _stdlib_failed:
+            try:
+                _stdlib_path = ensure_stdlib()
+            except (PackageError, OSError) as exc:
+                _stdlib_failed = True
+                log.warning("Python guests import the stdlib from its zip (slower): %s", exc)
+                return None
+    return (str(_stdlib_path), STDLIB_GUEST_PATH) if _stdlib_path is not None else None
 
 
 def add_vendor_progress_listener(callback: VendorProgressCallback) -> None:

@@ -213,6 +213,14 @@ def _wb_main():
         sys.path.insert(2, "/data/site-packages")
     except OSError:
         pass
+    # The same stdlib bytecode as the runtime's zip, unpacked by the host: zipimport
+    # is Python code, and loading from a folder costs ~40% less fuel per import.
+    try:
+        posix.stat("/data/stdlib")
+        zipped = [i for i, entry in enumerate(sys.path) if entry.endswith(".zip")]
+        sys.path.insert(zipped[0] if zipped else len(sys.path), "/data/stdlib")
+    except OSError:
+        pass
     try:
         posix.chdir("/app")
     except OSError:
