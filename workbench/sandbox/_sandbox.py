@@ -36,7 +36,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._vendor import python_guest_mounts
+from ._vendor import python_guest_mounts, vendored_import_names
 from ._workspace import Snapshot, diff, scan
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -405,6 +405,7 @@ def build_result(
         fuel_budget=policy.fuel_budget,
         memory_limit_bytes=policy.memory_bytes,
         timeout_seconds=policy.timeout_seconds,
+        vendored_modules=vendored_import_names() if runtime is RuntimeType.PYTHON else (),
     )
     fuel = analyze_fuel(
         outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL
