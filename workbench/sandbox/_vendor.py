@@ -75,8 +75,8 @@ __all__ = [
     "bundle_status",
     "ensure_vendor_bundle",
     "load_vendor_lock",
-    "python_guest_mounts",
     "lock_vendor_packages",
+    "python_guest_mounts",
     "run_guest_python",
     "vendor_mount",
     "vendored_import_names",
@@ -249,7 +249,11 @@ def lock_vendor_packages(
             chosen = next((f for f in files if f.packagetype == "sdist"), None)
         else:
             chosen = next(
-                (f for f in files if f.filename.endswith(".whl") and is_pure_wheel_name(f.filename)),
+                (
+                    f
+                    for f in files
+                    if f.filename.endswith(".whl") and is_pure_wheel_name(f.filename)
+                ),
                 None,
             )
         if chosen is None:
@@ -619,7 +623,9 @@ def _write_dist_info(package: LockedPackage, site: Path, written: list[str]) -> 
     """Minimal metadata for a package taken from an sdist (importlib.metadata finds it)."""
     from packaging.utils import canonicalize_name
 
-    folder = site / f"{canonicalize_name(package.name).replace('-', '_')}-{package.version}.dist-info"
+    folder = (
+        site / f"{canonicalize_name(package.name).replace('-', '_')}-{package.version}.dist-info"
+    )
     folder.mkdir()
     (folder / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {package.name}\nVersion: {package.version}\n"

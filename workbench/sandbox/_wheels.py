@@ -200,7 +200,11 @@ def pypi_release(name: str, version: str | None = None) -> PyPIRelease:
             for item in data["releases"][wanted]
         )
         requires_python = next(
-            (str(i["requires_python"]) for i in data["releases"][wanted] if i.get("requires_python")),
+            (
+                str(i["requires_python"])
+                for i in data["releases"][wanted]
+                if i.get("requires_python")
+            ),
             None,
         )
         newest = wanted == str(info["version"])
@@ -383,7 +387,9 @@ def unpack_wheel(archive: zipfile.ZipFile, dest: Path) -> list[str]:
     """
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise PackageError(f"The archive has {len(infos)} members; refusing more than {MAX_MEMBERS}.")
+        raise PackageError(
+            f"The archive has {len(infos)} members; refusing more than {MAX_MEMBERS}."
+        )
     total = 0
     written: list[str] = []
     for info in infos:
