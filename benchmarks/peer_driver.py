@@ -18,6 +18,11 @@ Modes (each writes one JSON object to ``--out``):
         Each line is ``{"task_id": ..., "program": ...}``; every program runs
         in one Python sandbox (each execute is a fresh guest, like ours), timed.
 
+    peer_driver.py imports --data-dir DIR --modules a,b --runs 3 --out r.json
+        For each module, ``runs`` fresh ``sandbox.execute("import <module>")``
+        with DIR mounted read-only at /data (the packages are in
+        DIR/site-packages, as the peer's README describes), fuel 50 B.
+
 The peer prints structlog lines to stdout; the caller discards them.
 """
 
@@ -103,6 +108,33 @@ def humaneval(programs_file: Path) -> dict[str, Any]:
     return {"rows": rows, "total_s": total}
 
 
+def imports(data_dir: Path, modules: list[str], runs: int) -> dict[str, Any]:
+    create_sandbox, runtime_type = _import_peer()
+    from sandbox import ExecutionPolicy  # the peer's policy model
+
+    policy = ExecutionPolicy(
+        fuel_budget=50_000_000_000, mount_data_dir=str(data_dir), memory_bytes=256 * 1024 * 1024
+    )
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="peer-ws-") as root:
+        sandbox = create_sandbox(
+            runtime=runtime_type.PYTHON, policy=policy, workspace_root=Path(root)
+        )
+        for module in modules:
+            entry: dict[str, Any] = {"times_ms": [], "fuel": []}
+            for _ in range(runs):
+                started = time.perf_counter()
+                result = sandbox.execute(f"import {module}")
+                elapsed = (time.perf_counter() - started) * 1000
+                if not result.success:
+                    entry["error"] = result.stderr[-500:]
+                    break
+                entry["times_ms"].append(elapsed)
+                entry["fuel"].append(result.fuel_consumed)
+            out[module] = entry
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -113,6 +145,11 @@ def main() -> None:
     he = sub.add_parser("humaneval")
     he.add_argument("--programs", type=Path, required=True)
     he.add_argument("--out", type=Path, required=True)
+    im = sub.add_parser("imports")
+    im.add_argument("--data-dir", type=Path, required=True)
+    im.add_argument("--modules", required=True)
+    im.add_argument("--runs", type=int, default=3)
+    im.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     _quiet()
     result: dict[str, Any]
@@ -121,7 +158,12 @@ def main() -> None:
         wasmtime_version = importlib.metadata.version("wasmtime")
     except importlib.metadata.PackageNotFoundError:
         version = wasmtime_version = "unknown"
-    result = hello(args.runs, args.warmup) if args.mode == "hello" else humaneval(args.programs)
+    if args.mode == "hello":
+        result = hello(args.runs, args.warmup)
+    elif args.mode == "imports":
+        result = imports(args.data_dir, args.modules.split(","), args.runs)
+    else:
+        result = humaneval(args.programs)
     result["peer_version"] = version
     result["peer_wasmtime"] = wasmtime_version
     args.out.write_text(json.dumps(result), "utf-8")

@@ -31,11 +31,19 @@ from .sandbox import (
     SandboxError,
     SandboxResult,
     TrapKind,
+    VendorProgress,
+    add_vendor_progress_listener,
     create_sandbox,
+    ensure_vendor_bundle,
     extract_code,
+    find_vendor_bundle,
     get_engine,
+    install_package,
     list_presets,
     load_policy,
+    load_vendor_lock,
+    lock_vendor_packages,
+    open_session,
     policy_field_help,
 )
 
@@ -141,6 +149,74 @@ def _progress(event: CompileProgress) -> None:
         print(f"wasm-workbench: {event.message} ...", file=sys.stderr, flush=True)
 
 
+def _vendor_progress(event: VendorProgress) -> None:
+    if event.stage in ("checking", "ready") or (event.stage == "downloading" and event.done):
+        return
+    print(f"wasm-workbench: {event.message} ...", file=sys.stderr, flush=True)
+
+
+def _command_vendor(args: argparse.Namespace) -> int:
+    action = args.vendor_action or "list"
+    if action == "lock":
+        lock = lock_vendor_packages()
+        print(f"Wrote {lock.path} ({len(lock.packages)} packages).")
+        return EXIT_OK
+    if action == "build":
+        built = ensure_vendor_bundle(_vendor_progress, force=args.force)
+        print(
+            f"Vendored packages ready in {built.site_packages} ({built.size_bytes / 1e6:.1f} MB)."
+        )
+        return EXIT_OK
+    lock = load_vendor_lock()
+    bundle = find_vendor_bundle(lock)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "bundle": str(bundle.site_packages) if bundle else None,
+                    "built_at": bundle.built_at if bundle else None,
+                    "packages": [
+                        {
+                            "name": p.name,
+                            "version": p.version,
+                            "import": list(p.top_level),
+                            "purpose": p.purpose,
+                            "file": p.filename,
+                            "sha256": p.sha256,
+                        }
+                        for p in lock.packages
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    where = (
+        f"built in {bundle.site_packages} ({bundle.size_bytes / 1e6:.1f} MB, {bundle.built_at})"
+        if bundle
+        else "not built yet: run 'wasm-workbench vendor build' (needs PyPI once)"
+    )
+    print(f"Vendored packages (mounted at /data/site-packages): {where}")
+    for p in lock.packages:
+        print(f"  {p.name:20} {p.version:18} import {', '.join(p.top_level):22} {p.purpose}")
+    return EXIT_OK
+
+
+def _command_install(args: argparse.Namespace) -> int:
+    session = open_session(args.session, workspace_root=args.workspace_root)
+    try:
+        result = install_package(session, args.spec)
+    finally:
+        session.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    print(result.summary())
+    for item in result.already_satisfied:
+        print(f"  already there: {item}")
+    return EXIT_OK
+
+
 def _command_run(args: argparse.Namespace) -> int:
     if args.file == "-":
         source = sys.stdin.read()
@@ -165,6 +241,8 @@ def _command_run(args: argparse.Namespace) -> int:
         print(f"wasm-workbench: no code to run. {extracted.note}", file=sys.stderr)
         return EXIT_USAGE
     runtime = _choose_runtime(args.runtime, args.file, extracted.language)
+    # The first Python run builds the vendored-package bundle: say what is going on.
+    add_vendor_progress_listener(_vendor_progress)
     sandbox = create_sandbox(
         runtime=runtime,
         policy=policy,
@@ -300,6 +378,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--prepare", action="store_true", help="compile (or load) both runtimes now"
     )
     runtimes.set_defaults(handler=_command_runtimes)
+    vendor = sub.add_parser("vendor", help="the vendored pure-Python packages: list or build")
+    vendor.add_argument(
+        "vendor_action",
+        nargs="?",
+        choices=["list", "build", "lock"],
+        help="list (default): what is bundled; build: fetch and build the bundle now; "
+        "lock: re-resolve vendor/packages.toml into the lock file (developers)",
+    )
+    vendor.add_argument("--force", action="store_true", help="build: rebuild even if built")
+    vendor.add_argument("--json", action="store_true", help="list: as JSON")
+    vendor.set_defaults(handler=_command_vendor)
+    install = sub.add_parser(
+        "install", help="install a pure-Python package from PyPI into a session's workspace"
+    )
+    install.add_argument("spec", help="name or name==version, e.g. humanize==4.9.0")
+    install.add_argument("--session", required=True, help="the session's id")
+    install.add_argument("--workspace-root", help="folder that holds session workspaces")
+    install.add_argument("--json", action="store_true", help="print the result as JSON")
+    install.set_defaults(handler=_command_install)
     return parser
 
 

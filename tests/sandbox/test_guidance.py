@@ -441,7 +441,6 @@ def test_vendored_package_without_that_submodule() -> None:
         ("ctypes", "native C libraries"),
         ("ssl", "network"),
         ("_ssl", "network"),
-        ("_socket", "network"),
         ("multiprocessing", "no processes"),
         ("concurrent.futures.process", "no processes"),
         ("_posixsubprocess", "no processes"),
@@ -450,7 +449,6 @@ def test_vendored_package_without_that_submodule() -> None:
         ("termios", "no terminal"),
         ("tkinter", "no screen"),
         ("_tkinter", "no screen"),
-        ("sqlite3", "made without it"),
         ("_lzma", "made without it"),
         ("venv", "no packaging tools"),
         ("ensurepip", "no packaging tools"),
@@ -469,7 +467,7 @@ def test_stdlib_modules_missing_from_the_wasi_build(module: str, words: str) -> 
 
 def test_stdlib_alternatives_are_concrete() -> None:
     assert "plain loop" in missing("multiprocessing").fixes[0]
-    assert "JSON or CSV files in /app" in missing("sqlite3").fixes[0]
+    assert "sqlite3 (in this build)" in missing("dbm.gnu").fixes[0]
     assert "install_package" in missing("ensurepip").fixes[0]
     assert "zlib, gzip or bz2" in missing("_lzma").fixes[0]
 
@@ -515,14 +513,23 @@ def test_native_packages_without_a_stand_in(module: str) -> None:
 
 
 def test_unknown_module_may_be_installable() -> None:
-    result = missing("sympy")
+    result = missing("frobnicator")
     assert result.error_type == "MissingModule"
-    assert 'install_package(session, "sympy==<version>")' in result.fixes[0]
+    assert 'install_package(session, "frobnicator==<version>")' in result.fixes[0]
+
+
+def test_known_pure_python_package_is_installable() -> None:
+    result = missing("sympy")
+    assert result.error_type == "InstallablePackage"
+    assert "pure Python" in result.explanation
+    assert 'install_package(session, "sympy")' in result.fixes[0]
+    assert "wasm-workbench install --session <id> sympy" in result.fixes[0]
 
 
 def test_unknown_module_uses_its_install_name() -> None:
     result = missing("bs4", vendored=())
-    assert 'install_package(session, "beautifulsoup4==<version>")' in result.fixes[0]
+    assert result.error_type == "InstallablePackage"
+    assert 'install_package(session, "beautifulsoup4")' in result.fixes[0]
     yaml = missing("yaml", vendored=())
     assert yaml.error_type == "MissingModule"
     assert '"PyYAML==<version>"' in yaml.fixes[0]

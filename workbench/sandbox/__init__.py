@@ -27,6 +27,9 @@ from ._engine import (
 )
 from ._errors import (
     InvalidSessionIdError,
+    NativePackageError,
+    PackageError,
+    PackageSpecError,
     PathOutsideWorkspaceError,
     PolicyError,
     RuntimeNotAvailableError,
@@ -40,6 +43,7 @@ from ._fuel import analyze_fuel
 from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
 from ._ids import new_session_id, validate_session_id
+from ._packages import InstalledPackage, InstallResult, install_package
 from ._policy import ExecutionPolicy, Mount, list_presets, load_policy, policy_field_help
 from ._result import (
     ErrorGuidance,
@@ -67,6 +71,17 @@ from ._sessions import (
 )
 from ._storage import DiskStorage, FileInfo, SQLiteStorage, StorageAdapter
 from ._variables import VariableInfo
+from ._vendor import (
+    LockedPackage,
+    VendorBundle,
+    VendorProgress,
+    add_vendor_progress_listener,
+    ensure_vendor_bundle,
+    find_vendor_bundle,
+    load_vendor_lock,
+    lock_vendor_packages,
+    remove_vendor_progress_listener,
+)
 
 __all__ = [
     "CodeBlock",
@@ -78,9 +93,15 @@ __all__ = [
     "FileInfo",
     "FuelAnalysis",
     "FuelStatus",
+    "InstallResult",
+    "InstalledPackage",
     "InvalidSessionIdError",
+    "LockedPackage",
     "Mount",
+    "NativePackageError",
     "OutputCallback",
+    "PackageError",
+    "PackageSpecError",
     "PathOutsideWorkspaceError",
     "PolicyError",
     "PruneResult",
@@ -102,7 +123,10 @@ __all__ = [
     "TrapKind",
     "UnsupportedPlatformError",
     "VariableInfo",
+    "VendorBundle",
+    "VendorProgress",
     "WorkspaceError",
+    "add_vendor_progress_listener",
     "analyze_error",
     "analyze_fuel",
     "cache_dir",
@@ -113,19 +137,25 @@ __all__ = [
     "default_workspace_root",
     "delete_session",
     "detect_language",
+    "ensure_vendor_bundle",
     "extract_code",
+    "find_vendor_bundle",
     "get_engine",
+    "install_package",
     "list_presets",
     "list_session_files",
     "list_sessions",
     "load_policy",
     "load_runtime_specs",
+    "load_vendor_lock",
+    "lock_vendor_packages",
     "new_session_id",
     "open_session",
     "outcome_words",
     "policy_field_help",
     "prune_sessions",
     "read_session_file",
+    "remove_vendor_progress_listener",
     "reset_session_workspace",
     "validate_session_id",
     "write_session_file",

@@ -13,7 +13,10 @@ The tree::
     ├── WorkspaceError              a workspace path or operation is refused
     │   └── PathOutsideWorkspaceError   a path would leave the workspace
     ├── InvalidSessionIdError       a session id is malformed (also ValueError)
-    └── SandboxClosedError          the sandbox or session was closed
+    ├── SandboxClosedError          the sandbox or session was closed
+    └── PackageError                a guest package can't be fetched, built or installed
+        ├── PackageSpecError            an install spec is malformed (also ValueError)
+        └── NativePackageError          a package needs native code WebAssembly can't load
 
 Every message has two parts: what happened, then what to do about it.
 """
@@ -22,6 +25,9 @@ from __future__ import annotations
 
 __all__ = [
     "InvalidSessionIdError",
+    "NativePackageError",
+    "PackageError",
+    "PackageSpecError",
     "PathOutsideWorkspaceError",
     "PolicyError",
     "RuntimeNotAvailableError",
@@ -65,3 +71,23 @@ class InvalidSessionIdError(SandboxError, ValueError):
 
 class SandboxClosedError(SandboxError):
     """The sandbox (or session) was closed and can't run code any more."""
+
+
+class PackageError(SandboxError):
+    """A guest package couldn't be fetched, verified, built or installed.
+
+    Raised by the vendored-package bundle (``ensure_vendor_bundle``) and by
+    ``install_package``; the message says what failed and how to fix it.
+    """
+
+
+class PackageSpecError(PackageError, ValueError):
+    """A package spec given to ``install_package`` is malformed or not allowed."""
+
+
+class NativePackageError(PackageError):
+    """A package contains native code (a platform wheel or a compiled library).
+
+    WebAssembly can't load native extensions; the message names a pure-Python
+    alternative when one is known.
+    """

@@ -13,7 +13,8 @@ Limits and the host (from the trap kind, whatever stderr says)
     ``HostError``
 Python
     ``SyntaxError``, ``IndentationError``, ``TabError``, ``NameError``,
-    ``UnboundLocalError``, ``VendoredModuleNotFound``, ``UnsupportedStdlibModule``,
+    ``UnboundLocalError``, ``VendoredModuleNotFound``, ``VendoredPackagesUnavailable``,
+    ``InstallablePackage``, ``UnsupportedStdlibModule``,
     ``NativePackageUnavailable``, ``MissingModule``, ``ImportError``,
     ``FileNotFoundError``, ``PermissionError``, ``OutsideWorkspace``,
     ``MemoryError``, ``RecursionError``, ``ZeroDivisionError``, ``TypeError``,
@@ -197,7 +198,7 @@ _STDLIB_GROUPS: tuple[tuple[tuple[str, ...], str, str], ...] = (
         "plain Python (and the struct module for packed binary data)",
     ),
     (
-        ("ssl", "_ssl", "_socket"),
+        ("ssl", "_ssl"),
         "it needs the network, and the sandbox has none",
         "data files in /app instead of downloads, and hashlib or hmac for hashing",
     ),
@@ -217,9 +218,11 @@ _STDLIB_GROUPS: tuple[tuple[tuple[str, ...], str, str], ...] = (
         "printed text, or files such as CSV, SVG or HTML written to /app",
     ),
     (
-        ("sqlite3", "_sqlite3", "dbm.gnu", "dbm.ndbm", "_dbm", "_gdbm"),
+        # sqlite3 itself is in this build (checked against the runtime): only the
+        # dbm back-ends are missing.
+        ("dbm.gnu", "dbm.ndbm", "_dbm", "_gdbm"),
         "this build of Python was made without it",
-        "JSON or CSV files in /app, or the shelve module",
+        "sqlite3 (in this build), dbm.dumb, or JSON files in /app",
     ),
     (
         ("lzma", "_lzma"),
@@ -332,6 +335,41 @@ _DISTRIBUTIONS = (
     ("PyJWT", "jwt"),
     ("python-dotenv", "dotenv"),
 )
+
+
+# Pure-Python packages that aren't bundled but install_package can add to a session
+# (import name -> install name). Checked by hand: each publishes a py3-none-any wheel
+# and needs nothing native. Offline by design: guidance never asks PyPI.
+_INSTALLABLE = {
+    "bs4": "beautifulsoup4",
+    "soupsieve": "soupsieve",
+    "networkx": "networkx",
+    "sympy": "sympy",
+    "mpmath": "mpmath",
+    "pyparsing": "pyparsing",
+    "more_itertools": "more-itertools",
+    "toolz": "toolz",
+    "pytz": "pytz",
+    "humanize": "humanize",
+    "packaging": "packaging",
+    "click": "click",
+    "rich": "rich",
+    "pygments": "Pygments",
+    "docutils": "docutils",
+    "babel": "Babel",
+    "emoji": "emoji",
+    "faker": "Faker",
+    "unidecode": "Unidecode",
+    "xmltodict": "xmltodict",
+    "jsonschema": "jsonschema",
+    "toml": "toml",
+    "tomlkit": "tomlkit",
+    "typing_extensions": "typing-extensions",
+    "wcwidth": "wcwidth",
+    "cachetools": "cachetools",
+    "pyfiglet": "pyfiglet",
+    "fpdf": "fpdf2",
+}
 
 
 def _key(name: str) -> str:
@@ -453,6 +491,30 @@ _PY_VENDORED_PATH = _Advice(
         "sys.path.append('/data/site-packages').",
         "Check that no file or folder in /app has the same name and hides the package.",
     ),
+)
+_PY_VENDORED_NOT_BUILT = _Advice(
+    "VendoredPackagesUnavailable",
+    "'{import_name}' is one of the sandbox's vendored packages, but the package bundle "
+    "isn't available on this computer{why}, so this run had no /data/site-packages.",
+    (
+        "Build the bundle once while online: wasm-workbench vendor build "
+        "(or ensure_vendor_bundle() from Python), then run the code again.",
+        "If this computer can't reach PyPI, set HTTPS_PROXY, or point "
+        "WASM_WORKBENCH_PYPI_URL at a PyPI mirror, and build again.",
+    ),
+)
+_PY_INSTALLABLE = _Advice(
+    "InstallablePackage",
+    "'{module}' isn't in the sandbox's package bundle, but it is pure Python "
+    "('{package}' on PyPI), so it can be installed into a live session.",
+    (
+        "Install it into a session, then run the code there: install_package(session, "
+        '"{package}") from Python, or wasm-workbench install --session <id> {package} '
+        "on the command line (pin a version with ==).",
+        "The install lands in /app/site-packages of that session only; a fresh run or "
+        "another session doesn't see it.",
+    ),
+    'from workbench.sandbox import install_package\ninstall_package(session, "{package}")',
 )
 _PY_UNSUPPORTED_STDLIB = _Advice(
     "UnsupportedStdlibModule",
@@ -751,6 +813,10 @@ def _py_missing_module(_: _Failure, match: re.Match[str], vendored: Collection[s
             return _PY_VENDORED_SPELLING, fields
         if module != top:
             return _PY_VENDORED_SUBMODULE, fields
+        missing_bundle = _bundle_missing()
+        if missing_bundle is not None:
+            fields["why"] = missing_bundle
+            return _PY_VENDORED_NOT_BUILT, fields
         return _PY_VENDORED_PATH, fields
 
     # (b) Standard library that this build lacks: the longest known prefix wins.
@@ -776,9 +842,33 @@ def _py_missing_module(_: _Failure, match: re.Match[str], vendored: Collection[s
         fields["instead"] = instead
         return replace(_PY_NATIVE, example=example), fields
 
-    # (d) Perhaps a pure-Python package that can be installed.
+    # (d) A pure-Python package known to install cleanly.
+    installable = _INSTALLABLE.get(top) or _INSTALLABLE.get(top.lower())
+    if installable:
+        fields["module"] = top
+        fields["package"] = installable
+        return _PY_INSTALLABLE, fields
+
+    # (e) Perhaps a pure-Python package that can be installed.
     fields["package"] = _DIST_NAMES.get(top, top)
     return _PY_MISSING_MODULE, fields
+
+
+def _bundle_missing() -> str | None:
+    """Why the vendored bundle isn't mounted, or None when it is (or can't be told)."""
+    from ._vendor import bundle_status
+
+    try:
+        state, detail = bundle_status()
+    except Exception:  # guidance must never fail the result
+        return None
+    if state == "ready":
+        return None
+    if state == "failed":
+        return f" (building it failed: {detail.splitlines()[0][:200]})"
+    if state == "disabled":
+        return " (automatic building is off: WASM_WORKBENCH_VENDOR=off)"
+    return " (it hasn't been built yet)"
 
 
 def _py_os_error(failure: _Failure, match: re.Match[str], _: Collection[str]) -> _Chosen | None:

@@ -42,7 +42,7 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 #: Guest paths the sandbox itself uses; a mount can't take them.
-RESERVED_GUEST_PATHS = ("/app", "/data/site-packages", "/data/lib")
+RESERVED_GUEST_PATHS = ("/app", "/data/site-packages", "/data/stdlib", "/data/lib")
 
 # Names a guest environment variable can't have (they steer the interpreter itself).
 _FORBIDDEN_ENV_PREFIXES = ("PYTHON", "WASMTIME")

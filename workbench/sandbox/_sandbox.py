@@ -36,6 +36,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
+from ._vendor import python_guest_mounts, vendored_import_names
 from ._workspace import Snapshot, diff, scan
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -280,6 +281,11 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
                 "Create it or remove the mount."
             )
         mounts.append((str(host.resolve()), mount.guest_path))
+    if runtime is RuntimeType.PYTHON:
+        # The unpacked stdlib at /data/stdlib and the vendored packages at
+        # /data/site-packages (built on first use; a Python guest runs without
+        # them if they can't be built, e.g. offline). See _vendor.
+        mounts.extend(python_guest_mounts())
     return InstanceShape(
         runtime=runtime,
         workspace=str(workspace.resolve()),
@@ -399,6 +405,7 @@ def build_result(
         fuel_budget=policy.fuel_budget,
         memory_limit_bytes=policy.memory_bytes,
         timeout_seconds=policy.timeout_seconds,
+        vendored_modules=vendored_import_names() if runtime is RuntimeType.PYTHON else (),
     )
     fuel = analyze_fuel(
         outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL

@@ -182,9 +182,43 @@ def _wb_main():
     code_name = ["<code>"]
 
     sys.path.insert(0, "/app")
+    # Packages installed into this session's workspace (install_package) come before
+    # the read-only bundle, so a session can pin another version. The folder may be
+    # created while the interpreter runs, so its finder looks for it lazily (the
+    # stock one would remember "missing" until importlib.invalidate_caches()).
+    import _frozen_importlib_external as bootstrap
+
+    class LazyFolderFinder:
+        def __init__(self, path):
+            self.path = path
+            self.finder = None
+
+        def find_spec(self, fullname, target=None):
+            if self.finder is None:
+                try:
+                    posix.stat(self.path)
+                except OSError:
+                    return None
+                self.finder = bootstrap.FileFinder(self.path, *bootstrap._get_supported_file_loaders())
+            return self.finder.find_spec(fullname, target)
+
+        def invalidate_caches(self):
+            if self.finder is not None:
+                self.finder.invalidate_caches()
+
+    sys.path.insert(1, "/app/site-packages")
+    sys.path_importer_cache["/app/site-packages"] = LazyFolderFinder("/app/site-packages")
     try:
         posix.stat("/data/site-packages")
-        sys.path.insert(1, "/data/site-packages")
+        sys.path.insert(2, "/data/site-packages")
+    except OSError:
+        pass
+    # The same stdlib bytecode as the runtime's zip, unpacked by the host: zipimport
+    # is Python code, and loading from a folder costs ~40% less fuel per import.
+    try:
+        posix.stat("/data/stdlib")
+        zipped = [i for i, entry in enumerate(sys.path) if entry.endswith(".zip")]
+        sys.path.insert(zipped[0] if zipped else len(sys.path), "/data/stdlib")
     except OSError:
         pass
     # The guest helper library (sandbox_utils) comes last: the stdlib and the
