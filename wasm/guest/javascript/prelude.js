@@ -61,6 +61,8 @@
   baseline.add("__wbRestoreGlobals");
   baseline.add("__wbIntrospect");
   baseline.add("sandbox_utils");
+  baseline.add("__wbShow"); // defined below (interactive turns)
+  baseline.add("__wbLast");
   const hidden = (name, value) =>
     Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false });
   hidden("__wbSaveGlobals", () => {
@@ -254,5 +256,100 @@
       }
     }
     return JSON.stringify({ ok: failed.length === 0, restored: restored.sort(), failed: failed.sort() });
+  });
+})();
+
+// Interactive turns (Jupyter kernels, the workbench console): the host stores the
+// script's completion value in globalThis.__wbLast and calls __wbShow(limit), which
+// removes it and returns JSON {value: text or null, truncated}. undefined shows
+// nothing, as in a notebook; the text looks like Node's REPL output, abridged.
+(function () {
+  "use strict";
+  const inspect = (value, depth, seen) => {
+    switch (typeof value) {
+      case "string":
+        return JSON.stringify(value);
+      case "number":
+        return Object.is(value, -0) ? "-0" : String(value);
+      case "bigint":
+        return String(value) + "n";
+      case "boolean":
+      case "undefined":
+        return String(value);
+      case "symbol":
+        return value.toString();
+      case "function": {
+        const source = Function.prototype.toString.call(value);
+        if (source.startsWith("class")) return "[class " + (value.name || "(anonymous)") + "]";
+        return "[Function: " + (value.name || "(anonymous)") + "]";
+      }
+    }
+    if (value === null) return "null";
+    if (seen.includes(value)) return "[Circular]";
+    if (value instanceof Error) return String(value.stack ? value + "\n" + value.stack : value).trim();
+    if (value instanceof Date) return isNaN(value) ? "Invalid Date" : value.toISOString();
+    if (value instanceof RegExp) return String(value);
+    if (typeof Promise !== "undefined" && value instanceof Promise) return "Promise { <pending or settled> }";
+    if (depth > 2) return Array.isArray(value) ? "[Array]" : "[Object]";
+    const inner = seen.concat([value]);
+    const items = [];
+    const more = (count) => (count > 0 ? ["... " + count + " more items"] : []);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < Math.min(value.length, 100); i++) items.push(inspect(value[i], depth + 1, inner));
+      if (!items.length) return "[]";
+      return "[ " + items.concat(more(value.length - 100)).join(", ") + " ]";
+    }
+    if (value instanceof Map) {
+      let count = 0;
+      for (const [k, v] of value) {
+        if (count++ >= 100) break;
+        items.push(inspect(k, depth + 1, inner) + " => " + inspect(v, depth + 1, inner));
+      }
+      return "Map(" + value.size + ") { " + items.concat(more(value.size - 100)).join(", ") + " }";
+    }
+    if (value instanceof Set) {
+      let count = 0;
+      for (const v of value) {
+        if (count++ >= 100) break;
+        items.push(inspect(v, depth + 1, inner));
+      }
+      return "Set(" + value.size + ") { " + items.concat(more(value.size - 100)).join(", ") + " }";
+    }
+    if (ArrayBuffer.isView(value)) {
+      const array = Array.prototype.slice.call(value, 0, 100);
+      return value.constructor.name + "(" + value.length + ") [ " + array.join(", ") + " ]";
+    }
+    const keys = Object.keys(value);
+    for (const key of keys.slice(0, 100)) {
+      const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+      let text;
+      try {
+        text = inspect(value[key], depth + 1, inner);
+      } catch (e) {
+        text = "[Getter threw]";
+      }
+      items.push(name + ": " + text);
+    }
+    const proto = Object.getPrototypeOf(value);
+    const ctor = proto && proto.constructor && proto.constructor.name;
+    const prefix = proto === null ? "[Object: null prototype] " : ctor && ctor !== "Object" ? ctor + " " : "";
+    if (!items.length) return prefix + "{}";
+    return prefix + "{ " + items.concat(more(keys.length - 100)).join(", ") + " }";
+  };
+  Object.defineProperty(globalThis, "__wbShow", {
+    value: (limit) => {
+      const value = globalThis.__wbLast;
+      delete globalThis.__wbLast;
+      if (value === undefined) return JSON.stringify({ value: null });
+      let text;
+      try {
+        text = inspect(value, 0, []);
+      } catch (e) {
+        text = "[value could not be shown: " + e + "]";
+      }
+      return JSON.stringify({ value: text.slice(0, limit), truncated: text.length > limit });
+    },
+    enumerable: false,
+    writable: false,
   });
 })();

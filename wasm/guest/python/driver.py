@@ -54,8 +54,11 @@ def _wb_main():
             out = ['"']
             for ch in value:
                 code = ord(ch)
-                if ch in '"\\' or code < 0x20 or code > 0x7E:
-                    out.append("\\u%04x" % code if code < 0x10000 else "\\ufffd")
+                if code > 0xFFFF:  # a surrogate pair, as JSON spells it
+                    code -= 0x10000
+                    out.append("\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)))
+                elif ch in '"\\' or code < 0x20 or code > 0x7E:
+                    out.append("\\u%04x" % code)
                 else:
                     out.append(ch)
             out.append('"')
@@ -210,14 +213,39 @@ def _wb_main():
         filename = request.get("filename", "<code>")
         code_name[0] = filename
         sys.argv = [filename] + list(request.get("argv", []))
+        shown = None
         try:
-            exec(compile(code, filename, "exec"), user_globals)
+            if request.get("interactive"):
+                # REPL semantics: a trailing expression statement is evaluated on
+                # its own and its repr sent back. The AST comes from the builtin
+                # _ast module (compile with PyCF_ONLY_AST), not ast.py: no import.
+                import _ast
+
+                tree = compile(code, filename, "exec", 0x400)
+                last = tree.body[-1] if tree.body and type(tree.body[-1]) is _ast.Expr else None
+                if code.rstrip().endswith(";"):
+                    last = None  # a trailing ";" hides the value, as in IPython
+                if last is not None:
+                    del tree.body[-1]
+                exec(compile(tree, filename, "exec"), user_globals)
+                if last is not None:
+                    value = eval(compile(_ast.Expression(last.value), filename, "eval"), user_globals)
+                    if value is not None:
+                        builtins._ = value
+                        shown = repr(value)
+                        if type(shown) is not str:
+                            shown = str(shown)
+            else:
+                exec(compile(code, filename, "exec"), user_globals)
         except SystemExit:
             raise
         except BaseException as exc:
             print_exception(exc, code)
             return {"ok": False, "error": type(exc).__name__}
-        return {"ok": True}
+        if shown is None:
+            return {"ok": True}
+        limit = request.get("value_max", 65536)
+        return {"ok": True, "value": shown[:limit], "value_truncated": len(shown) > limit}
 
     max_state = 32 * 1024 * 1024
 
