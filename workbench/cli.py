@@ -241,6 +241,40 @@ def _command_runtimes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_kernel(args: argparse.Namespace) -> int:
+    from .kernel import install_kernelspecs, launch, uninstall_kernelspecs
+
+    if args.kernel_command == "install":
+        extra: list[str] = []
+        if args.policy:
+            load_policy(args.policy)  # fail now, not when Jupyter starts the kernel
+            extra += [
+                "--policy",
+                str(Path(args.policy).resolve()) if Path(args.policy).is_file() else args.policy,
+            ]
+        for item in args.set or []:
+            parse_setting(item)
+            extra += ["--set", item]
+        if args.session:
+            extra += ["--session", args.session]
+        prefix = sys.prefix if args.sys_prefix else args.prefix
+        installed = install_kernelspecs(user=args.user, prefix=prefix, extra_args=extra)
+        for name, folder in installed.items():
+            print(f"Installed kernelspec {name} in {folder}")
+        return EXIT_OK
+    if args.kernel_command == "uninstall":
+        removed = uninstall_kernelspecs()
+        print("Removed: " + (", ".join(removed) if removed else "nothing (none installed)"))
+        return EXIT_OK
+    if args.kernel_command == "run":
+        return launch(args.kernel_argv)
+    print(
+        "wasm-workbench kernel: say install, uninstall or run (see --help).",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
 def _launch_gui() -> int:
     """Open the desktop workbench.
 
@@ -300,6 +334,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--prepare", action="store_true", help="compile (or load) both runtimes now"
     )
     runtimes.set_defaults(handler=_command_runtimes)
+    kernel = sub.add_parser(
+        "kernel", help="Jupyter kernels (WASM Python, WASM JavaScript): install or run"
+    )
+    kernel.set_defaults(handler=_command_kernel, kernel_command=None)
+    kernel_sub = kernel.add_subparsers(dest="kernel_command")
+    install = kernel_sub.add_parser(
+        "install", help="install the kernelspecs for JupyterLab, Notebook, nbclient, qtconsole"
+    )
+    where = install.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for the current user")
+    where.add_argument(
+        "--sys-prefix", action="store_true", help="into this Python environment (sys.prefix)"
+    )
+    where.add_argument("--prefix", help="under this prefix (e.g. a conda or venv folder)")
+    install.add_argument("--policy", help="preset name or .toml file every cell runs with")
+    install.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override one policy setting"
+    )
+    install.add_argument("--session", help="run every kernel in this one session")
+    kernel_sub.add_parser("uninstall", help="remove the installed kernelspecs")
+    run_kernel = kernel_sub.add_parser(
+        "run",
+        help="run a kernel (what the kernelspecs launch); options: see the kernel docs",
+        add_help=False,
+    )
+    run_kernel.add_argument("kernel_argv", nargs=argparse.REMAINDER)
     return parser
 
 
