@@ -227,3 +227,43 @@ def test_kernel_refuses_a_bad_policy(capsys: pytest.CaptureFixture[str]) -> None
     err = capsys.readouterr().err
     assert "No policy preset named 'no-such-preset'" in err
     assert "unknown setting" in err
+
+
+def test_completions_come_from_the_guest_interpreter(python_kernel: Client) -> None:
+    python_kernel.run(
+        "import math\n"
+        "class Trap:\n"
+        "    @property\n"
+        "    def boom(self):\n"
+        "        while True: pass\n"
+        "    def __getattr__(self, name):\n"
+        "        while True: pass\n"
+        "    def __dir__(self):\n"
+        "        while True: pass\n"
+        "    def method(self): pass\n"
+        "trap = Trap()\n"
+        "my_value = 1"
+    )
+    reply = python_kernel.request("complete", "x = math.fa")
+    assert reply["matches"] == ["fabs", "factorial"]
+    assert (reply["cursor_start"], reply["cursor_end"]) == (9, 11)
+    assert python_kernel.request("complete", "my_v")["matches"] == ["my_value"]
+    # Attributes are listed without running the object's property, __getattr__ or
+    # __dir__ (each would loop forever and cost the session its interpreter).
+    assert python_kernel.request("complete", "trap.")["matches"] == ["boom", "method"]
+    assert python_kernel.request("complete", "trap.boom.fg")["matches"] == ["fget"]
+    reply, outputs = python_kernel.run("my_value + 1")
+    assert outputs[-1][1]["data"]["text/plain"] == "2"  # state survived
+
+
+def test_inspect_shows_signature_and_docstring(python_kernel: Client, js_kernel: Client) -> None:
+    python_kernel.run("def area(r, pi=3.14):\n    '''Area of a circle.'''\n    return pi * r * r")
+    reply = python_kernel.request("inspect", "area(", 4)
+    assert reply["found"]
+    text = reply["data"]["text/plain"]
+    assert "Signature: area(r, pi=3.14)" in text and "Area of a circle." in text
+    assert not python_kernel.request("inspect", "no_such_name", 3)["found"]
+    js_kernel.run("const double = (n) => n * 2;")
+    js = js_kernel.request("inspect", "double", 3)
+    assert js["found"] and "(n) => n * 2" in js["data"]["text/plain"]
+    assert js_kernel.request("complete", "dou")["matches"] == ["double"]

@@ -79,7 +79,7 @@ MAX_IMAGES = 20
 #: Lines that begin the guest's own report of an uncaught error (held back from
 #: the stream: it travels in the ``error`` message instead).
 _PY_ERROR_START = re.compile(r'^(Traceback \(most recent call last\):|  File ")', re.M)
-_JS_ERROR_START = re.compile(r"^(Uncaught |[A-Za-z_$][\w$]*(Error|Exception)\b)", re.M)
+_JS_ERROR_START = re.compile(r"^(Uncaught |[A-Za-z_$]?[\w$]*(Error|Exception)\b)", re.M)
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
 
 
@@ -161,8 +161,6 @@ class WasmKernel(Kernel):
     runtime: RuntimeType = RuntimeType.PYTHON
     #: How often output is sent while a cell runs (seconds).
     stream_interval: ClassVar[float] = 0.05
-    #: Seconds that complete/inspect requests wait for a busy interpreter.
-    introspect_wait: ClassVar[float] = 0.5
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -435,15 +433,21 @@ class WasmKernel(Kernel):
         }
 
     async def _introspect(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Ask the guest interpreter (between turns, small fixed budget; not a turn).
+
+        Starts the interpreter if none is running, so completing builtins works in
+        a fresh console. Any failure is an empty answer: Tab must never raise.
+        """
         session = self.sandbox_session
-        introspect = getattr(session, "introspect", None)
-        if session is None or introspect is None:
+        if session is None:
             return {}
+        if session.runtime is RuntimeType.JAVASCRIPT:
+            args = {**args, "names": session.declared_names}
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, introspect, kind, args)
+        future = loop.run_in_executor(None, lambda: session.introspect(kind, args, start=True))
         try:
-            answer = await asyncio.wait_for(asyncio.shield(future), self.introspect_wait * 20)
-        except (SandboxError, TimeoutError, ValueError, TypeError) as exc:
+            answer = await future
+        except SandboxError as exc:
             log.debug("introspect %s failed: %s", kind, exc)
             return {}
         return answer if isinstance(answer, dict) else {}

@@ -181,6 +181,15 @@ class Session:
         return self._info.model_copy(update={"state": self._state})
 
     @property
+    def declared_names(self) -> list[str]:
+        """JavaScript top-level let/const/class names run in this interpreter.
+
+        They are not properties of ``globalThis``, so introspectors (variables,
+        console completion) are handed them in ``args["names"]``.
+        """
+        return sorted(self._declared)
+
+    @property
     def interpreter_running(self) -> bool:
         """Whether a live interpreter is up (variables from earlier turns exist)."""
         instance = self._instance

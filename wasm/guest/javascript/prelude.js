@@ -188,6 +188,35 @@
     if (name === "Set") return call(setSize, value);
     return ownNames(value).length;
   };
+  const toSource = Function.prototype.toString;
+  const keywords = ("async await break case catch class const continue debugger default delete do else " +
+    "export extends false finally for function if import in instanceof let new null return static " +
+    "super switch this throw true try typeof undefined var void while with yield").split(" ");
+  // A dotted path's value, following data properties only; null when not found.
+  const resolve = (path, declared) => {
+    const parts = path.split(".");
+    if (!parts.every((part) => identifier.test(part))) return null;
+    let found = dataValue(globalThis, parts[0]);
+    if (found === null && declared.includes(parts[0])) {
+      try {
+        found = { value: (0, eval)(parts[0]) }; // reads the let/const binding, runs nothing else
+      } catch (e) {
+        return null;
+      }
+    }
+    for (const part of parts.slice(1)) {
+      if (found === null) return null;
+      let object = found.value;
+      if (object === null || object === undefined) return null;
+      if (typeof object !== "object" && typeof object !== "function") object = Object(object);
+      found = null;
+      for (let depth = 0; object !== null && depth < 50 && found === null; depth++) {
+        found = dataValue(object, part);
+        object = getProto(object);
+      }
+    }
+    return found;
+  };
   const introspectors = {
     variables(args) {
       const limit = args.preview_chars || 120;
@@ -223,6 +252,53 @@
         rows.push({ name, type: typeOf(item.value), size: sizeOf(item.value), preview: text });
       }
       return { variables: rows, total: names.length };
+    },
+    // Console completion and inspection. Chains are followed through data
+    // properties only (getters are never called), like the variables listing.
+    complete(args) {
+      const text = typeof args.text === "string" ? args.text.slice(0, 1000) : "";
+      const dot = text.lastIndexOf(".");
+      const prefix = text.slice(dot + 1);
+      const names = new Set();
+      if (dot >= 0) {
+        const found = resolve(text.slice(0, dot), args.names || []);
+        if (found === null) return { matches: [] };
+        let object = found.value;
+        if (object === null || object === undefined) return { matches: [] };
+        if (typeof object !== "object" && typeof object !== "function") object = Object(object);
+        for (let depth = 0; object !== null && depth < 50; depth++) {
+          for (const name of ownNames(object)) names.add(name);
+          object = getProto(object);
+        }
+      } else {
+        for (const name of ownNames(globalThis)) if (!name.startsWith("__wb")) names.add(name);
+        for (const name of args.names || []) if (typeof name === "string") names.add(name);
+        for (const word of keywords) names.add(word);
+      }
+      const hidden = !prefix.startsWith("_");
+      const matches = [...names]
+        .filter((name) => name.startsWith(prefix) && identifier.test(name) && !(hidden && name.startsWith("__")))
+        .sort();
+      return { matches: matches.slice(0, args.max_items || 500) };
+    },
+    inspect(args) {
+      const name = typeof args.name === "string" ? args.name.slice(0, 1000) : "";
+      const found = name ? resolve(name, args.names || []) : null;
+      if (found === null) return { found: false };
+      const value = found.value;
+      const lines = ["Type: " + typeOf(value)];
+      if (typeof value === "function") {
+        const source = call(toSource, value);
+        const native = source.includes("[native code]");
+        const head = source.split("\n")[0].replace(/\s*\{\s*$/, "");
+        lines.push("Signature: " + cut(head, 300));
+        const length = dataValue(value, "length");
+        if (length) lines.push("Parameters: " + length.value);
+        if (!native) lines.push("Source:\n" + cut(source, 4000));
+      } else {
+        lines.push("Value: " + cut(preview(value, 200, 0), 200));
+      }
+      return { found: true, text: lines.join("\n") };
     },
   };
   hidden("__wbIntrospect", (kind, argsJson) => {

@@ -403,7 +403,145 @@ def _wb_main():
             rows.append({"name": name, "type": type_name(value), "size": size_of(value), "preview": text})
         return {"variables": rows, "total": len(names)}
 
-    introspectors = {"variables": variables}
+    # Completion and inspection for consoles. Attribute chains are resolved the
+    # way inspect.getattr_static does, from the instance __dict__ and the class
+    # dicts along the MRO, so no property, __getattr__ or __dir__ of user code runs
+    # (a console's Tab key must never run the user's code, or cost them state).
+    keywords = (
+        "False None True and as assert async await break class continue def del elif else "
+        "except finally for from global if import in is lambda nonlocal not or pass raise "
+        "return try while with yield"
+    ).split()
+    mro_of = type.__dict__["__mro__"].__get__
+    class_dict_of = type.__dict__["__dict__"].__get__
+    instance_dict_of = object.__getattribute__
+    missing = object()
+    # C-level callables: their __doc__ and __text_signature__ are C getters.
+    builtin_callables = (type(len), type(str.upper), type(object.__init__), type(dict.fromkeys))
+
+    def namespaces(value):
+        spaces = []
+        try:
+            own = instance_dict_of(value, "__dict__")
+        except Exception:
+            own = None
+        if type(own) is dict:
+            spaces.append(own)
+        classes = mro_of(value) if isinstance(value, type) else mro_of(type(value))
+        for klass in classes:
+            try:
+                spaces.append(class_dict_of(klass))
+            except Exception:
+                pass
+        return spaces
+
+    def static_get(value, name):
+        for space in namespaces(value):
+            if name in space:
+                return space[name]
+        return missing
+
+    def resolve(path):
+        parts = path.split(".")
+        value = user_globals.get(parts[0], missing)
+        if value is missing:
+            value = builtins.__dict__.get(parts[0], missing)
+        for part in parts[1:]:
+            if value is missing:
+                break
+            value = static_get(value, part)
+        return value
+
+    def complete(args):
+        text = args.get("text", "")
+        if type(text) is not str or len(text) > 1000:
+            return {"matches": []}
+        base, dot, prefix = text.rpartition(".")
+        if dot:
+            value = resolve(base)
+            if value is missing:
+                return {"matches": []}
+            names = set()
+            for space in namespaces(value):
+                names.update(name for name in space if type(name) is str)
+        else:
+            names = set(name for name in user_globals if type(name) is str)
+            names.update(builtins.__dict__)
+            names.update(keywords)
+        hidden = not prefix.startswith("_")
+        found = sorted(
+            name for name in names if name.startswith(prefix) and not (hidden and name.startswith("_"))
+        )
+        return {"matches": found[: args.get("max_items", 500)]}
+
+    def signature(function):
+        code = function.__code__
+        names = code.co_varnames
+        count = code.co_argcount
+        kwonly = code.co_kwonlyargcount
+        defaults = function.__defaults__ or ()
+        kwdefaults = function.__kwdefaults__ or {}
+        parts = []
+        first_default = count - len(defaults)
+        for index in range(count):
+            part = names[index]
+            if index >= first_default:
+                part += "=" + preview(defaults[index - first_default], 40)
+            parts.append(part)
+            if index + 1 == code.co_posonlyargcount:
+                parts.append("/")
+        position = count
+        if code.co_flags & 0x04:
+            parts.append("*" + names[count + kwonly])
+        elif kwonly:
+            parts.append("*")
+        for index in range(position, position + kwonly):
+            part = names[index]
+            if part in kwdefaults:
+                part += "=" + preview(kwdefaults[part], 40)
+            parts.append(part)
+        if code.co_flags & 0x08:
+            parts.append("**" + names[count + kwonly + (1 if code.co_flags & 0x04 else 0)])
+        return "(" + ", ".join(parts) + ")"
+
+    def inspect(args):
+        name = args.get("name", "")
+        if type(name) is not str or not name or len(name) > 1000:
+            return {"found": False}
+        value = resolve(name)
+        if value is missing:
+            return {"found": False}
+        lines = ["Type: " + type_name(value)]
+        target = value
+        if type(value) is type(inspect.__get__(0)):  # a bound method
+            target = value.__func__
+        if type(target) is function_type:
+            lines.append("Signature: " + name.rpartition(".")[2] + signature(target))
+        elif isinstance(value, type):
+            init = static_get(value, "__init__")
+            if type(init) is function_type:
+                text = signature(init).replace("(self, ", "(", 1).replace("(self)", "()", 1)
+                lines.append("Signature: " + name.rpartition(".")[2] + text)
+        elif type(value) in builtin_callables:
+            text_signature = value.__text_signature__
+            if type(text_signature) is str:
+                for first in ("$module, ", "$module", "$self, ", "$self", "$type, ", "$type"):
+                    text_signature = text_signature.replace(first, "", 1)
+                lines.append("Signature: " + name.rpartition(".")[2] + text_signature)
+        else:
+            lines.append("Value: " + short(preview(value, 200), 200))
+        doc = static_get(target, "__doc__")
+        if type(value) in builtin_callables:
+            doc = value.__doc__
+        if type(doc) is not str and type(target) is function_type:
+            doc = target.__doc__
+        if type(doc) is not str and not isinstance(value, type):
+            doc = static_get(type(value), "__doc__")
+        if type(doc) is str and doc.strip():
+            lines.append("Docstring:\n" + short(doc.strip(), 4000))
+        return {"found": True, "text": "\n".join(lines)}
+
+    introspectors = {"variables": variables, "complete": complete, "inspect": inspect}
 
     def introspect(request):
         handler = introspectors.get(request.get("kind"))
