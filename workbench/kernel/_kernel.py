@@ -171,6 +171,10 @@ class WasmKernel(Kernel):
         self._history_session = 1
         self._bind_lock = threading.Lock()
         self._on_result: list[Callable[[SandboxResult], None]] = []
+        #: Set by interrupt() while a cell is executing; the cell's turn is then
+        #: cancelled even if it had not started yet when the interrupt came.
+        self._interrupt_requested = threading.Event()
+        self._executing = False
 
     # ---- Binding to a session
 
@@ -204,11 +208,21 @@ class WasmKernel(Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = super().kernel_info
-        # No debugger: the code runs inside WebAssembly, out of debugpy's reach.
-        info["supported_features"] = [f for f in info["supported_features"] if f != "debugger"]
-        info["debugger"] = False
-        return info
+        # Built here rather than by the base class, which imports debugpy to
+        # advertise a debugger: the code runs inside WebAssembly, out of its reach.
+        from ipykernel.kernelbase import kernel_protocol_version
+
+        features = ["kernel subshells"] if self._supports_kernel_subshells else []
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,
+            "implementation_version": self.implementation_version,
+            "language_info": self.language_info,
+            "banner": self.banner,
+            "help_links": [],
+            "supported_features": features,
+            "debugger": False,
+        }
 
     # ---- execute
 
@@ -244,6 +258,7 @@ class WasmKernel(Kernel):
         def work() -> SandboxResult:
             return session.execute(code, policy=policy, on_output=buffer.write, interactive=True)
 
+        self._executing = True
         future = loop.run_in_executor(None, work)
         try:
             while True:
@@ -252,9 +267,14 @@ class WasmKernel(Kernel):
                     self._send_streams(buffer.take(), parent)
                 if done:
                     break
+                if self._interrupt_requested.is_set():
+                    session.cancel()  # again: the turn may have started after the first
             result = future.result()
         except SandboxError as exc:
             return self._error_reply(type(exc).__name__, str(exc), [str(exc)], silent, parent)
+        finally:
+            self._executing = False
+            self._interrupt_requested.clear()
         if not silent:
             self._send_streams(buffer.take(), parent)
         held = buffer.release_held()
@@ -370,8 +390,14 @@ class WasmKernel(Kernel):
 
     # ---- interrupt and shutdown
 
-    def interrupt(self) -> None:
-        """Stop the running cell (any thread)."""
+    def interrupt(self, *, pending: bool = False) -> None:
+        """Stop the running cell (any thread).
+
+        With ``pending``, the caller knows a cell was sent and not answered yet: if
+        it has not started, it is stopped as soon as it does.
+        """
+        if self._executing or pending:
+            self._interrupt_requested.set()
         session = self.sandbox_session
         if session is not None:
             session.cancel()
