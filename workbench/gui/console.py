@@ -184,7 +184,7 @@ class ConsoleDock(QDockWidget):
         self.kernel_thread = KernelThread()
         self.manager = ConsoleKernelManager()
         self.manager.start_kernel()
-        self.kernel: ConsoleKernel = self.manager.kernel
+        self.kernel: ConsoleKernel = self.manager.kernel  # type: ignore[assignment]
         self.client: ConsoleKernelClient = self.manager.client()
         self.client.kernel_thread = self.kernel_thread
         self.session: Session | None = None

@@ -210,7 +210,7 @@ class WasmKernel(Kernel):
     def kernel_info(self) -> dict[str, Any]:
         # Built here rather than by the base class, which imports debugpy to
         # advertise a debugger: the code runs inside WebAssembly, out of its reach.
-        from ipykernel.kernelbase import kernel_protocol_version
+        from ipykernel._version import kernel_protocol_version
 
         features = ["kernel subshells"] if self._supports_kernel_subshells else []
         return {
