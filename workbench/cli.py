@@ -26,6 +26,7 @@ from . import __version__
 from .sandbox import (
     CompileProgress,
     ExecutionPolicy,
+    InvalidSessionIdError,
     PolicyError,
     RuntimeType,
     SandboxError,
@@ -37,6 +38,7 @@ from .sandbox import (
     list_presets,
     load_policy,
     policy_field_help,
+    validate_session_id,
 )
 
 EXIT_OK = 0
@@ -242,7 +244,7 @@ def _command_runtimes(args: argparse.Namespace) -> int:
 
 
 def _command_kernel(args: argparse.Namespace) -> int:
-    from .kernel import install_kernelspecs, launch, uninstall_kernelspecs
+    from .kernel import install_kernelspecs, uninstall_kernelspecs
 
     if args.kernel_command == "install":
         extra: list[str] = []
@@ -256,7 +258,11 @@ def _command_kernel(args: argparse.Namespace) -> int:
             parse_setting(item)
             extra += ["--set", item]
         if args.session:
-            extra += ["--session", args.session]
+            try:
+                extra += ["--session", validate_session_id(args.session)]
+            except InvalidSessionIdError as exc:
+                print(f"wasm-workbench: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         prefix = sys.prefix if args.sys_prefix else args.prefix
         installed = install_kernelspecs(user=args.user, prefix=prefix, extra_args=extra)
         for name, folder in installed.items():
@@ -266,8 +272,6 @@ def _command_kernel(args: argparse.Namespace) -> int:
         removed = uninstall_kernelspecs()
         print("Removed: " + (", ".join(removed) if removed else "nothing (none installed)"))
         return EXIT_OK
-    if args.kernel_command == "run":
-        return launch(args.kernel_argv)
     print(
         "wasm-workbench kernel: say install, uninstall or run (see --help).",
         file=sys.stderr,
@@ -365,8 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``wasm-workbench`` script."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:2] == ["kernel", "run"]:
+        # The kernel's own options (and ipykernel's) pass through untouched.
+        from .kernel import launch
+
+        return launch(raw[2:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(raw)
     if args.command is None or args.command == "gui":
         return _launch_gui()
     try:
