@@ -90,8 +90,9 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path, engine: object
     )
     assert kernels.returncode == 0, kernels.stderr
     spec = json.loads(
-        (tmp_path / "jp" / "share" / "jupyter" / "kernels" / "wasm-python" / "kernel.json")
-        .read_text(encoding="utf-8")
+        (
+            tmp_path / "jp" / "share" / "jupyter" / "kernels" / "wasm-python" / "kernel.json"
+        ).read_text(encoding="utf-8")
     )
     assert Path(spec["argv"][0]).parent == bindir
     assert spec["argv"][1:3] == ["-m", "workbench.kernel"]
