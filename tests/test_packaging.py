@@ -7,6 +7,7 @@ checkout by accident (the driver, the manifest, the presets).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,3 +79,20 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path, engine: object
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "installed (3, 12)"
     assert "panicked" not in run.stderr
+    # The Jupyter kernelspecs point at the installed package's Python.
+    kernels = subprocess.run(
+        [str(bindir / "wasm-workbench"), "kernel", "install", "--prefix", str(tmp_path / "jp")],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert kernels.returncode == 0, kernels.stderr
+    spec = json.loads(
+        (
+            tmp_path / "jp" / "share" / "jupyter" / "kernels" / "wasm-python" / "kernel.json"
+        ).read_text(encoding="utf-8")
+    )
+    assert Path(spec["argv"][0]).parent == bindir
+    assert spec["argv"][1:3] == ["-m", "workbench.kernel"]

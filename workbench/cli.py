@@ -26,6 +26,7 @@ from . import __version__
 from .sandbox import (
     CompileProgress,
     ExecutionPolicy,
+    InvalidSessionIdError,
     PolicyError,
     RuntimeType,
     SandboxError,
@@ -45,6 +46,7 @@ from .sandbox import (
     lock_vendor_packages,
     open_session,
     policy_field_help,
+    validate_session_id,
 )
 
 EXIT_OK = 0
@@ -319,6 +321,42 @@ def _command_runtimes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_kernel(args: argparse.Namespace) -> int:
+    from .kernel import install_kernelspecs, uninstall_kernelspecs
+
+    if args.kernel_command == "install":
+        extra: list[str] = []
+        if args.policy:
+            load_policy(args.policy)  # fail now, not when Jupyter starts the kernel
+            extra += [
+                "--policy",
+                str(Path(args.policy).resolve()) if Path(args.policy).is_file() else args.policy,
+            ]
+        for item in args.set or []:
+            parse_setting(item)
+            extra += ["--set", item]
+        if args.session:
+            try:
+                extra += ["--session", validate_session_id(args.session)]
+            except InvalidSessionIdError as exc:
+                print(f"wasm-workbench: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        prefix = sys.prefix if args.sys_prefix else args.prefix
+        installed = install_kernelspecs(user=args.user, prefix=prefix, extra_args=extra)
+        for name, folder in installed.items():
+            print(f"Installed kernelspec {name} in {folder}")
+        return EXIT_OK
+    if args.kernel_command == "uninstall":
+        removed = uninstall_kernelspecs()
+        print("Removed: " + (", ".join(removed) if removed else "nothing (none installed)"))
+        return EXIT_OK
+    print(
+        "wasm-workbench kernel: say install, uninstall or run (see --help).",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
 def _launch_gui() -> int:
     """Open the desktop workbench.
 
@@ -397,13 +435,45 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--workspace-root", help="folder that holds session workspaces")
     install.add_argument("--json", action="store_true", help="print the result as JSON")
     install.set_defaults(handler=_command_install)
+    kernel = sub.add_parser(
+        "kernel", help="Jupyter kernels (WASM Python, WASM JavaScript): install or run"
+    )
+    kernel.set_defaults(handler=_command_kernel, kernel_command=None)
+    kernel_sub = kernel.add_subparsers(dest="kernel_command")
+    kernel_install = kernel_sub.add_parser(
+        "install", help="install the kernelspecs for JupyterLab, Notebook, nbclient, qtconsole"
+    )
+    where = kernel_install.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for the current user")
+    where.add_argument(
+        "--sys-prefix", action="store_true", help="into this Python environment (sys.prefix)"
+    )
+    where.add_argument("--prefix", help="under this prefix (e.g. a conda or venv folder)")
+    kernel_install.add_argument("--policy", help="preset name or .toml file every cell runs with")
+    kernel_install.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override one policy setting"
+    )
+    kernel_install.add_argument("--session", help="run every kernel in this one session")
+    kernel_sub.add_parser("uninstall", help="remove the installed kernelspecs")
+    run_kernel = kernel_sub.add_parser(
+        "run",
+        help="run a kernel (what the kernelspecs launch); options: see the kernel docs",
+        add_help=False,
+    )
+    run_kernel.add_argument("kernel_argv", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``wasm-workbench`` script."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:2] == ["kernel", "run"]:
+        # The kernel's own options (and ipykernel's) pass through untouched.
+        from .kernel import launch
+
+        return launch(raw[2:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(raw)
     if args.command is None or args.command == "gui":
         return _launch_gui()
     try:

@@ -68,6 +68,7 @@ from workbench.sandbox._engine import WASMTIME_VERSION
 from workbench.sandbox._fuel import nice_ceil
 from workbench.sandbox._policy import format_bytes, format_fuel
 
+from .console import install_console
 from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
 from .file_browser import FileBrowser
@@ -174,6 +175,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
+        self.console_dock = install_console(self)  # Console dock (gui/console.py)
         self.statusBar().showMessage("Ready")
         self._restore_settings()
         self._update_run_state(running=False)
@@ -1227,6 +1229,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save settings, stop any run and release the sandboxes."""
         self.save_settings()
+        self.console_dock.shutdown()
         for sandbox in self._sandboxes.values():
             sandbox.close()
         if self.sessions_panel.session is not None:

@@ -119,6 +119,10 @@ class TurnRequest:
     #: Opaque guest state for "restore" (the host never decodes it).
     state: bytes | None = None
     filename: str = "<code>"
+    #: REPL semantics (live turns): the value of a trailing expression comes back
+    #: in the status as ``value`` (its repr, at most ``value_max`` characters).
+    interactive: bool = False
+    value_max: int = 65536
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).
     workspace_bytes_used: int = 0

@@ -148,6 +148,13 @@ class SandboxResult(BaseModel):
     unsaved_globals: list[str] = Field(default_factory=list)
     #: Globals restored into a new interpreter before this turn.
     restored_globals: list[str] = Field(default_factory=list)
+    #: With ``Session.execute(..., interactive=True)``: the text of the value of a
+    #: trailing expression (Python ``repr``, a JavaScript inspection), as a REPL
+    #: shows it; None when the code ends in a statement, the value is None /
+    #: undefined, or the turn failed. Guest-made text, at most 64 KiB.
+    display_value: str | None = None
+    #: The display value was longer than the cap and was cut.
+    display_value_truncated: bool = False
 
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None

@@ -47,6 +47,9 @@ log = logging.getLogger("workbench.sandbox")
 #: instance's thread as the guest writes (only the part kept under the cap).
 OutputCallback = Callable[[str, bytes], None]
 
+#: Longest ``SandboxResult.display_value`` kept (characters); the rest is cut.
+DISPLAY_VALUE_MAX_CHARS = 64 * 1024
+
 #: Memory this close to the limit at the end of a failed run counts as hitting it.
 MEMORY_LIMIT_SLACK = 2 * 1024 * 1024
 
@@ -302,6 +305,7 @@ def turn_request(
     *,
     fresh: bool,
     persist: bool = False,
+    interactive: bool = False,
     on_output: OutputCallback | None = None,
 ) -> TurnRequest:
     """The per-turn limits of ``policy``, with the workspace usage as quota baseline."""
@@ -317,6 +321,8 @@ def turn_request(
         argv=list(policy.argv),
         fresh=fresh,
         persist=persist,
+        interactive=interactive,
+        value_max=DISPLAY_VALUE_MAX_CHARS,
         on_output=on_output,
         workspace_bytes_used=usage.total_bytes,
         workspace_entries_used=usage.entries,
@@ -380,6 +386,7 @@ def build_result(
     guest_failed: bool | None = None,
     unsaved_globals: list[str] | None = None,
     restored_globals: list[str] | None = None,
+    untrusted_status: dict[str, object] | None = None,
 ) -> SandboxResult:
     """Turn what the host observed into a :class:`SandboxResult`."""
     stdout = outcome.stdout.decode("utf-8", "replace")
@@ -410,6 +417,7 @@ def build_result(
     fuel = analyze_fuel(
         outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL
     )
+    display_value, display_truncated = _display_value(untrusted_status)
     return SandboxResult(
         execution_id=new_execution_id(),
         runtime=runtime,
@@ -442,9 +450,26 @@ def build_result(
         state_lost=state_lost,
         unsaved_globals=unsaved_globals or [],
         restored_globals=restored_globals or [],
+        display_value=display_value,
+        display_value_truncated=display_truncated,
         error_guidance=guidance,
         fuel_analysis=fuel,
     )
+
+
+def _display_value(untrusted_status: dict[str, object] | None) -> tuple[str | None, bool]:
+    """The trailing expression's text from a guest status, capped here too."""
+    if not untrusted_status:
+        return None, False
+    value = untrusted_status.get("value")
+    if not isinstance(value, str):
+        return None, False
+    truncated = untrusted_status.get("value_truncated") is True
+    # JSON may carry lone surrogates; they can't be encoded later (UTF-8, ZMQ).
+    value = value.encode("utf-8", "replace").decode("utf-8")
+    if len(value) > DISPLAY_VALUE_MAX_CHARS:
+        value, truncated = value[:DISPLAY_VALUE_MAX_CHARS], True
+    return value, truncated
 
 
 def limits_hit(result: SandboxResult) -> list[str]:

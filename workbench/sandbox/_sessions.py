@@ -181,6 +181,15 @@ class Session:
         return self._info.model_copy(update={"state": self._state})
 
     @property
+    def declared_names(self) -> list[str]:
+        """JavaScript top-level let/const/class names run in this interpreter.
+
+        They are not properties of ``globalThis``, so introspectors (variables,
+        console completion) are handed them in ``args["names"]``.
+        """
+        return sorted(self._declared)
+
+    @property
     def interpreter_running(self) -> bool:
         """Whether a live interpreter is up (variables from earlier turns exist)."""
         instance = self._instance
@@ -194,8 +203,25 @@ class Session:
         *,
         policy: ExecutionPolicy | None = None,
         on_output: OutputCallback | None = None,
+        interactive: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in the session's live interpreter.
+
+        Parameters
+        ----------
+        code
+            The source to run.
+        policy
+            Limits for this turn; the session's policy if omitted.
+        on_output
+            ``callback(stream, chunk)`` called as the guest writes (see
+            :data:`OutputCallback`).
+        interactive
+            REPL semantics: when the code ends in an expression, its value is
+            shown in ``result.display_value`` (Python: its ``repr``, also bound
+            to ``_``; JavaScript: the script's completion value, inspected). A
+            trailing ``;`` hides it in Python. Off by default: plain runs are
+            unchanged.
 
         Raises
         ------
@@ -217,6 +243,7 @@ class Session:
                 before,
                 fresh=False,
                 persist=self.auto_persist_globals,
+                interactive=interactive,
                 on_output=on_output,
             )
             emit_start(self.audit, self.id, self.runtime, code, policy)
@@ -244,6 +271,7 @@ class Session:
                 guest_failed=_guest_failed(outcome, status),
                 unsaved_globals=unsaved,
                 restored_globals=restored,
+                untrusted_status=status,
             )
             self._record_turn(result)
             return result

@@ -61,6 +61,8 @@
   baseline.add("__wbRestoreGlobals");
   baseline.add("__wbIntrospect");
   baseline.add("sandbox_utils");
+  baseline.add("__wbShow"); // defined below (interactive turns)
+  baseline.add("__wbLast");
   const hidden = (name, value) =>
     Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false });
   hidden("__wbSaveGlobals", () => {
@@ -186,6 +188,35 @@
     if (name === "Set") return call(setSize, value);
     return ownNames(value).length;
   };
+  const toSource = Function.prototype.toString;
+  const keywords = ("async await break case catch class const continue debugger default delete do else " +
+    "export extends false finally for function if import in instanceof let new null return static " +
+    "super switch this throw true try typeof undefined var void while with yield").split(" ");
+  // A dotted path's value, following data properties only; null when not found.
+  const resolve = (path, declared) => {
+    const parts = path.split(".");
+    if (!parts.every((part) => identifier.test(part))) return null;
+    let found = dataValue(globalThis, parts[0]);
+    if (found === null && declared.includes(parts[0])) {
+      try {
+        found = { value: (0, eval)(parts[0]) }; // reads the let/const binding, runs nothing else
+      } catch (e) {
+        return null;
+      }
+    }
+    for (const part of parts.slice(1)) {
+      if (found === null) return null;
+      let object = found.value;
+      if (object === null || object === undefined) return null;
+      if (typeof object !== "object" && typeof object !== "function") object = Object(object);
+      found = null;
+      for (let depth = 0; object !== null && depth < 50 && found === null; depth++) {
+        found = dataValue(object, part);
+        object = getProto(object);
+      }
+    }
+    return found;
+  };
   const introspectors = {
     variables(args) {
       const limit = args.preview_chars || 120;
@@ -222,6 +253,53 @@
       }
       return { variables: rows, total: names.length };
     },
+    // Console completion and inspection. Chains are followed through data
+    // properties only (getters are never called), like the variables listing.
+    complete(args) {
+      const text = typeof args.text === "string" ? args.text.slice(0, 1000) : "";
+      const dot = text.lastIndexOf(".");
+      const prefix = text.slice(dot + 1);
+      const names = new Set();
+      if (dot >= 0) {
+        const found = resolve(text.slice(0, dot), args.names || []);
+        if (found === null) return { matches: [] };
+        let object = found.value;
+        if (object === null || object === undefined) return { matches: [] };
+        if (typeof object !== "object" && typeof object !== "function") object = Object(object);
+        for (let depth = 0; object !== null && depth < 50; depth++) {
+          for (const name of ownNames(object)) names.add(name);
+          object = getProto(object);
+        }
+      } else {
+        for (const name of ownNames(globalThis)) if (!name.startsWith("__wb")) names.add(name);
+        for (const name of args.names || []) if (typeof name === "string") names.add(name);
+        for (const word of keywords) names.add(word);
+      }
+      const hidden = !prefix.startsWith("_");
+      const matches = [...names]
+        .filter((name) => name.startsWith(prefix) && identifier.test(name) && !(hidden && name.startsWith("__")))
+        .sort();
+      return { matches: matches.slice(0, args.max_items || 500) };
+    },
+    inspect(args) {
+      const name = typeof args.name === "string" ? args.name.slice(0, 1000) : "";
+      const found = name ? resolve(name, args.names || []) : null;
+      if (found === null) return { found: false };
+      const value = found.value;
+      const lines = ["Type: " + typeOf(value)];
+      if (typeof value === "function") {
+        const source = call(toSource, value);
+        const native = source.includes("[native code]");
+        const head = source.split("\n")[0].replace(/\s*\{\s*$/, "");
+        lines.push("Signature: " + cut(head, 300));
+        const length = dataValue(value, "length");
+        if (length) lines.push("Parameters: " + length.value);
+        if (!native) lines.push("Source:\n" + cut(source, 4000));
+      } else {
+        lines.push("Value: " + cut(preview(value, 200, 0), 200));
+      }
+      return { found: true, text: lines.join("\n") };
+    },
   };
   hidden("__wbIntrospect", (kind, argsJson) => {
     const handler = Object.prototype.hasOwnProperty.call(introspectors, kind) ? introspectors[kind] : null;
@@ -254,5 +332,100 @@
       }
     }
     return JSON.stringify({ ok: failed.length === 0, restored: restored.sort(), failed: failed.sort() });
+  });
+})();
+
+// Interactive turns (Jupyter kernels, the workbench console): the host stores the
+// script's completion value in globalThis.__wbLast and calls __wbShow(limit), which
+// removes it and returns JSON {value: text or null, truncated}. undefined shows
+// nothing, as in a notebook; the text looks like Node's REPL output, abridged.
+(function () {
+  "use strict";
+  const inspect = (value, depth, seen) => {
+    switch (typeof value) {
+      case "string":
+        return JSON.stringify(value);
+      case "number":
+        return Object.is(value, -0) ? "-0" : String(value);
+      case "bigint":
+        return String(value) + "n";
+      case "boolean":
+      case "undefined":
+        return String(value);
+      case "symbol":
+        return value.toString();
+      case "function": {
+        const source = Function.prototype.toString.call(value);
+        if (source.startsWith("class")) return "[class " + (value.name || "(anonymous)") + "]";
+        return "[Function: " + (value.name || "(anonymous)") + "]";
+      }
+    }
+    if (value === null) return "null";
+    if (seen.includes(value)) return "[Circular]";
+    if (value instanceof Error) return String(value.stack ? value + "\n" + value.stack : value).trim();
+    if (value instanceof Date) return isNaN(value) ? "Invalid Date" : value.toISOString();
+    if (value instanceof RegExp) return String(value);
+    if (typeof Promise !== "undefined" && value instanceof Promise) return "Promise { <pending or settled> }";
+    if (depth > 2) return Array.isArray(value) ? "[Array]" : "[Object]";
+    const inner = seen.concat([value]);
+    const items = [];
+    const more = (count) => (count > 0 ? ["... " + count + " more items"] : []);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < Math.min(value.length, 100); i++) items.push(inspect(value[i], depth + 1, inner));
+      if (!items.length) return "[]";
+      return "[ " + items.concat(more(value.length - 100)).join(", ") + " ]";
+    }
+    if (value instanceof Map) {
+      let count = 0;
+      for (const [k, v] of value) {
+        if (count++ >= 100) break;
+        items.push(inspect(k, depth + 1, inner) + " => " + inspect(v, depth + 1, inner));
+      }
+      return "Map(" + value.size + ") { " + items.concat(more(value.size - 100)).join(", ") + " }";
+    }
+    if (value instanceof Set) {
+      let count = 0;
+      for (const v of value) {
+        if (count++ >= 100) break;
+        items.push(inspect(v, depth + 1, inner));
+      }
+      return "Set(" + value.size + ") { " + items.concat(more(value.size - 100)).join(", ") + " }";
+    }
+    if (ArrayBuffer.isView(value)) {
+      const array = Array.prototype.slice.call(value, 0, 100);
+      return value.constructor.name + "(" + value.length + ") [ " + array.join(", ") + " ]";
+    }
+    const keys = Object.keys(value);
+    for (const key of keys.slice(0, 100)) {
+      const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+      let text;
+      try {
+        text = inspect(value[key], depth + 1, inner);
+      } catch (e) {
+        text = "[Getter threw]";
+      }
+      items.push(name + ": " + text);
+    }
+    const proto = Object.getPrototypeOf(value);
+    const ctor = proto && proto.constructor && proto.constructor.name;
+    const prefix = proto === null ? "[Object: null prototype] " : ctor && ctor !== "Object" ? ctor + " " : "";
+    if (!items.length) return prefix + "{}";
+    return prefix + "{ " + items.concat(more(keys.length - 100)).join(", ") + " }";
+  };
+  Object.defineProperty(globalThis, "__wbShow", {
+    value: (limit) => {
+      const value = globalThis.__wbLast;
+      delete globalThis.__wbLast;
+      if (value === undefined) return JSON.stringify({ value: null });
+      let text;
+      try {
+        text = inspect(value, 0, []);
+      } catch (e) {
+        text = "[value could not be shown: " + e + "]";
+      }
+      return JSON.stringify({ value: text.slice(0, limit), truncated: text.length > limit });
+    },
+    enumerable: false,
+    writable: false,
   });
 })();

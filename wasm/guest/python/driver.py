@@ -54,8 +54,11 @@ def _wb_main():
             out = ['"']
             for ch in value:
                 code = ord(ch)
-                if ch in '"\\' or code < 0x20 or code > 0x7E:
-                    out.append("\\u%04x" % code if code < 0x10000 else "\\ufffd")
+                if code > 0xFFFF:  # a surrogate pair, as JSON spells it
+                    code -= 0x10000
+                    out.append("\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)))
+                elif ch in '"\\' or code < 0x20 or code > 0x7E:
+                    out.append("\\u%04x" % code)
                 else:
                     out.append(ch)
             out.append('"')
@@ -244,14 +247,39 @@ def _wb_main():
         filename = request.get("filename", "<code>")
         code_name[0] = filename
         sys.argv = [filename] + list(request.get("argv", []))
+        shown = None
         try:
-            exec(compile(code, filename, "exec"), user_globals)
+            if request.get("interactive"):
+                # REPL semantics: a trailing expression statement is evaluated on
+                # its own and its repr sent back. The AST comes from the builtin
+                # _ast module (compile with PyCF_ONLY_AST), not ast.py: no import.
+                import _ast
+
+                tree = compile(code, filename, "exec", 0x400)
+                last = tree.body[-1] if tree.body and type(tree.body[-1]) is _ast.Expr else None
+                if code.rstrip().endswith(";"):
+                    last = None  # a trailing ";" hides the value, as in IPython
+                if last is not None:
+                    del tree.body[-1]
+                exec(compile(tree, filename, "exec"), user_globals)
+                if last is not None:
+                    value = eval(compile(_ast.Expression(last.value), filename, "eval"), user_globals)
+                    if value is not None:
+                        builtins._ = value
+                        shown = repr(value)
+                        if type(shown) is not str:
+                            shown = str(shown)
+            else:
+                exec(compile(code, filename, "exec"), user_globals)
         except SystemExit:
             raise
         except BaseException as exc:
             print_exception(exc, code)
             return {"ok": False, "error": type(exc).__name__}
-        return {"ok": True}
+        if shown is None:
+            return {"ok": True}
+        limit = request.get("value_max", 65536)
+        return {"ok": True, "value": shown[:limit], "value_truncated": len(shown) > limit}
 
     max_state = 32 * 1024 * 1024
 
@@ -409,7 +437,145 @@ def _wb_main():
             rows.append({"name": name, "type": type_name(value), "size": size_of(value), "preview": text})
         return {"variables": rows, "total": len(names)}
 
-    introspectors = {"variables": variables}
+    # Completion and inspection for consoles. Attribute chains are resolved the
+    # way inspect.getattr_static does, from the instance __dict__ and the class
+    # dicts along the MRO, so no property, __getattr__ or __dir__ of user code runs
+    # (a console's Tab key must never run the user's code, or cost them state).
+    keywords = (
+        "False None True and as assert async await break class continue def del elif else "
+        "except finally for from global if import in is lambda nonlocal not or pass raise "
+        "return try while with yield"
+    ).split()
+    mro_of = type.__dict__["__mro__"].__get__
+    class_dict_of = type.__dict__["__dict__"].__get__
+    instance_dict_of = object.__getattribute__
+    missing = object()
+    # C-level callables: their __doc__ and __text_signature__ are C getters.
+    builtin_callables = (type(len), type(str.upper), type(object.__init__), type(dict.fromkeys))
+
+    def namespaces(value):
+        spaces = []
+        try:
+            own = instance_dict_of(value, "__dict__")
+        except Exception:
+            own = None
+        if type(own) is dict:
+            spaces.append(own)
+        classes = mro_of(value) if isinstance(value, type) else mro_of(type(value))
+        for klass in classes:
+            try:
+                spaces.append(class_dict_of(klass))
+            except Exception:
+                pass
+        return spaces
+
+    def static_get(value, name):
+        for space in namespaces(value):
+            if name in space:
+                return space[name]
+        return missing
+
+    def resolve(path):
+        parts = path.split(".")
+        value = user_globals.get(parts[0], missing)
+        if value is missing:
+            value = builtins.__dict__.get(parts[0], missing)
+        for part in parts[1:]:
+            if value is missing:
+                break
+            value = static_get(value, part)
+        return value
+
+    def complete(args):
+        text = args.get("text", "")
+        if type(text) is not str or len(text) > 1000:
+            return {"matches": []}
+        base, dot, prefix = text.rpartition(".")
+        if dot:
+            value = resolve(base)
+            if value is missing:
+                return {"matches": []}
+            names = set()
+            for space in namespaces(value):
+                names.update(name for name in space if type(name) is str)
+        else:
+            names = set(name for name in user_globals if type(name) is str)
+            names.update(builtins.__dict__)
+            names.update(keywords)
+        hidden = not prefix.startswith("_")
+        found = sorted(
+            name for name in names if name.startswith(prefix) and not (hidden and name.startswith("_"))
+        )
+        return {"matches": found[: args.get("max_items", 500)]}
+
+    def signature(function):
+        code = function.__code__
+        names = code.co_varnames
+        count = code.co_argcount
+        kwonly = code.co_kwonlyargcount
+        defaults = function.__defaults__ or ()
+        kwdefaults = function.__kwdefaults__ or {}
+        parts = []
+        first_default = count - len(defaults)
+        for index in range(count):
+            part = names[index]
+            if index >= first_default:
+                part += "=" + preview(defaults[index - first_default], 40)
+            parts.append(part)
+            if index + 1 == code.co_posonlyargcount:
+                parts.append("/")
+        position = count
+        if code.co_flags & 0x04:
+            parts.append("*" + names[count + kwonly])
+        elif kwonly:
+            parts.append("*")
+        for index in range(position, position + kwonly):
+            part = names[index]
+            if part in kwdefaults:
+                part += "=" + preview(kwdefaults[part], 40)
+            parts.append(part)
+        if code.co_flags & 0x08:
+            parts.append("**" + names[count + kwonly + (1 if code.co_flags & 0x04 else 0)])
+        return "(" + ", ".join(parts) + ")"
+
+    def inspect(args):
+        name = args.get("name", "")
+        if type(name) is not str or not name or len(name) > 1000:
+            return {"found": False}
+        value = resolve(name)
+        if value is missing:
+            return {"found": False}
+        lines = ["Type: " + type_name(value)]
+        target = value
+        if type(value) is type(inspect.__get__(0)):  # a bound method
+            target = value.__func__
+        if type(target) is function_type:
+            lines.append("Signature: " + name.rpartition(".")[2] + signature(target))
+        elif isinstance(value, type):
+            init = static_get(value, "__init__")
+            if type(init) is function_type:
+                text = signature(init).replace("(self, ", "(", 1).replace("(self)", "()", 1)
+                lines.append("Signature: " + name.rpartition(".")[2] + text)
+        elif type(value) in builtin_callables:
+            text_signature = value.__text_signature__
+            if type(text_signature) is str:
+                for first in ("$module, ", "$module", "$self, ", "$self", "$type, ", "$type"):
+                    text_signature = text_signature.replace(first, "", 1)
+                lines.append("Signature: " + name.rpartition(".")[2] + text_signature)
+        else:
+            lines.append("Value: " + short(preview(value, 200), 200))
+        doc = static_get(target, "__doc__")
+        if type(value) in builtin_callables:
+            doc = value.__doc__
+        if type(doc) is not str and type(target) is function_type:
+            doc = target.__doc__
+        if type(doc) is not str and not isinstance(value, type):
+            doc = static_get(type(value), "__doc__")
+        if type(doc) is str and doc.strip():
+            lines.append("Docstring:\n" + short(doc.strip(), 4000))
+        return {"found": True, "text": "\n".join(lines)}
+
+    introspectors = {"variables": variables, "complete": complete, "inspect": inspect}
 
     def introspect(request):
         handler = introspectors.get(request.get("kind"))

@@ -45,6 +45,8 @@ _EXPORTS = (
     "JS_SetMemoryLimit",
     "JS_Eval",
     "JS_FreeValue",
+    "JS_GetGlobalObject",
+    "JS_SetPropertyStr",
     "js_std_await",
     "js_std_loop",
     "js_std_dump_error",
@@ -177,8 +179,20 @@ class JavaScriptInstance(Instance):
         self.memory.write(store, struct.pack(f"<{len(pointers)}I", *pointers), array)
         return int(array)
 
-    def _eval(self, store: wasmtime.Store, source: bytes, filename: bytes, flags: int) -> bool:
-        """Evaluate ``source``; print any exception to stderr. True on success."""
+    def _eval(
+        self,
+        store: wasmtime.Store,
+        source: bytes,
+        filename: bytes,
+        flags: int,
+        *,
+        keep_value: bool = False,
+    ) -> bool:
+        """Evaluate ``source``; print any exception to stderr. True on success.
+
+        With ``keep_value``, the completion value is stored in ``globalThis.__wbLast``
+        for the prelude's ``__wbShow`` (interactive turns) instead of being freed.
+        """
         assert self.memory is not None
         call = self._fn
         code = source + b"\0"
@@ -198,7 +212,20 @@ class JavaScriptInstance(Instance):
             if _is_exception(value):
                 call["js_std_dump_error"](store, self._ctx)
                 return False
-            call["JS_FreeValue"](store, self._ctx, value)
+            if keep_value:
+                prop = b"__wbLast\0"
+                prop_ptr = call["malloc"](store, len(prop))
+                if not prop_ptr:
+                    call["JS_FreeValue"](store, self._ctx, value)
+                    raise MemoryError("QuickJS could not allocate a property name")
+                self.memory.write(store, prop, prop_ptr)
+                global_object = call["JS_GetGlobalObject"](store, self._ctx)
+                # JS_SetPropertyStr takes ownership of the value.
+                call["JS_SetPropertyStr"](store, self._ctx, global_object, prop_ptr, value)
+                call["JS_FreeValue"](store, self._ctx, global_object)
+                call["free"](store, prop_ptr)
+            else:
+                call["JS_FreeValue"](store, self._ctx, value)
             return True
         finally:
             call["free"](store, code_ptr)
@@ -261,16 +288,26 @@ class JavaScriptInstance(Instance):
                 exit_code = 0 if status.get("ok") else 1
             else:
                 flags = JS_EVAL_TYPE_MODULE if is_module(request.code) else JS_EVAL_TYPE_GLOBAL
+                # A module's completion value is a promise of nothing: not shown.
+                show = request.interactive and flags == JS_EVAL_TYPE_GLOBAL
                 ok = self._eval(
                     store,
                     request.code.encode("utf-8", "surrogatepass"),
                     request.filename.encode(),
                     flags,
+                    keep_value=show,
                 )
                 if self._fn["js_std_loop"](store, self._ctx) != 0:
                     ok = False
                 exit_code = 0 if ok else 1
                 status = {"ok": ok}
+                if ok and show:
+                    shown = _parse_status(
+                        self._eval_to_text(store, b"__wbShow(%d)" % request.value_max)
+                    )
+                    if isinstance(shown.get("value"), str):
+                        status["value"] = shown["value"]
+                        status["value_truncated"] = shown.get("truncated") is True
                 if ok and request.persist:
                     saved = _parse_status(self._eval_to_text(store, b"__wbSaveGlobals()"))
                     if "state" in saved:

@@ -183,19 +183,21 @@ class PythonInstance(Instance):
         # marshal: the driver can decode it with a builtin module (json would cost the
         # guest ~30 M fuel to import). Host -> guest only; nothing from the guest is
         # ever unmarshalled by the host.
-        payload = marshal.dumps(
-            {
-                "op": request.op,
-                "code": request.code,
-                "filename": request.filename,
-                "argv": list(request.argv),
-                "fresh": request.fresh,
-                "persist": request.persist,
-                "state": request.state or b"",
-                "kind": request.kind,
-                "args": request.args,
-            }
-        )
+        message: dict[str, object] = {
+            "op": request.op,
+            "code": request.code,
+            "filename": request.filename,
+            "argv": list(request.argv),
+            "fresh": request.fresh,
+            "persist": request.persist,
+            "state": request.state or b"",
+            "kind": request.kind,
+            "args": request.args,
+        }
+        if request.interactive:  # only then: the usual request stays as it was
+            message["interactive"] = True
+            message["value_max"] = request.value_max
+        payload = marshal.dumps(message)
         self._stdin += len(payload).to_bytes(8, "little") + payload
         self._begin_turn(request)
         _set_context_fuel(caller, request.fuel)

@@ -1,0 +1,299 @@
+"""The Console dock: qtconsole's RichJupyterWidget on the workbench's live session.
+
+The console and the editor share ONE interpreter and ONE workspace: the dock runs
+the same wrapper kernel as the standalone Jupyter kernels
+(:class:`workbench.kernel._kernel.WasmKernel`), in-process, bound to the
+:class:`~workbench.sandbox.Session` selected in the Sessions dock. Run a file
+from the editor and inspect its variables here, or define something here and
+use it from the editor.
+
+Threads: qtconsole's in-process client would call the kernel on the GUI thread
+and wait for each reply. Here every shell request is handed to one kernel
+thread instead (requests stay in order, as on a real kernel's shell channel);
+the kernel runs the turn through the core, whose instance thread runs the wasm.
+Replies and IOPub messages come back to the widget as queued Qt signals, so the
+GUI thread never runs wasm and never waits for it. Interrupt (Ctrl+C in the
+console, or Stop in the workbench) cancels the session's running turn from any
+thread; Restart gives the session a fresh interpreter in the same workspace.
+Switching sessions rebinds the kernel; the console's input history stays.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any
+
+os.environ.setdefault("QT_API", "pyside6")  # qtconsole goes through qtpy
+
+from ipykernel.inprocess.constants import INPROCESS_KEY
+from ipykernel.inprocess.socket import DummySocket
+from ipykernel.iostream import BackgroundSocket, IOPubThread
+from jupyter_client.session import Session as JupyterSession
+from jupyter_core.utils import run_sync
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QWidget
+from qtconsole.inprocess import (
+    QtInProcessKernelClient,
+    QtInProcessKernelManager,
+)
+from qtconsole.rich_jupyter_widget import RichJupyterWidget
+from traitlets import Any as AnyTrait
+from traitlets import Instance, List, default
+
+from workbench.kernel._kernel import WasmKernel
+from workbench.sandbox import SandboxResult, Session
+
+__all__ = ["ConsoleDock", "ConsoleKernel", "install_console"]
+
+_STOP = object()
+
+
+class ConsoleKernel(WasmKernel):
+    """The wrapper kernel with in-process sockets (ipykernel.inprocess's recipe)."""
+
+    frontends: List[Any] = List()
+    shell_stream = Instance(DummySocket, ())  # type: ignore[assignment]
+    stdin_socket = Instance(DummySocket, ())
+    _underlying_iopub_socket = Instance(DummySocket, ())
+    iopub_thread = Instance(IOPubThread)
+    iopub_socket = Instance(BackgroundSocket)
+    log = AnyTrait()
+
+    @default("iopub_thread")
+    def _default_iopub_thread(self) -> IOPubThread:
+        thread = IOPubThread(self._underlying_iopub_socket, session=self.session)
+        thread.start()
+        return thread
+
+    @default("iopub_socket")
+    def _default_iopub_socket(self) -> BackgroundSocket:
+        return self.iopub_thread.background_socket  # type: ignore[no-any-return]
+
+    @default("session")
+    def _default_session(self) -> JupyterSession:
+        return JupyterSession(parent=self, key=INPROCESS_KEY)
+
+    @default("log")
+    def _default_log(self) -> Any:
+        import logging
+
+        return logging.getLogger("workbench.gui.console")
+
+    def __init__(self, **traits: Any) -> None:
+        super().__init__(**traits)
+        self._underlying_iopub_socket.observe(self._io_dispatch, names=["message_sent"])
+
+    def start(self) -> None:
+        """Nothing to start: requests arrive through :class:`ConsoleKernelClient`."""
+
+    def _abort_queues(self, subshell_id: str | None = None) -> None:
+        """Requests are not queued in a socket, so there is nothing to abort."""
+
+    def pre_handler_hook(self) -> None:
+        """No SIGINT handling: this kernel never runs on the main thread."""
+
+    def post_handler_hook(self) -> None:
+        """See :meth:`pre_handler_hook`."""
+
+    def _io_dispatch(self, change: Any) -> None:
+        # On the IOPub thread: hand each message to the frontends (queued signals).
+        session = self.session
+        assert session is not None
+        _ident, msg = session.recv(self.iopub_socket.io_thread.socket, copy=False)
+        for frontend in self.frontends:
+            frontend.iopub_channel.call_handlers(msg)
+
+
+class KernelThread:
+    """One thread that runs the console's shell requests, in order."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="wasm-console-kernel", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Any) -> None:
+        self._jobs.put(job)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            try:
+                job()
+            except Exception:  # reported, never kills the thread
+                import logging
+
+                logging.getLogger("workbench.gui.console").exception("console request failed")
+
+
+class ConsoleKernelClient(QtInProcessKernelClient):
+    """Sends requests to the kernel thread instead of running them on the caller's."""
+
+    kernel = Instance("workbench.gui.console.ConsoleKernel", allow_none=True)
+    kernel_thread: KernelThread | None = None
+
+    def _dispatch_to_kernel(self, msg: dict[str, Any]) -> None:
+        kernel = self.kernel
+        worker = self.kernel_thread
+        if kernel is None or worker is None:
+            raise RuntimeError("The console has no kernel.")
+
+        def job() -> None:
+            stream = kernel.shell_stream
+            self.session.send(stream, msg)
+            parts = stream.recv_multipart()
+            run_sync(kernel.dispatch_shell)(parts)
+            _idents, reply = self.session.recv(stream, copy=False)
+            # Emitted on the kernel thread; the widget receives it queued.
+            self.shell_channel.call_handlers(reply)
+
+        worker.submit(job)
+
+
+class ConsoleKernelManager(QtInProcessKernelManager):
+    """Starts a :class:`ConsoleKernel`."""
+
+    kernel = Instance("workbench.gui.console.ConsoleKernel", allow_none=True)
+    client_class = "workbench.gui.console.ConsoleKernelClient"
+
+    def start_kernel(self, **kwargs: Any) -> None:
+        self.kernel = ConsoleKernel(parent=self, session=self.session)
+
+
+class ConsoleDock(QDockWidget):
+    """A dock with a Jupyter console bound to the current live session."""
+
+    # ---- Signals
+
+    #: Emitted with True when a console cell starts running, False when it ends.
+    sig_busy = Signal(bool)
+    #: Emitted with the SandboxResult of every console cell (on the GUI thread).
+    sig_result = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Console", parent)
+        self.setObjectName("console-dock")
+        self.kernel_thread = KernelThread()
+        self.manager = ConsoleKernelManager()
+        self.manager.start_kernel()
+        self.kernel: ConsoleKernel = self.manager.kernel  # type: ignore[assignment]
+        self.client: ConsoleKernelClient = self.manager.client()
+        self.client.kernel_thread = self.kernel_thread
+        self.session: Session | None = None
+        self._bound = False
+        self.console = RichJupyterWidget(self)
+        self.console.setAccessibleName("Console")
+        self.console.kernel_manager = self.manager
+        self.console.kernel_client = self.client
+        self.console.custom_interrupt = True
+        self.console.custom_restart = True
+        self.console.custom_interrupt_requested.connect(self.interrupt)
+        self.console.custom_restart_requested.connect(self.restart)
+        self.console.executing.connect(lambda _msg: self.sig_busy.emit(True))
+        self.console.executed.connect(lambda _msg: self.sig_busy.emit(False))
+        self._relay = _ResultRelay()
+        self._relay.sig_result.connect(self.sig_result)
+        self.kernel.add_result_listener(self._relay.sig_result.emit)
+        self.client.start_channels()
+        self.setWidget(self.console)
+        self._closed = False
+
+    # ---- Public API
+
+    def bind(self, session: Session | None) -> None:
+        """Run the console's cells in ``session`` (the editor's); None unbinds."""
+        if self._bound and session is self.session:
+            return
+        self._bound = True
+        self.session = session
+        self.kernel_thread.submit(lambda: self.kernel.bind(session))
+        if session is None:
+            note = "Console: no live session. Create or select one in the Sessions dock."
+        else:
+            note = (
+                f"Console bound to {session.runtime.value} session {session.id[:8]}: "
+                "the same interpreter and workspace as the editor's runs."
+            )
+        self.console._append_plain_text(note + "\n", before_prompt=True)
+        # kernel_info updates the language and highlighting for the new session.
+        self.client.kernel_info()
+
+    def execute(self, code: str) -> None:
+        """Run ``code`` as if typed in the console."""
+        self.console.execute(code)
+
+    @Slot()
+    def interrupt(self) -> None:
+        """Stop the running console cell (the session's running turn), even if queued."""
+        self.kernel.interrupt(pending=bool(self.console._executing))
+
+    @Slot()
+    def restart(self) -> None:
+        """Give the session a fresh interpreter; the workspace stays."""
+        session = self.session
+        if session is None:
+            return
+        self.kernel.interrupt()
+        self.kernel_thread.submit(session.reset)
+        self.console._append_plain_text(
+            "Restarted: a fresh interpreter, the same workspace.\n", before_prompt=True
+        )
+
+    def shutdown(self) -> None:
+        """Stop the kernel thread and the IOPub thread (at window close). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.kernel.interrupt()
+        self.client.stop_channels()
+        self.kernel_thread.stop()
+        self.kernel.iopub_thread.stop()
+
+
+class _ResultRelay(QObject):
+    """Carries results from the kernel thread to the GUI thread (a queued signal)."""
+
+    sig_result = Signal(object)
+
+
+def install_console(window: QMainWindow) -> ConsoleDock:
+    """Add the Console dock to the main window and wire it (the window's only hook).
+
+    The window must have ``sessions_panel`` (its ``sig_session_changed`` and
+    ``session``), ``output_dock``, ``stop_action`` and ``running``.
+    """
+    dock = ConsoleDock(window)
+    panel = window.sessions_panel  # type: ignore[attr-defined]
+    window.addDockWidget(window.dockWidgetArea(window.output_dock), dock)  # type: ignore[attr-defined]
+    window.tabifyDockWidget(window.output_dock, dock)  # type: ignore[attr-defined]
+    panel.sig_session_changed.connect(dock.bind)
+    dock.bind(panel.session)
+    stop = window.stop_action  # type: ignore[attr-defined]
+    # Stop (which cancels the session's turn) also stops a console cell.
+    dock.sig_busy.connect(lambda busy: stop.setEnabled(busy or window.running))  # type: ignore[attr-defined]
+    stop.triggered.connect(dock.interrupt)
+    dock.sig_result.connect(lambda result: _after_console_cell(window, result))
+    for action in window.menuBar().actions():
+        menu = action.menu()
+        if action.text().replace("&", "") == "View" and isinstance(menu, QMenu):
+            menu.addAction(dock.toggleViewAction())
+    return dock
+
+
+def _after_console_cell(window: QMainWindow, result: SandboxResult) -> None:
+    """What the window does after an editor run, for a console cell too."""
+    window.sessions_panel.refresh()  # type: ignore[attr-defined]
+    variables = getattr(window, "variables_panel", None)
+    if variables is not None:
+        variables.refresh()
+    files = getattr(window, "file_browser", None)
+    if files is not None:
+        files.refresh(created=result.files_created, modified=result.files_modified)
