@@ -55,6 +55,7 @@ from workbench.sandbox import (
     SandboxResult,
     Session,
     TrapKind,
+    add_vendor_progress_listener,
     config_dir,
     create_sandbox,
     default_workspace_root,
@@ -63,10 +64,12 @@ from workbench.sandbox import (
     get_engine,
     list_presets,
     outcome_words,
+    remove_vendor_progress_listener,
 )
 from workbench.sandbox._engine import WASMTIME_VERSION
 from workbench.sandbox._fuel import nice_ceil
 from workbench.sandbox._policy import format_bytes, format_fuel
+from workbench.sandbox._vendor import VendorProgress, python_guest_mounts
 
 from .console import install_console
 from .editor import CodeEditor, FindBar
@@ -535,6 +538,14 @@ class MainWindow(QMainWindow):
         def prepare() -> None:
             for runtime in RuntimeType:
                 engine.module(runtime, progress=self._report_progress)
+            # Python guests also get the unpacked stdlib and the vendored packages,
+            # built on first use (a download on the very first start): do it here,
+            # not on the GUI thread when the first Python sandbox is created.
+            add_vendor_progress_listener(self._report_progress)
+            try:
+                python_guest_mounts()
+            finally:
+                remove_vendor_progress_listener(self._report_progress)
 
         worker = FunctionWorker(prepare)
         worker.sig_finished.connect(self._runtimes_ready)
@@ -886,6 +897,12 @@ class MainWindow(QMainWindow):
         if not code.strip():
             self.statusBar().showMessage("Nothing to run: the editor is empty.")
             return
+        if self._prepare_worker is not None:
+            self.statusBar().showMessage(
+                "Still preparing the runtimes (only the first start takes long); "
+                "run again in a moment."
+            )
+            return
         session = self.sessions_panel.session
         runtime = session.runtime if session is not None else self.runtime_for(code)
         target: Sandbox | Session
@@ -1100,7 +1117,7 @@ class MainWindow(QMainWindow):
         for editor in self.editors():
             editor.set_dark(self._dark)
 
-    def _report_progress(self, event: CompileProgress) -> None:
+    def _report_progress(self, event: CompileProgress | VendorProgress) -> None:
         # Called on the preparing thread: hand the text to the GUI thread.
         QTimer.singleShot(0, self, lambda: self.statusBar().showMessage(event.message))
 
