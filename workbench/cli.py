@@ -261,6 +261,9 @@ def _command_run(args: argparse.Namespace) -> int:
         stream.flush()
 
     outcome: dict[str, Any] = {}
+    # An Event, not Thread.join(): a Ctrl+C that interrupts join() can leave the
+    # thread looking finished while it still runs (CPython gh-90882).
+    done = threading.Event()
 
     def work() -> None:
         try:
@@ -269,15 +272,17 @@ def _command_run(args: argparse.Namespace) -> int:
             )
         except BaseException as exc:  # re-raised on the main thread
             outcome["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=work, name="wasm-workbench-run")
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
         sandbox.cancel()
-        worker.join()
+        done.wait()
     finally:
         sandbox.close()
     if "error" in outcome:
