@@ -374,3 +374,37 @@ def test_files_left_open_do_not_leak_host_descriptors(py: Sandbox) -> None:
 
         time.sleep(0.2)  # instance threads close their stores after the turn
         assert len(os.listdir("/proc/self/fd")) < fds_before + 20
+
+
+_LATE_SIGNAL_HANDLER = """
+import faulthandler, sys
+from workbench.sandbox import RuntimeType, create_sandbox, get_engine
+get_engine().module(RuntimeType.JAVASCRIPT)
+with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+    # Something else in the process installs SIGSEGV/SIGBUS handlers after the
+    # engine exists (an embedding app, a debugger, faulthandler).
+    faulthandler.enable()
+    runaway = "function f(n) { return f(n + 1) + 1; } f(0);"
+    # Deep recursion runs QuickJS's shadow stack out of linear memory: an
+    # out-of-bounds access, which must stay a trap of that run.
+    print(sandbox.execute(runaway).trap_kind.value)
+    oob = "new Int32Array(new ArrayBuffer(8))[0]; console.log('ok')"
+    print(sandbox.execute(oob).stdout.strip())
+"""
+
+
+def test_guest_traps_do_not_depend_on_the_hosts_signal_handlers(
+    engine: SandboxEngine, tmp_path: Path
+) -> None:
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _LATE_SIGNAL_HANDLER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "WASM_WORKBENCH_DATA_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["stack_overflow", "ok"]

@@ -266,7 +266,7 @@ ProgressCallback = Callable[[CompileProgress], None]
 def engine_fingerprint() -> str:
     """Identity of the engine configuration: part of every cache key."""
     return (
-        f"wasmtime={WASMTIME_VERSION};fuel=1;epoch=1;stack={MAX_WASM_STACK};"
+        f"wasmtime={WASMTIME_VERSION};fuel=1;epoch=1;stack={MAX_WASM_STACK};signals=0;"
         f"arch={platform.machine()};os={sys.platform}"
     )
 
@@ -289,6 +289,11 @@ class SandboxEngine:
         config.consume_fuel = True
         config.epoch_interruption = True
         config.max_wasm_stack = MAX_WASM_STACK
+        # No signal handlers: bounds checks and traps are explicit in the compiled
+        # code. With signal-based traps, anything in the process that installs a
+        # SIGSEGV/SIGBUS handler after us (faulthandler.enable(), an embedding app)
+        # turns a guest's out-of-bounds access, a normal trap, into a crash.
+        config.signals_based_traps = False
         self.wasm_engine = wasmtime.Engine(config)
         self.cache_root = cache_root if cache_root is not None else cache_dir() / "modules"
         self.specs = load_runtime_specs()
