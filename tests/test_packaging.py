@@ -33,6 +33,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path, engine: object
     for required in (
         "workbench/_data/wasm/runtimes.toml",
         "workbench/_data/wasm/guest/python/driver.py",
+        "workbench/_data/wasm/guest/python/introspect.py",
         "workbench/_data/wasm/guest/javascript/prelude.js",
         "workbench/_data/policies/default.toml",
         "workbench/_data/resources/examples/hello.py",

@@ -38,6 +38,18 @@ MAX_CONTROL_MESSAGE = 64 * 1024 * 1024
 _driver_source: str | None = None
 
 
+_introspect_source: str | None = None
+
+
+def introspect_source() -> str:
+    """The guest introspectors (``introspect.py``), sent with introspect requests."""
+    global _introspect_source
+    if _introspect_source is None:
+        path = data_path("wasm") / "guest" / "python" / "introspect.py"
+        _introspect_source = path.read_text("utf-8")
+    return _introspect_source
+
+
 def driver_source() -> str:
     """The guest driver's source (read once)."""
     global _driver_source
@@ -194,6 +206,8 @@ class PythonInstance(Instance):
             "kind": request.kind,
             "args": request.args,
         }
+        if request.op == "introspect":  # compiled by the guest on first use
+            message["source"] = introspect_source()
         if request.interactive:  # only then: the usual request stays as it was
             message["interactive"] = True
             message["value_max"] = request.value_max
