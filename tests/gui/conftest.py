@@ -15,13 +15,20 @@ import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
 
 import pytest
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QSettings, QThread
 from pytestqt.qtbot import QtBot
+
+from workbench.sandbox import SandboxEngine
+
+if TYPE_CHECKING:
+    from workbench.gui.main_window import MainWindow
 
 #: How long a thread may take to finish on its own after the test (its
 #: ``finished -> quit`` connections are queued, so they need the event loop).
@@ -70,3 +77,19 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot: QtBot) -> Iterato
             f"{len(dangling)} QThread(s) were still running after the test. "
             "Stop and wait for every thread a test starts.\nStarted at:\n" + places
         )
+
+
+@pytest.fixture
+def window(qtbot: QtBot, engine: SandboxEngine, tmp_path: Path) -> Iterator[MainWindow]:
+    """A main window with its own settings and history files, shown offscreen."""
+    from workbench.gui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings, history_path=tmp_path / "history.json")
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    if win.running:
+        win.stop()
+        qtbot.waitUntil(lambda: not win.running, timeout=10_000)
+    win.close()

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from workbench.gui.console import ConsoleDock
 from workbench.gui.main_window import MainWindow
-from workbench.sandbox import RuntimeType, SandboxEngine, SandboxResult, TrapKind
-
-
-@pytest.fixture
-def window(qtbot: QtBot, engine: SandboxEngine, tmp_path: Path) -> Iterator[MainWindow]:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings, history_path=tmp_path / "history.json")
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    if win.running:
-        win.stop()
-        qtbot.waitUntil(lambda: not win.running, timeout=10_000)
-    win.close()
+from workbench.sandbox import RuntimeType, SandboxResult, TrapKind
 
 
 def editor_run(qtbot: QtBot, win: MainWindow, code: str) -> SandboxResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -17,19 +16,6 @@ from pytestqt.qtbot import QtBot
 from workbench.gui.file_browser import PATH_ROLE
 from workbench.gui.main_window import MainWindow
 from workbench.sandbox import RuntimeType, SandboxEngine, SandboxResult, TrapKind, _vendor
-
-
-@pytest.fixture
-def window(qtbot: QtBot, engine: SandboxEngine, tmp_path: Path) -> Iterator[MainWindow]:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings, history_path=tmp_path / "history.json")
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    if win.running:
-        win.stop()
-        qtbot.waitUntil(lambda: not win.running, timeout=10_000)
-    win.close()
 
 
 def run(qtbot: QtBot, win: MainWindow, code: str, timeout: int = 20_000) -> SandboxResult:
