@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench.sandbox import ExecutionPolicy, Sandbox, Session
@@ -117,19 +118,55 @@ class FunctionWorker(QObject):
         self.sig_finished.emit(value)
 
 
+class _WorkerThread(QThread):
+    """A QThread that owns its worker and frees it on the GUI thread once it has ended.
+
+    Why: a worker created in Python is owned by Python, so it is deleted (the C++
+    object too) wherever its last Python reference goes. The callers drop theirs
+    in the slot that receives the result, on the GUI thread, while the worker's
+    own thread may still be returning from ``run`` or emitting; a reference held
+    by a frame or a callback can also end on the worker's thread or any other.
+    Deleting a QObject while another thread uses it is a use-after-free: it showed
+    up as SIGSEGV/SIGBUS/"malloc(): unaligned tcache chunk" aborts in
+    ``QObject::~QObject`` at random points of the GUI tests. The Qt recipe of
+    ``finished -> worker.deleteLater`` made it worse: it gave the worker a second,
+    C++ owner that deleted it on its thread while Python could still delete it on
+    another. So there is one owner: this thread object holds the worker and lets
+    go of it only after the thread has ended, on the GUI thread.
+    """
+
+    def __init__(self, worker: QObject, parent: QObject) -> None:
+        super().__init__(parent)
+        self._worker: QObject | None = worker
+        # Emitted on the worker's thread; this object lives on the GUI thread, so
+        # the slot is queued to the GUI thread.
+        self.finished.connect(self._release)
+
+    @Slot()
+    def _release(self) -> None:
+        self.wait()  # `finished` comes just before the thread's last clean-up
+        worker, self._worker = self._worker, None
+        if worker is not None and shiboken6.isValid(worker):
+            # Delete the C++ object here and now, not wherever the last Python
+            # reference happens to go (a caller, a frame, the garbage collector on
+            # any thread): what is left is a Python shell anyone may drop later.
+            shiboken6.delete(worker)
+        self.deleteLater()
+
+
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:
     """Move ``worker`` to a new QThread, start it, and clean both up when done.
 
     The worker must have a ``run`` slot and ``sig_finished``/``sig_errored``
     signals; either one ends the thread (superqt's ``new_worker_qthread``
-    recipe). The caller keeps a reference to ``worker`` until then.
+    recipe). The thread keeps the worker alive until it has ended and then
+    frees it on the GUI thread, so callers may drop their references whenever
+    they like (see :class:`_WorkerThread`). Call it on the GUI thread.
     """
-    thread = QThread(parent)
+    thread = _WorkerThread(worker, parent)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)  # type: ignore[attr-defined]
     worker.sig_finished.connect(thread.quit)  # type: ignore[attr-defined]
     worker.sig_errored.connect(thread.quit)  # type: ignore[attr-defined]
-    thread.finished.connect(worker.deleteLater)
-    thread.finished.connect(thread.deleteLater)
     thread.start()
     return thread
