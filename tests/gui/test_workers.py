@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import shiboken6
 from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from workbench.gui.workers import FunctionWorker, start_in_thread
@@ -59,7 +61,7 @@ _STRESS = textwrap.dedent(
             worker = FunctionWorker(lambda: None)
             worker.sig_finished.connect(self.finished)
             self.worker = worker
-            start_in_thread(worker, self)
+            start_in_thread(worker)
 
         @Slot(object)
         def finished(self, _value):
@@ -100,11 +102,10 @@ class _Receiver(QObject):
 
 
 def test_the_thread_deletes_its_worker_once_it_has_ended(qtbot: QtBot) -> None:
-    parent = QObject()
     receiver = _Receiver()
     worker = FunctionWorker(lambda: 42)
     worker.sig_finished.connect(receiver.take)
-    thread = start_in_thread(worker, parent)
+    thread = start_in_thread(worker)
     qtbot.waitUntil(lambda: receiver.values == [42])
     # The caller still holds the worker: the thread deletes its C++ object anyway,
     # on the GUI thread after it ended, and the thread object goes too.
@@ -114,7 +115,6 @@ def test_the_thread_deletes_its_worker_once_it_has_ended(qtbot: QtBot) -> None:
 
 
 def test_a_failing_worker_is_cleaned_up_too(qtbot: QtBot) -> None:
-    parent = QObject()
     receiver = _Receiver()
 
     def fail() -> None:
@@ -122,8 +122,24 @@ def test_a_failing_worker_is_cleaned_up_too(qtbot: QtBot) -> None:
 
     worker = FunctionWorker(fail)
     worker.sig_errored.connect(receiver.take)
-    thread = start_in_thread(worker, parent)
+    thread = start_in_thread(worker)
     qtbot.waitUntil(lambda: len(receiver.values) == 1)
     assert isinstance(receiver.values[0], ValueError)
     qtbot.waitUntil(lambda: not shiboken6.isValid(worker))
+    qtbot.waitUntil(lambda: not shiboken6.isValid(thread))
+
+
+def test_the_widget_that_started_a_worker_may_go_first(qtbot: QtBot) -> None:
+    # A window closed (and deleted) while its worker runs: the thread must not be
+    # deleted with it (a running QThread's deletion aborts the process).
+    release = threading.Event()
+    widget = QWidget()
+    receiver = _Receiver()
+    worker = FunctionWorker(lambda: release.wait(10))
+    worker.sig_finished.connect(receiver.take)
+    thread = start_in_thread(worker)
+    qtbot.waitUntil(thread.isRunning)
+    shiboken6.delete(widget)
+    release.set()
+    qtbot.waitUntil(lambda: receiver.values == [True])
     qtbot.waitUntil(lambda: not shiboken6.isValid(thread))

@@ -551,7 +551,7 @@ class MainWindow(QMainWindow):
         worker.sig_finished.connect(self._runtimes_ready)
         worker.sig_errored.connect(self._runtimes_failed)
         self._prepare_worker = worker
-        start_in_thread(worker, self)
+        start_in_thread(worker)
 
     @Slot()
     def run_code(self) -> None:
@@ -924,7 +924,7 @@ class MainWindow(QMainWindow):
         self._worker = worker
         self._update_run_state(running=True)
         self.statusBar().showMessage(f"Running {runtime.value}...")
-        start_in_thread(worker, self)
+        start_in_thread(worker)
         self.sig_execution_started.emit(self._token)
 
     @Slot(str)

@@ -109,7 +109,7 @@ class VariablesPanel(QWidget):
         worker.sig_errored.connect(self._failed)
         self._worker = worker
         self._asked = session
-        start_in_thread(worker, self)
+        start_in_thread(worker)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """What the table shows, in view order (for tests and copying)."""

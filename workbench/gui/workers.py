@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from workbench.sandbox import ExecutionPolicy, Sandbox, Session
 
@@ -135,8 +135,14 @@ class _WorkerThread(QThread):
     go of it only after the thread has ended, on the GUI thread.
     """
 
-    def __init__(self, worker: QObject, parent: QObject) -> None:
-        super().__init__(parent)
+    def __init__(self, worker: QObject) -> None:
+        # A child of the application, not of the widget that asked: a widget may be
+        # deleted (a window closed) while the thread runs, and deleting a running
+        # QThread aborts the process.
+        app = QCoreApplication.instance()
+        if app is None:
+            raise RuntimeError("Create the QApplication before starting worker threads.")
+        super().__init__(app)
         self._worker: QObject | None = worker
         # Emitted on the worker's thread; this object lives on the GUI thread, so
         # the slot is queued to the GUI thread.
@@ -154,16 +160,17 @@ class _WorkerThread(QThread):
         self.deleteLater()
 
 
-def start_in_thread(worker: QObject, parent: QObject) -> QThread:
+def start_in_thread(worker: QObject) -> QThread:
     """Move ``worker`` to a new QThread, start it, and clean both up when done.
 
     The worker must have a ``run`` slot and ``sig_finished``/``sig_errored``
     signals; either one ends the thread (superqt's ``new_worker_qthread``
     recipe). The thread keeps the worker alive until it has ended and then
     frees it on the GUI thread, so callers may drop their references whenever
-    they like (see :class:`_WorkerThread`). Call it on the GUI thread.
+    they like, and the widget that started it may go first (see
+    :class:`_WorkerThread`). Call it on the GUI thread.
     """
-    thread = _WorkerThread(worker, parent)
+    thread = _WorkerThread(worker)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)  # type: ignore[attr-defined]
     worker.sig_finished.connect(thread.quit)  # type: ignore[attr-defined]
