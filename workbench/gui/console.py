@@ -189,7 +189,7 @@ class ConsoleDock(QDockWidget):
         self.client.kernel_thread = self.kernel_thread
         self.session: Session | None = None
         self._bound = False
-        self.console = RichJupyterWidget(self)
+        self.console = _ConsoleWidget(self)
         self.console.setAccessibleName("Console")
         self.console.kernel_manager = self.manager
         self.console.kernel_client = self.client
@@ -256,6 +256,18 @@ class ConsoleDock(QDockWidget):
         self.client.stop_channels()
         self.kernel_thread.stop()
         self.kernel.iopub_thread.stop()
+
+
+class _ConsoleWidget(RichJupyterWidget):
+    """qtconsole's widget, keeping the cells typed before its history arrives."""
+
+    def _set_history(self, history: list[str]) -> None:
+        # qtconsole asks the kernel for its history when the channels start and
+        # replaces its own list with the reply. A cell run before that reply is
+        # handled is in the widget's list and would be lost: keep it.
+        items = list(history)
+        items += [cell for cell in self._history if cell not in items]
+        super()._set_history(items)
 
 
 class _ResultRelay(QObject):
