@@ -62,6 +62,7 @@ def test_headless_layers_import_without_qt() -> None:
         "for name in QT:\n"
         "    sys.modules[name] = None  # any import of it now raises ImportError\n"
         "import workbench.sandbox, workbench.cli, workbench.kernel, workbench.kernel._kernel\n"
+        "import workbench.mcp\n"
         "workbench.cli.build_parser()\n"
         "loaded = [n for n in sys.modules if n.split('.')[0] in QT and sys.modules[n]]\n"
         "assert not loaded, loaded\n"

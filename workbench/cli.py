@@ -1,4 +1,4 @@
-"""Command line: ``wasm-workbench run | policies | runtimes``.
+"""Command line: ``wasm-workbench run | mcp | policies | runtimes``.
 
 Exit status of ``run``:
 
@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -362,6 +363,66 @@ def _command_kernel(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+def _command_mcp(args: argparse.Namespace) -> int:
+    from . import mcp
+
+    policy = load_policy(args.policy)
+    if args.set:
+        policy = policy.with_updates(**dict(parse_setting(item) for item in args.set))
+    token = args.token or os.environ.get(mcp.TOKEN_ENV) or None
+    if args.generate_token:
+        token = mcp.generate_token()
+    try:
+        settings = mcp.McpSettings(
+            policy=policy,
+            workspace_root=args.workspace_root,
+            host=args.host,
+            port=args.port,
+            token=token,
+            cors_origins=args.cors_origin or [],
+            idle_timeout_seconds=args.idle_timeout,
+            keep_workspaces=args.keep_workspaces,
+        )
+        if args.transport == "http":
+            settings.check_http()
+    except ValueError as exc:
+        print(f"wasm-workbench mcp: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    # Both runtimes are compiled (or loaded from the cache) before the first
+    # client arrives, so no tool call waits seconds for a compile.
+    engine = get_engine()
+    for runtime in RuntimeType:
+        engine.module(runtime, progress=_progress)
+    if args.transport == "stdio":
+        mcp.run_stdio(settings)
+        return EXIT_OK
+    server = mcp.HttpServer(settings)
+    try:
+        url = server.start()
+    except RuntimeError as exc:
+        print(f"wasm-workbench mcp: {exc}", file=sys.stderr)
+        return EXIT_HOST_ERROR
+    print(f"wasm-workbench: MCP server listening on {url}", file=sys.stderr, flush=True)
+    if args.generate_token:
+        print(f"wasm-workbench: bearer token: {token}", file=sys.stderr, flush=True)
+    try:
+        while server.running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def _first_line(exc: Exception) -> str:
+    """Pydantic's message without its 'For further information' trailer."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors())
+    return str(exc)
+
+
 def _launch_gui() -> int:
     """Open the desktop workbench.
 
@@ -414,6 +475,56 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--session", help="run in this session's workspace (default: a new one)")
     run.add_argument("--workspace-root", help="folder that holds session workspaces")
     run.set_defaults(handler=_command_run)
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the sandbox to AI clients over the Model Context Protocol",
+        description="Serve execute_code and the session and file tools to MCP clients. "
+        "stdio serves the one client that started this process (Claude Desktop); http "
+        "serves many clients, each seeing only its own sessions.",
+    )
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    mcp.add_argument(
+        "--port", type=int, default=8765, help="HTTP port (default 8765; 0 picks a free one)"
+    )
+    mcp.add_argument(
+        "--policy",
+        default="default",
+        help="the most any call may use: a preset name or a .toml file; calls can only "
+        "ask for less",
+    )
+    mcp.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override one policy setting"
+    )
+    mcp.add_argument(
+        "--token",
+        help="bearer token HTTP clients must send (prefer the environment variable "
+        "WASM_WORKBENCH_MCP_TOKEN: a command line is visible to other users)",
+    )
+    mcp.add_argument(
+        "--generate-token",
+        action="store_true",
+        help="generate a bearer token and print it to stderr",
+    )
+    mcp.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the HTTP server (repeatable)",
+    )
+    mcp.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds before an unused session ends and its workspace is deleted",
+    )
+    mcp.add_argument(
+        "--keep-workspaces",
+        action="store_true",
+        help="keep the workspaces of ended sessions instead of deleting them",
+    )
+    mcp.add_argument("--workspace-root", help="folder that holds session workspaces")
+    mcp.set_defaults(handler=_command_mcp)
     policies = sub.add_parser("policies", help="list the policy presets")
     policies.set_defaults(handler=_command_policies)
     runtimes = sub.add_parser("runtimes", help="show the runtimes, their hashes and the cache")
