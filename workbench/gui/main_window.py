@@ -76,6 +76,7 @@ from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
 from .file_browser import FileBrowser
 from .history import RunHistoryPanel
+from .mcp_panel import install_mcp_dock
 from .policy_editor import PolicyEditor
 from .run_chart import RunChart
 from .sessions_panel import SessionsPanel
@@ -175,6 +176,7 @@ class MainWindow(QMainWindow):
         self._build_sessions_dock()
         self._build_files_dock()
         self._build_variables_dock()
+        self.mcp_dock = install_mcp_dock(self)
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
@@ -508,6 +510,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.files_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
         view_menu.addAction(self.variables_dock.toggleViewAction())
+        view_menu.addAction(self.mcp_dock.toggleViewAction())
         view_menu.addAction(self.dark_action)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
@@ -1247,6 +1250,7 @@ class MainWindow(QMainWindow):
         """Save settings, stop any run and release the sandboxes."""
         self.save_settings()
         self.console_dock.shutdown()
+        self.mcp_dock.controller.shutdown()
         for sandbox in self._sandboxes.values():
             sandbox.close()
         if self.sessions_panel.session is not None:

@@ -35,6 +35,8 @@ from workbench.sandbox import (
     prune_sessions,
 )
 
+from .mcp_panel import McpSessionsView
+
 __all__ = ["SessionsPanel"]
 
 #: Sessions unused this long are removed by "Prune old sessions".
@@ -88,6 +90,9 @@ class SessionsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(more)
         layout.addWidget(self.status)
+        #: Sessions of agents using the workbench's MCP server (see mcp_panel).
+        self.mcp_sessions = McpSessionsView(self)
+        layout.addWidget(self.mcp_sessions)
         self.refresh()
 
     def _button(self, text: str, tip: str) -> QPushButton:

@@ -20,6 +20,13 @@ Usage::
 
 from __future__ import annotations
 
+from ._clientconfig import (
+    SERVER_NAME,
+    claude_desktop_config,
+    claude_desktop_remote_config,
+    config_text,
+    http_client_config,
+)
 from ._config import TOKEN_ENV, McpSettings, generate_token, is_loopback
 from ._http import HttpServer, build_http_app, registry_for
 from ._registry import (
@@ -34,6 +41,7 @@ from ._server import STDIO_OWNER, build_server
 from ._stdio import run_stdio
 
 __all__ = [
+    "SERVER_NAME",
     "STDIO_OWNER",
     "TOKEN_ENV",
     "CallRecord",
@@ -46,7 +54,11 @@ __all__ = [
     "SessionRegistry",
     "build_http_app",
     "build_server",
+    "claude_desktop_config",
+    "claude_desktop_remote_config",
+    "config_text",
     "generate_token",
+    "http_client_config",
     "is_loopback",
     "registry_for",
     "run_stdio",
