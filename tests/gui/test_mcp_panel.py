@@ -18,6 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
 from workbench.gui.main_window import MainWindow
@@ -124,6 +125,11 @@ def test_start_watch_stop_a_runaway_call_and_stop_the_server(
     assert "cancelled on request" in view.details.toPlainText()
     assert not view.workspace_button.isEnabled()  # its workspace was deleted
     assert not managed.workspace.exists()
+    qtbot.mouseClick(view.details_button, Qt.MouseButton.LeftButton)
+    window = view.details_window
+    assert window is not None and window.isVisible()
+    assert window.findChild(QPlainTextEdit).toPlainText() == view.details.toPlainText()
+    window.close()
     with qtbot.waitSignal(
         controller.sig_state_changed, check_params_cb=lambda s: s == "stopped", timeout=LONG
     ):

@@ -5,6 +5,8 @@ Each test starts a real uvicorn server on an ephemeral port of 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -275,3 +277,21 @@ async def test_a_long_run_does_not_block_other_clients(http_server: HttpServer) 
             assert managed.current is not None and not finished
             registry.cancel(managed)  # the workbench's Stop
         assert finished == ["cancelled"]
+
+
+async def test_stopping_with_a_connected_client_is_clean(
+    make_http_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_http_server()
+    caplog.set_level(logging.WARNING)
+    with contextlib.suppress(Exception):  # the client's own goodbye finds no server
+        async with connect(server.url) as client:
+            ok(await client.call_tool("execute_code", {"code": "print(1)"}))
+            await anyio.sleep(0.5)  # its GET stream is open now
+            await anyio.to_thread.run_sync(server.stop)
+            assert not server.running
+    assert server.registry.sessions() == []
+    noisy = [
+        r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR
+    ]
+    assert noisy == [], [r.getMessage() for r in noisy]

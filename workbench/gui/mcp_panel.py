@@ -25,14 +25,17 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QDockWidget,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -55,7 +58,6 @@ from workbench.mcp import (
     is_loopback,
 )
 from workbench.sandbox import ExecutionPolicy, Session
-from workbench.sandbox._policy import format_bytes, format_fuel
 
 from .workers import FunctionWorker, start_in_thread
 
@@ -357,11 +359,19 @@ class McpSessionsView(QWidget):
         self.tree.setAccessibleName("Agent sessions")
         self.tree.setHeaderLabels(["Session", "Language", "Client", "State", "Calls"])
         self.tree.setRootIsDecorated(False)
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(lambda *_: self.show_details())
+        self.tree.itemDoubleClicked.connect(lambda *_: self.open_details_window())
         self.details = QPlainTextEdit(self)
         self.details.setReadOnly(True)
         self.details.setAccessibleName("Agent call details")
         self.details.setPlaceholderText("Select an agent session to read its calls.")
+        #: A larger window following the selected session (Details..., double-click).
+        self.details_window: QDialog | None = None
+        self._window_text: QPlainTextEdit | None = None
+        self.details_button = QPushButton("Details...", self)
+        self.details_button.setToolTip("Read this session's calls in a larger window")
+        self.details_button.clicked.connect(self.open_details_window)
         self.stop_button = QPushButton("Stop call", self)
         self.stop_button.setToolTip("Stop the call this agent session is running")
         self.stop_button.clicked.connect(self.stop_selected)
@@ -371,12 +381,20 @@ class McpSessionsView(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.workspace_button)
+        buttons.addWidget(self.details_button)
+        lower = QWidget(self)
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addLayout(buttons)
+        lower_layout.addWidget(self.details, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(lower)
+        self.splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addWidget(self.tree, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.details, 1)
+        layout.addWidget(self.splitter, 1)
         self._update_buttons()
 
     # ---- Public API
@@ -450,7 +468,30 @@ class McpSessionsView(QWidget):
         for call in reversed(calls):
             lines.extend(_describe_call(call))
             lines.append("")
-        self.details.setPlainText("\n".join(lines))
+        text = "\n".join(lines)
+        self.details.setPlainText(text)
+        if self._window_text is not None and self.details_window is not None:
+            self._window_text.setPlainText(text)
+            self.details_window.setWindowTitle(f"Agent session {managed.id[:8]}")
+
+    @Slot()
+    def open_details_window(self) -> QDialog | None:
+        """Show the selected session's calls in a larger window that follows it live."""
+        if self.selected() is None:
+            return None
+        if self.details_window is None:
+            window = QDialog(self)
+            window.resize(760, 560)
+            text = QPlainTextEdit(window)
+            text.setReadOnly(True)
+            text.setAccessibleName("Agent call details (window)")
+            QVBoxLayout(window).addWidget(text)
+            self.details_window = window
+            self._window_text = text
+        self.show_details()
+        self.details_window.show()
+        self.details_window.raise_()
+        return self.details_window
 
     @Slot()
     def stop_selected(self) -> None:
@@ -477,6 +518,7 @@ class McpSessionsView(QWidget):
         managed = self.selected()
         self.stop_button.setEnabled(managed is not None and managed.current is not None)
         self.workspace_button.setEnabled(managed is not None and not self.is_ended(managed))
+        self.details_button.setEnabled(managed is not None)
 
     @Slot(object)
     def _event(self, event: RegistryEvent) -> None:
@@ -533,11 +575,10 @@ def _describe_call(call: CallRecord) -> list[str]:
     if call.error is not None:
         lines.append(f"Refused: {call.error}")
     if result is not None:
-        lines.append(result.summary())
-        lines.append(
-            f"Fuel {format_fuel(result.fuel_consumed)} of {format_fuel(result.fuel_budget)}, "
-            f"memory {format_bytes(result.memory_used_bytes)}, {result.duration_ms:.1f} ms"
-        )
+        lines.append(result.summary())  # outcome, limits hit, fuel, memory, time, first fix
+        if result.files_created or result.files_modified:
+            changed = ", ".join(result.files_created + result.files_modified)
+            lines.append(f"Files changed in /app: {changed}")
         for name in ("stdout", "stderr"):
             text: str = getattr(result, name)
             if text:

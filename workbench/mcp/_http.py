@@ -18,6 +18,7 @@ the workbench and the tests can start and stop it.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -26,6 +27,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
@@ -89,11 +93,50 @@ class HttpGuard:
         self.token = settings.token.encode("utf-8") if settings.token else None
         self.registry = registry
         self.buckets = _Buckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self._closing: anyio.Event | None = None
+        self._loop: anyio.lowlevel.EventLoopToken | None = None
+
+    def close_streams(self) -> None:
+        """Tell every open request its client went away (from any thread).
+
+        Open SSE streams (a client's GET stream stays open for as long as it is
+        connected) then end at once, so the server stops without waiting out
+        its graceful-shutdown timeout.
+        """
+        closing, loop = self._closing, self._loop
+        if closing is not None and loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                anyio.from_thread.run_sync(closing.set, token=loop)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._closing is None:
+            self._closing = anyio.Event()
+            self._loop = anyio.lowlevel.current_token()
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self._closing is None:
+            await self._guarded(scope, receive, send)
+            return
+        # While the server stops, requests whose streams were told to end may
+        # return mid-response: finish those responses so clients see an end.
+        state = {"started": False, "done": False}
+
+        async def tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                state["done"] = True
+            await send(message)
+
+        await self._guarded(scope, self._until_closing(receive), tracked)
+        if self._closing.is_set() and not state["done"]:
+            if state["started"]:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await _reply(send, 503, "The server is stopping.")
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         if self.token is not None and not self._authorized(headers):
             await _reply(
@@ -131,6 +174,32 @@ class HttpGuard:
             await self._delete(scope, receive, send, session_id)
             return
         await self.app(scope, receive, send)
+
+    def _until_closing(self, receive: Receive) -> Receive:
+        closing = self._closing
+        if closing is None:
+            return receive
+
+        async def receive_or_disconnect() -> Message:
+            if closing.is_set():
+                return {"type": "http.disconnect"}
+            got: list[Message] = []
+            async with anyio.create_task_group() as group:
+
+                async def read() -> None:
+                    got.append(await receive())
+                    group.cancel_scope.cancel()
+
+                async def close() -> None:
+                    await closing.wait()
+                    got.append({"type": "http.disconnect"})
+                    group.cancel_scope.cancel()
+
+                group.start_soon(read)
+                group.start_soon(close)
+            return got[0]
+
+        return receive_or_disconnect
 
     def _authorized(self, headers: Headers) -> bool:
         scheme, _, value = headers.get("authorization", "").partition(" ")
@@ -205,6 +274,10 @@ def build_http_app(settings: McpSettings, registry: SessionRegistry) -> ASGIApp:
     ValueError
         If the settings would expose the server beyond loopback without a token.
     """
+    return _build(settings, registry)[0]
+
+
+def _build(settings: McpSettings, registry: SessionRegistry) -> tuple[ASGIApp, HttpGuard]:
     settings.check_http()
     server = build_server(settings, registry, "http")
     inner = server.streamable_http_app(
@@ -215,7 +288,8 @@ def build_http_app(settings: McpSettings, registry: SessionRegistry) -> ASGIApp:
         transport_security=_transport_security(settings),
         host=settings.host,
     )
-    app: ASGIApp = HttpGuard(inner, settings, registry)
+    guard = HttpGuard(inner, settings, registry)
+    app: ASGIApp = guard
     if settings.cors_origins:
         app = CORSMiddleware(
             app,
@@ -230,7 +304,7 @@ def build_http_app(settings: McpSettings, registry: SessionRegistry) -> ASGIApp:
             ],
             expose_headers=["mcp-session-id"],
         )
-    return app
+    return app, guard
 
 
 class HttpServer:
@@ -253,6 +327,7 @@ class HttpServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._guard: HttpGuard | None = None
         self.port: int | None = None
 
     @property
@@ -279,7 +354,7 @@ class HttpServer:
         """
         if self.running:
             return self.url
-        app = build_http_app(self.settings, self.registry)
+        app, self._guard = _build(self.settings, self.registry)
         config = uvicorn.Config(
             app,
             host=self.settings.host,
@@ -322,6 +397,8 @@ class HttpServer:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop serving and end the sessions the server created. Idempotent."""
         server, thread = self._server, self._thread
+        if self._guard is not None:
+            self._guard.close_streams()
         if server is not None:
             server.should_exit = True
         if thread is not None:
