@@ -2,9 +2,11 @@
 
 * :class:`McpController` owns the HTTP server (:class:`workbench.mcp.HttpServer`,
   uvicorn on a thread of its own). Starting and stopping happen in a worker
-  thread; registry events (sessions created and ended, calls started and
-  finished) arrive on worker threads and are re-emitted as Qt signals, which
-  reach the GUI thread queued.
+  QThread. Registry events (sessions created and ended, calls started and
+  finished) happen on the server's worker threads, which are plain Python
+  threads: they only put events in a queue, and a timer on the GUI thread emits
+  them as Qt signals. (Emitting Qt signals from short-lived non-Qt threads
+  makes Qt adopt them; their teardown at thread exit crashed now and then.)
 * :class:`McpPanel` (the "MCP Server" dock): address, port, token, Start/Stop,
   and ready-to-paste client configurations.
 * :class:`McpSessionsView` (inside the Sessions dock): the agents' sessions, live.
@@ -17,10 +19,11 @@
 from __future__ import annotations
 
 import datetime
+import queue
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -66,6 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = ["McpController", "McpDock", "McpPanel", "McpSessionsView", "install_mcp_dock"]
 
+#: How often registry events are taken from the queue to the GUI, in milliseconds.
+EVENT_POLL_MS = 100
 #: Characters of a call's stdout/stderr shown in the details.
 DETAIL_OUTPUT_CHARS = 4000
 
@@ -81,7 +86,7 @@ class McpController(QObject):
     sig_state_changed = Signal(str)
     #: Emitted with a message when starting or stopping failed.
     sig_error = Signal(str)
-    #: Emitted (on the GUI thread) with each RegistryEvent of the running server.
+    #: Emitted on the GUI thread with each RegistryEvent of the server (polled).
     sig_event = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -91,7 +96,11 @@ class McpController(QObject):
         self.state = STOPPED
         self._worker: FunctionWorker | None = None
         self._thread: QThread | None = None
-        self._listener = self.sig_event.emit
+        self._events: queue.SimpleQueue[RegistryEvent] = queue.SimpleQueue()
+        self._listener = self._events.put
+        self._poll = QTimer(self)
+        self._poll.setInterval(EVENT_POLL_MS)
+        self._poll.timeout.connect(self.deliver_events)
 
     @property
     def url(self) -> str | None:
@@ -115,6 +124,7 @@ class McpController(QObject):
         self.server = server
         self.registry = server.registry
         server.registry.add_listener(self._listener)
+        self._poll.start()
         self._set_state(STARTING)
         self._run(server.start, self._started)
 
@@ -134,6 +144,16 @@ class McpController(QObject):
         if self.server is not None:
             self.server.stop()
         self._stopped()
+
+    @Slot()
+    def deliver_events(self) -> None:
+        """Emit the registry events queued since the last call (on the GUI thread)."""
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            self.sig_event.emit(event)
 
     def _run(self, function: Callable[[], Any], on_done: Callable[[object], None]) -> None:
         worker = FunctionWorker(function)
@@ -166,6 +186,8 @@ class McpController(QObject):
     def _stopped(self) -> None:
         if self.registry is not None:
             self.registry.remove_listener(self._listener)
+        self._poll.stop()
+        self.deliver_events()
         self.server = None
         self._set_state(STOPPED)
 
