@@ -60,6 +60,7 @@ TOOLS = {
     "list_files",
     "read_file",
     "write_file",
+    "install_package",
 }
 
 
@@ -86,6 +87,11 @@ async def exercise_every_tool(client: Client) -> dict[str, Any]:
     text = second.content[0].text  # type: ignore[union-attr]
     assert "succeeded" in text and "21" in text  # for clients that only read text
     default_id = data["session_id"]
+
+    # REPL-style: the trailing expression's value.
+    value = await client.call_tool("execute_code", {"code": "x * 3", "interactive": True})
+    assert ok(value)["display_value"] == "60"
+    assert "--- value ---\n60" in value.content[0].text  # type: ignore[union-attr]
 
     # A failure carries error guidance.
     failed = ok(await client.call_tool("execute_code", {"code": "print(undefined_name)"}))
@@ -168,6 +174,22 @@ async def exercise_every_tool(client: Client) -> dict[str, Any]:
     default_info = ok(await client.call_tool("get_workspace_info", {}))
     assert default_info["session_id"] == default_id and default_info["default_session"]
 
+    # A pure-Python package from PyPI, into the default Python session.
+    installed = ok(await client.call_tool("install_package", {"package": "humanize==4.9.0"}))
+    assert installed["session_id"] == default_id
+    assert [(p["name"], p["version"]) for p in installed["installed"]] == [("humanize", "4.9.0")]
+    assert installed["target"] == "/app/site-packages" and "humanize 4.9.0" in installed["summary"]
+    used = ok(
+        await client.call_tool(
+            "execute_code", {"code": "import humanize\nprint(humanize.naturalsize(3_000_000))"}
+        )
+    )
+    assert used["stdout"] == "3.0 MB\n" and not used["state_lost"]
+    refused = error_text(
+        await client.call_tool("install_package", {"package": "humanize", "session_id": js_id})
+    )
+    assert "Python sessions only" in refused
+
     destroyed = ok(await client.call_tool("destroy_session", {"session_id": js_id}))
     assert destroyed["destroyed"]
     gone = error_text(await client.call_tool("execute_code", {"code": "1", "session_id": js_id}))
@@ -208,6 +230,11 @@ async def check_bad_input(client: Client) -> None:
         ("write_file", {"path": "x.bin", "content": "@@@", "encoding": "base64"}, "base64"),
         ("list_files", {"pattern": "../**"}, ".."),
         ("get_workspace_info", {"session_id": 12}, "session_id"),
+        ("install_package", {"package": "https://example.invalid/x.whl"}, "https"),
+        ("install_package", {"package": "-e ../evil"}, "evil"),
+        ("install_package", {"package": "humanize", "session_id": "nope"}, "no session"),
+        ("install_package", {"package": ["humanize"]}, "package"),
+        ("install_package", {}, "package"),
         ("no_such_tool", {}, "no_such_tool"),
     ]
     for name, arguments, expected in cases:

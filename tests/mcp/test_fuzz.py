@@ -67,6 +67,7 @@ ARGUMENTS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "language": st.sampled_from(["python", "javascript", "ruby", "", "PYTHON"]) | json_values,
         "session_id": st.text(max_size=40) | json_values,
         "limits": limits,
+        "interactive": json_values,
     },
     "list_runtimes": {},
     "create_session": {
@@ -78,6 +79,15 @@ ARGUMENTS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "reset_workspace": {"session_id": st.text(max_size=40) | json_values},
     "list_files": {"session_id": st.none() | st.text(max_size=10), "pattern": paths | json_values},
     "read_file": {"path": paths | json_values, "session_id": st.none() | json_values},
+    # Only specs refused before any look-up: fuzzing must never query PyPI for
+    # made-up names.
+    "install_package": {
+        "package": json_scalars.filter(lambda v: not isinstance(v, str))
+        | st.text(max_size=20).map(lambda t: "https://example.invalid/" + t)
+        | st.text(max_size=20).map(lambda t: "-e " + t)
+        | st.text(max_size=20).map(lambda t: "../" + t),
+        "session_id": st.text(max_size=40) | json_values,
+    },
     "write_file": {
         "path": paths | json_values,
         "content": st.text(max_size=50) | json_values,

@@ -29,6 +29,7 @@ __all__ = [
     "FileList",
     "Language",
     "LimitsInfo",
+    "PackageInstalled",
     "ResetResult",
     "RuntimeInfo",
     "RuntimesResult",
@@ -119,6 +120,10 @@ class ExecuteResult(BaseModel):
     state_lost: bool = False
     unsaved_globals: list[str] = Field(default_factory=list)
     restored_globals: list[str] = Field(default_factory=list)
+    display_value: str | None = Field(
+        default=None, description="With interactive: the trailing expression's value, as text."
+    )
+    display_value_truncated: bool = False
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
     summary: str = Field(description="A few lines in words: outcome, limits hit, cost, first fix.")
@@ -224,3 +229,30 @@ class WriteResult(BaseModel):
     session_id: str
     path: str
     bytes_written: int
+
+
+class InstalledDistribution(BaseModel):
+    """One distribution unpacked into the session's site-packages."""
+
+    name: str
+    version: str
+    installed_bytes: int
+    files: int
+    required_by: str = Field(description="'requested' or the package that needs it.")
+
+
+class PackageInstalled(BaseModel):
+    """What install_package did."""
+
+    session_id: str
+    requested: str
+    installed: list[InstalledDistribution]
+    already_satisfied: list[str] = Field(
+        description="Requirements already met, as 'name version (where)'."
+    )
+    target: str = Field(description="Where the packages are, inside the guest.")
+    total_bytes: int
+    compile_failures: list[str] = Field(
+        default_factory=list, description="Files that import from source (no bytecode)."
+    )
+    summary: str

@@ -25,12 +25,14 @@ from pathlib import Path
 
 from workbench.sandbox import (
     ExecutionPolicy,
+    InstallResult,
     RuntimeType,
     SandboxError,
     SandboxResult,
     Session,
     create_session,
     default_workspace_root,
+    install_package,
 )
 
 __all__ = [
@@ -102,6 +104,8 @@ class ManagedSession:
         self.last_used = time.monotonic()
         self.current: CallRecord | None = None
         self.calls: deque[CallRecord] = deque(maxlen=CALL_HISTORY)
+        #: Held while code runs or a package is installed in the session.
+        self.busy = threading.Lock()
         self._done = threading.Event()
         self._done.set()
 
@@ -341,6 +345,8 @@ class SessionRegistry:
         code: str,
         policy: ExecutionPolicy,
         call: CallRecord | None = None,
+        *,
+        interactive: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in ``managed`` (blocking; call from a worker thread)."""
         record = call or self.new_call(managed, code)
@@ -352,7 +358,8 @@ class SessionRegistry:
         try:
             if record.cancel_requested:
                 raise ClientError("The call was cancelled before it started.")
-            result = managed.session.execute(code, policy=policy)
+            with managed.busy:
+                result = managed.session.execute(code, policy=policy, interactive=interactive)
             record.result = result
             return result
         except Exception as exc:
@@ -366,6 +373,27 @@ class SessionRegistry:
                 managed.last_used = time.monotonic()
                 managed._done.set()
             self._emit(RegistryEvent(EventKind.CALL_FINISHED, managed.id, managed.owner, record))
+
+    def install(self, managed: ManagedSession, spec: str) -> InstallResult:
+        """Install a pure-Python package into ``managed`` (blocking; between calls only).
+
+        Raises
+        ------
+        ClientError
+            If code is running in the session.
+        PackageError
+            If the package can't be installed (the message says why and what to do).
+        """
+        if not managed.busy.acquire(blocking=False):
+            raise ClientError(
+                f"Code is running in session {managed.id}; install packages between calls."
+            )
+        try:
+            managed.last_used = time.monotonic()
+            return install_package(managed.session, spec)
+        finally:
+            managed.last_used = time.monotonic()
+            managed.busy.release()
 
     def new_call(self, managed: ManagedSession, code: str) -> CallRecord:
         """A record for a call about to run in ``managed``."""

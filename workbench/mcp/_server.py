@@ -46,8 +46,10 @@ from ._models import (
     FileContent,
     FileEntry,
     FileList,
+    InstalledDistribution,
     Language,
     LimitsInfo,
+    PackageInstalled,
     ResetResult,
     RuntimeInfo,
     RuntimesResult,
@@ -136,6 +138,13 @@ class WorkbenchTools:
             ExecutionLimits | None,
             Field(description="Lower limits for this call; never above the server's maximum."),
         ] = None,
+        interactive: Annotated[
+            bool,
+            Field(
+                description="Like a REPL: return the value of a trailing expression in "
+                "display_value."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, ExecuteResult]:
         """Run Python or JavaScript in a WebAssembly sandbox and return what happened.
 
@@ -161,7 +170,8 @@ class WorkbenchTools:
         call = self.registry.new_call(managed, code)
         try:
             result = await self._in_thread(
-                lambda: self.registry.execute(managed, code, policy, call), cancellable=True
+                lambda: self.registry.execute(managed, code, policy, call, interactive=interactive),
+                cancellable=True,
             )
         except anyio.get_cancelled_exc_class():
             self.registry.cancel(managed, call)
@@ -337,6 +347,63 @@ class WorkbenchTools:
         self._call(lambda: managed.session.write_file(path, data))
         return WriteResult(session_id=managed.id, path=path, bytes_written=len(data))
 
+    async def install_package(
+        self,
+        ctx: Context,
+        package: Annotated[
+            str,
+            Field(
+                description="A PyPI requirement: 'name' (newest) or 'name==version', "
+                "extras as 'name[extra]==version'."
+            ),
+        ],
+        session_id: Annotated[str | None, _SESSION_ID] = None,
+    ) -> PackageInstalled:
+        """Install a pure-Python package (and its dependencies) into a Python session.
+
+        The host fetches the wheels from PyPI (the guest has no network), checks their
+        hashes and unpacks them into /app/site-packages; the running interpreter can
+        import them at once. Packages with native code can't load in WebAssembly and
+        are refused with an alternative. The vendored packages (list_runtimes) need no
+        install.
+        """
+        owner = self.owner(ctx)
+        managed = await self._in_thread(
+            lambda: (
+                self.registry.default(owner, RuntimeType.PYTHON)
+                if session_id is None
+                else self.registry.get(owner, session_id)
+            ),
+            cancellable=False,
+        )
+        if managed.language is not RuntimeType.PYTHON:
+            raise ToolError(
+                f"install_package works for Python sessions only; session {managed.id} runs "
+                "JavaScript. Use a Python session (leave session_id out for your default one)."
+            )
+        result = await self._in_thread(
+            lambda: self.registry.install(managed, package), cancellable=False
+        )
+        return PackageInstalled(
+            session_id=managed.id,
+            requested=result.requested,
+            installed=[
+                InstalledDistribution(
+                    name=p.name,
+                    version=p.version,
+                    installed_bytes=p.installed_bytes,
+                    files=p.files,
+                    required_by=p.required_by,
+                )
+                for p in result.installed
+            ],
+            already_satisfied=result.already_satisfied,
+            target=result.target,
+            total_bytes=result.total_bytes,
+            compile_failures=result.compile_failures,
+            summary=result.summary(),
+        )
+
     # ---- Helpers
 
     def _session(self, ctx: Context, session_id: str | None) -> ManagedSession:
@@ -396,6 +463,8 @@ def _language(runtime: RuntimeType) -> Language:
 def _result_text(model: ExecuteResult) -> str:
     """The text content of an execute_code result: summary, then the output."""
     parts = [model.summary]
+    if model.display_value is not None:
+        parts.append(f"--- value ---\n{model.display_value[:TEXT_OUTPUT_CHARS]}")
     for name in ("stdout", "stderr"):
         text: str = getattr(model, name)
         if text:
@@ -447,6 +516,8 @@ def build_server(
     server.add_tool(tools.list_files, name="list_files", annotations=read_only)
     server.add_tool(tools.read_file, name="read_file", annotations=read_only)
     server.add_tool(tools.write_file, name="write_file", annotations=changes)
+    fetches = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+    server.add_tool(tools.install_package, name="install_package", annotations=fetches)
     return server
 
 
