@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import queue
 from collections.abc import Callable
@@ -138,9 +139,11 @@ class McpController(QObject):
 
     def shutdown(self) -> None:
         """Stop now, waiting for it (the window is closing)."""
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait(20_000)
+        thread = self._thread
+        if thread is not None:
+            with contextlib.suppress(RuntimeError):  # already ended and released
+                thread.quit()
+                thread.wait(20_000)
         if self.server is not None:
             self.server.stop()
         self._stopped()
@@ -160,7 +163,7 @@ class McpController(QObject):
         worker.sig_finished.connect(on_done)
         worker.sig_errored.connect(self._failed)
         self._worker = worker
-        self._thread = start_in_thread(worker, self)
+        self._thread = start_in_thread(worker)
         self._thread.finished.connect(self._thread_done)
 
     @Slot(object)
