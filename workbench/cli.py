@@ -49,6 +49,7 @@ from .sandbox import (
     policy_field_help,
     validate_session_id,
 )
+from .sandbox._vendor import python_guest_mounts
 
 EXIT_OK = 0
 EXIT_GUEST_ERROR = 1
@@ -244,8 +245,11 @@ def _command_run(args: argparse.Namespace) -> int:
         print(f"wasm-workbench: no code to run. {extracted.note}", file=sys.stderr)
         return EXIT_USAGE
     runtime = _choose_runtime(args.runtime, args.file, extracted.language)
-    # The first Python run builds the vendored-package bundle: say what is going on.
+    # The first Python run builds the vendored-package bundle: say what is going on,
+    # and wait for it (a one-off run can't use a build still going on behind it).
     add_vendor_progress_listener(_vendor_progress)
+    if runtime is RuntimeType.PYTHON:
+        python_guest_mounts(wait=True)
     sandbox = create_sandbox(
         runtime=runtime,
         policy=policy,

@@ -512,3 +512,58 @@ def test_without_the_bundle_python_runs_and_vendored_imports_explain_the_fix(
     assert guidance.error_type == "VendoredPackagesUnavailable"
     assert "wasm-workbench vendor build" in guidance.fixes[0]
     assert os.environ.get("WASM_WORKBENCH_VENDOR") != "off"
+
+
+_BACKGROUND_BUILD = """
+from workbench.sandbox import _vendor, create_sandbox, create_session
+from workbench.sandbox._vendor import bundle_building, guest_mounts_generation, python_guest_mounts
+
+assert python_guest_mounts(wait=False) == []  # nothing built in this cache yet
+assert bundle_building()
+with create_session(runtime="python") as session:
+    first = session.execute("kept = 41\\nimport sys\\nprint('/data/site-packages' in sys.path)")
+    print("first", first.success)  # ran at once, without waiting for the build
+    _vendor._background.join(600)
+    print("generation", guest_mounts_generation())
+    # The running interpreter is not restarted for the new mounts...
+    print("kept", session.execute("print(kept + 1)").stdout.strip())
+    # ...the next one gets them.
+    session.reset()
+    print("session", session.execute("import tabulate; print('ok')").stdout.strip())
+with create_sandbox("python") as sandbox:
+    print("fresh", sandbox.execute("import tabulate; print('ok')").stdout.strip())
+"""
+
+
+@pytest.mark.slow
+def test_first_use_builds_in_the_background_and_later_instances_get_the_mounts(
+    bundle: VendorBundle, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from workbench.sandbox import cache_dir
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir() / "modules", cache / "modules")  # no runtime compile
+    proc = subprocess.run(
+        [sys.executable, "-c", _BACKGROUND_BUILD],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={
+            **os.environ,
+            "WASM_WORKBENCH_CACHE_DIR": str(cache),
+            "WASM_WORKBENCH_DATA_DIR": str(tmp_path / "data"),
+        },
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [
+        "first True",
+        "generation 1",
+        "kept 42",
+        "session ok",
+        "fresh ok",
+    ], proc.stderr[-3000:]

@@ -868,6 +868,8 @@ def _bundle_missing() -> str | None:
         return f" (building it failed: {detail.splitlines()[0][:200]})"
     if state == "disabled":
         return " (automatic building is off: WASM_WORKBENCH_VENDOR=off)"
+    if state == "building":
+        return " yet (it is being built in the background, once: run the code again shortly)"
     return " (it hasn't been built yet)"
 
 

@@ -36,7 +36,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._vendor import python_guest_mounts, vendored_import_names
+from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
 from ._workspace import Snapshot, diff, scan
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -149,7 +149,7 @@ class Sandbox:
         self._cancel_requested = False
         self._closed = False
         self._shapes: set[InstanceShape] = set()
-        self._shape_cache: tuple[ExecutionPolicy, InstanceShape] | None = None
+        self._shape_cache: tuple[ExecutionPolicy, int, InstanceShape] | None = None
         if warm:
             self.pool.fill(self._shape(policy))
 
@@ -256,11 +256,16 @@ class Sandbox:
 
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
         cached = self._shape_cache
-        if cached is not None and cached[0] is policy:
-            return cached[1]
+        generation = guest_mounts_generation()
+        if cached is not None and cached[0] is policy and cached[1] == generation:
+            return cached[2]
         shape = instance_shape(self.runtime, self.workspace, policy)
+        if cached is not None and cached[0] is policy and cached[2] != shape:
+            # The guest mounts finished building: idle instances lack them.
+            self.pool.discard(cached[2])
+            self._shapes.discard(cached[2])
         self._shapes.add(shape)
-        self._shape_cache = (policy, shape)
+        self._shape_cache = (policy, generation, shape)
         return shape
 
 
@@ -287,8 +292,9 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
     if runtime is RuntimeType.PYTHON:
         # The unpacked stdlib at /data/stdlib and the vendored packages at
         # /data/site-packages (built on first use; a Python guest runs without
-        # them if they can't be built, e.g. offline). See _vendor.
-        mounts.extend(python_guest_mounts())
+        # them if they can't be built, e.g. offline). The first time they are built
+        # in the background, so the first run doesn't wait for a download. See _vendor.
+        mounts.extend(python_guest_mounts(wait=False))
     return InstanceShape(
         runtime=runtime,
         workspace=str(workspace.resolve()),

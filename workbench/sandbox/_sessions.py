@@ -67,6 +67,7 @@ from ._sandbox import (
 )
 from ._storage import DiskStorage, FileInfo, StorageAdapter
 from ._variables import VariableInfo, declared_names, parse_variables
+from ._vendor import guest_mounts_generation
 from ._workspace import diff, scan
 
 __all__ = [
@@ -163,7 +164,7 @@ class Session:
         # not properties of globalThis, so the variables listing asks for them).
         self._declared: set[str] = set()
         self._state = SessionState.IDLE
-        self._shape_cache: tuple[ExecutionPolicy, InstanceShape] | None = None
+        self._shape_cache: tuple[ExecutionPolicy, int, InstanceShape] | None = None
         self._meta_dir = self.storage.meta_dir(self.id)
         self.audit = AuditLog(self._meta_dir / AUDIT_FILE)
         self.workspace = self.storage.checkout(self.id)
@@ -447,10 +448,18 @@ class Session:
 
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
         cached = self._shape_cache
-        if cached is not None and cached[0] is policy:
-            return cached[1]
+        generation = guest_mounts_generation()
+        # A running interpreter keeps the mounts it started with: guest mounts that
+        # finished building in the background reach the next interpreter, they
+        # don't restart this one.
+        if (
+            cached is not None
+            and cached[0] is policy
+            and (cached[1] == generation or self.interpreter_running)
+        ):
+            return cached[2]
         shape = instance_shape(self.runtime, self.workspace, policy)
-        self._shape_cache = (policy, shape)
+        self._shape_cache = (policy, generation, shape)
         return shape
 
     def _live_instance(self, policy: ExecutionPolicy) -> tuple[Instance, list[str] | None]:

@@ -33,6 +33,7 @@ to never build automatically (an existing bundle is still used).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -668,10 +669,12 @@ _auto_bundle: VendorBundle | None = None
 _auto_listeners: list[VendorProgressCallback] = []
 
 
-def bundle_status() -> tuple[Literal["ready", "missing", "failed", "disabled"], str]:
-    """State of the bundle for guidance: ("ready"|"missing"|"failed"|"disabled", detail)."""
+def bundle_status() -> tuple[Literal["ready", "missing", "building", "failed", "disabled"], str]:
+    """State of the bundle for guidance: ("ready"|"missing"|"building"|..., detail)."""
     if _auto_bundle is not None and _auto_bundle.site_packages.is_dir():
         return "ready", str(_auto_bundle.site_packages)
+    if bundle_building():
+        return "building", ""
     if _auto_failure is not None:
         return "failed", _auto_failure[1]
     if os.environ.get("WASM_WORKBENCH_VENDOR", "").lower() in ("off", "0", "no", "false"):
@@ -722,11 +725,21 @@ def vendor_mount() -> tuple[str, str] | None:
         return str(found.site_packages), BUNDLE_GUEST_PATH
 
 
-def python_guest_mounts() -> list[tuple[str, str]]:
+def python_guest_mounts(*, wait: bool = True) -> list[tuple[str, str]]:
     """Read-only mounts every Python guest gets: the unpacked stdlib and the bundle.
 
-    Each is built on first use and left out if it can't be built. Never raises.
+    With ``wait`` (the default) each is built on first use, blocking, and left out
+    if it can't be built. Without it, only what is already built is returned and
+    anything missing is built on a background thread (progress to the listeners);
+    :func:`guest_mounts_generation` changes when it is ready, so callers that
+    cache instance shapes know to ask again. Never raises.
     """
+    if not wait:
+        ready = _ready_mounts()
+        if ready is not None:
+            return ready
+        _build_in_background()
+        return _partial_mounts()
     mounts = []
     stdlib = stdlib_mount()
     if stdlib is not None:
@@ -735,6 +748,75 @@ def python_guest_mounts() -> list[tuple[str, str]]:
     if bundle is not None:
         mounts.append(bundle)
     return mounts
+
+
+_background_lock = threading.Lock()
+_background: threading.Thread | None = None
+_generation = 0
+
+
+def guest_mounts_generation() -> int:
+    """A number that changes whenever a background build made a mount available."""
+    return _generation
+
+
+def bundle_building() -> bool:
+    """Whether a background build of the guest mounts is under way."""
+    thread = _background
+    return thread is not None and thread.is_alive()
+
+
+def _ready_mounts() -> list[tuple[str, str]] | None:
+    """The mounts, if nothing is left to build (built, failed or disabled); else None."""
+    stdlib_done = _stdlib_path is not None or _stdlib_failed
+    bundle_done = (
+        _auto_bundle is not None
+        or _auto_disabled()
+        or (_auto_failure is not None and time.monotonic() - _auto_failure[0] < RETRY_AFTER_FAILURE)
+    )
+    if not stdlib_done:
+        final = vendor_root() / f"stdlib-{stdlib_key()}"
+        stdlib_done = (final / "os.pyc").is_file()  # built by another process
+    if not bundle_done:
+        try:
+            bundle_done = find_vendor_bundle() is not None
+        except (PackageError, OSError):
+            bundle_done = True  # vendor_mount() records the failure
+    return python_guest_mounts(wait=True) if stdlib_done and bundle_done else None
+
+
+def _partial_mounts() -> list[tuple[str, str]]:
+    mounts = []
+    if _stdlib_path is not None:
+        mounts.append((str(_stdlib_path), STDLIB_GUEST_PATH))
+    if _auto_bundle is not None:
+        mounts.append((str(_auto_bundle.site_packages), BUNDLE_GUEST_PATH))
+    return mounts
+
+
+def _build_in_background() -> None:
+    global _background
+    with _background_lock:
+        if _background is not None and _background.is_alive():
+            return
+
+        def build() -> None:
+            global _generation
+            python_guest_mounts(wait=True)
+            _generation += 1
+
+        _background = threading.Thread(target=build, name="wasm-vendor-build", daemon=True)
+        _background.start()
+
+
+@atexit.register
+def _finish_background_build() -> None:
+    # A build cut off at exit would leave its work undone (and a store alive
+    # while the interpreter shuts down): let it finish, once.
+    thread = _background
+    if thread is not None and thread.is_alive():
+        log.warning("finishing the vendored-package build before exiting (first use only)")
+        thread.join(600)
 
 
 def _auto_disabled() -> bool:
