@@ -72,6 +72,8 @@ def main() -> int:
     window.variables_panel.refresh()
     QTimer.singleShot(10_000, loop.quit)
     loop.exec()
+    while window.variables_panel.busy:  # a refresh queued behind the last one
+        QApplication.processEvents()
     QApplication.processEvents()
     window.grab().save(str(OUT / "live-session.png"))
     window.sessions_panel.list.setCurrentRow(0)

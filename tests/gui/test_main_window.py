@@ -530,3 +530,10 @@ def test_workspace_files_open_in_their_own_tab(qtbot: QtBot, window: MainWindow)
     assert window.tabs.tabText(1) == "/app/data/table.csv"
     assert window.editor.toPlainText() == "a,b\n1,2\n"
     assert window.editors()[0].toPlainText() == "print('mine')"
+
+
+def test_a_run_shows_the_output_tab(qtbot: QtBot, window: MainWindow) -> None:
+    window.console_dock.raise_()
+    run(qtbot, window, "print('where is it')")
+    assert not window.output_dock.visibleRegion().isEmpty()
+    assert window.console_dock.visibleRegion().isEmpty()

@@ -222,7 +222,8 @@ class ConsoleDock(QDockWidget):
                 f"Console bound to {session.runtime.value} session {session.id[:8]}: "
                 "the same interpreter and workspace as the editor's runs."
             )
-        self.console._append_plain_text(note + "\n", before_prompt=True)
+        # On a line of its own: the kernel's banner doesn't end with a newline.
+        self.console._append_plain_text("\n" + note + "\n", before_prompt=True)
         # kernel_info updates the language and highlighting for the new session.
         self.client.kernel_info()
 

@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self.console_dock = install_console(self)  # Console dock (gui/console.py)
+        self.output_dock.raise_()  # the tab a first start shows: where runs print
         self.statusBar().showMessage("Ready")
         self._restore_settings()
         self._update_run_state(running=False)
@@ -919,6 +920,7 @@ class MainWindow(QMainWindow):
         self._code = code
         self._run_policy = policy
         self.output.clear()
+        self.output_dock.raise_()  # a run's output is what the person wants to see now
         self.truncation_banner.hide()
         worker = ExecutionWorker(target, code, policy, self._token)
         worker.sig_output_ready.connect(self._drain_output)
