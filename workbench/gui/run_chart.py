@@ -53,6 +53,9 @@ class RunChart(QWidget):
         # Time gets a view box of its own, sharing the x axis (pyqtgraph's
         # MultiplePlotAxes recipe).
         self.time_view = pg.ViewBox()
+        # Above the plot (and its fuel curve): both axes scale to their own data,
+        # so similar trends draw on the same pixels.
+        self.time_view.setZValue(item.zValue() + 10)
         item.scene().addItem(self.time_view)
         item.getAxis("right").linkToView(self.time_view)
         self.time_view.setXLink(item)
