@@ -53,14 +53,16 @@ class _AuditWriter:
     delay = 0.05
 
     def __init__(self) -> None:
-        self._queue: list[tuple[AuditLog, str]] = []
+        self._queue: list[tuple[AuditLog, dict[str, Any]]] = []
         self._cond = threading.Condition()
         self._writing = False
         self._thread: threading.Thread | None = None
 
-    def put(self, audit: AuditLog, line: str) -> None:
+    def put(self, audit: AuditLog, record: dict[str, Any]) -> None:
+        # The record is serialized by the writer thread; callers hand over a
+        # fresh dict and never touch it again.
         with self._cond:
-            self._queue.append((audit, line))
+            self._queue.append((audit, record))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="wasm-workbench-audit", daemon=True
@@ -91,9 +93,10 @@ class _AuditWriter:
             self.flush()
 
 
-def _write_batch(batch: list[tuple[AuditLog, str]]) -> None:
+def _write_batch(batch: list[tuple[AuditLog, dict[str, Any]]]) -> None:
     by_log: dict[int, tuple[AuditLog, list[str]]] = {}
-    for audit, line in batch:
+    for audit, record in batch:
+        line = json.dumps(record, ensure_ascii=True, default=str) + "\n"
         by_log.setdefault(id(audit), (audit, []))[1].append(line)
     for audit, lines in by_log.values():
         audit.write_lines(lines)
@@ -127,7 +130,7 @@ class AuditLog:
 
     def append(self, record: dict[str, Any]) -> None:
         """Queue one event; it reaches the file within a fraction of a second."""
-        _writer.put(self, json.dumps(record, ensure_ascii=True, default=str) + "\n")
+        _writer.put(self, record)
 
     def write_lines(self, lines: list[str]) -> None:
         """Append ``lines`` now (the background writer calls this)."""

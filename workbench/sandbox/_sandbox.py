@@ -424,7 +424,9 @@ def build_result(
         outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL
     )
     display_value, display_truncated = _display_value(untrusted_status)
-    return SandboxResult(
+    # Every field is computed here by the host, with its declared type: skip the
+    # validation pass (it is on every run's path).
+    return SandboxResult.model_construct(
         execution_id=new_execution_id(),
         runtime=runtime,
         success=success,
