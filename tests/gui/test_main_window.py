@@ -537,3 +537,18 @@ def test_a_run_shows_the_output_tab(qtbot: QtBot, window: MainWindow) -> None:
     run(qtbot, window, "print('where is it')")
     assert not window.output_dock.visibleRegion().isEmpty()
     assert window.console_dock.visibleRegion().isEmpty()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["not json", "{}", '[1, {"text": 5}, {"path": 7}, {"path": "/nowhere/gone.py"}]'],
+)
+def test_damaged_tab_settings_give_one_empty_tab(
+    qtbot: QtBot, tmp_path: Path, engine: SandboxEngine, stored: str
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("editor/tabs", stored)
+    win = MainWindow(settings, history_path=tmp_path / "history.json")
+    qtbot.addWidget(win)
+    assert [editor.toPlainText() for editor in win.editors()] == [""]
+    win.close()
