@@ -47,6 +47,7 @@ from .sandbox import (
     lock_vendor_packages,
     open_session,
     policy_field_help,
+    runtime_for_path,
     validate_session_id,
 )
 from .sandbox._vendor import python_guest_mounts
@@ -127,11 +128,9 @@ def _choose_runtime(option: str, path: str, language: RuntimeType | None) -> Run
         return RuntimeType(option)
     if language is not None:
         return language
-    suffix = Path(path).suffix.lower()
-    if suffix in (".js", ".mjs", ".cjs"):
-        return RuntimeType.JAVASCRIPT
-    if suffix == ".py":
-        return RuntimeType.PYTHON
+    runtime = runtime_for_path(path)
+    if runtime is not None:
+        return runtime
     raise PolicyError(
         "Could not tell whether this is Python or JavaScript. "
         "Pass --runtime python or --runtime javascript."

@@ -12,6 +12,7 @@ from workbench.sandbox._extract import (
     ExtractedCode,
     detect_language,
     extract_code,
+    runtime_for_path,
 )
 from workbench.sandbox._result import RuntimeType
 
@@ -715,3 +716,19 @@ def test_one_megabyte_inputs_finish() -> None:
     for text in ("`" * 1_000_000, "\n" * 1_000_000, "```\n" * 250_000, " " * 1_000_000):
         assert isinstance(extract_code(text), ExtractedCode)
     assert detect_language("function " * 120_000) in (JS, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "runtime"),
+    [
+        ("script.py", RuntimeType.PYTHON),
+        ("a/b/App.JS", RuntimeType.JAVASCRIPT),
+        ("mod.mjs", RuntimeType.JAVASCRIPT),
+        ("old.cjs", RuntimeType.JAVASCRIPT),
+        ("notes.md", None),
+        ("Makefile", None),
+        ("archive.py.txt", None),
+    ],
+)
+def test_runtime_for_path(name: str, runtime: RuntimeType | None) -> None:
+    assert runtime_for_path(name) is runtime

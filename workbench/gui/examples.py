@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.sandbox import RuntimeType
+from workbench.sandbox import RuntimeType, runtime_for_path
 from workbench.sandbox._resources import data_path
 
 __all__ = ["Example", "load_examples"]
@@ -24,7 +24,7 @@ class Example:
     @property
     def runtime(self) -> RuntimeType:
         """The guest language, from the file name."""
-        return RuntimeType.JAVASCRIPT if self.path.suffix == ".js" else RuntimeType.PYTHON
+        return runtime_for_path(self.path) or RuntimeType.PYTHON
 
     def code(self) -> str:
         """The snippet's source."""

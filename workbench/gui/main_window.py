@@ -65,6 +65,7 @@ from workbench.sandbox import (
     list_presets,
     outcome_words,
     remove_vendor_progress_listener,
+    runtime_for_path,
 )
 from workbench.sandbox._engine import WASMTIME_VERSION
 from workbench.sandbox._fuel import nice_ceil
@@ -100,11 +101,8 @@ MAX_KEPT_TAB_CHARS = 2_000_000
 
 
 def _language_of(path: Path) -> str | None:
-    if path.suffix in (".js", ".mjs"):
-        return "javascript"
-    if path.suffix == ".py":
-        return "python"
-    return None
+    runtime = runtime_for_path(path)
+    return runtime.value if runtime is not None else None
 
 
 def scratch_root() -> Path:

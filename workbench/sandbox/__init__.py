@@ -38,7 +38,7 @@ from ._errors import (
     UnsupportedPlatformError,
     WorkspaceError,
 )
-from ._extract import CodeBlock, ExtractedCode, detect_language, extract_code
+from ._extract import CodeBlock, ExtractedCode, detect_language, extract_code, runtime_for_path
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
@@ -157,6 +157,7 @@ __all__ = [
     "read_session_file",
     "remove_vendor_progress_listener",
     "reset_session_workspace",
+    "runtime_for_path",
     "validate_session_id",
     "write_session_file",
 ]

@@ -36,14 +36,16 @@ Everything here runs in linear time and never raises on a ``str``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._result import RuntimeType
 
-__all__ = ["CodeBlock", "ExtractedCode", "detect_language", "extract_code"]
+__all__ = ["CodeBlock", "ExtractedCode", "detect_language", "extract_code", "runtime_for_path"]
 
 _PYTHON_TAGS = frozenset(
     {
@@ -202,6 +204,19 @@ def extract_code(text: str, *, prefer: RuntimeType | None = None) -> ExtractedCo
         used_blocks=len(used),
         note=note + ".",
     )
+
+
+_SUFFIXES = {
+    ".py": RuntimeType.PYTHON,
+    ".js": RuntimeType.JAVASCRIPT,
+    ".mjs": RuntimeType.JAVASCRIPT,
+    ".cjs": RuntimeType.JAVASCRIPT,
+}
+
+
+def runtime_for_path(path: str | os.PathLike[str]) -> RuntimeType | None:
+    """The runtime a file's suffix names (``.py``; ``.js``, ``.mjs``, ``.cjs``), or None."""
+    return _SUFFIXES.get(PurePath(path).suffix.lower())
 
 
 def detect_language(code: str) -> RuntimeType | None:
