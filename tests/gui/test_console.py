@@ -121,3 +121,23 @@ def test_restart_gives_a_fresh_interpreter_in_the_same_workspace(
     dock.restart()
     result = console_run(qtbot, dock, "'value' in globals(), open('/app/kept.txt').read()")
     assert result.display_value == "(False, 'x')"
+
+
+
+def test_closing_a_console_stops_its_only_iopub_thread(qtbot: QtBot) -> None:
+    """A console has one IOPub thread, and closing it stops that thread and finishes its
+    gc task (ipykernel leaves the task pending: "Task was destroyed but it is pending!")."""
+
+    def iopub_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "IOPub"}
+
+    before = iopub_threads()
+    for _ in range(5):  # the kernel thread and this one both used to create one
+        dock = ConsoleDock()
+        thread = dock.kernel.iopub_thread
+        dock.shutdown()
+        assert not thread.thread.is_alive()
+        task = thread._event_pipe_gc_task
+        assert task is not None and task.done()
+        assert iopub_threads() <= before
+        dock.deleteLater()

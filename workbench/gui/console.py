@@ -50,6 +50,29 @@ __all__ = ["ConsoleDock", "ConsoleKernel", "install_console"]
 _STOP = object()
 
 
+class _IOPubThread(IOPubThread):  # type: ignore[misc]
+    """ipykernel's IOPub thread, stopped without leaving its gc task pending.
+
+    ``IOPubThread.stop`` stops the loop and then cancels the event-pipe gc task
+    without letting it run again, so the task is destroyed while still pending and
+    asyncio prints "Task was destroyed but it is pending!" at exit, once per console.
+    Here the task is cancelled on the IOPub thread and finishes first.
+    """
+
+    def stop(self) -> None:
+        task = getattr(self, "_event_pipe_gc_task", None)
+        if task is not None and self.thread.is_alive():
+            finished = threading.Event()
+
+            def cancel() -> None:
+                task.add_done_callback(lambda _task: finished.set())
+                task.cancel()
+
+            self.io_loop.add_callback(cancel)
+            finished.wait(5)
+        super().stop()
+
+
 class ConsoleKernel(WasmKernel):
     """The wrapper kernel with in-process sockets (ipykernel.inprocess's recipe)."""
 
@@ -63,7 +86,7 @@ class ConsoleKernel(WasmKernel):
 
     @default("iopub_thread")
     def _default_iopub_thread(self) -> IOPubThread:
-        thread = IOPubThread(self._underlying_iopub_socket, session=self.session)
+        thread = _IOPubThread(self._underlying_iopub_socket, session=self.session)
         thread.start()
         return thread
 
@@ -84,6 +107,10 @@ class ConsoleKernel(WasmKernel):
     def __init__(self, **traits: Any) -> None:
         super().__init__(**traits)
         self._underlying_iopub_socket.observe(self._io_dispatch, names=["message_sent"])
+        # Create the IOPub thread now, on the constructing thread: a traitlets default
+        # is not thread-safe, and the kernel thread and the GUI thread both reach for it
+        # first (a race that started a second, never-stopped IOPub thread).
+        self.iopub_socket  # noqa: B018
 
     def start(self) -> None:
         """Nothing to start: requests arrive through :class:`ConsoleKernelClient`."""
