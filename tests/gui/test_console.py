@@ -123,7 +123,6 @@ def test_restart_gives_a_fresh_interpreter_in_the_same_workspace(
     assert result.display_value == "(False, 'x')"
 
 
-
 def test_closing_a_console_stops_its_only_iopub_thread(qtbot: QtBot) -> None:
     """A console has one IOPub thread, and closing it stops that thread and finishes its
     gc task (ipykernel leaves the task pending: "Task was destroyed but it is pending!")."""

@@ -50,7 +50,7 @@ __all__ = ["ConsoleDock", "ConsoleKernel", "install_console"]
 _STOP = object()
 
 
-class _IOPubThread(IOPubThread):  # type: ignore[misc]
+class _IOPubThread(IOPubThread):
     """ipykernel's IOPub thread, stopped without leaving its gc task pending.
 
     ``IOPubThread.stop`` stops the loop and then cancels the event-pipe gc task
