@@ -167,6 +167,36 @@ class RuntimeContract:
         assert time.monotonic() - started < 10  # the guest asked for 30 s
         assert self.run(sandbox, self.hello).success
 
+    def test_a_cut_sleep_ends_the_guest_without_waiting_for_a_tick(
+        self, engine: SandboxEngine, workspace_root: Path
+    ) -> None:
+        """The deadline or a Stop wakes a sleeping guest, which must then trap at once.
+
+        Its sleep returns early, so a guest whose sleep is its last statement would
+        otherwise finish "successfully" unless an epoch tick happened to come first.
+        Here the engine's ticker is stopped, so only the woken sleep can end it.
+        """
+        quiet = SandboxEngine(cache_root=engine.cache_root)
+        quiet.close()  # stops the epoch ticker; instances still run
+        sandbox = Sandbox(
+            self.runtime, ExecutionPolicy(), "no-ticks", workspace_root, warm=False, engine=quiet
+        )
+        try:
+            result = self.run(sandbox, self.sleep_long, timeout_seconds=0.3)
+            assert result.trap_kind is TrapKind.DEADLINE, result.summary()
+            results: list[SandboxResult] = []
+            worker = threading.Thread(
+                target=lambda: results.append(self.run(sandbox, self.sleep_long))
+            )
+            worker.start()
+            time.sleep(0.3)
+            sandbox.cancel()
+            worker.join(10)
+            assert not worker.is_alive()
+            assert results[0].trap_kind is TrapKind.CANCELLED, results[0].summary()
+        finally:
+            sandbox.close()
+
     @pytest.mark.parametrize("what", ["sleep_long", "infinite_loop"])
     def test_cancel_from_another_thread(self, sandbox: Sandbox, what: str) -> None:
         results: list[SandboxResult] = []

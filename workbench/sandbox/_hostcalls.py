@@ -55,6 +55,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
 __all__ = [
     "SHADOWED",
@@ -234,13 +235,17 @@ def _poll_oneoff(
     if not ready and clocks:
         wait = min(seconds for _, seconds in clocks)
         until = time.monotonic() + wait
-        # Sleep in slices; on Stop or the deadline, return early: the guest wakes
-        # and the epoch callback traps it within a tick.
+        # Sleep in slices; on Stop or the deadline, return early and make the
+        # guest's next epoch check call the epoch callback, which traps it. Waiting
+        # for the next tick instead let a guest whose sleep was its last statement
+        # finish "successfully", its sleep cut short.
         while not state.interrupted():
             left = until - time.monotonic()
             if left <= 0:
                 break
             time.sleep(min(left, SLEEP_SLICE))
+        else:
+            ffi.wasmtime_context_set_epoch_deadline(caller._context(), 0)
         ready = [
             _EVENT.pack(userdata, ESUCCESS, 0, 0, 0)
             for userdata, seconds in clocks
