@@ -20,6 +20,7 @@ Events emitted (``event`` field):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import logging
@@ -146,7 +147,11 @@ class AuditLog:
                 self._file.flush()
             except (OSError, ValueError) as exc:  # auditing must never break an execution
                 log.warning("could not write the audit log %s: %s", self.path, exc)
-                self.close()
+                # Not close(): it waits for the writer, which may be this thread.
+                file, self._file = self._file, None
+                if file is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        file.close()
 
     def close(self) -> None:
         """Write what is queued, then close the file (reopened on the next event)."""
@@ -157,6 +162,17 @@ class AuditLog:
                     self._file.close()
                 finally:
                     self._file = None
+
+    def __del__(self) -> None:
+        # Nothing can write any more (queued events hold a reference): close the
+        # file of a log whose owner was dropped without close(), quietly.
+        file = self._file
+        if file is not None:
+            self._file = None
+            try:  # noqa: SIM105 - contextlib may be gone when this runs at exit
+                file.close()
+            except (OSError, ValueError):
+                pass
 
     def read(self) -> list[dict[str, Any]]:
         """Every event in the current file (skips lines a crash cut short)."""
