@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -149,6 +150,9 @@ class Sandbox:
         self._cancel_requested = False
         self._closed = False
         self._shapes: set[InstanceShape] = set()
+        # A sandbox dropped without close() must not keep its warm instances (up to
+        # ~48 MB and a few dozen file handles per shape) in the shared pool forever.
+        weakref.finalize(self, _discard_shapes, self.pool, self._shapes)
         self._shape_cache: tuple[ExecutionPolicy, int, InstanceShape] | None = None
         if warm:
             self.pool.fill(self._shape(policy))
@@ -267,6 +271,12 @@ class Sandbox:
         self._shapes.add(shape)
         self._shape_cache = (policy, generation, shape)
         return shape
+
+
+def _discard_shapes(pool: InstancePool, shapes: set[InstanceShape]) -> None:
+    """Finalizer of a sandbox dropped without close(): takes no lock."""
+    for shape in list(shapes):
+        pool.discard_later(shape)
 
 
 # ---- Shared by fresh executions and session turns
