@@ -52,7 +52,7 @@ __all__ = [
 
 log = logging.getLogger("workbench.sandbox.instance")
 
-#: Fuel for interpreter start-up (CPython needs ~250 M); never charged to the user.
+#: Fuel for interpreter start-up (CPython needs ~140-300 M); never charged to the user.
 STARTUP_FUEL = 5_000_000_000
 #: Wall-clock limit for start-up.
 STARTUP_TIMEOUT = 60.0
@@ -559,11 +559,15 @@ class Instance:
     def _thread_main(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _new_store(self, argv: list[str]) -> wasmtime.Store:
+    def _new_store(
+        self, argv: list[str], extra_env: tuple[tuple[str, str], ...] = ()
+    ) -> wasmtime.Store:
         with self.engine.wasmtime_lock:
-            return self._new_store_locked(argv)
+            return self._new_store_locked(argv, extra_env)
 
-    def _new_store_locked(self, argv: list[str]) -> wasmtime.Store:
+    def _new_store_locked(
+        self, argv: list[str], extra_env: tuple[tuple[str, str], ...] = ()
+    ) -> wasmtime.Store:
         store = wasmtime.Store(self.engine.wasm_engine)
         store.set_limits(memory_size=self.shape.memory_bytes)
         store.set_fuel(STARTUP_FUEL)
@@ -571,7 +575,9 @@ class Instance:
         ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_epoch, None, _no_finalize)
         wasi = wasmtime.WasiConfig()
         wasi.argv = argv
-        wasi.env = list(self.shape.env)
+        # The policy refuses PYTHON*/WASMTIME* names, so extra_env (the runtime's
+        # own settings) can't be overridden by the user's.
+        wasi.env = [*self.shape.env, *extra_env]
         # fd 1 and 2 must exist for the guest's stdio to work, but every write to
         # them is captured by our fd_write (see _hostcalls); nothing reaches these.
         wasi.stdout_file = os.devnull

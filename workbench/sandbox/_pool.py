@@ -1,6 +1,6 @@
 """Warm instances: interpreter start-up kept out of the user's path.
 
-A fresh CPython costs ~60 ms and ~300 M fuel to start, QuickJS ~2 ms. The pool
+A fresh CPython costs ~45 ms and ~140 M fuel to start, QuickJS ~2 ms. The pool
 keeps a few instances per :class:`~._instance.InstanceShape` started ahead of
 time and starts a replacement in the background each time one is taken. Every
 execution still gets an instance no earlier code has touched; start-up fuel is
@@ -33,7 +33,7 @@ log = logging.getLogger("workbench.sandbox.pool")
 #: Warm instances kept per shape, by runtime. Twenty back-to-back runs are the
 #: burst the benchmarks measure: a run must find a started instance, because a
 #: start-up costs far more than a run. A started CPython costs ~4 MB of RSS (its
-#: memory image is copy-on-write) and ~60 ms of CPU, two of which fit on two cores
+#: memory image is copy-on-write) and ~45 ms of CPU, two of which fit on two cores
 #: at once: twelve keep most of such a burst warm, for ~48 MB per shape in use. A
 #: QuickJS instance costs ~0.4 MB and ~2 ms: sixteen absorb a burst without a
 #: refill competing with it.

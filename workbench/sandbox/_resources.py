@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["data_path"]
+__all__ = ["data_path", "driver_source"]
 
 _KNOWN = ("wasm", "policies", "resources", "vendor")
 
@@ -35,3 +35,14 @@ def data_path(name: str) -> Path:
         f"The data folder {name!r} is missing from this installation "
         f"(looked in {installed} and {checkout}). Reinstall wasm-workbench."
     )
+
+
+_driver_source: str | None = None
+
+
+def driver_source() -> str:
+    """The Python guest driver's source, ``wasm/guest/python/driver.py`` (read once)."""
+    global _driver_source
+    if _driver_source is None:
+        _driver_source = (data_path("wasm") / "guest" / "python" / "driver.py").read_text("utf-8")
+    return _driver_source

@@ -54,7 +54,7 @@ import wasmtime
 
 from ._engine import EPOCH_TICK_SECONDS, cache_dir, get_engine, load_runtime_specs
 from ._errors import PackageError
-from ._resources import data_path
+from ._resources import data_path, driver_source
 from ._result import RuntimeType
 from ._wheels import (
     check_pure_wheel,
@@ -69,7 +69,9 @@ from ._wheels import (
 
 __all__ = [
     "BUNDLE_GUEST_PATH",
+    "STDLIB_DRIVER_CODE",
     "STDLIB_GUEST_PATH",
+    "STDLIB_STARTUP_ZIP",
     "LockedPackage",
     "VendorBundle",
     "VendorProgress",
@@ -89,6 +91,17 @@ log = logging.getLogger("workbench.sandbox.vendor")
 BUNDLE_GUEST_PATH = "/data/site-packages"
 #: Where the guest's standard library, unpacked from its zip, appears (read-only).
 STDLIB_GUEST_PATH = "/data/stdlib"
+#: In the unpacked stdlib: the modules CPython imports while it starts (before the
+#: driver runs), in an uncompressed zip put first on the guest's PYTHONPATH. The
+#: runtime's own zip would otherwise serve them, and zipimport reading that zip's
+#: directory (in Python) was ~40% of every interpreter start-up.
+STDLIB_STARTUP_ZIP = "_wb_startup.zip"
+STDLIB_STARTUP_MODULES = ("encodings/__init__.pyc", "encodings/aliases.pyc", "encodings/utf_8.pyc")
+#: In the unpacked stdlib: the guest driver compiled by the guest (a marshalled code
+#: object). Compiling its source was ~75 M instructions of every start-up.
+STDLIB_DRIVER_CODE = "_wb_driver.bin"
+#: Version of the unpacked stdlib's layout (part of its folder's key).
+STDLIB_FORMAT = 2
 #: Bump when the bundle's layout or build steps change: old bundles are then rebuilt.
 BUNDLE_FORMAT = 1
 #: After a failed automatic build, wait this long before trying again (seconds).
@@ -357,43 +370,51 @@ def run_guest_python(
             result["output"] = f"{type(exc).__name__}: {exc}"
 
     def run() -> None:
-        with tempfile.TemporaryDirectory(prefix="wb-guest-run-") as tmp:
-            out = Path(tmp) / "out.txt"
-            with engine.wasmtime_lock:
-                store = wasmtime.Store(engine.wasm_engine)
-                store.set_limits(memory_size=COMPILE_MEMORY)
-                store.set_fuel(fuel)
-                store.set_epoch_deadline(max(1, int(timeout / EPOCH_TICK_SECONDS)))
-                wasi = wasmtime.WasiConfig()
-                wasi.argv = ["python", *args]
-                wasi.stdout_file = str(out)
-                wasi.stderr_file = str(out)
-                for host, guest, writable in mounts:
-                    wasi.preopen_dir(str(host), guest, writable)
-                store.set_wasi(wasi)
-                linker = wasmtime.Linker(engine.wasm_engine)
-                linker.define_wasi()
+        # mkdtemp, not TemporaryDirectory: the latter's finalizer deletes the folder
+        # at interpreter exit, under a build the exit is still waiting for.
+        tmp = tempfile.mkdtemp(prefix="wb-guest-run-")
+        try:
+            run_in(Path(tmp))
+        finally:
+            remove_tree(Path(tmp))
+
+    def run_in(tmp: Path) -> None:
+        out = tmp / "out.txt"
+        with engine.wasmtime_lock:
+            store = wasmtime.Store(engine.wasm_engine)
+            store.set_limits(memory_size=COMPILE_MEMORY)
+            store.set_fuel(fuel)
+            store.set_epoch_deadline(max(1, int(timeout / EPOCH_TICK_SECONDS)))
+            wasi = wasmtime.WasiConfig()
+            wasi.argv = ["python", *args]
+            wasi.stdout_file = str(out)
+            wasi.stderr_file = str(out)
+            for host, guest, writable in mounts:
+                wasi.preopen_dir(str(host), guest, writable)
+            store.set_wasi(wasi)
+            linker = wasmtime.Linker(engine.wasm_engine)
+            linker.define_wasi()
+        try:
+            instance = linker.instantiate(store, module)
+            start = instance.exports(store)["_start"]
+            assert isinstance(start, wasmtime.Func)
+            engine.begin_execution()
             try:
-                instance = linker.instantiate(store, module)
-                start = instance.exports(store)["_start"]
-                assert isinstance(start, wasmtime.Func)
-                engine.begin_execution()
-                try:
-                    start(store)
-                    result["status"] = 0
-                except wasmtime.ExitTrap as exc:
-                    result["status"] = exc.code
-                except wasmtime.Trap as exc:
-                    log.warning("guest build step trapped: %s", exc)
-                    result["status"] = -1
-                finally:
-                    engine.end_execution()
+                start(store)
+                result["status"] = 0
+            except wasmtime.ExitTrap as exc:
+                result["status"] = exc.code
+            except wasmtime.Trap as exc:
+                log.warning("guest build step trapped: %s", exc)
+                result["status"] = -1
             finally:
-                with engine.wasmtime_lock:
-                    store.close()
-                    del store
-            text = out.read_bytes()[-65536:].decode("utf-8", "replace")
-            result["output"] = text
+                engine.end_execution()
+        finally:
+            with engine.wasmtime_lock:
+                store.close()
+                del store
+        text = out.read_bytes()[-65536:].decode("utf-8", "replace")
+        result["output"] = text
 
     thread = start_runner_thread(work, "wasm-guest-build")
     thread.join()
@@ -825,9 +846,16 @@ def _auto_disabled() -> bool:
 
 # ---- The standard library, unpacked
 
-_STDLIB_SCRIPT = """import sys, zipfile
+_STDLIB_SCRIPT = """import marshal, os, sys, zipfile
+out = sys.argv[1]
 archive = next(p for p in sys.path if p.endswith(".zip"))
-zipfile.ZipFile(archive).extractall(sys.argv[1])
+zipfile.ZipFile(archive).extractall(out)
+# The driver, compiled as `python -c` would (file name "<string>").
+with open(os.path.join(out, "_wb_driver.py"), encoding="utf-8") as f:
+    code = compile(f.read(), "<string>", "exec")
+with open(os.path.join(out, sys.argv[2]), "wb") as f:
+    f.write(marshal.dumps(code))
+os.remove(os.path.join(out, "_wb_driver.py"))
 """
 _stdlib_path: Path | None = None
 _stdlib_failed = False
@@ -835,9 +863,11 @@ _stdlib_lock = threading.Lock()
 
 
 def stdlib_key() -> str:
-    """Key of the unpacked stdlib: the Python runtime's hash and the bundle format."""
+    """Key of the unpacked stdlib: the Python runtime's and the driver's hashes, the format."""
     runtime = load_runtime_specs()[RuntimeType.PYTHON].sha256
-    return hashlib.sha256(f"{runtime};format={BUNDLE_FORMAT}".encode()).hexdigest()[:20]
+    driver = hashlib.sha256(driver_source().encode("utf-8")).hexdigest()
+    material = f"{runtime};format={BUNDLE_FORMAT};stdlib={STDLIB_FORMAT};driver={driver}"
+    return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
 def ensure_stdlib() -> Path:
@@ -863,11 +893,21 @@ def ensure_stdlib() -> Path:
     tmp = root / f".build-stdlib-{key}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
+        (tmp / "_wb_driver.py").write_text(driver_source(), encoding="utf-8")
         status, output = run_guest_python(
-            ["-I", "-S", "-c", _STDLIB_SCRIPT, "/out"], [(tmp, "/out", True)], timeout=300.0
+            ["-I", "-S", "-c", _STDLIB_SCRIPT, "/out", STDLIB_DRIVER_CODE],
+            [(tmp, "/out", True)],
+            timeout=300.0,
         )
-        if status != 0 or not (tmp / "os.pyc").is_file():
+        if (
+            status != 0
+            or not (tmp / "os.pyc").is_file()
+            or not (tmp / STDLIB_DRIVER_CODE).is_file()
+        ):
             raise PackageError(f"Unpacking the guest's standard library failed: {output[-300:]}")
+        with zipfile.ZipFile(tmp / STDLIB_STARTUP_ZIP, "w", zipfile.ZIP_STORED) as startup:
+            for name in STDLIB_STARTUP_MODULES:
+                startup.write(tmp / name, name)
         try:
             os.replace(tmp, final)
         except OSError:

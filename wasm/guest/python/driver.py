@@ -216,14 +216,26 @@ def _wb_main():
         sys.path.insert(2, "/data/site-packages")
     except OSError:
         pass
-    # The same stdlib bytecode as the runtime's zip, unpacked by the host: zipimport
-    # is Python code, and loading from a folder costs ~40% less fuel per import.
+    # The same stdlib as the runtime's zip, unpacked by the host: zipimport is Python
+    # code, and loading from a folder costs ~40% less fuel per import. It replaces
+    # the zips (the runtime's, and the host's start-up one from PYTHONPATH): an
+    # import that misses would otherwise make zipimport read the big one's directory.
     try:
         posix.stat("/data/stdlib")
         zipped = [i for i, entry in enumerate(sys.path) if entry.endswith(".zip")]
-        sys.path.insert(zipped[0] if zipped else len(sys.path), "/data/stdlib")
+        at = zipped[0] if zipped else len(sys.path)
+        sys.path[:] = [entry for entry in sys.path if not entry.endswith(".zip")]
+        sys.path.insert(min(at, len(sys.path)), "/data/stdlib")
+        # encodings came from the start-up zip, which holds three of its modules:
+        # the codec search must look in the whole package.
+        encodings = sys.modules.get("encodings")
+        if encodings is not None and ".zip/" in (getattr(encodings, "__file__", "") or ""):
+            encodings.__path__[:] = ["/data/stdlib/encodings"]
     except OSError:
         pass
+    # The host set PYTHONPATH only for the start-up; user code sees no PYTHON* name.
+    # (posix.environ has bytes keys; os.environ is built from it on first import.)
+    posix.environ.pop(b"PYTHONPATH", None)
     # The guest helper library (sandbox_utils) comes last: the stdlib and the
     # user's own files in /app win (a /app/sandbox_utils.py shadows it, the usual
     # Python rule), and imports found earlier never look there.

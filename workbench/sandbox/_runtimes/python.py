@@ -1,11 +1,12 @@
 """CPython 3.12 for WASI, driven through ``wasm/guest/python/driver.py``.
 
 The binary is a WASI *command* module: its only entry point is ``_start``. The
-instance runs ``python -I -S -c <driver>`` on its own thread; the driver starts
-the interpreter, reports "ready" on the control channel and parks in the
-shadowed ``sched_yield`` until the host hands it a request. Start-up (~250 M
-fuel, ~60 ms) therefore happens before the user's code arrives, and its fuel is
-reported apart. See the driver for the protocol.
+instance runs the driver (``python -c``, see :func:`_interpreter_command`) on
+its own thread; the driver starts the interpreter, reports "ready" on the
+control channel and parks in the shadowed ``sched_yield`` until the host hands
+it a request. Start-up (~140 M fuel, ~45 ms) therefore happens before the
+user's code arrives, and its fuel is reported apart. See the driver for the
+protocol.
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ from .._instance import (
     InstanceState,
     TurnRequest,
 )
-from .._resources import data_path
+from .._resources import data_path, driver_source
 from .._result import RuntimeType, TrapKind
+from .._vendor import STDLIB_DRIVER_CODE, STDLIB_GUEST_PATH, STDLIB_STARTUP_ZIP
 
 __all__ = ["PythonInstance"]
 
 #: Largest control message the driver may send (bytes); more is a protocol error.
 #: Saved globals travel in it (base64; the driver caps them at 32 MiB).
 MAX_CONTROL_MESSAGE = 64 * 1024 * 1024
-
-_driver_source: str | None = None
 
 
 _introspect_source: str | None = None
@@ -48,14 +48,6 @@ def introspect_source() -> str:
         path = data_path("wasm") / "guest" / "python" / "introspect.py"
         _introspect_source = path.read_text("utf-8")
     return _introspect_source
-
-
-def driver_source() -> str:
-    """The guest driver's source (read once)."""
-    global _driver_source
-    if _driver_source is None:
-        _driver_source = (data_path("wasm") / "guest" / "python" / "driver.py").read_text("utf-8")
-    return _driver_source
 
 
 def _context_fuel(caller: wasmtime.Caller) -> int:
@@ -72,6 +64,29 @@ def _set_context_fuel(caller: wasmtime.Caller, fuel: int) -> None:
         raise wasmtime.WasmtimeError._from_ptr(error)
 
 
+def _interpreter_command(
+    mounts: tuple[tuple[str, str], ...],
+) -> tuple[list[str], tuple[tuple[str, str], ...]]:
+    """The guest's argv and the runtime's own environment variables.
+
+    With the unpacked stdlib mounted, two things come from it instead of being
+    redone at every start-up (together half of the ~300 M instructions): the
+    modules CPython imports while starting, from a small zip that PYTHONPATH puts
+    before the runtime's big one (see STDLIB_STARTUP_ZIP), and the driver, already
+    compiled (STDLIB_DRIVER_CODE). ``-s -P`` with a host-made environment is
+    ``-I`` (isolated) but for PYTHONPATH; the policy refuses PYTHON* names.
+    """
+    if not any(guest == STDLIB_GUEST_PATH for _, guest in mounts):
+        return ["python", "-I", "-S", "-u", "-c", driver_source()], ()
+    loader = (
+        "import marshal\n"
+        f"with open('{STDLIB_GUEST_PATH}/{STDLIB_DRIVER_CODE}', 'rb') as f:\n"
+        "    exec(marshal.loads(f.read()))\n"
+    )
+    env = (("PYTHONPATH", f"{STDLIB_GUEST_PATH}/{STDLIB_STARTUP_ZIP}"),)
+    return ["python", "-s", "-S", "-P", "-u", "-c", loader], env
+
+
 class PythonInstance(Instance):
     """A CPython interpreter parked between turns (fresh: one turn, then exit)."""
 
@@ -83,7 +98,7 @@ class PythonInstance(Instance):
         self._control: bytearray | None = None
         self._control_overflow = False
         self._pending_status: dict[str, Any] | None = None
-        store = self._new_store(["python", "-I", "-S", "-u", "-c", driver_source()])
+        store = self._new_store(*_interpreter_command(self.shape.mounts))
         linker = self._link(module)
         instance = linker.instantiate(store, module)
         memory = instance.exports(store)["memory"]
