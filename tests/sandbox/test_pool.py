@@ -81,3 +81,46 @@ def test_a_sandbox_dropped_without_close_gives_back_its_warm_instances(
     gc.collect()
     # The pool's own thread discards them (a finalizer must not take the pool's lock).
     assert wait_for(lambda: shape not in pool._idle, 5)
+
+
+def test_only_the_policy_in_use_stays_warm(engine: SandboxEngine, workspace_root: Path) -> None:
+    from workbench.sandbox import create_sandbox
+
+    small = ExecutionPolicy(memory_bytes=64 * 1024 * 1024)
+    large = ExecutionPolicy(memory_bytes=256 * 1024 * 1024)
+    with create_sandbox(JS, policy=small, workspace_root=workspace_root) as sandbox:
+        assert sandbox.execute("1").success
+        first = next(iter(sandbox._shapes))
+        assert wait_for(lambda: sandbox.pool.warm_count(first) > 0, 10)
+        # Another memory limit is another kind of instance: the first kind's idle
+        # instances go, and only the new one is kept warm.
+        assert sandbox.execute("1", policy=large).success
+        assert first not in sandbox._shapes and len(sandbox._shapes) == 1
+        assert sandbox.pool.warm_count(first) == 0
+        second = next(iter(sandbox._shapes))
+        assert wait_for(lambda: sandbox.pool.warm_count(second) > 0, 10)
+        # A policy that differs only in fuel or time uses the same instances.
+        assert sandbox.execute("1", policy=large.with_updates(fuel_budget=10**9)).success
+        assert sandbox._shapes == {second}
+
+
+def test_a_refill_waiting_for_quiet_does_not_bring_back_a_discarded_shape(
+    engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pool, "REFILL_QUIET_SECONDS", 0.5)
+    workspace = workspace_root / "ws"
+    workspace.mkdir()
+    depth = DEFER_ABOVE[JS] + 4
+    pool = InstancePool(engine, depth={JS: depth})
+    shape = instance_shape(JS, workspace, ExecutionPolicy())
+    try:
+        pool.fill(shape)
+        assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
+        pool.acquire(shape).close()
+        pool.refill_later(shape)  # waits for 0.5 s without a taken instance
+        time.sleep(0.1)
+        pool.discard(shape)  # e.g. the sandbox moved to another policy
+        time.sleep(1.0)
+        assert shape not in pool._idle
+    finally:
+        pool.close()

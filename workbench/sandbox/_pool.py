@@ -141,7 +141,7 @@ class InstancePool:
                 continue  # discarded while the request waited
             try:
                 self._wait_for_quiet(shape, depth)
-                self.fill(shape, depth)
+                self.fill(shape, depth, only_if_wanted=True)
             except Exception:  # a failed refill only costs the next caller a cold start
                 log.exception("refilling the instance pool failed")
 
@@ -159,13 +159,19 @@ class InstancePool:
                 return
             time.sleep(REFILL_QUIET_SECONDS - quiet_for)
 
-    def fill(self, shape: InstanceShape, depth: int | None = None) -> None:
-        """Start instances in the background until ``depth`` are idle or starting."""
+    def fill(
+        self, shape: InstanceShape, depth: int | None = None, *, only_if_wanted: bool = False
+    ) -> None:
+        """Start instances in the background until ``depth`` are idle or starting.
+
+        ``only_if_wanted``: not if ``shape`` was discarded meanwhile (a queued refill
+        must not bring back instances nobody will use).
+        """
         target = self.depth.get(shape.runtime, 0) if depth is None else depth
         if not Path(shape.workspace).is_dir():
             return  # the workspace is gone; an instance could not mount it
         with self._lock:
-            if self._closed:
+            if self._closed or (only_if_wanted and shape not in self._wanted):
                 return
             self._wanted.add(shape)
             self._ensure_refiller()  # it also carries out discard_later()

@@ -264,8 +264,10 @@ class Sandbox:
         if cached is not None and cached[0] is policy and cached[1] == generation:
             return cached[2]
         shape = instance_shape(self.runtime, self.workspace, policy)
-        if cached is not None and cached[0] is policy and cached[2] != shape:
-            # The guest mounts finished building: idle instances lack them.
+        if cached is not None and cached[2] != shape:
+            # Only the shape in use stays warm: another policy's memory limit or
+            # environment, or guest mounts that finished building since. Idle
+            # instances of every shape ever used would add up (~48 MB per Python one).
             self.pool.discard(cached[2])
             self._shapes.discard(cached[2])
         self._shapes.add(shape)
