@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, _pool
+from workbench.sandbox._instance import InstanceShape
 from workbench.sandbox._pool import DEFER_ABOVE, InstancePool
 from workbench.sandbox._sandbox import instance_shape
 
@@ -24,45 +25,56 @@ def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
-def test_refills_wait_for_a_quiet_moment_unless_the_pool_runs_low(
-    engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_pool, "REFILL_QUIET_SECONDS", 2.0)
+DEPTH = DEFER_ABOVE[JS] + 4
+
+
+@pytest.fixture
+def full_pool(
+    engine: SandboxEngine, workspace_root: Path
+) -> Iterator[tuple[InstancePool, InstanceShape]]:
+    """A pool of its own, DEPTH deep for JS, filled and started."""
     workspace = workspace_root / "ws"
     workspace.mkdir()
-    depth = DEFER_ABOVE[JS] + 4
-    pool = InstancePool(engine, depth={JS: depth})
+    pool = InstancePool(engine, depth={JS: DEPTH})
     shape = instance_shape(JS, workspace, ExecutionPolicy())
+    try:
+        pool.fill(shape)
+        assert wait_for(lambda: pool.warm_count(shape) == DEPTH, 20)
+        yield pool, shape
+    finally:
+        pool.close()
+
+
+def test_refills_wait_for_a_quiet_moment_unless_the_pool_runs_low(
+    full_pool: tuple[InstancePool, InstanceShape], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pool, "REFILL_QUIET_SECONDS", 2.0)
+    pool, shape = full_pool
+    depth = DEPTH
 
     def idle() -> int:  # started or starting
         return len(pool._idle.get(shape, ()))
 
-    try:
-        pool.fill(shape)
-        assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
+    # One taken, plenty left: the refill waits until nobody took one for 2 s,
+    # so a burst of runs doesn't share the CPU with start-ups.
+    taken_at = time.monotonic()
+    pool.acquire(shape).close()
+    pool.refill_later(shape)
+    time.sleep(0.5)
+    if time.monotonic() - taken_at < 1.5:  # a badly stalled machine proves nothing
+        assert idle() == depth - 1
+    assert wait_for(lambda: idle() == depth, 10)
+    assert time.monotonic() - taken_at >= 2.0
 
-        # One taken, plenty left: the refill waits until nobody took one for 2 s,
-        # so a burst of runs doesn't share the CPU with start-ups.
-        taken_at = time.monotonic()
+    # Down to DEFER_ABOVE: the refill starts at once, quiet or not.
+    assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
+    for _ in range(depth - DEFER_ABOVE[JS]):
         pool.acquire(shape).close()
-        pool.refill_later(shape)
-        time.sleep(0.5)
-        if time.monotonic() - taken_at < 1.5:  # a badly stalled machine proves nothing
-            assert idle() == depth - 1
-        assert wait_for(lambda: idle() == depth, 10)
-        assert time.monotonic() - taken_at >= 2.0
-
-        # Down to DEFER_ABOVE: the refill starts at once, quiet or not.
-        assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
-        for _ in range(depth - DEFER_ABOVE[JS]):
-            pool.acquire(shape).close()
-        taken_at = time.monotonic()
-        pool.refill_later(shape)
-        assert wait_for(lambda: idle() == depth, 10)
-        assert time.monotonic() - taken_at < 2.0
-        assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
-    finally:
-        pool.close()
+    taken_at = time.monotonic()
+    pool.refill_later(shape)
+    assert wait_for(lambda: idle() == depth, 10)
+    assert time.monotonic() - taken_at < 2.0
+    assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
 
 
 def test_a_sandbox_dropped_without_close_gives_back_its_warm_instances(
@@ -105,22 +117,13 @@ def test_only_the_policy_in_use_stays_warm(engine: SandboxEngine, workspace_root
 
 
 def test_a_refill_waiting_for_quiet_does_not_bring_back_a_discarded_shape(
-    engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+    full_pool: tuple[InstancePool, InstanceShape], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_pool, "REFILL_QUIET_SECONDS", 0.5)
-    workspace = workspace_root / "ws"
-    workspace.mkdir()
-    depth = DEFER_ABOVE[JS] + 4
-    pool = InstancePool(engine, depth={JS: depth})
-    shape = instance_shape(JS, workspace, ExecutionPolicy())
-    try:
-        pool.fill(shape)
-        assert wait_for(lambda: pool.warm_count(shape) == depth, 20)
-        pool.acquire(shape).close()
-        pool.refill_later(shape)  # waits for 0.5 s without a taken instance
-        time.sleep(0.1)
-        pool.discard(shape)  # e.g. the sandbox moved to another policy
-        time.sleep(1.0)
-        assert shape not in pool._idle
-    finally:
-        pool.close()
+    pool, shape = full_pool
+    pool.acquire(shape).close()
+    pool.refill_later(shape)  # waits for 0.5 s without a taken instance
+    time.sleep(0.1)
+    pool.discard(shape)  # e.g. the sandbox moved to another policy
+    time.sleep(1.0)
+    assert shape not in pool._idle
