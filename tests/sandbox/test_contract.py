@@ -440,6 +440,31 @@ def test_fresh_executions_are_audited(engine: SandboxEngine, workspace_root: Pat
     assert "x" * 300 not in str(events)
 
 
+@pytest.mark.parametrize("runtime", list(RuntimeType))
+def test_the_whole_open_file_allowance_is_the_users(
+    engine: SandboxEngine, workspace_root: Path, runtime: RuntimeType
+) -> None:
+    # The interpreter's own files (the Python driver is read from /data/stdlib)
+    # must be closed before user code runs, or they eat into max_open_files.
+    code = {
+        RuntimeType.PYTHON: (
+            "files = []\ntry:\n    for i in range(10):\n"
+            "        files.append(open(f'/app/f{i}', 'w'))\n"
+            "except OSError:\n    pass\nprint('opened', len(files))"
+        ),
+        RuntimeType.JAVASCRIPT: (
+            "const files = [];\nfor (let i = 0; i < 10; i++) {\n"
+            "  const f = std.open(`/app/f${i}`, 'w');\n  if (!f) break;\n  files.push(f);\n}\n"
+            "console.log('opened', files.length);"
+        ),
+    }[runtime]
+    with create_sandbox(runtime, workspace_root=workspace_root) as sandbox:
+        sandbox.execute("1")  # later runs get instances started with every mount
+        result = sandbox.execute(code, policy=sandbox.policy.with_updates(max_open_files=5))
+    assert result.stdout == "opened 5\n", result.stderr
+    assert result.open_files_limit_hit
+
+
 def test_pool_does_not_refill_a_closed_sandbox(
     engine: SandboxEngine, workspace_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -78,10 +78,13 @@ def _interpreter_command(
     """
     if not any(guest == STDLIB_GUEST_PATH for _, guest in mounts):
         return ["python", "-I", "-S", "-u", "-c", driver_source()], ()
+    # The file is closed before the driver runs: it never returns, and an open
+    # descriptor would count against the user's max_open_files.
     loader = (
         "import marshal\n"
         f"with open('{STDLIB_GUEST_PATH}/{STDLIB_DRIVER_CODE}', 'rb') as f:\n"
-        "    exec(marshal.loads(f.read()))\n"
+        "    driver = f.read()\n"
+        "exec(marshal.loads(driver))\n"
     )
     env = (("PYTHONPATH", f"{STDLIB_GUEST_PATH}/{STDLIB_STARTUP_ZIP}"),)
     return ["python", "-s", "-S", "-P", "-u", "-c", loader], env
