@@ -20,7 +20,6 @@ Events emitted (``event`` field):
 from __future__ import annotations
 
 import atexit
-import contextlib
 import hashlib
 import json
 import logging
@@ -147,11 +146,7 @@ class AuditLog:
                 self._file.flush()
             except (OSError, ValueError) as exc:  # auditing must never break an execution
                 log.warning("could not write the audit log %s: %s", self.path, exc)
-                # Not close(): it waits for the writer, which may be this thread.
-                file, self._file = self._file, None
-                if file is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        file.close()
+                self._drop_file()  # not close(): it waits for the writer, maybe this thread
 
     def close(self) -> None:
         """Write what is queued, then close the file (reopened on the next event)."""
@@ -165,11 +160,14 @@ class AuditLog:
 
     def __del__(self) -> None:
         # Nothing can write any more (queued events hold a reference): close the
-        # file of a log whose owner was dropped without close(), quietly.
-        file = self._file
+        # file of a log whose owner was dropped without close().
+        self._drop_file()
+
+    def _drop_file(self) -> None:
+        """Close the file without flushing or locking; errors are ignored."""
+        file, self._file = self._file, None
         if file is not None:
-            self._file = None
-            try:  # noqa: SIM105 - contextlib may be gone when this runs at exit
+            try:  # noqa: SIM105 - contextlib may be gone when __del__ runs at exit
                 file.close()
             except (OSError, ValueError):
                 pass
