@@ -254,18 +254,21 @@ class JavaScriptInstance(Instance):
         ctx = self._ctx
         bytecode = _prelude_bytecode
         if bytecode is None:
-            source = prelude_source() + b"\0<prelude>\0"
-            code_ptr = call["malloc"](store, len(source) + 4)
+            prelude = prelude_source()
+            # The source and the file name in one buffer, then 4 bytes for the size.
+            data = prelude + b"\0<prelude>\0"
+            code_ptr = call["malloc"](store, len(data) + 4)
             if not code_ptr:
                 raise MemoryError("QuickJS could not allocate the prelude")
-            self.memory.write(store, source, code_ptr)
-            size_ptr = code_ptr + len(source)
+            self.memory.write(store, data, code_ptr)
+            name_ptr = code_ptr + len(prelude) + 1
+            size_ptr = code_ptr + len(data)
             function = call["JS_Eval"](
                 store,
                 ctx,
                 code_ptr,
-                len(prelude_source()),
-                code_ptr + len(prelude_source()) + 1,
+                len(prelude),
+                name_ptr,
                 JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY,
             )
             if _is_exception(function):
