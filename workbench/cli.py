@@ -46,6 +46,7 @@ from .sandbox import (
     load_vendor_lock,
     lock_vendor_packages,
     open_session,
+    parse_policy_setting,
     policy_field_help,
     runtime_for_path,
     validate_session_id,
@@ -59,68 +60,11 @@ EXIT_LIMIT = 3
 EXIT_HOST_ERROR = 4
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-#: Units accepted by ``--set``: byte sizes for *_bytes settings, counts for fuel.
-_BYTE_UNITS: dict[str, float] = {
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-# Fuel is shown as "2.5 B" (billions), so B is 10**9 for counts.
-_COUNT_UNITS: dict[str, float] = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
-_TIME_UNITS: dict[str, float] = {"s": 1, "ms": 0.001}
 
 
 def sanitize(text: str) -> str:
     """Replace control characters (terminal escapes) in guest text; keep newlines and tabs."""
     return _CONTROL.sub("\ufffd", text)
-
-
-def parse_setting(item: str) -> tuple[str, Any]:
-    """Parse ``key=value`` from ``--set``: numbers with units, JSON lists/objects, text.
-
-    Raises
-    ------
-    PolicyError
-        If the item has no ``=`` or names an unknown setting.
-    """
-    if "=" not in item:
-        raise PolicyError(f"--set {item!r}: expected key=value, e.g. --set fuel_budget=5e9")
-    key, _, raw = item.partition("=")
-    key = key.strip()
-    if key not in ExecutionPolicy.model_fields:
-        known = ", ".join(ExecutionPolicy.model_fields)
-        raise PolicyError(f"--set {key!r}: unknown setting. Known settings: {known}.")
-    raw = raw.strip()
-    if raw[:1] in "[{":
-        try:
-            return key, json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"--set {key}: {raw!r} is not valid JSON ({exc.msg}).") from None
-    match = re.fullmatch(r"([0-9][0-9_]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([a-zA-Z]*)", raw)
-    if match:
-        number = float(match.group(1).replace("_", ""))
-        unit = match.group(2).lower()
-        units: dict[str, float]
-        if key.endswith("_bytes"):
-            units = _BYTE_UNITS
-        elif key == "timeout_seconds":
-            units = _TIME_UNITS
-        else:
-            units = _COUNT_UNITS
-        if unit and unit not in units:
-            raise PolicyError(
-                f"--set {key}: unknown unit {match.group(2)!r} in {raw!r}. "
-                f"Units for {key}: {', '.join(units)}."
-            )
-        number *= units.get(unit, 1)
-        if key == "timeout_seconds":
-            return key, number
-        return key, int(number)
-    return key, raw
 
 
 def _choose_runtime(option: str, path: str, language: RuntimeType | None) -> RuntimeType:
@@ -235,7 +179,7 @@ def _command_run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     policy = load_policy(args.policy)
     if args.set:
-        policy = policy.with_updates(**dict(parse_setting(item) for item in args.set))
+        policy = policy.with_updates(**dict(parse_policy_setting(item) for item in args.set))
     prefer = None if args.runtime == "auto" else RuntimeType(args.runtime)
     extracted = extract_code(source, prefer=prefer)
     if extracted.fenced and not args.json:
@@ -342,7 +286,7 @@ def _command_kernel(args: argparse.Namespace) -> int:
                 str(Path(args.policy).resolve()) if Path(args.policy).is_file() else args.policy,
             ]
         for item in args.set or []:
-            parse_setting(item)
+            parse_policy_setting(item)
             extra += ["--set", item]
         if args.session:
             try:
@@ -371,7 +315,7 @@ def _command_mcp(args: argparse.Namespace) -> int:
 
     policy = load_policy(args.policy)
     if args.set:
-        policy = policy.with_updates(**dict(parse_setting(item) for item in args.set))
+        policy = policy.with_updates(**dict(parse_policy_setting(item) for item in args.set))
     token = args.token or os.environ.get(mcp.TOKEN_ENV) or None
     if args.generate_token:
         token = mcp.generate_token()

@@ -17,6 +17,7 @@ from workbench.sandbox import (
     SandboxError,
     list_presets,
     load_policy,
+    parse_policy_setting,
     policy_field_help,
 )
 from workbench.sandbox._policy import format_bytes, format_fuel
@@ -470,3 +471,70 @@ def test_to_toml_keeps_each_comment_next_to_its_own_key() -> None:
         following = lines[index + 1]
         assert following.startswith((f"{name} =", f"[{name}]", f"[[{name}]]")), (name, following)
     assert ExecutionPolicy.from_toml_string(policy.to_toml()) == policy
+
+
+# ---- parse_policy_setting (the --set syntax of the CLI and the kernels)
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("memory_bytes=256MiB", ("memory_bytes", 256 * MIB)),
+        ("memory_bytes=1GiB", ("memory_bytes", GIB)),
+        ("memory_bytes = 64 mib", ("memory_bytes", 64 * MIB)),
+        ("stdout_max_bytes=100KiB", ("stdout_max_bytes", 100 * 1024)),
+        ("stdout_max_bytes=2MB", ("stdout_max_bytes", 2_000_000)),
+        ("stderr_max_bytes=10kb", ("stderr_max_bytes", 10_000)),
+        ("fuel_budget=50M", ("fuel_budget", 50_000_000)),
+        ("fuel_budget=5B", ("fuel_budget", 5_000_000_000)),
+        ("fuel_budget=1.5B", ("fuel_budget", 1_500_000_000)),
+        ("fuel_budget=5e9", ("fuel_budget", 5_000_000_000)),
+        ("fuel_budget=2_000_000", ("fuel_budget", 2_000_000)),
+        ("fuel_budget=2500k", ("fuel_budget", 2_500_000)),
+        ("fuel_budget=1T", ("fuel_budget", 10**12)),
+        ("fuel_budget=0.5t", ("fuel_budget", 500_000_000_000)),
+        ("max_open_files=64", ("max_open_files", 64)),
+        ("timeout_seconds=0.5", ("timeout_seconds", 0.5)),
+        ("timeout_seconds=2s", ("timeout_seconds", 2.0)),
+        ("timeout_seconds=10", ("timeout_seconds", 10.0)),
+        ('argv=["a", "--b", "c d"]', ("argv", ["a", "--b", "c d"])),
+        ('env={"LANG": "C"}', ("env", {"LANG": "C"})),
+        ('env_allowlist=["HOME"]', ("env_allowlist", ["HOME"])),
+    ],
+)
+def test_parse_policy_setting(item: str, expected: tuple[str, Any]) -> None:
+    key, value = parse_policy_setting(item)
+    assert (key, value) == expected
+    assert type(value) is type(expected[1])
+    ExecutionPolicy().with_updates(**{key: value})  # every example is a valid setting
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ("fuel_budget", "expected key=value"),
+        ("nosuch=1", "--set 'nosuch': unknown setting."),
+        ("=5", "unknown setting"),
+        ("argv=[unclosed", "--set argv: '[unclosed' is not valid JSON"),
+        ('env={"A": }', "is not valid JSON"),
+        ("memory_bytes=5parsecs", "unknown unit 'parsecs'"),
+        ("memory_bytes=1TiB", "unknown unit 'TiB'"),
+    ],
+)
+def test_parse_policy_setting_errors(item: str, fragment: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy_setting(item)
+    assert fragment in str(info.value)
+
+
+def test_parse_policy_setting_leaves_other_text_to_policy_validation() -> None:
+    key, value = parse_policy_setting("fuel_budget=abc")
+    assert (key, value) == ("fuel_budget", "abc")
+    with pytest.raises(PolicyError, match=r"^fuel_budget: .*\(got 'abc'\)"):
+        ExecutionPolicy().with_updates(**{key: value})
+
+
+def test_parse_policy_setting_reads_b_as_bytes_for_byte_settings() -> None:
+    assert parse_policy_setting("memory_bytes=64000000B") == ("memory_bytes", 64_000_000)
+    assert parse_policy_setting("fuel_budget=2B") == ("fuel_budget", 2_000_000_000)
+    assert parse_policy_setting("timeout_seconds=500ms") == ("timeout_seconds", 0.5)

@@ -37,6 +37,7 @@ from workbench.sandbox import (
     create_session,
     load_policy,
     open_session,
+    parse_policy_setting,
     validate_session_id,
 )
 
@@ -110,8 +111,6 @@ def policy_from(options: KernelOptions, env: dict[str, str]) -> ExecutionPolicy 
     PolicyError
         If the preset, file or a setting is invalid.
     """
-    from workbench.cli import parse_setting
-
     name = options.policy or env.get(ENV_POLICY) or None
     settings = list(options.set or [])
     if not settings and env.get(ENV_SET):
@@ -120,7 +119,7 @@ def policy_from(options: KernelOptions, env: dict[str, str]) -> ExecutionPolicy 
         return None
     policy = load_policy(name)
     if settings:
-        policy = policy.with_updates(**dict(parse_setting(item) for item in settings))
+        policy = policy.with_updates(**dict(parse_policy_setting(item) for item in settings))
     return policy
 
 

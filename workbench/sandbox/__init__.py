@@ -44,7 +44,14 @@ from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
 from ._ids import new_session_id, validate_session_id
 from ._packages import InstalledPackage, InstallResult, install_package
-from ._policy import ExecutionPolicy, Mount, list_presets, load_policy, policy_field_help
+from ._policy import (
+    ExecutionPolicy,
+    Mount,
+    list_presets,
+    load_policy,
+    parse_policy_setting,
+    policy_field_help,
+)
 from ._result import (
     ErrorGuidance,
     FuelAnalysis,
@@ -152,6 +159,7 @@ __all__ = [
     "new_session_id",
     "open_session",
     "outcome_words",
+    "parse_policy_setting",
     "policy_field_help",
     "prune_sessions",
     "read_session_file",

@@ -16,8 +16,10 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,6 +36,7 @@ __all__ = [
     "Mount",
     "list_presets",
     "load_policy",
+    "parse_policy_setting",
     "policy_field_help",
 ]
 
@@ -46,6 +49,20 @@ RESERVED_GUEST_PATHS = ("/app", "/data/site-packages", "/data/stdlib", "/data/li
 
 # Names a guest environment variable can't have (they steer the interpreter itself).
 _FORBIDDEN_ENV_PREFIXES = ("PYTHON", "WASMTIME")
+
+#: Units accepted by ``--set``: byte sizes for *_bytes settings, counts for fuel.
+_BYTE_UNITS: dict[str, float] = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+# Fuel is shown as "2.5 B" (billions), so B is 10**9 for counts.
+_COUNT_UNITS: dict[str, float] = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
+_TIME_UNITS: dict[str, float] = {"s": 1, "ms": 0.001}
 
 
 class Mount(BaseModel):
@@ -394,6 +411,64 @@ def format_fuel(count: int) -> str:
         if abs(count) >= scale:
             return f"{count / scale:.3g} {unit}"
     return str(count)
+
+
+def parse_policy_setting(item: str) -> tuple[str, Any]:
+    """Parse one ``--set name=value`` policy setting: numbers with units, JSON, text.
+
+    The CLI (``run``, ``mcp``, ``kernel install``) and the Jupyter kernels
+    (``--set`` and ``WASM_WORKBENCH_KERNEL_SET``) all read settings through this one
+    function. Byte settings (``*_bytes``) take b, kb, mb, gb (powers of 1000)
+    and kib, mib, gib; ``timeout_seconds`` takes s and ms; counts such as
+    ``fuel_budget`` take k, m, b, t (10^3 to 10^12); ``[``/``{`` start JSON.
+    Anything else is returned as text for the policy's own validation, so
+    the range check and its message stay in one place.
+
+    Usage::
+
+        parse_policy_setting("fuel_budget=2.5B")      # ("fuel_budget", 2_500_000_000)
+        parse_policy_setting("memory_bytes=256MiB")   # ("memory_bytes", 268435456)
+        policy.with_updates(**dict([parse_policy_setting("timeout_seconds=500ms")]))
+
+    Raises
+    ------
+    PolicyError
+        If the item has no ``=`` or names an unknown setting.
+    """
+    if "=" not in item:
+        raise PolicyError(f"--set {item!r}: expected key=value, e.g. --set fuel_budget=5e9")
+    key, _, raw = item.partition("=")
+    key = key.strip()
+    if key not in ExecutionPolicy.model_fields:
+        known = ", ".join(ExecutionPolicy.model_fields)
+        raise PolicyError(f"--set {key!r}: unknown setting. Known settings: {known}.")
+    raw = raw.strip()
+    if raw[:1] in "[{":
+        try:
+            return key, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise PolicyError(f"--set {key}: {raw!r} is not valid JSON ({exc.msg}).") from None
+    match = re.fullmatch(r"([0-9][0-9_]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([a-zA-Z]*)", raw)
+    if match:
+        number = float(match.group(1).replace("_", ""))
+        unit = match.group(2).lower()
+        units: dict[str, float]
+        if key.endswith("_bytes"):
+            units = _BYTE_UNITS
+        elif key == "timeout_seconds":
+            units = _TIME_UNITS
+        else:
+            units = _COUNT_UNITS
+        if unit and unit not in units:
+            raise PolicyError(
+                f"--set {key}: unknown unit {match.group(2)!r} in {raw!r}. "
+                f"Units for {key}: {', '.join(units)}."
+            )
+        number *= units.get(unit, 1)
+        if key == "timeout_seconds":
+            return key, number
+        return key, int(number)
+    return key, raw
 
 
 def policy_field_help() -> dict[str, str]:
