@@ -27,6 +27,11 @@ def missing_display() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Open the main window and run the Qt event loop until it closes."""
     problem = missing_display()
+    if problem is None:
+        # Before Qt tries the xcb plugin and aborts with its generic message.
+        from .qt_libraries import xcb_problem
+
+        problem = xcb_problem()
     if problem is not None:
         print(f"wasm-workbench: {problem}", file=sys.stderr)
         return 2
