@@ -21,6 +21,13 @@ MAX_POINTS = 200
 FUEL_COLOR = "#1565c0"
 TIME_COLOR = "#ef6c00"
 FAILED_COLOR = "#c62828"
+#: Space above the highest point, as a share of its value.
+HEADROOM = 0.15
+#: The value axes' tops before any run (fuel in millions, time in seconds).
+EMPTY_FUEL_MILLIONS = 1.0
+EMPTY_SECONDS = 1.0
+#: Up to this many runs, every run gets a tick of its own.
+MAX_UNIT_TICKS = 12
 
 
 class RunChart(QWidget):
@@ -100,7 +107,7 @@ class RunChart(QWidget):
             xs, [r.fuel_consumed / 1e6 for r in self._records], symbolBrush=brushes
         )
         self.time_curve.setData(xs, [r.duration_ms / 1000 for r in self._records])
-        self.time_view.enableAutoRange()
+        self._set_ranges()
         self._sync_views()
         self.sig_redrawn.emit(len(self._records))
 
@@ -109,7 +116,35 @@ class RunChart(QWidget):
     def _history_changed(self, _event: str, _index: int) -> None:
         self.redraw()
 
+    def _set_ranges(self) -> None:
+        # Set by hand: pyqtgraph's auto range puts one point in the middle of a
+        # unit-wide window (time from -0.5 to 0.5 s). Both value axes start at 0,
+        # so a run twice as costly draws twice as high on either axis, and the
+        # runs axis keeps room for at least one run.
+        fuel_top = max((r.fuel_consumed for r in self._records), default=0) / 1e6
+        time_top = max((r.duration_ms for r in self._records), default=0.0) / 1000
+        vb = self.plot.getPlotItem().vb
+        vb.disableAutoRange()
+        self.time_view.disableAutoRange()
+        vb.setRange(
+            xRange=(0.5, max(1, len(self._records)) + 0.5),
+            yRange=(0.0, _headroom(fuel_top, EMPTY_FUEL_MILLIONS)),
+            padding=0,
+        )
+        self.time_view.setRange(yRange=(0.0, _headroom(time_top, EMPTY_SECONDS)), padding=0)
+        # Runs are whole numbers: no "1.5" ticks while there are few of them.
+        bottom = self.plot.getPlotItem().getAxis("bottom")
+        if len(self._records) <= MAX_UNIT_TICKS:
+            bottom.setTickSpacing(1, 1)
+        else:
+            bottom.setTickSpacing()  # pyqtgraph's own spacing
+
     def _sync_views(self) -> None:
         item = self.plot.getPlotItem()
         self.time_view.setGeometry(item.vb.sceneBoundingRect())
         self.time_view.linkedViewChanged(item.vb, self.time_view.XAxis)
+
+
+def _headroom(top: float, empty: float) -> float:
+    """The top of a value axis that starts at 0: the largest value plus a margin."""
+    return top * (1 + HEADROOM) if top > 0 else empty
