@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer
+from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
 from workbench.gui.file_browser import PATH_ROLE
@@ -129,6 +130,9 @@ def test_apply_suggested_budget(qtbot: QtBot, window: MainWindow) -> None:
     window.preset_combo.setCurrentIndex(window.preset_combo.findData("conservative"))
     result = run(qtbot, window, "x = 0\nwhile True:\n    x += 1")
     assert result.trap_kind is TrapKind.OUT_OF_FUEL
+    # A full bar in the exhausted colour, its label on a fill it reads on.
+    assert window.fuel_bar.value() == window.fuel_bar.maximum()
+    assert window.fuel_bar.colors()[1] == QColor(window.fuel_bar.scheme().fills["exhausted"])
     assert window.apply_budget_button.isEnabled()
     qtbot.mouseClick(window.apply_budget_button, Qt.MouseButton.LeftButton)
     assert result.fuel_analysis is not None

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -76,6 +75,7 @@ from .console import install_console
 from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
 from .file_browser import FileBrowser
+from .fuel_bar import FuelBar
 from .history import RunHistoryPanel
 from .mcp_panel import install_mcp_dock
 from .policy_editor import PolicyEditor
@@ -112,13 +112,6 @@ def scratch_root() -> Path:
 
 #: How many files File > Open recent remembers.
 MAX_RECENT_FILES = 10
-FUEL_COLORS = {
-    "efficient": "#2e7d32",
-    "moderate": "#558b2f",
-    "warning": "#f9a825",
-    "critical": "#ef6c00",
-    "exhausted": "#c62828",
-}
 
 
 class MainWindow(QMainWindow):
@@ -230,10 +223,7 @@ class MainWindow(QMainWindow):
         box = QWidget(self)
         layout = QVBoxLayout(box)
         self.status_label = self._plain_label("No run yet.", "Outcome")
-        self.fuel_bar = QProgressBar(self)
-        self.fuel_bar.setRange(0, 1000)
-        self.fuel_bar.setTextVisible(True)
-        self.fuel_bar.setAccessibleName("Fuel used against the budget")
+        self.fuel_bar = FuelBar(self)
         self.fuel_label = self._plain_label("", "Fuel")
         self.suggestion_label = self._plain_label("", "Suggested fuel budget")
         self.apply_budget_button = QPushButton("Apply suggested budget", self)
@@ -1003,10 +993,7 @@ class MainWindow(QMainWindow):
         self.status_label.setText(status)
         analysis = result.fuel_analysis
         share = result.fuel_consumed / result.fuel_budget if result.fuel_budget else 0.0
-        self.fuel_bar.setValue(min(1000, int(share * 1000)))
-        self.fuel_bar.setFormat(f"{share:.1%} of the fuel budget")
-        color = FUEL_COLORS.get(analysis.status if analysis else "efficient", "#2e7d32")
-        self.fuel_bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
+        self.fuel_bar.set_usage(share, analysis.status if analysis else None)
         self.fuel_label.setText(
             f"Fuel: {format_fuel(result.fuel_consumed)} of {format_fuel(result.fuel_budget)}"
             f" ({analysis.status if analysis else 'n/a'}); start-up "
