@@ -153,7 +153,9 @@ def test_a_missing_qt_library_points_to_reinstalling_pyside6(tmp_path: Path) -> 
 
 
 def test_the_installed_plugin_is_the_one_found_by_default() -> None:
-    assert find_xcb_plugin({}) == QT / "plugins" / "platforms" / "libqxcb.so"
+    found = find_xcb_plugin({})
+    assert found is not None
+    assert found.resolve() == QT / "plugins" / "platforms" / "libqxcb.so"
 
 
 @pytest.mark.parametrize(
