@@ -713,6 +713,9 @@ class SessionManager:
             )
             session = Session(self, info)
             session._write_metadata()
+            # On disk now, not within the writer's delay: a folder without
+            # metadata is not listed as a session (see _is_session).
+            _writer.flush()
             self._open[sid] = session
         emit(
             "session.created",
@@ -763,8 +766,28 @@ class SessionManager:
         infos = []
         for sid in self.storage.list_sessions():
             session = self._open.get(sid)
-            infos.append(session.info if session is not None else self.read_info(sid))
+            if session is not None:
+                infos.append(session.info)
+            elif self._is_session(sid):
+                infos.append(self.read_info(sid))
         return infos
+
+    def _is_session(self, sid: str) -> bool:
+        """Whether ``sid`` has a ``session.json``; reports other folders once, ever.
+
+        A folder with a workspace but no metadata was not made by
+        :func:`create_session` (a fresh run's folder from before scratch
+        workspaces, a ``create_sandbox(session_id=...)`` folder, something copied
+        in): it is not listed, and one warning names it the first time it is seen.
+        The names already reported are kept in ``<root>/.not-sessions``.
+        """
+        if (self.storage.meta_dir(sid) / METADATA_FILE).exists():
+            return True
+        _writer.flush()  # a session created a moment ago by another manager here
+        if (self.storage.meta_dir(sid) / METADATA_FILE).exists():
+            return True
+        _report_not_session(self.storage.root, sid)
+        return False
 
     def prune(
         self, max_age: float | timedelta | None, keep: int | None, dry_run: bool
@@ -803,6 +826,68 @@ class SessionManager:
     def close_all(self) -> None:
         for session in list(self._open.values()):
             session.close()
+
+
+#: File in a sessions root naming the folders already reported as not sessions.
+NOT_SESSIONS_FILE = ".not-sessions"
+_reported: set[tuple[Path, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def _report_not_session(root: Path, sid: str) -> None:
+    """Warn once, ever, that ``root/sid`` is not a session and is not listed."""
+    with _reported_lock:
+        if (root, sid) in _reported:
+            return
+        _reported.add((root, sid))
+        record = root / NOT_SESSIONS_FILE
+        try:
+            known = set(record.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            known = set()
+        if sid in known:
+            return
+        log.warning(
+            "%s is not a session (it has no %s), so the sessions list leaves it out. "
+            "Delete the folder if you don't need its files; this is said only once.",
+            root / sid,
+            METADATA_FILE,
+        )
+        try:
+            with record.open("a", encoding="utf-8") as file:
+                file.write(sid + "\n")
+        except OSError:
+            pass
+
+
+def adopt_workspace(
+    root: Path,
+    session_id: str,
+    runtime: RuntimeType,
+    policy: ExecutionPolicy,
+    *,
+    created: float,
+    turns: int = 0,
+    total_fuel: int = 0,
+) -> SessionInfo:
+    """Make the folder ``root/<session_id>`` (a kept scratch workspace) a session.
+
+    Writes its ``session.json`` now, durably: from then on it is listed,
+    opened and pruned like any session made by :func:`create_session`.
+    """
+    info = SessionInfo(
+        session_id=session_id,
+        runtime=runtime,
+        created=created,
+        last_used=time.time(),
+        turns=turns,
+        total_fuel=total_fuel,
+        state=SessionState.CLOSED,
+        policy=policy,
+        storage=DiskStorage.name,
+    )
+    atomic_write(root / session_id / METADATA_FILE, info.model_dump_json(indent=2).encode("utf-8"))
+    return info
 
 
 def _mtime(path: Path) -> float:
