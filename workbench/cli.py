@@ -26,16 +26,20 @@ from typing import Any, TextIO
 from . import __version__
 from .sandbox import (
     CompileProgress,
+    DiskStorage,
     ExecutionPolicy,
     InvalidSessionIdError,
     PolicyError,
     RuntimeType,
+    Sandbox,
     SandboxError,
     SandboxResult,
     TrapKind,
     VendorProgress,
     add_vendor_progress_listener,
     create_sandbox,
+    create_session,
+    default_workspace_root,
     ensure_vendor_bundle,
     extract_code,
     find_vendor_bundle,
@@ -193,6 +197,8 @@ def _command_run(args: argparse.Namespace) -> int:
     add_vendor_progress_listener(_vendor_progress)
     if runtime is RuntimeType.PYTHON:
         python_guest_mounts(wait=True)
+    if args.session:
+        _ensure_session(args.session, runtime, policy, args.workspace_root)
     sandbox = create_sandbox(
         runtime=runtime,
         policy=policy,
@@ -232,20 +238,56 @@ def _command_run(args: argparse.Namespace) -> int:
         sandbox.cancel()
         done.wait()
     finally:
+        kept = _keep_workspace(sandbox) if args.keep_workspace else None
+        removed = sandbox.scratch  # a scratch workspace goes with the sandbox
         sandbox.close()
     if "error" in outcome:
         raise outcome["error"]
     result: SandboxResult = outcome["result"]
     if args.json:
         data = result.model_dump(mode="json", exclude={"stdout_bytes", "stderr_bytes"})
-        data["workspace"] = str(sandbox.workspace)
+        data["workspace"] = None if removed else str(sandbox.workspace)
+        data["kept_session"] = kept
         print(json.dumps(data, indent=2))
-    else:
-        print(sanitize("\n" + result.summary()), file=sys.stderr)
-        if result.files_created or result.files_modified:
-            changed = ", ".join(result.files_created + result.files_modified)
-            print(f"Files changed in {sandbox.workspace}: {changed}", file=sys.stderr)
+        return _exit_status(result)
+    print(sanitize("\n" + result.summary()), file=sys.stderr)
+    changed = ", ".join(result.files_created + result.files_modified)
+    if changed and removed:
+        print(
+            f"Files changed: {changed}. They were in a scratch workspace, removed when the "
+            "run ended; run with --keep-workspace to keep them.",
+            file=sys.stderr,
+        )
+    elif changed:
+        print(f"Files changed in {sandbox.workspace}: {changed}", file=sys.stderr)
+    if kept is not None:
+        print(
+            f"Kept the workspace as session {kept}: {sandbox.workspace}. "
+            f"Run in it again with --session {kept}.",
+            file=sys.stderr,
+        )
     return _exit_status(result)
+
+
+def _ensure_session(
+    session_id: str, runtime: RuntimeType, policy: ExecutionPolicy, root: str | None
+) -> None:
+    """Create the session ``--session`` names if it doesn't exist, so that it is listed."""
+    folder = Path(root) if root else default_workspace_root()
+    sid = validate_session_id(session_id)
+    if not DiskStorage(folder).exists(sid):
+        create_session(runtime, policy, session_id=sid, workspace_root=folder).close()
+
+
+def _keep_workspace(sandbox: Sandbox) -> str | None:
+    """``--keep-workspace``: make a fresh run's scratch workspace a session."""
+    if not sandbox.scratch:
+        return None  # --session: the workspace is a session's already
+    try:
+        return sandbox.keep_as_session()
+    except SandboxError as exc:
+        print(f"wasm-workbench: {sanitize(str(exc))}", file=sys.stderr)
+        return None
 
 
 def _command_policies(_args: argparse.Namespace) -> int:
@@ -419,7 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--set memory_bytes=256MiB (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
-    run.add_argument("--session", help="run in this session's workspace (default: a new one)")
+    run.add_argument(
+        "--session",
+        help="run in this session's workspace, creating the session if it doesn't exist "
+        "(default: a scratch workspace, removed when the run ends)",
+    )
+    run.add_argument(
+        "--keep-workspace",
+        action="store_true",
+        help="keep the scratch workspace as a new session (its id is printed)",
+    )
     run.add_argument("--workspace-root", help="folder that holds session workspaces")
     run.set_defaults(handler=_command_run)
     mcp = sub.add_parser(

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 import workbench
-from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine
+from workbench.cli import main
+from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, list_sessions
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024**2
@@ -155,6 +156,73 @@ def test_files_written_are_reported(cli: Cli, tmp_path: Path, ws: list[str]) -> 
     assert written.read_text(encoding="utf-8") == "data"
     assert "Files changed in" in run.stderr
     assert "out.txt" in run.stderr
+    # --session made a real session: listed, with metadata, not a bare folder.
+    listed = list_sessions(workspace_root=tmp_path / "sessions")
+    assert [info.session_id for info in listed] == ["cli-files"]
+
+
+# ---- run: where the files of a fresh run go
+
+WRITES_OUT = {
+    "w.py": "open('/app/out.txt', 'w').write('data')\nprint('ok')\n",
+    "w.js": "const f = std.open('/app/out.txt', 'w'); f.puts('data'); f.close();\n"
+    "console.log('ok');\n",
+}
+
+
+def test_twenty_runs_leave_no_folder_in_the_sessions_root(
+    engine: SandboxEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process (main(), not a subprocess), to keep 20 runs quick.
+    root = tmp_path / "sessions"
+    files = [write(tmp_path, name, text) for name, text in WRITES_OUT.items()]
+    for index in range(20):
+        args = ["run", files[index % 2], "--workspace-root", str(root)]
+        as_json = index % 5 == 4
+        if as_json:
+            args.append("--json")
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        if as_json:
+            data = json.loads(out)
+            assert data["files_created"] == ["out.txt"] and data["workspace"] is None
+        else:
+            assert out == "ok\n"
+            assert "Files changed: out.txt. They were in a scratch workspace" in err
+            assert "--keep-workspace" in err
+        assert list(root.iterdir()) == []
+    assert list_sessions(workspace_root=root) == []
+
+
+def test_keep_workspace_keeps_a_fresh_runs_files_as_a_session(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    source = write(tmp_path, "w.py", WRITES_OUT["w.py"])
+    run = cli("run", source, "--keep-workspace", *ws)
+    assert run.returncode == 0, run.stderr
+    (info,) = list_sessions(workspace_root=tmp_path / "sessions")
+    sid = info.session_id
+    workspace = tmp_path / "sessions" / sid / "workspace"
+    assert (workspace / "out.txt").read_text(encoding="utf-8") == "data"
+    assert f"Files changed in {workspace}: out.txt" in run.stderr
+    assert f"Kept the workspace as session {sid}" in run.stderr
+    assert f"--session {sid}" in run.stderr
+    again = cli(
+        "run",
+        "-",
+        "--runtime",
+        "python",
+        "--session",
+        sid,
+        *ws,
+        stdin="print(open('/app/out.txt').read())\n",
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "data\n"
+    as_json = cli("run", source, "--keep-workspace", "--json", *ws)
+    data = json.loads(as_json.stdout)
+    assert data["kept_session"] is not None
+    assert Path(data["workspace"]) == tmp_path / "sessions" / data["kept_session"] / "workspace"
 
 
 # ---- run: failures and limits
@@ -260,7 +328,8 @@ def test_json_output(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
     assert data["fuel_consumed"] > 0
     assert data["error_guidance"] is None
     assert data["fuel_analysis"]["status"] == "efficient"
-    assert Path(data["workspace"]).is_relative_to(tmp_path / "sessions")
+    assert data["workspace"] is None  # a scratch workspace, removed when the run ended
+    assert data["kept_session"] is None
 
 
 def test_json_output_of_a_failure(cli: Cli, tmp_path: Path, ws: list[str]) -> None:

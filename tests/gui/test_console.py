@@ -43,7 +43,7 @@ def test_console_shares_the_interpreter_with_the_editor(qtbot: QtBot, window: Ma
     # Run a file from the editor, inspect its variables in the console...
     editor_run(qtbot, window, "import math\nradius = 2\narea = math.pi * radius ** 2")
     result = console_run(qtbot, dock, "round(area, 3)")
-    assert result.success and result.session_id == session.id
+    assert result.success and result.session_id == session.session_id
     qtbot.waitUntil(lambda: "12.566" in console_text(dock))
     # ... and the other way round.
     console_run(qtbot, dock, "from_console = radius * 10\nprint('set from the console')")
@@ -98,7 +98,7 @@ def test_switching_sessions_rebinds_and_keeps_history(qtbot: QtBot, window: Main
     qtbot.waitUntil(lambda: "Console bound to javascript session" in console_text(dock))
     qtbot.waitUntil(lambda: dock.console.language_name == "javascript", timeout=10_000)
     result = console_run(qtbot, dock, "const answer = 6 * 7;\nanswer")
-    assert result.session_id == second.id and result.display_value == "42"
+    assert result.session_id == second.session_id and result.display_value == "42"
     # Input history survives the switch (Up arrow brings back earlier cells).
     assert "marker = 'first'" in dock.console._history
     dock.console._control.setFocus()
@@ -106,7 +106,7 @@ def test_switching_sessions_rebinds_and_keeps_history(qtbot: QtBot, window: Main
     # Back to the first session: its interpreter kept its state.
     panel.list.setCurrentRow(panel.list.count() - 1)
     for row in range(panel.list.count()):
-        if panel.list.item(row).data(Qt.ItemDataRole.UserRole) == first.id:
+        if panel.list.item(row).data(Qt.ItemDataRole.UserRole) == first.session_id:
             panel.list.setCurrentRow(row)
     assert panel.session is first
     assert console_run(qtbot, dock, "marker").display_value == "'first'"

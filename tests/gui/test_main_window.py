@@ -257,7 +257,7 @@ def test_live_session_keeps_state_and_fresh_runs_do_not(qtbot: QtBot, window: Ma
     assert not window.runtime_combo.isEnabled()  # a session has one runtime
     run(qtbot, window, "import math\nx = 41")
     result = run(qtbot, window, "print(x + 1, round(math.pi, 2))")
-    assert result.success and result.session_id == session.id
+    assert result.success and result.session_id == session.session_id
     assert window.output.toPlainText() == "42 3.14\n"
     assert "2 runs" in panel.list.item(1).text()
     panel.list.setCurrentRow(0)  # back to fresh runs
@@ -289,7 +289,7 @@ def test_destroy_session(qtbot: QtBot, window: MainWindow, monkeypatch: pytest.M
         panel.destroy_selected()
     assert not session.workspace.exists()
     ids = [panel.list.item(r).data(Qt.ItemDataRole.UserRole) for r in range(panel.list.count())]
-    assert session.id not in ids
+    assert session.session_id not in ids
 
 
 def _listed(window: MainWindow) -> dict[str, str]:
@@ -398,7 +398,7 @@ def test_run_chart_shows_the_current_sessions_runs(qtbot: QtBot, window: MainWin
     session = window.sessions_panel.new_session(RuntimeType.PYTHON)
     assert session is not None
     assert chart.points() == []  # a new session has no runs yet
-    assert window.chart_title.text() == f"Runs of session {session.id[:8]}"
+    assert window.chart_title.text() == f"Runs of session {session.session_id[:8]}"
     with qtbot.waitSignal(chart.sig_redrawn, check_params_cb=lambda n: n == 1, timeout=20_000):
         run(qtbot, window, "x = 1")
     window.sessions_panel.list.setCurrentRow(0)

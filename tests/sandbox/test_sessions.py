@@ -160,7 +160,7 @@ def test_saved_state_survives_reopen_in_another_process(make, workspace_root) ->
         s = create_session('python', auto_persist_globals=True, workspace_root=root)
         r = s.execute("answer = 42\\nitems = ['a', 'b']")
         assert r.success, r.stderr
-        print(s.id)
+        print(s.session_id)
         s.close()
     """)
     done = subprocess.run(
@@ -215,7 +215,7 @@ def test_reset_gives_a_fresh_interpreter_and_keeps_files(make) -> None:
 def test_destroy_removes_everything(make, workspace_root) -> None:
     s = make(PY)
     ok(s.execute("open('/app/a.txt', 'w').write('a')"))
-    folder = workspace_root / s.id
+    folder = workspace_root / s.session_id
     assert folder.exists()
     s.destroy()
     assert not folder.exists()
@@ -223,7 +223,7 @@ def test_destroy_removes_everything(make, workspace_root) -> None:
     with pytest.raises(SandboxClosedError):
         s.execute("print(1)")
     with pytest.raises(InvalidSessionIdError):
-        open_session(s.id, workspace_root=workspace_root)
+        open_session(s.session_id, workspace_root=workspace_root)
 
 
 def test_closed_session_reopens_with_its_workspace(make, workspace_root) -> None:
@@ -232,7 +232,7 @@ def test_closed_session_reopens_with_its_workspace(make, workspace_root) -> None
     s.close()
     with pytest.raises(SandboxClosedError):
         s.execute("1")
-    again = open_session(s.id, workspace_root=workspace_root)
+    again = open_session(s.session_id, workspace_root=workspace_root)
     assert again is not s
     assert again.runtime is JS
     assert ok(again.execute("console.log(std.loadFile('/app/note.txt'))")).stdout == "hi\n"
@@ -241,7 +241,7 @@ def test_closed_session_reopens_with_its_workspace(make, workspace_root) -> None
 
 def test_open_returns_the_same_object_while_open(make, workspace_root) -> None:
     s = make(PY)
-    assert open_session(s.id, workspace_root=workspace_root) is s
+    assert open_session(s.session_id, workspace_root=workspace_root) is s
 
 
 # ---- Concurrency
@@ -309,7 +309,7 @@ def test_uuid_only_option_and_duplicates(make) -> None:
     s = make(PY, session_id="named")
     with pytest.raises(InvalidSessionIdError, match="already exists"):
         make(PY, session_id="named")
-    assert s.id == "named"
+    assert s.session_id == "named"
 
 
 def test_metadata_is_beside_the_workspace_and_out_of_guest_reach(make, workspace_root) -> None:
@@ -324,10 +324,10 @@ def test_metadata_is_beside_the_workspace_and_out_of_guest_reach(make, workspace
     result = ok(s.execute(attack))
     assert "WROTE" not in result.stdout
     s.close()  # metadata is written in the background; close() flushes it
-    meta = json.loads((workspace_root / s.id / "session.json").read_text())
+    meta = json.loads((workspace_root / s.session_id / "session.json").read_text())
     assert meta["turns"] == 2 and meta["runtime"] == "python" and meta["total_fuel"] > 0
     assert not (s.workspace / "session.json").exists()
-    again = open_session(s.id, workspace_root=workspace_root)
+    again = open_session(s.session_id, workspace_root=workspace_root)
     assert ok(again.execute("print(x)")).stdout == "1\n"
     again.close()
 
@@ -336,8 +336,8 @@ def test_damaged_metadata_still_opens(make, workspace_root) -> None:
     s = make(PY)
     ok(s.execute("1"))
     s.close()
-    (workspace_root / s.id / "session.json").write_text("{not json")
-    again = open_session(s.id, workspace_root=workspace_root)
+    (workspace_root / s.session_id / "session.json").write_text("{not json")
+    again = open_session(s.session_id, workspace_root=workspace_root)
     assert ok(again.execute("print(2)")).stdout == "2\n"
     again.close()
 
@@ -346,8 +346,8 @@ def test_list_sessions(make, workspace_root) -> None:
     a, b = make(PY), make(JS)
     ok(a.execute("1"))
     infos = {info.session_id: info for info in list_sessions(workspace_root=workspace_root)}
-    assert set(infos) == {a.id, b.id}
-    assert infos[a.id].turns == 1 and infos[b.id].runtime is JS
+    assert set(infos) == {a.session_id, b.session_id}
+    assert infos[a.session_id].turns == 1 and infos[b.session_id].runtime is JS
 
 
 # ---- Session files
@@ -356,11 +356,12 @@ def test_list_sessions(make, workspace_root) -> None:
 def test_session_file_helpers(make, workspace_root) -> None:
     s = make(PY)
     blob = bytes(range(256)) * 4
-    write_session_file(s.id, "data/blob.bin", blob, workspace_root=workspace_root)
-    assert read_session_file(s.id, "/app/data/blob.bin", workspace_root=workspace_root) == blob
+    write_session_file(s.session_id, "data/blob.bin", blob, workspace_root=workspace_root)
+    read = read_session_file(s.session_id, "/app/data/blob.bin", workspace_root=workspace_root)
+    assert read == blob
     result = ok(s.execute("print(len(open('/app/data/blob.bin', 'rb').read()))"))
     assert result.stdout == "1024\n"
-    paths = [f.path for f in list_session_files(s.id, workspace_root=workspace_root)]
+    paths = [f.path for f in list_session_files(s.session_id, workspace_root=workspace_root)]
     assert paths == ["data", "data/blob.bin"]
     s.delete_file("data")
     assert s.list_files() == []
@@ -400,18 +401,18 @@ def test_prune(make, workspace_root) -> None:
         ok(s.execute("1"))
         s.close()
     ok(running.execute("1"))
-    meta = workspace_root / old.id / "session.json"
+    meta = workspace_root / old.session_id / "session.json"
     data = json.loads(meta.read_text())
     data["last_used"] -= 3600 * 24 * 30
     meta.write_text(json.dumps(data))
     dry = prune_sessions(max_age=3600, dry_run=True, workspace_root=workspace_root)
-    assert dry.deleted == [old.id] and dry.bytes_freed >= 0 and dry.dry_run
-    assert (workspace_root / old.id).exists()
+    assert dry.deleted == [old.session_id] and dry.bytes_freed >= 0 and dry.dry_run
+    assert (workspace_root / old.session_id).exists()
     everything = prune_sessions(max_age=0, workspace_root=workspace_root)
-    assert set(everything.deleted) == {old.id, newer.id}
-    assert running.id in everything.skipped  # open here: never pruned
-    assert (workspace_root / running.id).exists()
-    assert not (workspace_root / old.id).exists()
+    assert set(everything.deleted) == {old.session_id, newer.session_id}
+    assert running.session_id in everything.skipped  # open here: never pruned
+    assert (workspace_root / running.session_id).exists()
+    assert not (workspace_root / old.session_id).exists()
 
 
 def test_prune_keeps_the_newest(make, workspace_root) -> None:
@@ -421,7 +422,7 @@ def test_prune_keeps_the_newest(make, workspace_root) -> None:
         s.close()
         time.sleep(0.01)
     result = prune_sessions(keep=1, workspace_root=workspace_root)
-    assert set(result.deleted) == {sessions[0].id, sessions[1].id}
+    assert set(result.deleted) == {sessions[0].session_id, sessions[1].session_id}
 
 
 # ---- Audit log
@@ -452,7 +453,7 @@ def test_sqlite_storage_backs_a_session(engine, tmp_path) -> None:
     ok(s.execute("open('/app/out.txt', 'w').write('in the db')\nv = 7"))
     assert s.read_file("out.txt") == b"in the db"
     s.close()
-    again = open_session(s.id, storage=SQLiteStorage(tmp_path / "db-root"))
+    again = open_session(s.session_id, storage=SQLiteStorage(tmp_path / "db-root"))
     assert ok(again.execute("print(open('/app/out.txt').read(), v)")).stdout == "in the db 7\n"
     again.close()
 
@@ -460,7 +461,7 @@ def test_sqlite_storage_backs_a_session(engine, tmp_path) -> None:
 def test_disk_storage_is_the_default(make, workspace_root) -> None:
     s = make(PY)
     assert isinstance(s.storage, DiskStorage)
-    assert s.workspace == workspace_root / s.id / "workspace"
+    assert s.workspace == workspace_root / s.session_id / "workspace"
 
 
 # ---- Crash safety
@@ -481,7 +482,7 @@ def test_sigkill_leaves_a_session_that_reopens(engine, workspace_root, moment) -
         root = {str(workspace_root)!r}
         s = create_session('python', auto_persist_globals=True, workspace_root=root)
         s.execute("base = 1")
-        print(s.id, flush=True)
+        print(s.session_id, flush=True)
         while True:
             s.execute({code!r})
     """)
@@ -501,3 +502,15 @@ def test_sigkill_leaves_a_session_that_reopens(engine, workspace_root, moment) -
         assert result.stdout == "1\n"
     finally:
         s.close()
+
+
+def test_session_id_is_the_name_and_id_a_deprecated_alias(
+    engine: SandboxEngine, workspace_root: Path
+) -> None:
+    session = create_session(PY, workspace_root=workspace_root)
+    try:
+        with pytest.warns(DeprecationWarning, match="session_id"):
+            alias = session.id
+        assert alias == session.session_id == session.info.session_id
+    finally:
+        session.close()

@@ -246,7 +246,7 @@ class ConsoleDock(QDockWidget):
             note = "Console: no live session. Create or select one in the Sessions dock."
         else:
             note = (
-                f"Console bound to {session.runtime.value} session {session.id[:8]}: "
+                f"Console bound to {session.runtime.value} session {session.session_id[:8]}: "
                 "the same interpreter and workspace as the editor's runs."
             )
         # On a line of its own: the kernel's banner doesn't end with a newline.

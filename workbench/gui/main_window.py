@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
     def _bind_files(self, session: Session | None) -> None:
         """Show the workspace the next run uses: the session's, or the scratch one."""
         if session is not None:
-            self.file_browser.set_workspace(session.storage, session.id)
+            self.file_browser.set_workspace(session.storage, session.session_id)
         else:
             root = scratch_root()
             (root / SCRATCH_SESSION / "workspace").mkdir(parents=True, exist_ok=True)
@@ -345,16 +345,19 @@ class MainWindow(QMainWindow):
     def _session_changed(self, session: Session | None) -> None:
         self._bind_files(session)
         self.variables_panel.set_session(session)
-        self.run_chart.set_session(session.id if session is not None else SCRATCH_SESSION)
+        sid = session.session_id if session is not None else None
+        self.run_chart.set_session(sid if sid is not None else SCRATCH_SESSION)
         self.chart_title.setText(
-            f"Runs of session {session.id[:8]}" if session is not None else "Runs of fresh runs"
+            f"Runs of session {sid[:8]}" if sid is not None else "Runs of fresh runs"
         )
         if session is None:
             self.setWindowTitle("WASM Workbench")
             self.runtime_combo.setEnabled(True)
             self.statusBar().showMessage("Fresh runs: a new interpreter every time.")
             return
-        self.setWindowTitle(f"{session.runtime.value} session {session.id[:8]} - WASM Workbench")
+        self.setWindowTitle(
+            f"{session.runtime.value} session {session.session_id[:8]} - WASM Workbench"
+        )
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(session.runtime.value))
         self.runtime_combo.setEnabled(False)  # a session has one runtime
         self.editor.set_language(session.runtime.value)

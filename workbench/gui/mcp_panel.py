@@ -634,7 +634,7 @@ def install_mcp_dock(window: MainWindow) -> McpDock:
     view.set_controller(controller)
 
     def show_workspace(session: Session) -> None:
-        window.file_browser.set_workspace(session.storage, session.id)
+        window.file_browser.set_workspace(session.storage, session.session_id)
         window.files_dock.raise_()
 
     view.sig_workspace_requested.connect(show_workspace)

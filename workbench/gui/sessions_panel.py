@@ -109,7 +109,7 @@ class SessionsPanel(QWidget):
 
     def refresh(self) -> None:
         """Reload the list from the sessions on disk, keeping the selection."""
-        current = self.session.id if self.session is not None else _FRESH
+        current = self.session.session_id if self.session is not None else _FRESH
         self.list.blockSignals(True)
         self.list.clear()
         fresh = QListWidgetItem("Fresh runs (a new interpreter every time)")
@@ -149,13 +149,13 @@ class SessionsPanel(QWidget):
         """Delete the current session after confirmation."""
         session = self.session
         if session is None or not self._confirm(
-            f"Delete session {session.id[:8]}? Its interpreter, workspace and saved "
+            f"Delete session {session.session_id[:8]}? Its interpreter, workspace and saved "
             "globals are removed."
         ):
             return
         self._use(None)
         try:
-            delete_session(session.id)
+            delete_session(session.session_id)
         except SandboxError as exc:
             self.status.setText(f"Could not delete the session: {exc}")
         self.refresh()

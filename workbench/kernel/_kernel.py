@@ -200,7 +200,7 @@ class WasmKernel(Kernel):
     def banner(self) -> str:  # type: ignore[override]
         info = self.language_info
         session = self.sandbox_session
-        where = f"session {session.id}" if session is not None else "no session bound yet"
+        where = f"session {session.session_id}" if session is not None else "no session bound yet"
         return (
             f"WASM Workbench {__version__}: {info['name']} {info['version']} inside WebAssembly "
             f"({where}). Files live in /app."

@@ -112,7 +112,7 @@ class ManagedSession:
     @property
     def id(self) -> str:
         """The session id (what the client sees)."""
-        return self.session.id
+        return self.session.session_id
 
     @property
     def language(self) -> RuntimeType:
@@ -211,8 +211,8 @@ class SessionRegistry:
                 allow_non_uuid=False,
             )
             managed = ManagedSession(session, owner, default=default)
-            self._sessions[session.id] = managed
-        self._emit(RegistryEvent(EventKind.SESSION_CREATED, session.id, owner))
+            self._sessions[session.session_id] = managed
+        self._emit(RegistryEvent(EventKind.SESSION_CREATED, session.session_id, owner))
         return managed
 
     def get(self, owner: str, session_id: object) -> ManagedSession:

@@ -127,6 +127,7 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        self._discarded = False
 
     def append(self, record: dict[str, Any]) -> None:
         """Queue one event; it reaches the file within a fraction of a second."""
@@ -135,6 +136,8 @@ class AuditLog:
     def write_lines(self, lines: list[str]) -> None:
         """Append ``lines`` now (the background writer calls this)."""
         with _write_lock:
+            if self._discarded:
+                return
             try:
                 if self._file is None:
                     self._file = self.path.open("a", encoding="utf-8")
@@ -157,6 +160,14 @@ class AuditLog:
                     self._file.close()
                 finally:
                     self._file = None
+
+    def discard(self) -> None:
+        """Drop queued and later events: the file's folder is being deleted.
+
+        Waits for nothing, so it is safe in a finalizer on any thread.
+        """
+        self._discarded = True
+        self._drop_file()
 
     def __del__(self) -> None:
         # Nothing can write any more (queued events hold a reference): close the

@@ -11,13 +11,21 @@ Usage::
 Each :meth:`Sandbox.execute` runs in an instance no earlier code has touched;
 the sandbox's workspace (mounted at ``/app``) is what carries over between
 executions. For a live interpreter across turns, see sessions.
+
+Without a ``session_id`` the workspace is a scratch folder (see ``_scratch``):
+removed when the sandbox closes, or when the process ends if it is dropped
+without :meth:`Sandbox.close`, or by a later sandbox if the process crashed.
+:meth:`Sandbox.keep_as_session` turns it into a session that stays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -27,7 +35,7 @@ from types import TracebackType
 import platformdirs
 
 from ._engine import APP_NAME, ProgressCallback, SandboxEngine, get_engine
-from ._errors import PolicyError, SandboxClosedError
+from ._errors import PolicyError, SandboxClosedError, WorkspaceError
 from ._events import AuditLog, code_digest, emit, excerpt
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
@@ -37,6 +45,8 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
+from ._scratch import LOCK_FILE, ScratchFolder, sweep
+from ._storage import remove_host_folder
 from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
 from ._workspace import Snapshot, diff, scan
 
@@ -92,7 +102,9 @@ def create_sandbox(
     policy
         Limits for each execution; ``ExecutionPolicy()`` defaults if omitted.
     session_id
-        Reuse the workspace of this session; a new UUID if omitted.
+        Use the workspace of this session (created if missing). If omitted, the
+        sandbox works in a scratch workspace that is removed when it closes;
+        :meth:`Sandbox.keep_as_session` keeps it.
     workspace_root
         Folder holding session folders; :func:`default_workspace_root` if omitted.
     allow_non_uuid
@@ -114,7 +126,9 @@ def create_sandbox(
         else validate_session_id(session_id, allow_non_uuid=allow_non_uuid)
     )
     root = Path(workspace_root) if workspace_root is not None else default_workspace_root()
-    return Sandbox(kind, policy or ExecutionPolicy(), sid, root, warm=warm)
+    return Sandbox(
+        kind, policy or ExecutionPolicy(), sid, root, warm=warm, scratch=session_id is None
+    )
 
 
 class Sandbox:
@@ -122,6 +136,11 @@ class Sandbox:
 
     Executions on one sandbox run one after another; :meth:`cancel` stops the
     running one from any thread within a few milliseconds.
+
+    With ``scratch=True`` the workspace is ``<root>/.scratch/<id>/workspace``
+    and is deleted by :meth:`close` (or when the sandbox is garbage-collected,
+    or the process exits); :meth:`keep_as_session` moves it among the sessions
+    instead. Otherwise it is ``<root>/<id>/workspace`` and is never deleted here.
     """
 
     def __init__(
@@ -133,15 +152,28 @@ class Sandbox:
         *,
         warm: bool = True,
         engine: SandboxEngine | None = None,
+        scratch: bool = False,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
         self.session_id = session_id
         self.workspace_root = workspace_root
-        self.workspace = workspace_root / session_id / "workspace"
+        self._scratch: ScratchFolder | None = None
+        self._kept = False
+        if scratch:
+            sweep(workspace_root)  # leftovers of crashed processes, once per root
+            self._scratch = ScratchFolder.create(workspace_root, session_id)
+            folder = self._scratch.folder
+        else:
+            folder = workspace_root / session_id
+        self.workspace = folder / "workspace"
         self.workspace.mkdir(parents=True, exist_ok=True)
-        #: Events of this sandbox's executions, beside its workspace.
-        self.audit = AuditLog(workspace_root / session_id / "audit.jsonl")
+        #: Events of this sandbox's executions, beside its workspace (a scratch
+        #: workspace's log goes with it; every event is also logged at INFO).
+        self.audit = AuditLog(folder / "audit.jsonl")
+        self._created = time.time()
+        self._runs = 0
+        self._fuel = 0
         self.engine = engine or get_engine()
         self.pool = shared_pool(self.engine)
         self.warm = warm
@@ -153,11 +185,20 @@ class Sandbox:
         # A sandbox dropped without close() must not keep its warm instances (up to
         # ~48 MB and a few dozen file handles per shape) in the shared pool forever.
         weakref.finalize(self, _discard_shapes, self.pool, self._shapes)
+        if self._scratch is not None:
+            # Dropped without close(): remove the scratch folder then, or at exit.
+            weakref.finalize(self, _drop_scratch, self._scratch, self.audit)
         self._shape_cache: tuple[ExecutionPolicy, int, InstanceShape] | None = None
         if warm:
             self.pool.fill(self._shape(policy))
 
     # ---- Public API
+
+    @property
+    def scratch(self) -> bool:
+        """Whether the workspace is a scratch folder that :meth:`close` deletes."""
+        scratch = self._scratch
+        return scratch is not None and scratch.active and not self._kept
 
     def prepare(self, progress: ProgressCallback | None = None) -> None:
         """Load or compile the runtime now (reporting progress) and warm instances."""
@@ -222,6 +263,8 @@ class Sandbox:
                 changes=diff(before, after),
             )
             emit_complete(self.audit, self.session_id, result)
+            self._runs += 1
+            self._fuel += result.fuel_consumed
             # Refill last: a start-up begun earlier would compete with this
             # caller's own work for the CPU (two cores here).
             if self.warm and not self._closed:
@@ -235,15 +278,76 @@ class Sandbox:
         if current is not None:
             current.cancel()
 
+    def keep_as_session(self) -> str:
+        """Keep the scratch workspace: make it a session and return its id.
+
+        The folder moves to ``<root>/<session_id>`` with a ``session.json``, so
+        :func:`list_sessions` shows it, :func:`open_session` opens it and
+        :meth:`close` leaves it; :attr:`workspace` is its new path, and later
+        executions use it. A sandbox made with a ``session_id`` is left as it is.
+
+        Raises
+        ------
+        SandboxClosedError
+            If the sandbox was closed (its scratch workspace is gone).
+        WorkspaceError
+            If the folder could not be moved (it stays a scratch workspace).
+        """
+        with self._lock:
+            if self._closed:
+                raise SandboxClosedError(
+                    "This sandbox was closed and its scratch workspace removed. "
+                    "Call keep_as_session() before close()."
+                )
+            scratch = self._scratch
+            if scratch is None or not self.scratch:
+                return self.session_id
+            target = self.workspace_root / self.session_id
+            # Nothing may hold the folder while it moves (Windows refuses).
+            self.audit.close()
+            self._discard_warm()
+            try:
+                _move_scratch(scratch, target)
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"Could not keep the scratch workspace {str(scratch.workspace)!r} as "
+                    f"session {self.session_id!r} ({exc}). Its files are still there until "
+                    "the sandbox closes: copy them from there, or free disk space and try again."
+                ) from exc
+            # Imported here: the sessions module builds on this one.
+            from ._sessions import adopt_workspace
+
+            adopt_workspace(
+                self.workspace_root,
+                self.session_id,
+                self.runtime,
+                self.policy,
+                created=self._created,
+                turns=self._runs,
+                total_fuel=self._fuel,
+            )
+            # A copied scratch folder (renaming failed) is still removed on close.
+            self._kept = True
+            self.workspace = target / "workspace"
+            self.audit = AuditLog(target / "audit.jsonl")
+            emit("session.kept", self.session_id, self.audit, runtime=self.runtime.value)
+            if self.warm:
+                self.pool.fill(self._shape(self.policy))
+            return self.session_id
+
     def close(self) -> None:
-        """Stop any execution and free warm instances. The workspace is kept. Idempotent."""
+        """Stop any execution and free warm instances. Idempotent.
+
+        A scratch workspace is deleted (see :meth:`keep_as_session`); a session's
+        workspace is kept.
+        """
         self.cancel()
         with self._lock:
             self._closed = True
-            for shape in self._shapes:
-                self.pool.discard(shape)
-            self._shapes.clear()
+            self._discard_warm()
             self.audit.close()
+            if self._scratch is not None:
+                self._scratch.remove()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -257,6 +361,13 @@ class Sandbox:
         self.close()
 
     # ---- Internals
+
+    def _discard_warm(self) -> None:
+        """Free the warm instances (they hold the workspace open)."""
+        for shape in self._shapes:
+            self.pool.discard(shape)
+        self._shapes.clear()
+        self._shape_cache = None
 
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
         cached = self._shape_cache
@@ -279,6 +390,45 @@ def _discard_shapes(pool: InstancePool, shapes: set[InstanceShape]) -> None:
     """Finalizer of a sandbox dropped without close(): takes no lock."""
     for shape in list(shapes):
         pool.discard_later(shape)
+
+
+def _move_scratch(scratch: ScratchFolder, target: Path) -> None:
+    """Move a scratch folder to ``target``: renamed, or copied where renaming fails.
+
+    A copy keeps links as links (never follows them); the scratch folder is then
+    removed on close as usual. Raises OSError, leaving the scratch folder as it was.
+    """
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    scratch.release()
+    try:
+        (scratch.folder / LOCK_FILE).unlink(missing_ok=True)
+        os.rename(scratch.folder, target)
+    except OSError:
+        scratch.relock()
+    else:
+        with contextlib.suppress(OSError):
+            scratch.folder.parent.rmdir()  # .scratch, if this was the last one
+        return
+    try:
+        shutil.copytree(
+            scratch.folder, target, symlinks=True, ignore=shutil.ignore_patterns(LOCK_FILE)
+        )
+    except OSError:
+        with contextlib.suppress(OSError):
+            remove_host_folder(target)
+        raise
+
+
+def _drop_scratch(scratch: ScratchFolder, audit: AuditLog) -> None:
+    """Finalizer of a scratch sandbox dropped without close(): its folder goes.
+
+    It may run on any thread (whichever dropped the last reference), so it waits
+    for nothing: queued audit events are dropped, not flushed.
+    """
+    if scratch.active:
+        audit.discard()
+        scratch.remove()
 
 
 # ---- Shared by fresh executions and session turns

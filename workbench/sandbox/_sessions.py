@@ -10,7 +10,7 @@ Usage::
     session.write_file("data.csv", b"a,b\\n1,2\\n")       # host-side file helpers
     session.close()
 
-    again = open_session(session.id)                      # the workspace is still there
+    again = open_session(session.session_id)              # the workspace is still there
 
 Each turn has its own limits from the session's policy and its own
 :class:`SandboxResult`. A turn that traps (fuel, memory, timeout, Stop) ends the
@@ -39,6 +39,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -151,7 +152,7 @@ class Session:
     ) -> None:
         self.manager = manager
         self.storage = manager.storage
-        self.id = info.session_id
+        self.session_id = info.session_id
         self.runtime = info.runtime
         self.policy = info.policy
         self.auto_persist_globals = info.auto_persist_globals
@@ -165,11 +166,22 @@ class Session:
         self._declared: set[str] = set()
         self._state = SessionState.IDLE
         self._shape_cache: tuple[ExecutionPolicy, int, InstanceShape] | None = None
-        self._meta_dir = self.storage.meta_dir(self.id)
+        self._meta_dir = self.storage.meta_dir(self.session_id)
         self.audit = AuditLog(self._meta_dir / AUDIT_FILE)
-        self.workspace = self.storage.checkout(self.id)
+        self.workspace = self.storage.checkout(self.session_id)
 
     # ---- Properties
+
+    @property
+    def id(self) -> str:
+        """Deprecated alias of :attr:`session_id` (the name every other API uses)."""
+        warnings.warn(
+            "Session.id is deprecated; use Session.session_id, as Sandbox, SessionInfo "
+            "and SandboxResult do.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.session_id
 
     @property
     def state(self) -> SessionState:
@@ -247,13 +259,13 @@ class Session:
                 interactive=interactive,
                 on_output=on_output,
             )
-            emit_start(self.audit, self.id, self.runtime, code, policy)
+            emit_start(self.audit, self.session_id, self.runtime, code, policy)
             self._state = SessionState.RUNNING
             try:
                 outcome = instance.run(request)
             finally:
                 self._state = SessionState.IDLE
-            self.storage.checkin(self.id)
+            self.storage.checkin(self.session_id)
             after = scan(self.workspace)
             status = outcome.untrusted_status or {}
             unsaved = self._keep_state(status) if self.auto_persist_globals else []
@@ -263,7 +275,7 @@ class Session:
                 _with_exit_code(outcome, status, self.runtime),
                 runtime=self.runtime,
                 policy=policy,
-                session_id=self.id,
+                session_id=self.session_id,
                 startup_fuel=instance.startup_fuel if restored is not None else 0,
                 startup_ms=instance.startup_ms if restored is not None else 0.0,
                 warm_start=restored is None,
@@ -312,7 +324,7 @@ class Session:
             outcome = instance.run(request)
             if not outcome.alive:
                 self._drop_instance()
-                emit("session.restarted", self.id, self.audit, reason="introspection")
+                emit("session.restarted", self.session_id, self.audit, reason="introspection")
                 raise SandboxError(
                     f"Looking at the interpreter's {kind} stopped it "
                     f"({outcome.trap_kind.words}); the next run starts a fresh one."
@@ -354,7 +366,7 @@ class Session:
             _writer.discard(self._meta_dir / STATE_FILE)
             with contextlib.suppress(FileNotFoundError):
                 (self._meta_dir / STATE_FILE).unlink()
-            emit("session.reset", self.id, self.audit)
+            emit("session.reset", self.session_id, self.audit)
 
     def close(self) -> None:
         """End the interpreter and release the workspace; the session stays on disk."""
@@ -363,7 +375,7 @@ class Session:
             if self._state in (SessionState.CLOSED, SessionState.DESTROYED):
                 return
             self._drop_instance()
-            self.storage.checkin(self.id, final=True)
+            self.storage.checkin(self.session_id, final=True)
             self._state = SessionState.CLOSED
             self._write_metadata()
             _writer.flush()
@@ -379,8 +391,8 @@ class Session:
             self._drop_instance()
             _writer.flush()
             self.audit.close()
-            emit("session.destroyed", self.id, None)
-            freed = self.storage.delete(self.id)
+            emit("session.destroyed", self.session_id, None)
+            freed = self.storage.delete(self.session_id)
             self._state = SessionState.DESTROYED
             self.manager._forget(self)
             return freed
@@ -402,32 +414,32 @@ class Session:
         """Write a file into the workspace (text is stored as UTF-8)."""
         self._check_open()
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        self.storage.write_file(self.id, path, payload)
+        self.storage.write_file(self.session_id, path, payload)
 
     def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
         """Read a file from the workspace (never through a symbolic link)."""
         if max_bytes is None:
-            return self.storage.read_file(self.id, path)
-        return self.storage.read_file(self.id, path, max_bytes=max_bytes)
+            return self.storage.read_file(self.session_id, path)
+        return self.storage.read_file(self.session_id, path, max_bytes=max_bytes)
 
     def list_files(self, pattern: str = "**/*") -> list[FileInfo]:
         """Files and folders in the workspace matching ``pattern``, sorted by path."""
-        return self.storage.list_files(self.id, pattern)
+        return self.storage.list_files(self.session_id, pattern)
 
     def delete_file(self, path: str) -> None:
         """Delete a file, link or folder in the workspace."""
         self._check_open()
-        self.storage.delete_file(self.id, path)
+        self.storage.delete_file(self.session_id, path)
 
     def rename_file(self, source: str, target: str) -> None:
         """Rename or move a file within the workspace."""
         self._check_open()
-        self.storage.rename_file(self.id, source, target)
+        self.storage.rename_file(self.session_id, source, target)
 
     def reset_workspace(self) -> None:
         """Empty the workspace (the interpreter keeps running)."""
         self._check_open()
-        self.storage.reset(self.id)
+        self.storage.reset(self.session_id)
 
     def audit_events(self) -> list[dict[str, Any]]:
         """Events of this session, oldest first."""
@@ -438,7 +450,7 @@ class Session:
     def _check_open(self) -> None:
         if self._state in (SessionState.CLOSED, SessionState.DESTROYED):
             raise SandboxClosedError(
-                f"Session {self.id} is {self._state.value}. "
+                f"Session {self.session_id} is {self._state.value}. "
                 + (
                     "Open it again with open_session()."
                     if self._state is SessionState.CLOSED
@@ -484,7 +496,7 @@ class Session:
         if self.auto_persist_globals:
             restored = self._restore_state(instance, policy)
         if self._info.turns or reason != "start":
-            emit("session.restarted", self.id, self.audit, reason=reason, restored=restored)
+            emit("session.restarted", self.session_id, self.audit, reason=reason, restored=restored)
         return instance, restored
 
     def _restore_state(self, instance: Instance, policy: ExecutionPolicy) -> list[str]:
@@ -502,7 +514,7 @@ class Session:
         if not outcome.alive:
             self._drop_instance()
             raise WorkspaceError(
-                f"Restoring the saved globals of session {self.id} stopped the interpreter "
+                f"Restoring the saved globals of session {self.session_id} stopped the interpreter "
                 f"({outcome.trap_kind.words}). Reset the session to start without them."
             )
         restored = status.get("restored", [])
@@ -534,7 +546,7 @@ class Session:
             instance.close()
 
     def _record_turn(self, result: SandboxResult) -> None:
-        emit_complete(self.audit, self.id, result)
+        emit_complete(self.audit, self.session_id, result)
         self._info = self._info.model_copy(
             update={
                 "turns": self._info.turns + 1,
@@ -701,6 +713,9 @@ class SessionManager:
             )
             session = Session(self, info)
             session._write_metadata()
+            # On disk now, not within the writer's delay: a folder without
+            # metadata is not listed as a session (see _is_session).
+            _writer.flush()
             self._open[sid] = session
         emit(
             "session.created",
@@ -751,8 +766,28 @@ class SessionManager:
         infos = []
         for sid in self.storage.list_sessions():
             session = self._open.get(sid)
-            infos.append(session.info if session is not None else self.read_info(sid))
+            if session is not None:
+                infos.append(session.info)
+            elif self._is_session(sid):
+                infos.append(self.read_info(sid))
         return infos
+
+    def _is_session(self, sid: str) -> bool:
+        """Whether ``sid`` has a ``session.json``; reports other folders once, ever.
+
+        A folder with a workspace but no metadata was not made by
+        :func:`create_session` (a fresh run's folder from before scratch
+        workspaces, a ``create_sandbox(session_id=...)`` folder, something copied
+        in): it is not listed, and one warning names it the first time it is seen.
+        The names already reported are kept in ``<root>/.not-sessions``.
+        """
+        if (self.storage.meta_dir(sid) / METADATA_FILE).exists():
+            return True
+        _writer.flush()  # a session created a moment ago by another manager here
+        if (self.storage.meta_dir(sid) / METADATA_FILE).exists():
+            return True
+        _report_not_session(self.storage.root, sid)
+        return False
 
     def prune(
         self, max_age: float | timedelta | None, keep: int | None, dry_run: bool
@@ -785,12 +820,74 @@ class SessionManager:
 
     def _forget(self, session: Session) -> None:
         with self._lock:
-            if self._open.get(session.id) is session:
-                del self._open[session.id]
+            if self._open.get(session.session_id) is session:
+                del self._open[session.session_id]
 
     def close_all(self) -> None:
         for session in list(self._open.values()):
             session.close()
+
+
+#: File in a sessions root naming the folders already reported as not sessions.
+NOT_SESSIONS_FILE = ".not-sessions"
+_reported: set[tuple[Path, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def _report_not_session(root: Path, sid: str) -> None:
+    """Warn once, ever, that ``root/sid`` is not a session and is not listed."""
+    with _reported_lock:
+        if (root, sid) in _reported:
+            return
+        _reported.add((root, sid))
+        record = root / NOT_SESSIONS_FILE
+        try:
+            known = set(record.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            known = set()
+        if sid in known:
+            return
+        log.warning(
+            "%s is not a session (it has no %s), so the sessions list leaves it out. "
+            "Delete the folder if you don't need its files; this is said only once.",
+            root / sid,
+            METADATA_FILE,
+        )
+        try:
+            with record.open("a", encoding="utf-8") as file:
+                file.write(sid + "\n")
+        except OSError:
+            pass
+
+
+def adopt_workspace(
+    root: Path,
+    session_id: str,
+    runtime: RuntimeType,
+    policy: ExecutionPolicy,
+    *,
+    created: float,
+    turns: int = 0,
+    total_fuel: int = 0,
+) -> SessionInfo:
+    """Make the folder ``root/<session_id>`` (a kept scratch workspace) a session.
+
+    Writes its ``session.json`` now, durably: from then on it is listed,
+    opened and pruned like any session made by :func:`create_session`.
+    """
+    info = SessionInfo(
+        session_id=session_id,
+        runtime=runtime,
+        created=created,
+        last_used=time.time(),
+        turns=turns,
+        total_fuel=total_fuel,
+        state=SessionState.CLOSED,
+        policy=policy,
+        storage=DiskStorage.name,
+    )
+    atomic_write(root / session_id / METADATA_FILE, info.model_dump_json(indent=2).encode("utf-8"))
+    return info
 
 
 def _mtime(path: Path) -> float:

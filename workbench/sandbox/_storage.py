@@ -973,6 +973,14 @@ def _remove_folder(path: Path) -> int:
     return freed
 
 
+def remove_host_folder(path: Path) -> int:
+    """Delete a folder the host owns (a scratch workspace) and return the bytes freed.
+
+    Links inside are removed, never followed; a missing folder frees 0 bytes.
+    """
+    return _remove_folder(path)
+
+
 def _tree_usage(top: _Dir, start: tuple[str, ...] = ()) -> tuple[int, int]:
     total = entries = 0
     for _, st in _iter_tree(top, start):
