@@ -9,7 +9,8 @@
   makes Qt adopt them; their teardown at thread exit crashed now and then.)
 * :class:`McpPanel` (the "MCP Server" dock): address, port, token, Start/Stop,
   and ready-to-paste client configurations.
-* :class:`McpSessionsView` (inside the Sessions dock): the agents' sessions, live.
+* :class:`McpSessionsView` (the "Agent sessions" dock, a tab beside Sessions): the
+  agents' sessions, live.
   Select one to read its calls (code, outcome, output, metrics), open its
   workspace in the Files dock, or stop a runaway call.
 
@@ -257,6 +258,11 @@ class McpPanel(QWidget):
             ]
         )
         self.config_kind.currentIndexChanged.connect(self.update_config)
+        # Sized by a short prefix, not the longest entry, so the dock fits a narrow column.
+        self.config_kind.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.config_kind.setMinimumContentsLength(16)
         self.config = QPlainTextEdit(self)
         self.config.setReadOnly(True)
         self.config.setAccessibleName("MCP client configuration")
@@ -273,7 +279,7 @@ class McpPanel(QWidget):
         form.addRow("Port", self.port)
         form.addRow("Token", token_row)
         form.addRow("Idle timeout", self.idle)
-        form.addRow("", self.keep)
+        form.addRow(self.keep)  # across both columns: the dock stays narrow
         config_row = QHBoxLayout()
         config_row.addWidget(self.config_kind, 1)
         config_row.addWidget(self.copy)
@@ -281,7 +287,9 @@ class McpPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.start_button)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("Client configuration (paste into the client's settings):", self))
+        config_label = QLabel("Client configuration (paste into the client's settings):", self)
+        config_label.setWordWrap(True)
+        layout.addWidget(config_label)
         layout.addLayout(config_row)
         layout.addWidget(self.config, 1)
         controller.sig_state_changed.connect(self._state_changed)
@@ -624,13 +632,13 @@ class McpDock(QDockWidget):
 
 
 def install_mcp_dock(window: MainWindow) -> McpDock:
-    """Add the MCP Server dock to ``window`` and wire it to the Sessions and Files docks.
+    """Add the MCP Server dock to ``window``; wire its Agent sessions and Files docks to it.
 
     ``window.closeEvent`` must call ``dock.controller.shutdown()``.
     """
     controller = McpController(window)
     panel = McpPanel(controller, policy_source=window.policy_editor.policy, parent=window)
-    view: McpSessionsView = window.sessions_panel.mcp_sessions
+    view: McpSessionsView = window.agent_sessions
     view.set_controller(controller)
 
     def show_workspace(session: Session) -> None:
