@@ -77,6 +77,7 @@ EVENT_POLL_MS = 100
 DETAIL_OUTPUT_CHARS = 4000
 
 STOPPED, STARTING, RUNNING, STOPPING = "stopped", "starting", "running", "stopping"
+_STOPPED_NOTE = "MCP server stopped: start it in the MCP Server tab."
 
 
 class McpController(QObject):
@@ -386,7 +387,9 @@ class McpSessionsView(QWidget):
         self.controller: McpController | None = None
         self._known: dict[str, ManagedSession] = {}
         self._ended: list[str] = []
-        self.title = QLabel("Agent sessions (MCP server stopped)", self)
+        # The dock is titled "Agent sessions"; this line says where they come from.
+        self.title = QLabel(_STOPPED_NOTE, self)
+        self.title.setWordWrap(True)
         self.title.setAccessibleName("Agent sessions title")
         self.tree = QTreeWidget(self)
         self.tree.setAccessibleName("Agent sessions")
@@ -424,8 +427,7 @@ class McpSessionsView(QWidget):
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(lower)
         self.splitter.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = QVBoxLayout(self)  # default margins: it fills a dock of its own
         layout.addWidget(self.title)
         layout.addWidget(self.splitter, 1)
         self._update_buttons()
@@ -579,9 +581,9 @@ class McpSessionsView(QWidget):
             self._known.clear()
             self._ended.clear()
         if state == RUNNING and controller is not None:
-            self.title.setText(f"Agent sessions ({controller.url})")
+            self.title.setText(f"MCP server at {controller.url}")
         else:
-            self.title.setText(f"Agent sessions (MCP server {state})")
+            self.title.setText(_STOPPED_NOTE if state == STOPPED else f"MCP server {state}")
         self.refresh()
 
 
