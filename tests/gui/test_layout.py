@@ -184,7 +184,9 @@ def move_docks_around(win: MainWindow) -> None:
     QApplication.processEvents()
 
 
-def test_a_layout_saved_from_this_default_wins(qtbot: QtBot, engine: SandboxEngine, tmp_path):
+def test_a_layout_saved_from_this_default_wins(
+    qtbot: QtBot, engine: SandboxEngine, tmp_path: Path
+) -> None:
     first = open_window(qtbot, tmp_path / "settings.ini", (1600, 1000))
     move_docks_around(first)
     first.close()
