@@ -366,7 +366,7 @@ class MainWindow(QMainWindow):
 
         The side columns take the full height (the corners belong to them), so the
         Output tabs sit under the editor only. Docks that are closed or floating
-        come back. Sizes are set apart, by :meth:`_default_layout`.
+        come back. :meth:`_default_layout` sets their sizes.
         """
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         right = Qt.DockWidgetArea.RightDockWidgetArea
