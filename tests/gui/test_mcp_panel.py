@@ -171,5 +171,5 @@ def test_main_window_has_the_mcp_dock(qtbot: QtBot, engine: SandboxEngine, tmp_p
     win.show()
     assert win.mcp_dock.windowTitle() == "MCP Server"
     assert win.mcp_dock.toggleViewAction() in win.menuBar().actions()[-2].menu().actions()
-    assert win.sessions_panel.mcp_sessions.controller is win.mcp_dock.controller
+    assert win.agent_sessions.controller is win.mcp_dock.controller
     win.close()

@@ -43,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("WASM Workbench")
     app.setOrganizationName("wasm-workbench")
     window = MainWindow()
-    window.resize(1200, 800)
-    window.show()
+    window.show_on_screen()  # where it was last time; maximised on a first start
     window.prepare_runtimes()
     return int(app.exec())

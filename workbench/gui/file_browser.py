@@ -157,11 +157,19 @@ def _looks_binary(untrusted_data: bytes) -> bool:
     return len(_TEXT_CONTROLS.findall(sample)) > max(8, len(sample) // 20)
 
 
-def _format_time(seconds: float) -> str:
+def _format_time(seconds: float, *, full: bool = False) -> str:
+    """A short time for the Modified column: the time of day today, else the date.
+
+    ``full`` gives date and time (the cell's tooltip). The short form keeps the
+    column narrow, so the names beside it have room.
+    """
     try:
-        return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.fromtimestamp(seconds)
     except (OverflowError, OSError, ValueError):
         return "?"
+    if full:
+        return when.strftime("%Y-%m-%d %H:%M:%S")
+    return when.strftime("%H:%M" if when.date() == datetime.now().date() else "%Y-%m-%d")
 
 
 class _ImageView(QLabel):
@@ -291,9 +299,10 @@ class FileBrowser(QWidget):
         self.tree.setToolTip("Workspace files (/app); drop files here to add them")
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(_NAME, QHeaderView.ResizeMode.Stretch)
-        for column in (_SIZE, _MODIFIED, _STATE):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Names first: _fit_columns gives Name the room its names need and the rest
+        # of the width; Size, Modified and State take their content's width.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.tree.expanded.connect(lambda _index: self._fit_columns())
         self.tree.selectionModel().currentChanged.connect(self._on_current_changed)
         self.tree.doubleClicked.connect(self._on_double_clicked)
         self.tree.setAcceptDrops(True)
@@ -527,7 +536,26 @@ class FileBrowser(QWidget):
             )
         if selected is None or not self.select_path(selected):
             self._clear_preview()
+        self._fit_columns()
         self._update_actions()
+
+    def _fit_columns(self) -> None:
+        """Size the columns, names first.
+
+        Size, Modified and State get their content's width. Name gets what its
+        longest visible name needs (up to the view's width) and stretches over the
+        rest; when the view is too narrow for all four, the other columns move out
+        of sight behind a horizontal scroll bar rather than the names being cut.
+        """
+        header = self.tree.header()
+        others = 0
+        for column in (_SIZE, _MODIFIED, _STATE):
+            width = max(header.sectionSizeHint(column), self.tree.sizeHintForColumn(column))
+            header.resizeSection(column, width)
+            others += width
+        available = self.tree.viewport().width()
+        needed = max(header.sectionSizeHint(_NAME), self.tree.sizeHintForColumn(_NAME))
+        header.resizeSection(_NAME, max(available - others, min(needed, available)))
 
     def _build_tree(self, untrusted_infos: Sequence[FileInfo]) -> None:
         # Folder nodes by path; "" is the root. A folder missing from the listing
@@ -586,6 +614,8 @@ class FileBrowser(QWidget):
         items[_SIZE].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if info.kind == "file":
             items[_SIZE].setToolTip(f"{info.size:,} bytes")
+        if info.modified:
+            items[_MODIFIED].setToolTip(_format_time(info.modified, full=True))
         return items
 
     def _index_of(self, path: str) -> QModelIndex:
@@ -897,6 +927,8 @@ class FileBrowser(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Accept host files dropped on the tree and add them to the workspace."""
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
         if watched is self.tree.viewport() and self._storage is not None:
             if isinstance(event, (QDragEnterEvent, QDragMoveEvent)):
                 if self._local_files(event):

@@ -1,8 +1,12 @@
 """The main window: paste code (or LLM output), run it in the sandbox, read the result.
 
-Layout: the editor in the centre; Output (bottom) and Result (right) are docks
-whose placement, the window geometry, the theme and the last preset and runtime
-persist in QSettings. Executions run on :class:`~.workers.ExecutionWorker`
+Layout: the editor in the centre with Output, History and Console in tabs under
+it; Sessions and Agent sessions (tabs) over Files on the left; Result, Policy,
+Variables and MCP Server in tabs on the right. The side columns run the full
+height of the window. Dock placement, the window geometry, the theme and the
+last preset and runtime persist in QSettings (a layout saved from an older
+default is replaced by the current default once; see :data:`LAYOUT_VERSION`).
+Executions run on :class:`~.workers.ExecutionWorker`
 threads; this window only reacts to their signals, so it stays responsive
 whatever the guest does.
 """
@@ -19,6 +23,7 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QColor,
+    QGuiApplication,
     QKeySequence,
     QMouseEvent,
     QTextCharFormat,
@@ -36,6 +41,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QStyle,
     QTabWidget,
     QToolBar,
     QVBoxLayout,
@@ -77,7 +83,7 @@ from .examples import Example, load_examples
 from .file_browser import FileBrowser
 from .fuel_bar import FuelBar
 from .history import RunHistoryPanel
-from .mcp_panel import install_mcp_dock
+from .mcp_panel import McpSessionsView, install_mcp_dock
 from .policy_editor import PolicyEditor
 from .run_chart import RunChart
 from .sessions_panel import SessionsPanel
@@ -98,6 +104,14 @@ _TRACEBACK_LINE = re.compile(r'File "<code>", line (?P<py>\d+)|<code>:(?P<js>\d+
 SCRATCH_SESSION = "workbench-scratch"
 #: Unsaved text longer than this is not kept between starts of the window.
 MAX_KEPT_TAB_CHARS = 2_000_000
+#: Version of the default dock layout, saved with the layout. A layout saved under
+#: an older version was the old default or built on it: the current default
+#: replaces it once. Raise it when the default layout changes.
+LAYOUT_VERSION = 2
+#: Width of the left (Sessions, Files) and right (Result...) columns in the default
+#: layout: (share of the window's width, least, most) in pixels.
+LEFT_COLUMN = (0.22, 325, 400)
+RIGHT_COLUMN = (0.24, 325, 440)
 
 
 def _language_of(path: Path) -> str | None:
@@ -166,13 +180,14 @@ class MainWindow(QMainWindow):
         self._build_policy_dock()
         self._build_sessions_dock()
         self._build_files_dock()
+        self._build_agent_sessions_dock()
         self._build_variables_dock()
         self.mcp_dock = install_mcp_dock(self)
         self._build_actions()
         self._build_toolbar()
         self._build_menus()
         self.console_dock = install_console(self)  # Console dock (gui/console.py)
-        self.output_dock.raise_()  # the tab a first start shows: where runs print
+        self._place_docks()
         self.statusBar().showMessage("Ready")
         self._restore_settings()
         self._update_run_state(running=False)
@@ -317,6 +332,15 @@ class MainWindow(QMainWindow):
         self.files_dock = dock
         self._bind_files(None)
 
+    def _build_agent_sessions_dock(self) -> None:
+        #: Sessions of agents using the workbench's MCP server (wired by install_mcp_dock).
+        self.agent_sessions = McpSessionsView(self)
+        dock = QDockWidget("Agent sessions", self)
+        dock.setObjectName("agent-sessions-dock")
+        dock.setWidget(self.agent_sessions)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.agent_sessions_dock = dock
+
     def _build_variables_dock(self) -> None:
         self.variables_panel = VariablesPanel(self)
         dock = QDockWidget("Variables", self)
@@ -326,6 +350,43 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.policy_dock, dock)
         self.result_dock.raise_()
         self.variables_dock = dock
+
+    def _place_docks(self) -> None:
+        """Put every dock where the default layout has it, each tab group's first in front.
+
+        The side columns take the full height (the corners belong to them), so the
+        Output tabs sit under the editor only. Docks that are closed or floating
+        come back. :meth:`_default_layout` sets their sizes.
+        """
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        for corner, area in (
+            (Qt.Corner.TopLeftCorner, left),
+            (Qt.Corner.BottomLeftCorner, left),
+            (Qt.Corner.TopRightCorner, right),
+            (Qt.Corner.BottomRightCorner, right),
+        ):
+            self.setCorner(corner, area)
+        # Tab groups, top to bottom within an area: Sessions and Agent sessions
+        # compete for the same strip, so they share one; Files stays in view below.
+        groups: list[tuple[Qt.DockWidgetArea, list[QDockWidget]]] = [
+            (left, [self.sessions_dock, self.agent_sessions_dock]),
+            (left, [self.files_dock]),
+            (right, [self.result_dock, self.policy_dock, self.variables_dock, self.mcp_dock]),
+            (bottom, [self.output_dock, self.history_dock, self.console_dock]),
+        ]
+        for _area, docks in groups:
+            for dock in docks:
+                dock.setFloating(False)  # docked first: removing forgets a floating one
+                self.removeDockWidget(dock)
+        for area, docks in groups:
+            self.addDockWidget(area, docks[0], Qt.Orientation.Vertical)
+            for dock in docks[1:]:
+                self.tabifyDockWidget(docks[0], dock)
+            for dock in docks:
+                dock.show()
+            docks[0].raise_()  # Sessions, Files, Result and Output are in front
 
     def _bind_files(self, session: Session | None) -> None:
         """Show the workspace the next run uses: the session's, or the scratch one."""
@@ -435,6 +496,12 @@ class MainWindow(QMainWindow):
             "Dark theme", None, "Switch the editor's colours", self._toggle_dark
         )
         self.dark_action.setCheckable(True)
+        self.reset_layout_action = action(
+            "Reset layout",
+            None,
+            "Put every panel back where it starts, sized for the window",
+            self.reset_layout,
+        )
         self.about_action = action(
             "About WASM Workbench",
             None,
@@ -448,6 +515,14 @@ class MainWindow(QMainWindow):
     def _build_toolbar(self) -> None:
         bar = QToolBar("Run", self)
         bar.setObjectName("run-toolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        style = self.style()
+        for item, pixmap in (
+            (self.run_action, QStyle.StandardPixmap.SP_MediaPlay),
+            (self.stop_action, QStyle.StandardPixmap.SP_MediaStop),
+            (self.extract_action, QStyle.StandardPixmap.SP_FileDialogContentsView),
+        ):
+            item.setIcon(style.standardIcon(pixmap))
         bar.addAction(self.run_action)
         bar.addAction(self.stop_action)
         bar.addSeparator()
@@ -499,11 +574,13 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.history_dock.toggleViewAction())
         view_menu.addAction(self.policy_dock.toggleViewAction())
         view_menu.addAction(self.sessions_dock.toggleViewAction())
+        view_menu.addAction(self.agent_sessions_dock.toggleViewAction())
         view_menu.addAction(self.files_dock.toggleViewAction())
         view_menu.addAction(self.result_dock.toggleViewAction())
         view_menu.addAction(self.variables_dock.toggleViewAction())
         view_menu.addAction(self.mcp_dock.toggleViewAction())
         view_menu.addAction(self.dark_action)
+        view_menu.addAction(self.reset_layout_action)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
@@ -1135,12 +1212,11 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        self._geometry_restored = geometry is not None and self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
-        else:
+        # restoreState refuses a layout saved under another LAYOUT_VERSION (an older
+        # default, or one built on it): the current default replaces it, once.
+        if state is None or not self.restoreState(state, LAYOUT_VERSION):
             QTimer.singleShot(0, self, self._default_layout)
         preset = self.settings.value("run/preset", "default")
         index = self.preset_combo.findData(preset)
@@ -1212,19 +1288,49 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentIndex(current)
 
     def _default_layout(self) -> None:
-        """First start: the editor gets most of the room; docks take their share."""
-        width = max(self.width(), 1000)
-        self.resizeDocks([self.sessions_dock, self.files_dock], [170, 230], Qt.Orientation.Vertical)
-        self.resizeDocks([self.sessions_dock], [int(width * 0.24)], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.result_dock], [int(width * 0.26)], Qt.Orientation.Horizontal)
+        """Size the docks for the window: bounded side columns, the editor gets the rest.
+
+        At 1280x800 that leaves the editor about half the width and height; on
+        larger screens the side columns stop growing at their most.
+        """
+        width, height = self.width(), self.height()
+        columns = [
+            min(most, max(least, int(width * share)))
+            for share, least, most in (LEFT_COLUMN, RIGHT_COLUMN)
+        ]
+        self.resizeDocks([self.sessions_dock, self.result_dock], columns, Qt.Orientation.Horizontal)
         self.resizeDocks(
-            [self.output_dock], [max(160, self.height() // 4)], Qt.Orientation.Vertical
+            [self.sessions_dock, self.files_dock],
+            [height * 2 // 5, height * 3 // 5],
+            Qt.Orientation.Vertical,
         )
+        self.resizeDocks([self.output_dock], [max(150, height * 3 // 10)], Qt.Orientation.Vertical)
+
+    @Slot()
+    def reset_layout(self) -> None:
+        """Put every dock back where the default layout has it, sized for the window."""
+        self._place_docks()
+        self._default_layout()
+
+    def show_on_screen(self) -> None:
+        """Show the window as it was last time, or maximised on a first start.
+
+        On a first start the window also takes the screen's available size, for
+        window managers that don't maximise; the default layout sizes the docks
+        for it.
+        """
+        if self._geometry_restored:
+            self.show()
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            self.setGeometry(screen.availableGeometry())
+        self.showMaximized()
 
     def save_settings(self) -> None:
         """Persist layout, theme, preset and runtime."""
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.settings.setValue("run/preset", self.preset_combo.currentData())
         self.settings.setValue("run/runtime", self.runtime_combo.currentData())
         self.settings.setValue("view/dark", self.dark_action.isChecked())

@@ -9,7 +9,8 @@
   makes Qt adopt them; their teardown at thread exit crashed now and then.)
 * :class:`McpPanel` (the "MCP Server" dock): address, port, token, Start/Stop,
   and ready-to-paste client configurations.
-* :class:`McpSessionsView` (inside the Sessions dock): the agents' sessions, live.
+* :class:`McpSessionsView` (the "Agent sessions" dock, a tab beside Sessions): the
+  agents' sessions, live.
   Select one to read its calls (code, outcome, output, metrics), open its
   workspace in the Files dock, or stop a runaway call.
 
@@ -76,6 +77,7 @@ EVENT_POLL_MS = 100
 DETAIL_OUTPUT_CHARS = 4000
 
 STOPPED, STARTING, RUNNING, STOPPING = "stopped", "starting", "running", "stopping"
+_STOPPED_NOTE = "MCP server stopped: start it in the MCP Server tab."
 
 
 class McpController(QObject):
@@ -257,6 +259,11 @@ class McpPanel(QWidget):
             ]
         )
         self.config_kind.currentIndexChanged.connect(self.update_config)
+        # Sized by a short prefix, not the longest entry, so the dock fits a narrow column.
+        self.config_kind.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.config_kind.setMinimumContentsLength(16)
         self.config = QPlainTextEdit(self)
         self.config.setReadOnly(True)
         self.config.setAccessibleName("MCP client configuration")
@@ -273,7 +280,7 @@ class McpPanel(QWidget):
         form.addRow("Port", self.port)
         form.addRow("Token", token_row)
         form.addRow("Idle timeout", self.idle)
-        form.addRow("", self.keep)
+        form.addRow(self.keep)  # across both columns: the dock stays narrow
         config_row = QHBoxLayout()
         config_row.addWidget(self.config_kind, 1)
         config_row.addWidget(self.copy)
@@ -281,7 +288,9 @@ class McpPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.start_button)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("Client configuration (paste into the client's settings):", self))
+        config_label = QLabel("Client configuration (paste into the client's settings):", self)
+        config_label.setWordWrap(True)
+        layout.addWidget(config_label)
         layout.addLayout(config_row)
         layout.addWidget(self.config, 1)
         controller.sig_state_changed.connect(self._state_changed)
@@ -378,7 +387,9 @@ class McpSessionsView(QWidget):
         self.controller: McpController | None = None
         self._known: dict[str, ManagedSession] = {}
         self._ended: list[str] = []
-        self.title = QLabel("Agent sessions (MCP server stopped)", self)
+        # The dock is titled "Agent sessions"; this line says where they come from.
+        self.title = QLabel(_STOPPED_NOTE, self)
+        self.title.setWordWrap(True)
         self.title.setAccessibleName("Agent sessions title")
         self.tree = QTreeWidget(self)
         self.tree.setAccessibleName("Agent sessions")
@@ -416,8 +427,7 @@ class McpSessionsView(QWidget):
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(lower)
         self.splitter.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = QVBoxLayout(self)  # default margins: it fills a dock of its own
         layout.addWidget(self.title)
         layout.addWidget(self.splitter, 1)
         self._update_buttons()
@@ -571,9 +581,9 @@ class McpSessionsView(QWidget):
             self._known.clear()
             self._ended.clear()
         if state == RUNNING and controller is not None:
-            self.title.setText(f"Agent sessions ({controller.url})")
+            self.title.setText(f"MCP server at {controller.url}")
         else:
-            self.title.setText(f"Agent sessions (MCP server {state})")
+            self.title.setText(_STOPPED_NOTE if state == STOPPED else f"MCP server {state}")
         self.refresh()
 
 
@@ -624,13 +634,13 @@ class McpDock(QDockWidget):
 
 
 def install_mcp_dock(window: MainWindow) -> McpDock:
-    """Add the MCP Server dock to ``window`` and wire it to the Sessions and Files docks.
+    """Add the MCP Server dock to ``window``; wire its Agent sessions and Files docks to it.
 
     ``window.closeEvent`` must call ``dock.controller.shutdown()``.
     """
     controller = McpController(window)
     panel = McpPanel(controller, policy_source=window.policy_editor.policy, parent=window)
-    view: McpSessionsView = window.sessions_panel.mcp_sessions
+    view: McpSessionsView = window.agent_sessions
     view.set_controller(controller)
 
     def show_workspace(session: Session) -> None:

@@ -322,6 +322,11 @@ class PolicyEditor(QWidget):
             "first, then yours."
         )
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
+        # Sized by a short name, not the longest preset, so the dock fits a narrow column.
+        self.preset_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.preset_combo.setMinimumContentsLength(8)
         top.addWidget(self.preset_combo, 1)
         self.save_button = QPushButton("Save as preset...", self)
         self.save_button.setAccessibleName("Save as preset")
@@ -334,6 +339,9 @@ class PolicyEditor(QWidget):
 
         form_box = QWidget(self)
         self.form = QFormLayout(form_box)
+        # In a narrow dock a field that doesn't fit beside its label goes under it,
+        # instead of the whole form scrolling sideways.
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for name, info in ExecutionPolicy.model_fields.items():
             editor, row = self._make_editor(name, info.annotation, info.title or name)
             tip = self._field_tooltip(name)

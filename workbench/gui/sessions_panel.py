@@ -35,8 +35,6 @@ from workbench.sandbox import (
     prune_sessions,
 )
 
-from .mcp_panel import McpSessionsView
-
 __all__ = ["SessionsPanel"]
 
 #: Sessions unused this long are removed by "Prune old sessions".
@@ -90,9 +88,6 @@ class SessionsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(more)
         layout.addWidget(self.status)
-        #: Sessions of agents using the workbench's MCP server (see mcp_panel).
-        self.mcp_sessions = McpSessionsView(self)
-        layout.addWidget(self.mcp_sessions)
         self.refresh()
 
     def _button(self, text: str, tip: str) -> QPushButton:
@@ -112,7 +107,7 @@ class SessionsPanel(QWidget):
         current = self.session.session_id if self.session is not None else _FRESH
         self.list.blockSignals(True)
         self.list.clear()
-        fresh = QListWidgetItem("Fresh runs (a new interpreter every time)")
+        fresh = QListWidgetItem("Fresh runs (a new interpreter each run)")
         fresh.setData(Qt.ItemDataRole.UserRole, _FRESH)
         self.list.addItem(fresh)
         try:
@@ -123,7 +118,7 @@ class SessionsPanel(QWidget):
         for info in sorted(infos, key=lambda i: i.last_used, reverse=True):
             item = QListWidgetItem(_describe(info))
             item.setData(Qt.ItemDataRole.UserRole, info.session_id)
-            item.setToolTip(f"Session {info.session_id}")
+            item.setToolTip(_details(info))
             self.list.addItem(item)
         for row in range(self.list.count()):
             if self.list.item(row).data(Qt.ItemDataRole.UserRole) == current:
@@ -201,5 +196,17 @@ class SessionsPanel(QWidget):
 
 
 def _describe(info: SessionInfo) -> str:
+    """One short row: "python 1a2b3c4d · 3 runs · 14:05" (the date if not today).
+
+    Short enough for the Sessions dock beside the editor; the tooltip has the rest.
+    """
+    last_used = datetime.datetime.fromtimestamp(info.last_used)
+    today = last_used.date() == datetime.date.today()
+    when = last_used.strftime("%H:%M" if today else "%Y-%m-%d")
+    runs = "1 run" if info.turns == 1 else f"{info.turns} runs"
+    return f"{info.runtime.value} {info.session_id[:8]} \u00b7 {runs} \u00b7 {when}"
+
+
+def _details(info: SessionInfo) -> str:
     when = datetime.datetime.fromtimestamp(info.last_used).strftime("%Y-%m-%d %H:%M")
-    return f"{info.runtime.value} {info.session_id[:8]}  {info.turns} runs, last {when}"
+    return f"Session {info.session_id}\n{info.runtime.value}, {info.turns} runs, last used {when}"
