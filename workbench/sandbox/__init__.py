@@ -38,7 +38,15 @@ from ._errors import (
     UnsupportedPlatformError,
     WorkspaceError,
 )
-from ._extract import CodeBlock, ExtractedCode, detect_language, extract_code, runtime_for_path
+from ._extract import (
+    CodeBlock,
+    CodeChoice,
+    ExtractedCode,
+    choose_code,
+    detect_language,
+    extract_code,
+    runtime_for_path,
+)
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
@@ -85,6 +93,7 @@ from ._vendor import (
 
 __all__ = [
     "CodeBlock",
+    "CodeChoice",
     "CompileProgress",
     "DiskStorage",
     "ErrorGuidance",
@@ -131,6 +140,7 @@ __all__ = [
     "analyze_fuel",
     "cache_dir",
     "check_platform",
+    "choose_code",
     "config_dir",
     "create_sandbox",
     "create_session",
