@@ -1005,14 +1005,14 @@ class MainWindow(QMainWindow):
         self.output.clear()
         self.truncation_banner.hide()
         self.output_dock.raise_()
-        self._write_note(message)
+        self._write_note(message, self._stdout_format)  # the news, not an aside: full colour
         self.statusBar().showMessage(message)
 
-    def _write_note(self, text: str) -> None:
+    def _write_note(self, text: str, fmt: QTextCharFormat | None = None) -> None:
         """A line of the workbench's own in the Output, set apart from the program's."""
         cursor = self.output.textCursor()
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text + "\n", self._note_format)
+        cursor.insertText(text + "\n", fmt or self._note_format)
         self.output.setTextCursor(cursor)
 
     def _fence_language(self, first_line: int, last_line: int) -> RuntimeType | None:
