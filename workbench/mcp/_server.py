@@ -177,7 +177,11 @@ class WorkbenchTools:
                 lambda: self.registry.resolve(owner, session_id, runtime), cancellable=False
             )
             runtime = managed.language
-        choice = choose_code(code, runtime=runtime)
+        settled = runtime
+        # Off the event loop: up to 256 KiB of text is scanned (and parsed, not run).
+        choice = await self._in_thread(
+            lambda: choose_code(code, runtime=settled), cancellable=False
+        )
         if choice.problem:
             raise ToolError(f"{choice.problem} {_ANSWER_HINTS[choice.problem_kind]}")
         code = choice.code
