@@ -37,11 +37,11 @@ from .sandbox import (
     TrapKind,
     VendorProgress,
     add_vendor_progress_listener,
+    choose_code,
     create_sandbox,
     create_session,
     default_workspace_root,
     ensure_vendor_bundle,
-    extract_code,
     find_vendor_bundle,
     get_engine,
     install_package,
@@ -69,6 +69,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def sanitize(text: str) -> str:
     """Replace control characters (terminal escapes) in guest text; keep newlines and tabs."""
     return _CONTROL.sub("\ufffd", text)
+
+
+# What to do about each problem choose_code can report, in this face's terms.
+_HINTS = {
+    "": "",
+    "empty": " Pass a file with code, or - to read it from standard input.",
+    "no_code": " Ask for Python or JavaScript code.",
+    "mixed": " Pass --runtime python or --runtime javascript to run one language's blocks.",
+    "wrong_language": " Leave --runtime out (or set it to auto) to run what the answer has.",
+}
 
 
 def _choose_runtime(option: str, path: str, language: RuntimeType | None) -> RuntimeType:
@@ -185,13 +195,14 @@ def _command_run(args: argparse.Namespace) -> int:
     if args.set:
         policy = policy.with_updates(**dict(parse_policy_setting(item) for item in args.set))
     prefer = None if args.runtime == "auto" else RuntimeType(args.runtime)
-    extracted = extract_code(source, prefer=prefer)
-    if extracted.fenced and not args.json:
-        print(f"wasm-workbench: {extracted.note}", file=sys.stderr)
-    if not extracted.code.strip():
-        print(f"wasm-workbench: no code to run. {extracted.note}", file=sys.stderr)
+    choice = choose_code(source, runtime=prefer)
+    if choice.problem:
+        hint = _HINTS[choice.problem_kind]
+        print(f"wasm-workbench: no code to run. {choice.problem}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    runtime = _choose_runtime(args.runtime, args.file, extracted.language)
+    if choice.answer and not args.json:
+        print(f"wasm-workbench: {choice.extracted.note}", file=sys.stderr)
+    runtime = _choose_runtime(args.runtime, args.file, choice.runtime)
     # The first Python run builds the vendored-package bundle: say what is going on,
     # and wait for it (a one-off run can't use a build still going on behind it).
     add_vendor_progress_listener(_vendor_progress)
@@ -222,7 +233,7 @@ def _command_run(args: argparse.Namespace) -> int:
     def work() -> None:
         try:
             outcome["result"] = sandbox.execute(
-                extracted.code, on_output=None if args.json else on_output
+                choice.code, on_output=None if args.json else on_output
             )
         except BaseException as exc:  # re-raised on the main thread
             outcome["error"] = exc

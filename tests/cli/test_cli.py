@@ -148,6 +148,23 @@ def test_markdown_reply_runs_only_the_python_block(cli: Cli, tmp_path: Path, ws:
     assert "Kept 1 python block; dropped prose and 1 bash block." in run.stderr
 
 
+def test_markdown_reply_in_two_languages_runs_nothing_without_runtime(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    reply = (
+        "In Python:\n\n```python\nprint('py')\n```\n\n"
+        "In JavaScript:\n\n```js\nconsole.log('js');\n```\n"
+    )
+    path = write(tmp_path, "two.md", reply)
+    run = cli("run", path, *ws)
+    assert run.returncode == 2 and run.stdout == ""
+    assert "1 python block and 1 javascript block" in run.stderr
+    assert "--runtime python or --runtime javascript" in run.stderr
+    run = cli("run", path, "--runtime", "javascript", *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "js\n"
+
+
 def test_files_written_are_reported(cli: Cli, tmp_path: Path, ws: list[str]) -> None:
     code = "open('/app/out.txt', 'w').write('data')\n"
     run = cli("run", write(tmp_path, "w.py", code), "--session", "cli-files", *ws)

@@ -33,7 +33,7 @@ def test_readme_and_docs_list_every_tool() -> None:
 
 
 def test_execute_result_has_every_sandbox_result_field() -> None:
-    expected = set(SandboxResult.model_fields) - EXCLUDED_RESULT_FIELDS | {"summary"}
+    expected = set(SandboxResult.model_fields) - EXCLUDED_RESULT_FIELDS | {"summary", "code_note"}
     assert set(ExecuteResult.model_fields) == expected
 
 

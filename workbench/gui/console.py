@@ -16,13 +16,22 @@ GUI thread never runs wasm and never waits for it. Interrupt (Ctrl+C in the
 console, or Stop in the workbench) cancels the session's running turn from any
 thread; Restart gives the session a fresh interpreter in the same workspace.
 Switching sessions rebinds the kernel; the console's input history stays.
+
+Input is never swallowed: with no session selected (the default, Fresh runs),
+the first cell starts a live session of the toolbar's runtime and says so in
+one line. Input that is a pasted LLM answer (prose around Markdown fences)
+runs the way Run in the editor does: only its code (see
+:func:`~workbench.sandbox.choose_code`), with a one-line note, or nothing
+and a sentence saying why.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("QT_API", "pyside6")  # qtconsole goes through qtpy
@@ -43,11 +52,23 @@ from traitlets import Any as AnyTrait
 from traitlets import Instance, List, default
 
 from workbench.kernel._kernel import WasmKernel
-from workbench.sandbox import SandboxResult, Session
+from workbench.sandbox import RuntimeType, SandboxResult, Session, choose_code, detect_language
 
 __all__ = ["ConsoleDock", "ConsoleKernel", "install_console"]
 
 _STOP = object()
+
+# A Markdown fence line (``` or ~~~, indented at most three spaces).
+_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})", re.MULTILINE)
+
+#: What to do when a pasted answer can't run in the console (see choose_code).
+_ANSWER_HINTS = {
+    "no_code": "Nothing was run: paste Python or JavaScript code.",
+    "mixed": "Nothing was run: paste the blocks of one language.",
+    "wrong_language": "Nothing was run: select a session of the answer's language "
+    "in the Sessions dock.",
+    "empty": "",
+}
 
 
 class _IOPubThread(IOPubThread):
@@ -114,6 +135,57 @@ class ConsoleKernel(WasmKernel):
 
     def start(self) -> None:
         """Nothing to start: requests arrive through :class:`ConsoleKernelClient`."""
+
+    @property
+    def banner(self) -> str:  # type: ignore[override]
+        """The kernel's banner; with no session, what the first input will do."""
+        text: str = super().banner
+        if self.sandbox_session is None:
+            text += (
+                "\nNo session bound yet: type code to start a live session of the toolbar's "
+                "runtime, or select one in the Sessions dock."
+            )
+        return text
+
+    async def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: Any = None,
+        cell_id: Any = None,
+    ) -> dict[str, Any]:
+        """Run a cell; a pasted LLM answer runs its code only, with a note saying so."""
+        session = self.sandbox_session
+        choice = choose_code(code, runtime=session.runtime if session is not None else None)
+        if choice.answer and choice.problem:
+            hint = _ANSWER_HINTS.get(choice.problem_kind, "")
+            message = f"{choice.problem} {hint}".strip()
+            return self._error_reply("NothingRun", message, [message], silent)
+        if choice.answer and session is not None:
+            if not silent:
+                note = f"[Ran {choice.blocks_words} of the pasted answer.]\n"
+                self._send_streams([("stdout", note)], self.get_parent("shell"))
+            code = choice.code
+        return await super().do_execute(
+            code,
+            silent,
+            store_history,
+            user_expressions,
+            allow_stdin,
+            cell_meta=cell_meta,
+            cell_id=cell_id,
+        )
+
+    async def do_is_complete(self, code: str) -> dict[str, str]:
+        """A pasted answer is complete once its fences are closed (prose never parses)."""
+        fences = len(_FENCE.findall(code))
+        if fences and choose_code(code).answer:
+            return {"status": "incomplete" if fences % 2 else "complete", "indent": ""}
+        return await super().do_is_complete(code)
 
     def _abort_queues(self, subshell_id: str | None = None) -> None:
         """Requests are not queued in a socket, so there is nothing to abort."""
@@ -215,8 +287,16 @@ class ConsoleDock(QDockWidget):
         self.client: ConsoleKernelClient = self.manager.client()
         self.client.kernel_thread = self.kernel_thread
         self.session: Session | None = None
+        #: Starts a live session for input typed with none selected: called on the GUI
+        #: thread with the runtime, returns the session (None: it could not start one).
+        #: Set by :func:`install_console`; without it such input gets an error saying so.
+        self.session_starter: Callable[[RuntimeType], Session | None] | None = None
+        #: The runtime the toolbar names (None: Auto, the input decides).
+        self.toolbar_runtime: Callable[[], RuntimeType | None] = lambda: None
         self._bound = False
+        self._starting = False
         self.console = _ConsoleWidget(self)
+        self.console.before_execute = self._before_execute
         self.console.setAccessibleName("Console")
         self.console.kernel_manager = self.manager
         self.console.kernel_client = self.client
@@ -242,8 +322,16 @@ class ConsoleDock(QDockWidget):
         self._bound = True
         self.session = session
         self.kernel_thread.submit(lambda: self.kernel.bind(session))
-        if session is None:
-            note = "Console: no live session. Create or select one in the Sessions dock."
+        if session is not None and self._starting:
+            note = (
+                f"No session was selected: started a live {session.runtime.value} session "
+                f"{session.id[:8]} for this input; the editor's runs use it too."
+            )
+        elif session is None:
+            note = (
+                "Console: no live session yet. Type code to start one of the toolbar's "
+                "runtime, or select one in the Sessions dock."
+            )
         else:
             note = (
                 f"Console bound to {session.runtime.value} session {session.session_id[:8]}: "
@@ -257,6 +345,31 @@ class ConsoleDock(QDockWidget):
     def execute(self, code: str) -> None:
         """Run ``code`` as if typed in the console."""
         self.console.execute(code)
+
+    def _before_execute(self, source: str) -> None:
+        """With no session selected, start one for this input (on the GUI thread).
+
+        Its runtime is the toolbar's; under Auto, the input's language (a pasted
+        answer's fences first), as Run picks it. An answer that can't run starts
+        nothing: the kernel says why.
+        """
+        if self.session is not None or self.session_starter is None or not source.strip():
+            return
+        choice = choose_code(source, runtime=self.toolbar_runtime())
+        if choice.problem:
+            return
+        runtime = choice.runtime or detect_language(source) or RuntimeType.PYTHON
+        self._starting = True
+        try:
+            session = self.session_starter(runtime)  # binds through sig_session_changed
+        finally:
+            self._starting = False
+        if session is not None and self.session is not session:
+            self._starting = True
+            try:
+                self.bind(session)
+            finally:
+                self._starting = False
 
     @Slot()
     def interrupt(self) -> None:
@@ -289,6 +402,14 @@ class ConsoleDock(QDockWidget):
 class _ConsoleWidget(RichJupyterWidget):
     """qtconsole's widget, keeping the cells typed before its history arrives."""
 
+    #: Called with each cell's source just before it is sent to the kernel.
+    before_execute: Callable[[str], None] | None = None
+
+    def _execute(self, source: str, hidden: bool) -> None:
+        if not hidden and self.before_execute is not None:
+            self.before_execute(source)
+        super()._execute(source, hidden)
+
     def _set_history(self, history: list[str]) -> None:
         # qtconsole asks the kernel for its history when the channels start and
         # replaces its own list with the reply. A cell run before that reply is
@@ -307,11 +428,15 @@ class _ResultRelay(QObject):
 def install_console(window: QMainWindow) -> ConsoleDock:
     """Add the Console dock to the main window and wire it (the window's only hook).
 
-    The window must have ``sessions_panel`` (its ``sig_session_changed`` and
-    ``session``), ``output_dock``, ``stop_action`` and ``running``.
+    The window must have ``sessions_panel`` (its ``sig_session_changed``,
+    ``session`` and ``new_session``), ``output_dock``, ``stop_action``,
+    ``running`` and ``chosen_runtime()``.
     """
     dock = ConsoleDock(window)
     panel = window.sessions_panel  # type: ignore[attr-defined]
+
+    dock.session_starter = panel.new_session
+    dock.toolbar_runtime = window.chosen_runtime  # type: ignore[attr-defined]
     window.addDockWidget(window.dockWidgetArea(window.output_dock), dock)  # type: ignore[attr-defined]
     window.tabifyDockWidget(window.output_dock, dock)  # type: ignore[attr-defined]
     panel.sig_session_changed.connect(dock.bind)

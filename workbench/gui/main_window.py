@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench.sandbox import (
+    CodeChoice,
     CompileProgress,
     DiskStorage,
     ExecutionPolicy,
@@ -61,6 +62,7 @@ from workbench.sandbox import (
     Session,
     TrapKind,
     add_vendor_progress_listener,
+    choose_code,
     config_dir,
     create_sandbox,
     default_workspace_root,
@@ -119,6 +121,16 @@ def _language_of(path: Path) -> str | None:
     return runtime.value if runtime is not None else None
 
 
+def _answer_line_offset(choice: CodeChoice) -> int:
+    """Lines above the code of a one-block answer in the editor (0 when not one block)."""
+    for block in choice.extracted.blocks:
+        lines = block.code.split("\n")
+        leading = next((n for n, line in enumerate(lines) if line.strip()), 0)
+        if block.language is choice.runtime and block.code.strip() == choice.code.strip():
+            return block.start_line - 1 + leading
+    return 0
+
+
 def scratch_root() -> Path:
     """Where the fresh runs' workspace lives: beside the sessions, not among them."""
     return default_workspace_root().parent / "scratch"
@@ -148,6 +160,8 @@ class MainWindow(QMainWindow):
         #: Where the run history is kept between sessions of the workbench.
         self.history_path = history_path or config_dir() / "history.json"
         self._code = ""
+        #: Editor line of the last run's line 1, minus 1 (a pasted answer's code block).
+        self._line_offset = 0
         self._calibrating = False
         self.setWindowTitle("WASM Workbench")
         self._sandboxes: dict[RuntimeType, Sandbox] = {}
@@ -219,6 +233,9 @@ class MainWindow(QMainWindow):
         self._stderr_format = QTextCharFormat()
         self._stderr_format.setForeground(QColor("#c62828"))
         self._stdout_format = QTextCharFormat()
+        self._note_format = QTextCharFormat()
+        self._note_format.setForeground(QColor("#6a6a6a"))
+        self._note_format.setFontItalic(True)
 
     def _build_history_dock(self) -> None:
         self.history = RunHistory()
@@ -598,10 +615,12 @@ class MainWindow(QMainWindow):
 
     def runtime_for(self, code: str) -> RuntimeType:
         """The runtime chosen in the combo box, or detected from the code."""
+        return self.chosen_runtime() or detect_language(code) or RuntimeType.PYTHON
+
+    def chosen_runtime(self) -> RuntimeType | None:
+        """The runtime the toolbar names, or None when it says Auto."""
         choice = self.runtime_combo.currentData()
-        if choice != "auto":
-            return RuntimeType(choice)
-        return detect_language(code) or RuntimeType.PYTHON
+        return None if choice == "auto" else RuntimeType(choice)
 
     def prepare_runtimes(self) -> None:
         """Load or compile both runtimes in the background, showing progress."""
@@ -627,14 +646,29 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def run_code(self) -> None:
-        """Run the whole editor text (Ctrl+Enter)."""
+        """Run the whole editor text (Ctrl+Enter).
+
+        Pasted LLM output (prose around Markdown fences) runs the way
+        ``wasm-workbench run answer.md`` does: only its code, chosen by
+        :func:`~workbench.sandbox.choose_code`; the text stays as it is.
+        """
         self._run(self.editor.toPlainText())
 
     @Slot()
     def run_selection(self) -> None:
-        """Run the selected text, or the whole text if nothing is selected."""
-        selected = self.editor.textCursor().selectedText().replace("\u2029", "\n")
-        self._run(selected or self.editor.toPlainText())
+        """Run the selected text, or the whole text if nothing is selected.
+
+        A selection inside one fence of a pasted answer runs in that fence's
+        language (when the toolbar says Auto).
+        """
+        cursor = self.editor.textCursor()
+        selected = cursor.selectedText().replace("\u2029", "\n")
+        if not selected:
+            self.run_code()
+            return
+        first = self.editor.document().findBlock(cursor.selectionStart()).blockNumber() + 1
+        last = self.editor.document().findBlock(cursor.selectionEnd()).blockNumber() + 1
+        self._run(selected, language=self._fence_language(first, last))
 
     @Slot()
     def calibrate(self) -> None:
@@ -962,7 +996,13 @@ class MainWindow(QMainWindow):
             self._sandboxes[runtime] = sandbox
         return sandbox
 
-    def _run(self, code: str, policy: ExecutionPolicy | None = None) -> None:
+    def _run(
+        self,
+        code: str,
+        policy: ExecutionPolicy | None = None,
+        *,
+        language: RuntimeType | None = None,
+    ) -> None:
         if self.running:
             self.statusBar().showMessage("A run is in progress; stop it first.")
             return
@@ -976,7 +1016,13 @@ class MainWindow(QMainWindow):
             )
             return
         session = self.sessions_panel.session
-        runtime = session.runtime if session is not None else self.runtime_for(code)
+        settled = session.runtime if session is not None else self.chosen_runtime() or language
+        choice = choose_code(code, runtime=settled)
+        if choice.problem:
+            self._refuse_answer(choice.problem + self._answer_hint(choice.problem_kind))
+            return
+        code = choice.code
+        runtime = settled or choice.runtime or self.runtime_for(code)
         target: Sandbox | Session
         try:
             policy = policy or self.policy()
@@ -987,8 +1033,14 @@ class MainWindow(QMainWindow):
         self._token = uuid.uuid4().hex
         self._code = code
         self._run_policy = policy
+        self._line_offset = _answer_line_offset(choice) if choice.answer else 0
         self.output.clear()
         self.output_dock.raise_()  # a run's output is what the person wants to see now
+        if choice.answer:
+            self._write_note(
+                f"Ran {choice.blocks_words} of the pasted answer; "
+                "Keep just the code (Ctrl+Shift+K) to edit it."
+            )
         self.truncation_banner.hide()
         worker = ExecutionWorker(target, code, policy, self._token)
         worker.sig_output_ready.connect(self._drain_output)
@@ -999,6 +1051,47 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Running {runtime.value}...")
         start_in_thread(worker)
         self.sig_execution_started.emit(self._token)
+
+    def _answer_hint(self, kind: str) -> str:
+        """What to do when a pasted answer can't run (see choose_code), in this window's terms."""
+        session = self.sessions_panel.session
+        if kind == "mixed":
+            return (
+                " Nothing was run. Choose Python or JavaScript under Runtime in the toolbar "
+                "to run that language's blocks, or select the code of one block and use "
+                "Run selection (Ctrl+Shift+Enter)."
+            )
+        if kind == "wrong_language" and session is not None:
+            return (
+                f" Nothing was run: this is a {session.runtime.value} session. Choose Fresh "
+                "runs in the Sessions dock, or a session of the answer's language."
+            )
+        if kind == "wrong_language":
+            return " Nothing was run. Set Runtime in the toolbar to Auto to run the answer's code."
+        return " Nothing was run: paste Python or JavaScript code, or ask the model for some."
+
+    def _refuse_answer(self, message: str) -> None:
+        """Say in the Output why nothing ran (the editor text is left alone)."""
+        self.output.clear()
+        self.truncation_banner.hide()
+        self.output_dock.raise_()
+        self._write_note(message, self._stdout_format)  # the news, not an aside: full colour
+        self.statusBar().showMessage(message)
+
+    def _write_note(self, text: str, fmt: QTextCharFormat | None = None) -> None:
+        """A line of the workbench's own in the Output, set apart from the program's."""
+        cursor = self.output.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text + "\n", fmt or self._note_format)
+        self.output.setTextCursor(cursor)
+
+    def _fence_language(self, first_line: int, last_line: int) -> RuntimeType | None:
+        """The language of the editor's fenced block holding lines first..last, if one does."""
+        for block in extract_code(self.editor.toPlainText()).blocks:
+            end = block.start_line + block.code.count("\n")
+            if block.start_line <= first_line and last_line <= end:
+                return block.language
+        return None
 
     @Slot(str)
     def _drain_output(self, token: str) -> None:
@@ -1120,12 +1213,14 @@ class MainWindow(QMainWindow):
         """Move the editor to the user-code line named in ``text``, if any.
 
         Understands CPython (``File "<code>", line 3``) and QuickJS
-        (``<code>:3:12``) references. Returns whether it jumped.
+        (``<code>:3:12``) references; when the last run was one block of a
+        pasted answer, the line is found inside that block. Returns whether it
+        jumped.
         """
         match = _TRACEBACK_LINE.search(text)
         if match is None:
             return False
-        line = int(match.group("py") or match.group("js"))
+        line = int(match.group("py") or match.group("js")) + self._line_offset
         self.editor.go_to_line(line)
         self.editor.setFocus()
         return True

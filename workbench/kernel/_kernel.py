@@ -241,13 +241,12 @@ class WasmKernel(Kernel):
         if store_history and not silent:
             self._history.append((self._history_session, self.execution_count, code))
         if session is None:
-            return self._error_reply(
-                "NoSession",
+            message = (
                 "This console is not bound to a live session. Create or select one "
-                "in the Sessions panel.",
-                [],
-                silent,
+                "in the Sessions panel."
             )
+            # The message is the traceback too: qtconsole shows only the traceback.
+            return self._error_reply("NoSession", message, [message], silent)
         if not code.strip():
             return self._ok_reply()
         parent = self.get_parent("shell")

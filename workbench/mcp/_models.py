@@ -127,6 +127,11 @@ class ExecuteResult(BaseModel):
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
     summary: str = Field(description="A few lines in words: outcome, limits hit, cost, first fix.")
+    code_note: str | None = Field(
+        default=None,
+        description="When `code` was a Markdown answer (prose around fenced code): which "
+        "blocks ran and what was dropped. Absent for plain code.",
+    )
 
     @classmethod
     def from_result(cls, result: SandboxResult) -> ExecuteResult:

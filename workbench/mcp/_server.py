@@ -34,6 +34,7 @@ from workbench.sandbox import (
     PolicyError,
     RuntimeType,
     SandboxError,
+    choose_code,
     load_runtime_specs,
 )
 from workbench.sandbox._storage import MAX_LIST_ENTRIES
@@ -128,7 +129,13 @@ class WorkbenchTools:
     async def execute_code(
         self,
         ctx: Context,
-        code: Annotated[str, Field(description="The program to run.")],
+        code: Annotated[
+            str,
+            Field(
+                description="The program to run. A Markdown answer (prose around fenced "
+                "code) runs only its code; the result's code_note says which blocks."
+            ),
+        ],
         language: Annotated[
             Language | None,
             Field(description="python or javascript (default: the session's, else python)."),
@@ -164,9 +171,25 @@ class WorkbenchTools:
             raise ToolError("The code is empty: send the program to run in `code`.")
         policy = self._policy_for(limits)
         runtime = RuntimeType(language) if language is not None else None
-        managed = await self._in_thread(
-            lambda: self.registry.resolve(owner, session_id, runtime), cancellable=False
+        managed: ManagedSession | None = None
+        if session_id is not None:  # the session's language settles a Markdown answer's
+            managed = await self._in_thread(
+                lambda: self.registry.resolve(owner, session_id, runtime), cancellable=False
+            )
+            runtime = managed.language
+        settled = runtime
+        # Off the event loop: up to 256 KiB of text is scanned (and parsed, not run).
+        choice = await self._in_thread(
+            lambda: choose_code(code, runtime=settled), cancellable=False
         )
+        if choice.problem:
+            raise ToolError(f"{choice.problem} {_ANSWER_HINTS[choice.problem_kind]}")
+        code = choice.code
+        if managed is None:
+            chosen = runtime or choice.runtime
+            managed = await self._in_thread(
+                lambda: self.registry.resolve(owner, None, chosen), cancellable=False
+            )
         call = self.registry.new_call(managed, code)
         try:
             result = await self._in_thread(
@@ -177,6 +200,10 @@ class WorkbenchTools:
             self.registry.cancel(managed, call)
             raise
         model = ExecuteResult.from_result(result)
+        if choice.answer:
+            model.code_note = (
+                f"`code` was a Markdown answer: ran {choice.blocks_words}. {choice.extracted.note}"
+            )
         return CallToolResult(
             content=[TextContent(type="text", text=_result_text(model))],
             structured_content=model.model_dump(mode="json"),
@@ -456,6 +483,18 @@ class WorkbenchTools:
         )
 
 
+#: What to do when `code` is a Markdown answer that can't run (see choose_code).
+_ANSWER_HINTS = {
+    "": "",
+    "empty": "Send the program to run in `code`.",
+    "no_code": "Send Python or JavaScript code in `code`.",
+    "mixed": "Pass language='python' or language='javascript' to run that language's "
+    "blocks, or send one language's code.",
+    "wrong_language": "Send code in that language, or leave `language` out (and use a "
+    "session of the answer's language) to run the answer's code.",
+}
+
+
 def _language(runtime: RuntimeType) -> Language:
     return "python" if runtime is RuntimeType.PYTHON else "javascript"
 
@@ -463,6 +502,8 @@ def _language(runtime: RuntimeType) -> Language:
 def _result_text(model: ExecuteResult) -> str:
     """The text content of an execute_code result: summary, then the output."""
     parts = [model.summary]
+    if model.code_note:
+        parts.insert(0, model.code_note)
     if model.display_value is not None:
         parts.append(f"--- value ---\n{model.display_value[:TEXT_OUTPUT_CHARS]}")
     for name in ("stdout", "stderr"):

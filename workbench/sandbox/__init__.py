@@ -38,7 +38,15 @@ from ._errors import (
     UnsupportedPlatformError,
     WorkspaceError,
 )
-from ._extract import CodeBlock, ExtractedCode, detect_language, extract_code, runtime_for_path
+from ._extract import (
+    CodeBlock,
+    CodeChoice,
+    ExtractedCode,
+    choose_code,
+    detect_language,
+    extract_code,
+    runtime_for_path,
+)
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
@@ -92,6 +100,7 @@ from ._vendor import (
 
 __all__ = [
     "CodeBlock",
+    "CodeChoice",
     "CompileProgress",
     "DiskStorage",
     "ErrorGuidance",
@@ -138,6 +147,7 @@ __all__ = [
     "analyze_fuel",
     "cache_dir",
     "check_platform",
+    "choose_code",
     "config_dir",
     "create_sandbox",
     "create_session",

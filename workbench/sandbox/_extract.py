@@ -15,6 +15,10 @@ Usage::
     extract_code(reply, prefer=RuntimeType.JAVASCRIPT)  # a JavaScript tab
     detect_language("const x = 1;")                      # RuntimeType.JAVASCRIPT
 
+    choice = choose_code(reply)   # what Run, the CLI, the console and MCP run
+    choice.code, choice.runtime   # the blocks to run and their language...
+    choice.problem                # ...or, in words, why nothing should run
+
 The rules, in short:
 
 * Fences are ```` ``` ```` or ``~~~`` (three or more), indented by at most three
@@ -31,21 +35,38 @@ The rules, in short:
   seen first); its blocks are joined in order with one blank line between them.
 * Text without fences is taken whole.
 
+:func:`choose_code` is the one decision every face shares (``wasm-workbench run
+answer.md``, Run in the workbench, its console, MCP ``execute_code``): text
+without fences runs as it is; a Markdown answer runs the blocks of its one
+language; an answer with runnable blocks in two languages (unless the caller
+named one), or with none, runs nothing and says why.
+
 Everything here runs in linear time and never raises on a ``str``.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._result import RuntimeType
 
-__all__ = ["CodeBlock", "ExtractedCode", "detect_language", "extract_code", "runtime_for_path"]
+__all__ = [
+    "CodeBlock",
+    "CodeChoice",
+    "ExtractedCode",
+    "choose_code",
+    "detect_language",
+    "extract_code",
+    "runtime_for_path",
+]
 
 _PYTHON_TAGS = frozenset(
     {
@@ -117,7 +138,120 @@ class ExtractedCode(BaseModel):
     note: str = Field(default="", description="One sentence for the UI on what was kept.")
 
 
+#: Why :func:`choose_code` runs nothing ("" when it runs something).
+ChoiceProblem = Literal["", "empty", "no_code", "mixed", "wrong_language"]
+
+# Text up to this size is checked for being a whole Python program before its
+# fences are believed (a script whose strings hold Markdown fences is code).
+_PROGRAM_CHECK_MAX_CHARS = 200_000
+
+
+class CodeChoice(BaseModel):
+    """What to run for a piece of text: :func:`choose_code`'s answer.
+
+    Usage::
+
+        choice = choose_code(text, runtime=None)
+        if choice.problem:
+            say(choice.problem + " <what to do, in the face's own words>")
+        else:
+            run(choice.code, choice.runtime or <the face's usual choice>)
+            if choice.answer:
+                say(f"Ran {choice.blocks_words} of the answer.")
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(description="What to run; empty when nothing should run.")
+    runtime: RuntimeType | None = Field(
+        description="The language of `code`. For text without fences: the runtime asked "
+        "for, or None (the caller decides as it always has)."
+    )
+    answer: bool = Field(description="True when the text was a Markdown answer (fenced code).")
+    problem: str = Field(
+        default="", description="Why nothing should run, in words; empty when `code` runs."
+    )
+    problem_kind: ChoiceProblem = Field(default="", description="`problem` as a keyword.")
+    extracted: ExtractedCode = Field(description="What extract_code found.")
+
+    @property
+    def blocks_words(self) -> str:
+        """'the python block' or 'the 2 python blocks' (for notes; '' if no answer ran)."""
+        if not self.answer or self.problem or self.runtime is None:
+            return ""
+        used = self.extracted.used_blocks
+        name = self.runtime.value
+        return f"the {name} block" if used == 1 else f"the {used} {name} blocks"
+
+
 # ---- Public API
+
+
+def choose_code(text: str, *, runtime: RuntimeType | None = None) -> CodeChoice:
+    """Decide what to run for ``text``: the one rule every face uses.
+
+    * Text without fences (or a whole Python program that merely contains
+      fence lines in its strings) runs as it is, byte for byte, so line
+      numbers in tracebacks match the text.
+    * A Markdown answer runs the blocks :func:`extract_code` keeps, joined.
+    * With ``runtime`` None, runnable blocks in both languages are a problem
+      (``"mixed"``): which one was meant isn't clear, so nothing runs.
+    * With ``runtime`` given (a ``--runtime`` option, a toolbar choice, a
+      session's language), its blocks run; an answer without any is a
+      ``"wrong_language"`` problem rather than code for the other runtime.
+    * An answer with no runnable block, or empty text, is a problem too.
+
+    Parameters
+    ----------
+    text
+        The text as the user or client gave it.
+    runtime
+        The language the caller has already settled on, if any.
+
+    Returns
+    -------
+    CodeChoice
+        The code and its language, or the problem in words. The words say
+        what was found; each face adds what to do about it in its own terms.
+    """
+    if runtime is not None:
+        runtime = RuntimeType(runtime)
+    extracted = extract_code(text, prefer=runtime)
+    if not text.strip():
+        return CodeChoice(
+            code="",
+            runtime=runtime,
+            answer=False,
+            problem="The text is empty; there is nothing to run.",
+            problem_kind="empty",
+            extracted=extracted,
+        )
+    if not extracted.fenced or (runtime is not RuntimeType.JAVASCRIPT and _is_program(text)):
+        return CodeChoice(code=text, runtime=runtime, answer=False, extracted=extracted)
+    if not extracted.code.strip():
+        return _refusal(extracted, runtime, "no_code", extracted.note)
+    languages = _runnable_languages(extracted.blocks)
+    if runtime is not None and runtime not in languages:
+        others = " and ".join(language.value for language in languages)
+        return _refusal(
+            extracted,
+            runtime,
+            "wrong_language",
+            f"The answer has no {runtime.value} block, only {others} code.",
+        )
+    if runtime is None and len(languages) > 1:
+        found = " and ".join(
+            _plural(count, f"{language.value} block") for language, count in languages.items()
+        )
+        return _refusal(
+            extracted,
+            None,
+            "mixed",
+            f"The answer has {found}; which language to run isn't clear.",
+        )
+    return CodeChoice(
+        code=extracted.code, runtime=extracted.language, answer=True, extracted=extracted
+    )
 
 
 def extract_code(text: str, *, prefer: RuntimeType | None = None) -> ExtractedCode:
@@ -497,6 +631,48 @@ def _score_line(line: str) -> tuple[int, int]:
 
 
 # ---- Small helpers
+
+
+def _refusal(
+    extracted: ExtractedCode, runtime: RuntimeType | None, kind: ChoiceProblem, problem: str
+) -> CodeChoice:
+    return CodeChoice(
+        code="",
+        runtime=runtime,
+        answer=True,
+        problem=problem,
+        problem_kind=kind,
+        extracted=extracted,
+    )
+
+
+def _runnable_languages(blocks: list[CodeBlock]) -> dict[RuntimeType, int]:
+    """How many runnable (non-empty, non-shell) blocks each language has, in order seen."""
+    counts: dict[RuntimeType, int] = {}
+    for block in blocks:
+        if block.language is None or not block.code.strip() or _is_shell(block.code):
+            continue
+        transcript = block.language is RuntimeType.PYTHON and _is_repl_transcript(block.code)
+        if transcript and not _strip_prompts(block.code).strip():
+            continue  # a REPL block with output only
+        counts[block.language] = counts.get(block.language, 0) + 1
+    return counts
+
+
+def _is_program(text: str) -> bool:
+    """Say whether ``text`` as a whole is valid Python (so its fences are in strings).
+
+    Only parsed, never run; prose makes the parser stop at its first line.
+    """
+    if len(text) > _PROGRAM_CHECK_MAX_CHARS:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for escapes: not our business
+            ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _unfenced(text: str, prefer: RuntimeType | None) -> ExtractedCode:
