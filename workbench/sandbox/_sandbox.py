@@ -38,7 +38,7 @@ from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
 from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
-from ._workspace import Snapshot, diff, scan
+from ._workspace import Snapshot, diff, scan, scan_after_run
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
 
@@ -210,7 +210,7 @@ class Sandbox:
             finally:
                 self._current = None
                 instance.close()
-            after = scan(self.workspace)
+            after, links_removed = scan_after_run(self.workspace)
             result = build_result(
                 outcome,
                 runtime=self.runtime,
@@ -220,6 +220,7 @@ class Sandbox:
                 startup_ms=instance.startup_ms,
                 warm_start=warm_start,
                 changes=diff(before, after),
+                links_removed=links_removed,
             )
             emit_complete(self.audit, self.session_id, result)
             # Refill last: a start-up begun earlier would compete with this
@@ -405,6 +406,7 @@ def build_result(
     unsaved_globals: list[str] | None = None,
     restored_globals: list[str] | None = None,
     untrusted_status: dict[str, object] | None = None,
+    links_removed: list[str] | None = None,
 ) -> SandboxResult:
     """Turn what the host observed into a :class:`SandboxResult`."""
     stdout = outcome.stdout.decode("utf-8", "replace")
@@ -466,6 +468,7 @@ def build_result(
         files_deleted=list(deleted),
         workspace_quota_exceeded=outcome.quota_hit,
         open_files_limit_hit=outcome.open_files_hit,
+        links_removed=links_removed or [],
         session_id=session_id,
         state_lost=state_lost,
         unsaved_globals=unsaved_globals or [],
