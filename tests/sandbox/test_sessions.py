@@ -383,6 +383,8 @@ def test_session_files_never_follow_guest_symlinks(make, workspace_root) -> None
     # between turns is what the host-side file API still has to face.
     guest = s.execute("import os\nos.symlink('../../../host-secret.txt', '/app/link')")
     assert not guest.success and "PermissionError" in guest.stderr
+    assert guest.error_guidance is not None
+    assert guest.error_guidance.error_type == "LinkOutsideWorkspace"
     ok(s.execute("import os\nos.makedirs('/app/d/e')\nos.symlink('..', '/app/d/up')"))
     planted = {
         "link": secret,  # absolute
