@@ -147,3 +147,13 @@ def test_backstop_removes_only_escaping_links(ws: Path) -> None:
     assert remove_escaping_links(ws) == ["abs", "d/e/via", "d/out"]
     assert sorted(p.name for p in ws.rglob("*") if p.is_symlink()) == ["in", "up"]
     assert secret.read_text() == "secret"  # the target is never touched
+
+
+def test_guard_follows_links_it_let_move(ws: Path, guard: LinkGuard) -> None:
+    (ws / "d" / "e" / "l").symlink_to("../../ok.txt")
+    assert guard.may_rename(FD, "d/e", FD, "d/f")  # walks once, then knows l is in d/f
+    (ws / "d" / "e").rename(ws / "d" / "f")
+    assert not guard.may_rename(FD, "d/f", FD, "f")
+    assert guard.may_symlink(FD, "../ok.txt", "d/new")
+    (ws / "d" / "new").symlink_to("../ok.txt")
+    assert not guard.may_rename(FD, "d/new", FD, "new")  # known without a walk

@@ -390,6 +390,8 @@ def _path_symlink(
     if not state.charge_entry():
         return ENOSPC
     errno: int = state.originals["path_symlink"](caller, old, old_len, fd, new, new_len)
+    if errno != ESUCCESS:
+        state.link_guard.forget_links()  # it counted the link as made
     return errno
 
 
@@ -416,6 +418,8 @@ def _path_link(
     errno: int = state.originals["path_link"](
         caller, old_fd, old_flags, old, old_len, new_fd, new, new_len
     )
+    if errno != ESUCCESS:
+        state.link_guard.forget_links()
     return errno
 
 
@@ -430,6 +434,8 @@ def _path_rename(
     if not state.link_guard.may_rename(fd, untrusted_old, new_fd, untrusted_new):
         return EPERM
     errno: int = state.originals["path_rename"](caller, fd, old, old_len, new_fd, new, new_len)
+    if errno != ESUCCESS:
+        state.link_guard.forget_links()  # it moved its list of links already
     return errno
 
 

@@ -243,9 +243,10 @@ class LinkGuard:
     def __init__(self) -> None:
         self._roots: dict[int, _Root] = {}
         self._next_fd = self.FIRST_PREOPEN_FD
-        #: Whether a writable root may hold links (None: not looked yet). A rename
-        #: in a workspace with no links can't make one escape, so no walk is needed.
-        self._has_links: dict[int, bool | None] = {}
+        #: The links in each writable root (None: not looked yet), kept up to date
+        #: by the checks themselves so a turn walks the workspace at most once: in
+        #: a turn, links appear only through the calls checked here.
+        self._known: dict[int, set[Parts] | None] = {}
 
     # ---- Set-up (the instance's thread, before the guest starts)
 
@@ -254,7 +255,7 @@ class LinkGuard:
         fd = self._next_fd
         self._next_fd += 1
         self._roots[fd] = _Root(Path(host), writable)
-        self._has_links[fd] = None
+        self._known[fd] = None
 
     @property
     def configured(self) -> bool:
@@ -262,16 +263,20 @@ class LinkGuard:
         return bool(self._roots)
 
     def forget_links(self) -> None:
-        """Forget what is known about existing links (the host may have changed them)."""
-        for fd in self._has_links:
-            self._has_links[fd] = None
+        """Forget the links known to exist; the next check walks the workspace again.
+
+        Call it when a turn begins (the host may have changed the workspace) and
+        after a checked call failed (the guard assumed it would succeed).
+        """
+        for fd in self._known:
+            self._known[fd] = None
 
     # ---- The guest's fd table
 
     def fd_gone(self, fd: int) -> None:
         """The guest closed or renumbered ``fd``: link calls on it are refused from now."""
         self._roots.pop(fd, None)
-        self._has_links.pop(fd, None)
+        self._known.pop(fd, None)
 
     # ---- Checks (True: let wasmtime do it; False: refuse with EPERM)
 
@@ -287,9 +292,10 @@ class LinkGuard:
             return False
         view = _View(root.host)
         view.added = (link, untrusted_target)
-        if not self._all_inside(fd, root, view, extra=[link]):
+        known = self._links_in(fd, root)
+        if not self._all_inside(view, [*known, link]):
             return False
-        self._has_links[fd] = True
+        known.add(link)
         return True
 
     def may_link(
@@ -324,11 +330,16 @@ class LinkGuard:
         destination = self._entry(new_root, untrusted_new)
         if source is None or destination is None:
             return False
-        if not self._may_hold_links(new_fd, new_root):
-            return True
+        known = self._links_in(new_fd, new_root)
+        if not known:
+            return True  # no link to lead anywhere
         view = _View(new_root.host)
         view.moved = (source, destination)
-        return self._all_inside(new_fd, new_root, view)
+        later = {moved for now in known if (moved := self._after_move(view, now)) is not None}
+        if not self._all_inside(view, later):
+            return False
+        self._known[new_fd] = later
+        return True
 
     # ---- Internals
 
@@ -340,23 +351,17 @@ class LinkGuard:
         folder = resolve(root.host, (), "/".join(names[:-1]))
         return None if folder is None else (*folder, names[-1])
 
-    def _may_hold_links(self, fd: int, root: _Root) -> bool:
-        known = self._has_links.get(fd)
+    def _links_in(self, fd: int, root: _Root) -> set[Parts]:
+        """The links in ``root`` (walked once, then kept up to date by the checks)."""
+        known = self._known.get(fd)
         if known is None:
-            known = bool(_links(root.host))
-            self._has_links[fd] = known
+            known = self._known[fd] = set(_links(root.host))
         return known
 
-    def _all_inside(self, fd: int, root: _Root, view: _View, extra: Iterable[Parts] = ()) -> bool:
-        """Whether every link of ``view`` (now there, moved, or ``extra``) leads inside."""
-        existing = _links(root.host) if self._may_hold_links(fd, root) else []
-        seen: set[Parts] = set()
-        for now in existing:
-            later = self._after_move(view, now)
-            if later is not None:
-                seen.add(later)
-        seen.update(extra)
-        for link in seen:
+    @staticmethod
+    def _all_inside(view: _View, links: Iterable[Parts]) -> bool:
+        """Whether each of ``links`` (paths in ``view``) that is a link leads inside."""
+        for link in links:
             target = view.readlink(link)
             if target is not None and _escapes(view, link, target):
                 return False
