@@ -160,21 +160,33 @@ def test_binary_preview_shows_size(browser: FileBrowser, storage: DiskStorage) -
     assert "binary file, 1,024 bytes" in browser.preview_message.text().lower()
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "absolute",
+        "../../../canary.txt",  # relative, out of the workspace
+        "..",  # the folder above
+        "up/../../../canary.txt",  # a chain: through the harmless link up -> .
+    ],
+)
 def test_symlink_is_listed_and_never_opened(
-    browser: FileBrowser, storage: DiskStorage, tmp_path: Path
+    browser: FileBrowser, storage: DiskStorage, tmp_path: Path, target: str
 ) -> None:
     canary = tmp_path / "canary.txt"
     canary.write_text("CANARY SECRET")
-    os.symlink(canary, workspace(storage) / "escape.txt")
+    os.symlink(".", workspace(storage) / "up")
+    os.symlink(canary if target == "absolute" else target, workspace(storage) / "escape.txt")
     browser.refresh()
     listed = rows(browser)
     assert listed["escape.txt"][0] == "escape.txt (link)"
+    assert not any(path.startswith("escape.txt/") for path in listed)  # never expanded
     browser.select_path("escape.txt")
     assert "link" in browser.status_label.text()
     assert "CANARY" not in browser.text_preview.toPlainText()
     assert "CANARY" not in browser.preview_message.text()
     assert not browser.export_button.isEnabled()
     browser._on_double_clicked(browser._index_of("escape.txt"))  # nothing happens
+    assert canary.read_text() == "CANARY SECRET"
 
 
 def test_file_swapped_for_link_shows_storage_error(
@@ -288,6 +300,22 @@ def test_rename_refused_by_storage_shows_error(
         browser.rename_button.click()
     assert "'..'" in browser.status_label.text()
     assert storage.read_file(SID, "a.txt") == b"A"
+
+
+def test_rename_that_would_make_a_link_lead_out_is_refused(
+    browser: FileBrowser, storage: DiskStorage, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A link the guest may make: ../../ok.txt from d/e is the workspace's ok.txt.
+    storage.write_file(SID, "ok.txt", b"ok")
+    storage.write_file(SID, "d/e/keep.txt", b"k")
+    os.symlink("../../ok.txt", workspace(storage) / "d" / "e" / "l")
+    browser.refresh()
+    browser.select_path("d/e")
+    monkeypatch.setattr(browser, "_ask_new_name", lambda old: "/e")  # move it up a level
+    with qtbot.assertNotEmitted(browser.sig_workspace_changed):
+        browser.rename_button.click()
+    assert "symbolic link" in browser.status_label.text()
+    assert os.readlink(workspace(storage) / "d" / "e" / "l") == "../../ok.txt"
 
 
 @pytest.mark.parametrize("confirmed", [True, False])

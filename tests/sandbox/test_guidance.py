@@ -625,6 +625,20 @@ def test_permission_error_inside_the_workspace() -> None:
     assert "'/app/out'" in result.explanation
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        "PermissionError: [Errno 63] Operation not permitted: '../../x' -> '/app/s'",
+        "PermissionError: [Errno 63] Operation not permitted: '/app/d/e' -> '/app/e'",
+    ],
+)
+def test_a_refused_link_or_rename_explains_why(error: str) -> None:
+    result = guide(py_traceback(error))
+    assert result.error_type == "LinkOutsideWorkspace"
+    assert "led out of /app" in result.explanation
+    assert "relative target" in result.fixes[0]
+
+
 def test_other_os_errors_inside_the_workspace_fall_back() -> None:
     result = guide(py_traceback("IsADirectoryError: [Errno 31] Is a directory: '/app/out'"))
     assert result.error_type == "GuestError"

@@ -132,6 +132,20 @@ def test_python_root_listing_shows_only_mounts(py: Sandbox) -> None:
     assert "sessions" not in result.stdout
 
 
+def _links_lead_inside(workspace: Path) -> list[str]:
+    """Links in ``workspace`` that a host tool following them would leave it through."""
+    root = os.path.realpath(workspace)
+    out = []
+    for folder, dirs, files in os.walk(workspace):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real != root and not real.startswith(root + os.sep):
+                    out.append(os.path.relpath(path, workspace))
+    return out
+
+
 @pytest.mark.parametrize("runtime", [RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])
 def test_symlink_made_by_the_guest_does_not_escape(
     engine: SandboxEngine, workspace_root: Path, canary: Path, runtime: RuntimeType
@@ -163,8 +177,108 @@ def test_symlink_made_by_the_guest_does_not_escape(
     assert not _leaked(result)
     assert "READ" not in result.stdout
     lines = result.stdout.splitlines()
-    assert lines == ["NOSYMLINK"] or len(lines) == 3  # one verdict per target
+    if runtime is RuntimeType.PYTHON:
+        assert lines == ["nolink 63"] * 3  # EPERM from our path_symlink, for each
+    else:
+        assert lines == ["NOSYMLINK"] or lines == ["nolink"] * 3
+    assert _links_lead_inside(sb.workspace) == []
     sb.close()
+
+
+PY_LINKS = r"""
+import os
+
+def attempt(label, call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+        print(label, "made")
+    except OSError as e:
+        print(label, "refused", e.errno)
+
+os.makedirs("/app/d/e")
+open("/app/ok.txt", "w").write("ok")
+attempt("relative-out", os.symlink, "../../../canary.txt", "/app/s")
+attempt("dotdot", os.symlink, "..", "/app/up")
+attempt("absolute-guest", os.symlink, "/app/ok.txt", "/app/abs")
+attempt("absolute-host", os.symlink, CANARY, "/app/abs2")
+attempt("chain-first", os.symlink, "d/hop", "/app/chain")
+attempt("chain-last", os.symlink, "../../canary.txt", "/app/d/hop")
+attempt("inside-up", os.symlink, "..", "/app/d/up")
+attempt("through-up", os.symlink, "up/../canary.txt", "/app/d/via")
+attempt("dangling", os.symlink, "c/../../ok.txt", "/app/d/s2")
+attempt("new-hop", os.symlink, "..", "/app/d/c")
+attempt("deep", os.symlink, "../../ok.txt", "/app/d/e/l")
+attempt("rename-link", os.rename, "/app/d/e/l", "/app/l")
+attempt("rename-folder", os.rename, "/app/d/e", "/app/e")
+attempt("rename-hop", os.rename, "/app/d/up", "/app/d/c")
+attempt("rename-harmless", os.rename, "/app/d/e", "/app/d/f")
+attempt("hard-link", os.link, "/app/d/f/l", "/app/hard")
+print(open("/app/d/f/l").read(), open("/app/d/up/ok.txt").read())
+"""
+
+
+def test_python_links_leading_out_are_refused(py: Sandbox, canary: Path) -> None:
+    result = py.execute(PY_LINKS.replace("CANARY", repr(str(canary))))
+    assert result.success, result.stderr
+    verdicts = dict(line.split(" ", 1) for line in result.stdout.splitlines()[:-1])
+    refused = "refused 63"  # EPERM: Python raises PermissionError
+    assert verdicts == {
+        "relative-out": refused,
+        "dotdot": refused,
+        "absolute-guest": refused,  # the host would read it from its own root
+        "absolute-host": refused,
+        "chain-first": "made",  # dangling, and inside
+        "chain-last": refused,  # ...until its next hop would lead out
+        "inside-up": "made",  # the workspace root itself
+        "through-up": refused,  # up/.. is the root's parent once up is followed
+        "dangling": "made",  # c doesn't exist: c/../../ok.txt is /app/ok.txt
+        "new-hop": refused,  # c -> .. would send d/s2 out
+        "deep": "made",
+        "rename-link": refused,  # ../../ok.txt one level lower leads out
+        "rename-folder": refused,  # the same, by moving the folder that holds it
+        "rename-hop": refused,  # a harmless link renamed into another's path
+        "rename-harmless": "made",
+        # wasi-libc's link() asks for the link itself, not its target: a copy of
+        # ../../ok.txt in /app would lead out.
+        "hard-link": refused,
+    }
+    assert result.stdout.splitlines()[-1] == "ok ok"  # links inside still work
+    assert result.links_removed == []  # nothing got past the guard
+    assert _links_lead_inside(py.workspace) == []
+    assert sorted(p.name for p in py.workspace.rglob("*") if p.is_symlink()) == [
+        "chain",
+        "l",
+        "s2",
+        "up",
+    ]
+    assert canary.read_text() == SECRET
+
+
+def test_javascript_renames_cannot_make_links_lead_out(js: Sandbox, canary: Path) -> None:
+    # This QuickJS build can't make links; the host plants harmless ones.
+    work = js.workspace
+    (work / "d" / "e").mkdir(parents=True)
+    (work / "ok.txt").write_text("ok")
+    (work / "d" / "e" / "l").symlink_to("../../ok.txt")
+    (work / "d" / "up").symlink_to("..")
+    (work / "d" / "s2").symlink_to("x/../../ok.txt")
+    code = (
+        "for (const [a, b] of [['d/e/l', 'l'], ['d/e', 'e'], ['d/up', 'd/x'], "
+        "['d/e', 'd/f']])\n  console.log(a, b, os.rename('/app/' + a, '/app/' + b));\n"
+        "console.log(std.loadFile('/app/d/f/l'));"
+    )
+    result = js.execute(code)
+    assert result.success, result.stderr
+    assert result.stdout.splitlines() == [
+        "d/e/l l -63",  # the link itself: -EPERM
+        "d/e e -63",  # the folder holding it
+        "d/up d/x -63",  # a harmless link renamed into d/s2's path
+        "d/e d/f 0",
+        "ok",
+    ]
+    assert result.links_removed == []
+    assert _links_lead_inside(work) == []
+    assert canary.read_text() == SECRET
 
 
 @pytest.mark.parametrize("runtime", [RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])
@@ -174,6 +288,7 @@ def test_symlink_planted_on_the_host_does_not_escape(
     sb = _sandbox(runtime, workspace_root)
     (sb.workspace / "planted").symlink_to(canary)
     (sb.workspace / "planted-dir").symlink_to(canary.parent, target_is_directory=True)
+    (sb.workspace / "inside").symlink_to("planted-dir/..")
     code = (
         "for p in ['/app/planted', '/app/planted-dir/canary.txt']:\n    try:\n"
         "        print('READ', open(p).read())\n    except OSError as e:\n"
@@ -185,6 +300,11 @@ def test_symlink_planted_on_the_host_does_not_escape(
     result = sb.execute(code)
     assert not _leaked(result)
     assert result.stdout.count("DENIED") == 2
+    # The backstop: links leading out are removed after the run, and named.
+    assert result.links_removed == ["inside", "planted", "planted-dir"]
+    assert "Removed 3 symbolic link(s) that led out of the workspace" in result.summary()
+    assert not any(p.is_symlink() for p in sb.workspace.iterdir())
+    assert canary.read_text() == SECRET
     sb.close()
 
 

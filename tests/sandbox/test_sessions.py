@@ -380,16 +380,54 @@ def test_session_files_never_follow_guest_symlinks(make, workspace_root) -> None
     secret = workspace_root.parent / "host-secret.txt"
     secret.write_text("top secret")
     s = make(PY)
-    # wasmtime refuses links with absolute targets from the guest; a relative one
-    # climbing out is what a guest can make, and a link planted on the host too.
+    # The guest can't make a link leading out (EPERM); one planted on the host
+    # between turns is what the host-side file API still has to face.
     guest = s.execute("import os\nos.symlink('../../../host-secret.txt', '/app/link')")
-    if not guest.success:
-        os.symlink(secret, s.workspace / "link")
-    with pytest.raises(Exception) as refused:
-        s.read_file("link")
-    assert "top secret" not in str(refused.value)
+    assert not guest.success and "PermissionError" in guest.stderr
+    assert guest.error_guidance is not None
+    assert guest.error_guidance.error_type == "LinkOutsideWorkspace"
+    ok(s.execute("import os\nos.makedirs('/app/d/e')\nos.symlink('..', '/app/d/up')"))
+    planted = {
+        "link": secret,  # absolute
+        "rel": Path("../../host-secret.txt"),  # relative, out
+        "dotdot": Path(".."),
+        "d/chain": Path("up/../../host-secret.txt"),  # through d/up -> ..
+    }
+    for name, target in planted.items():
+        os.symlink(target, s.workspace / name)
+    for name in planted:
+        with pytest.raises(PathOutsideWorkspaceError) as refused:
+            s.read_file(name)
+        assert "top secret" not in str(refused.value)
+        with pytest.raises(PathOutsideWorkspaceError):
+            s.write_file(name, b"x")
+    with pytest.raises(PathOutsideWorkspaceError):
+        s.read_file("dotdot/host-secret.txt")
+    kinds = {f.path: f.kind for f in s.list_files()}
+    assert {kinds[name] for name in planted} == {"symlink"}
+    assert "dotdot/host-secret.txt" not in kinds
     s.delete_file("link")
     assert secret.read_text() == "top secret"
+    # The next turn removes the rest and says so.
+    result = ok(s.execute("print('hi')"))
+    assert result.links_removed == ["d/chain", "dotdot", "rel"]
+    assert secret.read_text() == "top secret"
+
+
+def test_session_rename_cannot_make_a_link_lead_out(make) -> None:
+    s = make(PY)
+    ok(
+        s.execute(
+            "import os\nos.makedirs('/app/d/e')\nopen('/app/ok.txt', 'w').write('ok')\n"
+            "os.symlink('../../ok.txt', '/app/d/e/l')"
+        )
+    )
+    # Moving the folder one level up would make d/e/l lead out of the workspace.
+    with pytest.raises(PathOutsideWorkspaceError, match="symbolic link"):
+        s.rename_file("d/e", "e")
+    assert os.readlink(s.workspace / "d" / "e" / "l") == "../../ok.txt"
+    s.rename_file("d/e", "d/f")  # same depth: still inside
+    assert ok(s.execute("print(open('/app/d/f/l').read())")).stdout == "ok\n"
 
 
 # ---- Pruning

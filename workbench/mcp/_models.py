@@ -116,6 +116,10 @@ class ExecuteResult(BaseModel):
     files_deleted: list[str] = Field(default_factory=list)
     workspace_quota_exceeded: bool = False
     open_files_limit_hit: bool = False
+    links_removed: list[str] = Field(
+        default_factory=list,
+        description="Symbolic links leading out of the workspace, removed after the run.",
+    )
     session_id: str | None = None
     state_lost: bool = False
     unsaved_globals: list[str] = Field(default_factory=list)

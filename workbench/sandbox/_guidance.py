@@ -395,6 +395,9 @@ _NETWORK_FRAME = re.compile(
 )
 _QUOTED_PATH = re.compile(r"\]\s[^:]*:\s(?P<quote>['\"])(?P<path>.*?)(?P=quote)")
 _WORKSPACE = "/app"
+#: The host's link guard answers EPERM (63) to os.symlink, os.link and os.rename,
+#: whose errors name two paths: "[Errno 63] Operation not permitted: 'a' -> 'b'".
+_LINK_REFUSED = re.compile(r"^\[Errno 63\] [^:]*: (['\"]).*?\1 -> ")
 
 
 # ---------------------------------------------------------------------------
@@ -596,6 +599,20 @@ _PY_PERMISSION = _Advice(
         "If the workspace is full, delete files that are no longer needed: it has a size "
         "and file-count quota.",
     ),
+)
+_PY_LINK_OUTSIDE = _Advice(
+    "LinkOutsideWorkspace",
+    "The sandbox refused to make or move a symbolic link ({text}): afterwards a link in "
+    "the workspace would have led out of /app. Programs on the host computer follow "
+    "links, so none may point outside the workspace.",
+    (
+        "Give the link a relative target that stays inside /app, such as "
+        "os.symlink('data/file.csv', '/app/link.csv'); absolute targets are always refused.",
+        "If a rename was refused, a link inside what you moved (or one whose path runs "
+        "through it) would then point too far up: move it to the same depth, or copy the "
+        "file instead of linking to it.",
+    ),
+    'import shutil\nshutil.copy("/app/data/file.csv", "/app/copy.csv")',
 )
 _PY_SYNTAX = _Advice(
     "SyntaxError",
@@ -876,6 +893,8 @@ def _bundle_missing() -> str | None:
 def _py_os_error(failure: _Failure, match: re.Match[str], _: Collection[str]) -> _Chosen | None:
     if _NETWORK_FRAME.search(failure.block):
         return _PY_NETWORK, {}
+    if failure.name == "PermissionError" and _LINK_REFUSED.search(failure.message):
+        return _PY_LINK_OUTSIDE, {}
     quoted = _QUOTED_PATH.search(failure.message)
     if quoted is None:
         # Socket calls fail with ENOTSUP (58) or ENOSYS (52) and name no path.

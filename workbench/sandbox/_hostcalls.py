@@ -36,6 +36,12 @@ exception involved); a parked Python driver is asked to exit instead.
 ``path_symlink`` / ``path_link``
     Charge writes and new entries against the workspace quota (ENOSPC when full),
     so a guest can't fill the disk.
+``path_symlink`` / ``path_link`` / ``path_rename`` / ``fd_close`` / ``fd_renumber``
+    Keep every symbolic link in the workspace leading inside it (see
+    :mod:`._links`): a call that would leave a link leading out, or that names
+    its folder through an fd other than a preopen, fails with ``EPERM`` (Python
+    raises ``PermissionError``) before it reaches wasmtime. Closing or
+    renumbering a preopen fd takes it off the guard's list.
 
 Each shadow forwards to wasmtime's own implementation once its check passes.
 A host function can't call wasmtime's WASI functions directly: they find the
@@ -57,6 +63,8 @@ from typing import Any, Protocol
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from ._links import LinkGuard
+
 __all__ = [
     "SHADOWED",
     "HostState",
@@ -74,12 +82,17 @@ SLEEP_SLICE = 0.005
 ESUCCESS = 0
 EBADF = 8
 EFAULT = 21
+EILSEQ = 25
 EINVAL = 28
 EMFILE = 33
 ENOSPC = 51
+#: What a guest gets for a link call that would leave a link leading out of its
+#: workspace: "Operation not permitted", a ``PermissionError`` in Python.
+EPERM = 63
 
 # WASI oflags / rights bits used here.
 OFLAGS_CREAT = 1
+LOOKUP_SYMLINK_FOLLOW = 1
 
 SHADOWED = (
     "poll_oneoff",
@@ -93,6 +106,8 @@ SHADOWED = (
     "path_create_directory",
     "path_symlink",
     "path_link",
+    "path_rename",
+    "fd_renumber",
 )
 
 
@@ -105,6 +120,10 @@ class HostState(Protocol):
 
     originals: dict[str, wasmtime.Func]
     memory: wasmtime.Memory | None
+
+    @property
+    def link_guard(self) -> LinkGuard:
+        """The guard that keeps the workspace's links leading inside it."""
 
     def interrupted(self) -> bool:
         """Whether the turn was cancelled or is past its deadline.
@@ -330,6 +349,93 @@ def _fd_close(caller: wasmtime.Caller, fd: int) -> int:
     errno: int = state.originals["fd_close"](caller, fd)
     if errno == ESUCCESS:
         state.closed(fd)
+        state.link_guard.fd_gone(fd)
+    return errno
+
+
+def _fd_renumber(caller: wasmtime.Caller, fd: int, to: int) -> int:
+    state = current_state()
+    errno: int = state.originals["fd_renumber"](caller, fd, to)
+    if errno == ESUCCESS:
+        # ``to`` now holds what ``fd`` held: neither number names a known preopen.
+        state.link_guard.fd_gone(fd)
+        state.link_guard.fd_gone(to)
+    return errno
+
+
+# ---- symbolic links (see _links)
+
+
+def _path_text(caller: wasmtime.Caller, state: HostState, ptr: int, length: int) -> str | None:
+    """A path the guest passed, or None if it can't be read or isn't UTF-8."""
+    raw = _read(caller, state, ptr, length)
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _path_symlink(
+    caller: wasmtime.Caller, old: int, old_len: int, fd: int, new: int, new_len: int
+) -> int:
+    state = current_state()
+    untrusted_target = _path_text(caller, state, old, old_len)
+    untrusted_path = _path_text(caller, state, new, new_len)
+    if untrusted_target is None or untrusted_path is None:
+        return EILSEQ
+    if not state.link_guard.may_symlink(fd, untrusted_target, untrusted_path):
+        return EPERM
+    if not state.charge_entry():
+        return ENOSPC
+    errno: int = state.originals["path_symlink"](caller, old, old_len, fd, new, new_len)
+    if errno != ESUCCESS:
+        state.link_guard.forget_links()  # it counted the link as made
+    return errno
+
+
+def _path_link(
+    caller: wasmtime.Caller,
+    old_fd: int,
+    old_flags: int,
+    old: int,
+    old_len: int,
+    new_fd: int,
+    new: int,
+    new_len: int,
+) -> int:
+    state = current_state()
+    untrusted_old = _path_text(caller, state, old, old_len)
+    untrusted_new = _path_text(caller, state, new, new_len)
+    if untrusted_old is None or untrusted_new is None:
+        return EILSEQ
+    follow = bool(old_flags & LOOKUP_SYMLINK_FOLLOW)
+    if not state.link_guard.may_link(old_fd, follow, untrusted_old, new_fd, untrusted_new):
+        return EPERM
+    if not state.charge_entry():
+        return ENOSPC
+    errno: int = state.originals["path_link"](
+        caller, old_fd, old_flags, old, old_len, new_fd, new, new_len
+    )
+    if errno != ESUCCESS:
+        state.link_guard.forget_links()
+    return errno
+
+
+def _path_rename(
+    caller: wasmtime.Caller, fd: int, old: int, old_len: int, new_fd: int, new: int, new_len: int
+) -> int:
+    state = current_state()
+    untrusted_old = _path_text(caller, state, old, old_len)
+    untrusted_new = _path_text(caller, state, new, new_len)
+    if untrusted_old is None or untrusted_new is None:
+        return EILSEQ
+    if not state.link_guard.may_rename(fd, untrusted_old, new_fd, untrusted_new):
+        return EPERM
+    errno: int = state.originals["path_rename"](caller, fd, old, old_len, new_fd, new, new_len)
+    if errno != ESUCCESS:
+        state.link_guard.forget_links()  # it moved its list of links already
     return errno
 
 
@@ -442,12 +548,14 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         "fd_read": _fd_read,
         "path_open": _path_open,
         "fd_close": _fd_close,
+        "fd_renumber": _fd_renumber,
         "fd_write": _fd_write,
         "fd_pwrite": _fd_pwrite,
         "fd_filestat_set_size": _fd_filestat_set_size,
         "path_create_directory": _entry_call("path_create_directory"),
-        "path_symlink": _entry_call("path_symlink"),
-        "path_link": _entry_call("path_link"),
+        "path_symlink": _path_symlink,
+        "path_link": _path_link,
+        "path_rename": _path_rename,
     }
     del i32, i64
     linker.allow_shadowing = True

@@ -35,6 +35,7 @@ from wasmtime import _ffi as ffi
 
 from ._engine import MAX_WASM_STACK, RUNNER_THREAD_STACK, SandboxEngine
 from ._hostcalls import FORWARDED, WASI, set_current_state
+from ._links import LinkGuard
 from ._resources import data_path
 from ._result import RuntimeType, TrapKind
 from ._workspace import scan
@@ -334,6 +335,7 @@ class Instance:
         self._stdout: OutputCapture | None = None
         self._stderr: OutputCapture | None = None
         self._open_fds: set[int] = set()
+        self._link_guard = LinkGuard()
         self._stdin = bytearray()
         self._open_files_hit = False
         self._quota_hit = False
@@ -470,6 +472,19 @@ class Instance:
             return False
         return True
 
+    @property
+    def link_guard(self) -> LinkGuard:
+        """The guard the link host calls consult (see :mod:`._links`).
+
+        :meth:`_new_store` records the preopens in it. A runtime that builds its
+        own ``WasiConfig`` should call ``add_preopen`` in the same order; if it
+        doesn't, the workspace is taken to be the first preopen (fd 3), as here.
+        """
+        guard = self._link_guard
+        if not guard.configured:
+            guard.add_preopen(self.shape.workspace, writable=True)
+        return guard
+
     def opened(self, fd: int) -> None:
         self._open_fds.add(fd)
 
@@ -582,11 +597,17 @@ class Instance:
         # them is captured by our fd_write (see _hostcalls); nothing reaches these.
         wasi.stdout_file = os.devnull
         wasi.stderr_file = os.devnull
+        # wasmtime numbers the preopens from fd 3 in this order; the link guard
+        # must know which fd is which (see _links.LinkGuard).
+        guard = self._link_guard = LinkGuard()
         wasi.preopen_dir(self.shape.workspace, "/app", True)
+        guard.add_preopen(self.shape.workspace, writable=True)
         for host, guest in self.shape.mounts:
             wasi.preopen_dir(host, guest, False)
+            guard.add_preopen(host, writable=False)
         if self.shape.guest_lib:
             wasi.preopen_dir(self.shape.guest_lib, GUEST_LIB_PATH, False)
+            guard.add_preopen(self.shape.guest_lib, writable=False)
         store.set_wasi(wasi)
         self._store = store
         return store
@@ -644,6 +665,8 @@ class Instance:
         self._entries_base = request.workspace_entries_used
         self._bytes_charged = 0
         self._entries_charged = 0
+        # The host may have added or moved links since the last turn.
+        self._link_guard.forget_links()
         self._deadline = time.monotonic() + request.timeout_seconds
         self._turn_started = time.perf_counter()
         self.engine.begin_execution()

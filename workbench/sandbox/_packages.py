@@ -39,6 +39,7 @@ from pydantic import BaseModel, Field
 
 from ._engine import cache_dir
 from ._errors import NativePackageError, PackageError, PackageSpecError, WorkspaceError
+from ._links import remove_escaping_links
 from ._result import RuntimeType
 from ._vendor import compile_in_guest, load_vendor_lock
 from ._wheels import (
@@ -226,6 +227,10 @@ def install_package(session: _HasWorkspace, spec: str) -> InstallResult:
         _move_into(staging, site)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # Wheels are unpacked as plain files; the backstop of _links all the same.
+    removed = remove_escaping_links(workspace)
+    if removed:
+        log.warning("removed %d link(s) leading out of %s: %s", len(removed), workspace, removed)
     log.info("installed %s into %s", [p.name for p in installed], site)
     return InstallResult(
         requested=spec,

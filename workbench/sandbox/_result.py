@@ -140,6 +140,10 @@ class SandboxResult(BaseModel):
     files_deleted: list[str] = Field(default_factory=list)
     workspace_quota_exceeded: bool = False
     open_files_limit_hit: bool = False
+    #: Symbolic links that led out of the workspace and were removed after the
+    #: run (workspace paths). The guest can't make one (it gets EPERM); this
+    #: lists what got there some other way.
+    links_removed: list[str] = Field(default_factory=list)
 
     session_id: str | None = None
     #: The interpreter had to be restarted: in-memory state of the session is gone.
@@ -190,6 +194,12 @@ class SandboxResult(BaseModel):
             lines.append("The workspace quota was reached; further writes failed.")
         if self.open_files_limit_hit:
             lines.append("The open-files limit was reached; further opens failed.")
+        if self.links_removed:
+            shown = ", ".join(self.links_removed[:10])
+            lines.append(
+                f"Removed {len(self.links_removed)} symbolic link(s) that led out of the "
+                f"workspace: {shown}. Links must point inside /app."
+            )
         if self.state_lost:
             lines.append(
                 "The interpreter could not continue and will be restarted: its in-memory "

@@ -48,7 +48,7 @@ from ._runtimes import new_instance
 from ._scratch import LOCK_FILE, ScratchFolder, sweep
 from ._storage import remove_host_folder
 from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
-from ._workspace import Snapshot, diff, scan
+from ._workspace import Snapshot, diff, scan, scan_after_run
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
 
@@ -251,7 +251,7 @@ class Sandbox:
             finally:
                 self._current = None
                 instance.close()
-            after = scan(self.workspace)
+            after, links_removed = scan_after_run(self.workspace)
             result = build_result(
                 outcome,
                 runtime=self.runtime,
@@ -261,6 +261,7 @@ class Sandbox:
                 startup_ms=instance.startup_ms,
                 warm_start=warm_start,
                 changes=diff(before, after),
+                links_removed=links_removed,
             )
             emit_complete(self.audit, self.session_id, result)
             self._runs += 1
@@ -555,6 +556,7 @@ def build_result(
     unsaved_globals: list[str] | None = None,
     restored_globals: list[str] | None = None,
     untrusted_status: dict[str, object] | None = None,
+    links_removed: list[str] | None = None,
 ) -> SandboxResult:
     """Turn what the host observed into a :class:`SandboxResult`."""
     stdout = outcome.stdout.decode("utf-8", "replace")
@@ -616,6 +618,7 @@ def build_result(
         files_deleted=list(deleted),
         workspace_quota_exceeded=outcome.quota_hit,
         open_files_limit_hit=outcome.open_files_hit,
+        links_removed=links_removed or [],
         session_id=session_id,
         state_lost=state_lost,
         unsaved_globals=unsaved_globals or [],

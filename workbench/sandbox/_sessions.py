@@ -69,7 +69,7 @@ from ._sandbox import (
 from ._storage import DiskStorage, FileInfo, StorageAdapter
 from ._variables import VariableInfo, declared_names, parse_variables
 from ._vendor import guest_mounts_generation
-from ._workspace import diff, scan
+from ._workspace import diff, scan, scan_after_run
 
 __all__ = [
     "PruneResult",
@@ -266,7 +266,7 @@ class Session:
             finally:
                 self._state = SessionState.IDLE
             self.storage.checkin(self.session_id)
-            after = scan(self.workspace)
+            after, links_removed = scan_after_run(self.workspace)
             status = outcome.untrusted_status or {}
             unsaved = self._keep_state(status) if self.auto_persist_globals else []
             if not outcome.alive:
@@ -285,6 +285,7 @@ class Session:
                 unsaved_globals=unsaved,
                 restored_globals=restored,
                 untrusted_status=status,
+                links_removed=links_removed,
             )
             self._record_turn(result)
             return result

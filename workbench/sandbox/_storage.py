@@ -66,6 +66,7 @@ from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from ._errors import InvalidSessionIdError, PathOutsideWorkspaceError, WorkspaceError
 from ._ids import validate_session_id
+from ._links import move_keeps_links_inside, remove_escaping_links
 
 __all__ = [
     "DEFAULT_MAX_READ",
@@ -363,6 +364,33 @@ def _link_error(parts: tuple[str, ...]) -> PathOutsideWorkspaceError:
         "never follows links, so it can't read, write, list or move anything through it. "
         "Use the real path of a file in the workspace, or delete the link with delete_file()."
     )
+
+
+def _move_links_error(
+    source: tuple[str, ...], target: tuple[str, ...]
+) -> PathOutsideWorkspaceError:
+    return PathOutsideWorkspaceError(
+        f"Moving {_show(source)} to {_show(target)} would make a symbolic link in it lead "
+        "out of the workspace. Move it somewhere else, or delete the link with delete_file() "
+        "first."
+    )
+
+
+def _move_in_folder(
+    folder: Path, top: _Dir, source: tuple[str, ...], target: tuple[str, ...]
+) -> None:
+    """Move ``source`` to ``target`` in the workspace ``folder`` (opened as ``top``).
+
+    A move changes where the relative links inside it lead: refuse one that
+    would make any link lead out (see :mod:`._links`), and remove any escaping
+    link found afterwards all the same.
+    """
+    if not move_keeps_links_inside(folder, "/".join(source), "/".join(target)):
+        raise _move_links_error(source, target)
+    _fs_rename(top, source, target)
+    removed = remove_escaping_links(folder)
+    if removed:
+        logger.warning("removed %d link(s) leading out of %s: %s", len(removed), folder, removed)
 
 
 def _missing_error(parts: tuple[str, ...]) -> WorkspaceError:
@@ -1297,8 +1325,9 @@ class DiskStorage:
         source_parts = _split_path(source)
         target_parts = _split_path(target)
         sid = _session_id(session_id)
+        folder = _session_folder(self.root, sid) / _WORKSPACE
         with _os_errors(f"move {_show(source_parts)}"), self._workspace(sid) as top:
-            _fs_rename(top, source_parts, target_parts)
+            _move_in_folder(folder, top, source_parts, target_parts)
 
     def list_files(self, session_id: str, pattern: str = "**/*") -> list[FileInfo]:
         """See :meth:`StorageAdapter.list_files`."""
@@ -1626,7 +1655,7 @@ class SQLiteStorage:
             folder = self._checkouts.get(sid)
             if folder is not None:
                 with _os_errors(f"move {_show(source_parts)}"), self._open(folder) as top:
-                    _fs_rename(top, source_parts, target_parts)
+                    _move_in_folder(folder, top, source_parts, target_parts)
                     with self._transaction(f"save {_show(target_parts)}") as conn:
                         self._sync(conn, sid, top, source_parts)
                         self._sync(conn, sid, top, target_parts)

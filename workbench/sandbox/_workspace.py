@@ -8,12 +8,17 @@ bounded amount of time.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MAX_SCAN_ENTRIES", "Snapshot", "WorkspaceDiff", "diff", "scan"]
+from ._links import remove_escaping_links
+
+log = logging.getLogger("workbench.sandbox.workspace")
+
+__all__ = ["MAX_SCAN_ENTRIES", "Snapshot", "WorkspaceDiff", "diff", "scan", "scan_after_run"]
 
 MAX_SCAN_ENTRIES = 50_000
 
@@ -26,6 +31,8 @@ class Snapshot:
     entries: int
     total_bytes: int
     complete: bool
+    #: The symbolic links among ``files`` (the guest's own; never followed).
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class WorkspaceDiff:
 def scan(root: Path, limit: int = MAX_SCAN_ENTRIES) -> Snapshot:
     """Walk ``root`` without following links; count files, folders and bytes."""
     files: dict[str, tuple[int, int]] = {}
+    links: list[str] = []
     entries = 0
     total = 0
     complete = True
@@ -69,7 +77,27 @@ def scan(root: Path, limit: int = MAX_SCAN_ENTRIES) -> Snapshot:
                     total += info.st_size
                 else:
                     files[rel] = (0, info.st_mtime_ns)
-    return Snapshot(files=files, entries=entries, total_bytes=total, complete=complete)
+                    if stat.S_ISLNK(info.st_mode):
+                        links.append(rel)
+    return Snapshot(
+        files=files, entries=entries, total_bytes=total, complete=complete, links=tuple(links)
+    )
+
+
+def scan_after_run(root: Path) -> tuple[Snapshot, list[str]]:
+    """Scan ``root`` after the guest ran, removing links that lead out of it first.
+
+    The backstop of :mod:`._links`: returns the snapshot (without the removed
+    links) and the removed links' paths, for the result.
+    """
+    snap = scan(root)
+    if not snap.links:
+        return snap, []
+    removed = remove_escaping_links(root, snap.links)
+    if not removed:
+        return snap, []
+    log.warning("removed %d link(s) leading out of %s: %s", len(removed), root, removed[:10])
+    return scan(root), removed
 
 
 def diff(before: Snapshot, after: Snapshot) -> WorkspaceDiff:
