@@ -48,12 +48,12 @@ def test_first_input_without_a_session_starts_one(qtbot: QtBot, window: MainWind
     qtbot.waitUntil(lambda: "42" in console_text(dock))
     session = window.sessions_panel.session
     assert session is not None and session.runtime is RuntimeType.PYTHON
-    assert result.session_id == session.id
+    assert result.session_id == session.session_id
     text = console_text(dock)
-    assert f"started a live python session {session.id[:8]} for this input" in text
+    assert f"started a live python session {session.session_id[:8]} for this input" in text
     assert text.count("Console bound to") == 0  # one line says it, not two
     # The next cell runs in the same interpreter, without another session.
-    assert type_and_enter(qtbot, dock, "print(6*7 + 1)").session_id == session.id
+    assert type_and_enter(qtbot, dock, "print(6*7 + 1)").session_id == session.session_id
 
 
 def test_the_toolbar_runtime_decides_the_new_session(qtbot: QtBot, window: MainWindow) -> None:
@@ -75,7 +75,7 @@ def test_a_pasted_answer_runs_its_code_in_the_console(qtbot: QtBot, window: Main
     assert "[Ran the python block of the pasted answer.]" in text
     assert "SyntaxError" not in text
     session = window.sessions_panel.session
-    assert session is not None and result.session_id == session.id
+    assert session is not None and result.session_id == session.session_id
 
 
 def test_an_answer_in_two_languages_runs_nothing_in_the_console(

@@ -325,7 +325,7 @@ class ConsoleDock(QDockWidget):
         if session is not None and self._starting:
             note = (
                 f"No session was selected: started a live {session.runtime.value} session "
-                f"{session.id[:8]} for this input; the editor's runs use it too."
+                f"{session.session_id[:8]} for this input; the editor's runs use it too."
             )
         elif session is None:
             note = (
