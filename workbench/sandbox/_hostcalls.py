@@ -30,8 +30,12 @@ exception involved); a parked Python driver is asked to exit instead.
     capped buffers, and never reach wasmtime. (wasmtime's ``stdout_custom``
     calls back into Python from its own tokio worker threads; a worker that
     needs the GIL while the interpreter is finalizing is killed by a forced
-    unwind, which aborts the process.) Writes to files are charged against the
-    workspace quota.
+    unwind, which aborts the process.) A guest that buffers its stdout in its
+    own memory registers the buffer here too (:mod:`._guest_output`). Writes to
+    files are charged against the workspace quota.
+``fd_seek``
+    fd 1 answers ``tell`` (see :data:`._guest_output.STDOUT_POSITION`), which a
+    buffered stdout writer needs to count what it flushed; everything else forwards.
 ``fd_pwrite`` / ``fd_filestat_set_size`` / ``path_create_directory`` /
 ``path_symlink`` / ``path_link``
     Charge writes and new entries against the workspace quota (ENOSPC when full),
@@ -56,6 +60,8 @@ from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _ffi as ffi
+
+from ._guest_output import Reader, memory_reader
 
 __all__ = [
     "SHADOWED",
@@ -88,6 +94,7 @@ SHADOWED = (
     "path_open",
     "fd_close",
     "fd_write",
+    "fd_seek",
     "fd_pwrite",
     "fd_filestat_set_size",
     "path_create_directory",
@@ -115,8 +122,16 @@ class HostState(Protocol):
     def on_yield(self, caller: wasmtime.Caller) -> None:
         """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
 
-    def write_output(self, fd: int, data: bytes) -> None:
-        """Take what the guest wrote to fd 1 (stdout) or 2 (stderr)."""
+    def write_output(self, fd: int, data: bytes, address: int, read: Reader) -> bool:
+        """Take what the guest wrote to fd 1 (stdout) or 2 (stderr).
+
+        ``address`` is where the first part of ``data`` lies in guest memory and
+        ``read`` reads that memory (valid during this call only). False refuses
+        the write (EINVAL).
+        """
+
+    def tell_stdout(self) -> int:
+        """What ``tell`` on fd 1 answers (a new value each time)."""
 
     def read_stdin(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of pending standard input (empty: end of file)."""
@@ -339,18 +354,28 @@ def _fd_close(caller: wasmtime.Caller, fd: int) -> int:
 def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
     state = current_state()
     if fd in (1, 2):
-        raw = _read(caller, state, iovs, 8 * iovs_len)
+        # On every print of an unbuffered guest: read memory through one pointer
+        # instead of Memory.read, which builds a ctypes type per call.
+        memory = state.memory
+        if memory is None or iovs_len < 0:
+            return EFAULT
+        read = memory_reader(caller._context(), memory)
+        raw = read(iovs, 8 * iovs_len)
         if raw is None:
             return EFAULT
         parts = []
+        first = -1
         for i in range(iovs_len):
             ptr, length = struct.unpack_from("<II", raw, 8 * i)
-            data = _read(caller, state, ptr, length)
+            data = read(ptr, length)
             if data is None:
                 return EFAULT
+            if first < 0 and length:
+                first = ptr
             parts.append(data)
-        payload = b"".join(parts)
-        state.write_output(fd, payload)
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        if not state.write_output(fd, payload, first, read):
+            return EINVAL
         if not _write(caller, state, nwritten, struct.pack("<I", len(payload))):
             return EFAULT
         return ESUCCESS
@@ -360,6 +385,19 @@ def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritt
     if not state.charge_bytes(total):
         return ENOSPC
     errno: int = state.originals["fd_write"](caller, fd, iovs, iovs_len, nwritten)
+    return errno
+
+
+_SEEK_CUR = 1
+
+
+def _fd_seek(caller: wasmtime.Caller, fd: int, offset: int, whence: int, position: int) -> int:
+    if fd == 1 and offset == 0 and whence == _SEEK_CUR:
+        state = current_state()
+        if not _write(caller, state, position, struct.pack("<Q", state.tell_stdout())):
+            return EFAULT
+        return ESUCCESS
+    errno: int = current_state().originals["fd_seek"](caller, fd, offset, whence, position)
     return errno
 
 
@@ -443,6 +481,7 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         "path_open": _path_open,
         "fd_close": _fd_close,
         "fd_write": _fd_write,
+        "fd_seek": _fd_seek,
         "fd_pwrite": _fd_pwrite,
         "fd_filestat_set_size": _fd_filestat_set_size,
         "path_create_directory": _entry_call("path_create_directory"),
