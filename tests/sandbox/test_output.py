@@ -64,24 +64,21 @@ class OutputContract:
         assert result.trap_kind is TrapKind.OUT_OF_FUEL
         assert consecutive(result) > 100
 
-    def test_out_of_fuel_stops_at_the_same_line_watched_or_not(self, sandbox: Sandbox) -> None:
-        # Same code, same fuel, same output whether someone watches or not. (A
-        # cold instance and a pre-started one differ a little in what start-up
-        # left behind, so only runs of the same kind are compared.)
-        runs: dict[tuple[bool, bool], SandboxResult] = {}
-        streamed: dict[bool, bytes] = {}
-        for watch in (False, True, False, True):
+    def test_watching_costs_the_guest_no_fuel(self, sandbox: Sandbox) -> None:
+        # The guest's code path is the same whether anyone watches: the host
+        # streams by reading guest memory. (Fuel still varies a little from one
+        # interpreter to the next, e.g. with hash randomization: medians of three.)
+        fuel: dict[bool, list[int]] = {False: [], True: []}
+        for watch in (False, True) * 3:
             chunks: list[bytes] = []
             listen = (lambda stream, chunk, into=chunks: into.append(chunk)) if watch else None
-            result = self.run(sandbox, self.count_forever, listen, fuel_budget=30_000_000)
-            runs[(watch, result.warm_start)] = result
+            result = self.run(sandbox, self.flood, listen)
+            assert result.success, result.stderr
             if watch:
-                streamed[result.warm_start] = b"".join(chunks)
-        pairs = [warm for warm in (False, True) if (False, warm) in runs and (True, warm) in runs]
-        assert pairs
-        for warm in pairs:
-            assert runs[(True, warm)].stdout == runs[(False, warm)].stdout
-            assert streamed[warm].decode() == runs[(False, warm)].stdout
+                assert b"".join(chunks) == result.stdout_bytes
+            fuel[watch].append(result.fuel_consumed)
+        quiet, watched = sorted(fuel[False])[1], sorted(fuel[True])[1]
+        assert abs(watched - quiet) < 0.03 * quiet
 
     def test_deadline_keeps_every_line(self, sandbox: Sandbox) -> None:
         result = self.run(sandbox, self.count_forever, fuel_budget=10**12, timeout_seconds=0.5)
