@@ -19,7 +19,8 @@ Native rows time the same loop inside ``python3`` and ``node`` with stdout sent 
 ``/dev/null`` (interpreter start-up excluded too). Ratios: wall against native,
 fuel against the in-memory row, all from this one command.
 
-    python benchmarks/bench_output.py [--lines 100000] [--runs 3] [--json out.json]
+    python benchmarks/bench_output.py [--lines 100000] [--runs 3] [--runtimes python,javascript]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -141,21 +142,30 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument(
+        "--runtimes", default="python,javascript", help="comma-separated: python, javascript"
+    )
     args = parser.parse_args()
     info = machine_info()
     print_machine_info(info)
     noise = CpuNoise()
     print(f"load average at start: {loadavg()}\n")
     n = args.lines
-    native_py = native([sys.executable, "-c", NATIVE_PYTHON.format(n=n)], args.runs)
-    native_js = native(["node", "-e", NATIVE_NODE.format(n=n)], args.runs)
-    python = guest("python", PYTHON_CASES, n, args.runs)
-    javascript = guest("javascript", JS_CASES, n, args.runs)
-    print(f"## Python guest, {n:,} lines (native python3: {native_py:.3f} s)\n")
-    print(table(python, native_py, "into io.StringIO"))
-    native_js_text = f"{native_js:.3f} s" if native_js is not None else "n/a"
-    print(f"\n## JavaScript guest, {n:,} lines (native node: {native_js_text})\n")
-    print(table(javascript, native_js, "into an array, joined"))
+    runtimes = args.runtimes.split(",")
+    native_py = native_js = None
+    python: dict[str, dict[str, float]] = {}
+    javascript: dict[str, dict[str, float]] = {}
+    if "python" in runtimes:
+        native_py = native([sys.executable, "-c", NATIVE_PYTHON.format(n=n)], args.runs)
+        python = guest("python", PYTHON_CASES, n, args.runs)
+        print(f"## Python guest, {n:,} lines (native python3: {native_py:.3f} s)\n")
+        print(table(python, native_py, "into io.StringIO"))
+    if "javascript" in runtimes:
+        native_js = native(["node", "-e", NATIVE_NODE.format(n=n)], args.runs)
+        javascript = guest("javascript", JS_CASES, n, args.runs)
+        native_js_text = f"{native_js:.3f} s" if native_js is not None else "n/a"
+        print(f"\n## JavaScript guest, {n:,} lines (native node: {native_js_text})\n")
+        print(table(javascript, native_js, "into an array, joined"))
     print(
         f"\nload average at end: {loadavg()}; other processes used {noise.others_cores():.2f} cores"
     )
