@@ -185,6 +185,14 @@ class TestPythonOutput(OutputContract):
         "import sys\nprint('a')\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return f(n + 1)\nf(0)"
     )
 
+    def test_watched_output_arrives_before_a_sleep_ends(self, sandbox: Sandbox) -> None:
+        arrived: list[float] = []
+        began = time.monotonic()
+        code = "import time\nprint('a')\ntime.sleep(2)\nprint('b')"
+        result = self.run(sandbox, code, lambda stream, chunk: arrived.append(time.monotonic()))
+        assert result.stdout == "a\nb\n"
+        assert arrived and arrived[0] - began < time.monotonic() - began - 1.5
+
     def test_os_exit_keeps_what_the_guest_buffered(self, sandbox: Sandbox) -> None:
         result = self.run(sandbox, "import os\nprint('a')\nprint('b', end='')\nos._exit(4)")
         assert result.exit_code == 4

@@ -139,6 +139,9 @@ class HostState(Protocol):
     def tell_stdout(self) -> int:
         """What ``tell`` on fd 1 answers (a new value each time)."""
 
+    def before_wait(self, caller: wasmtime.Caller) -> None:
+        """The guest is about to sleep: hand over what it buffered if someone watches."""
+
     def read_stdin(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of pending standard input (empty: end of file)."""
 
@@ -260,6 +263,7 @@ def _poll_oneoff(
         else:
             return EINVAL
     if not ready and clocks:
+        state.before_wait(caller)  # no epoch tick streams output while we sleep
         wait = min(seconds for _, seconds in clocks)
         until = time.monotonic() + wait
         # Sleep in slices; on Stop or the deadline, return early and make the

@@ -689,6 +689,10 @@ class Instance:
         except Exception:  # never let the tick fail the guest
             log.exception("streaming buffered output failed")
 
+    def before_wait(self, caller: wasmtime.Caller) -> None:
+        if self.watched and self.memory is not None:
+            self._drain_stdout(memory_reader(caller._context(), self.memory))
+
     def _on_stdout(self, data: bytes) -> None:
         self._user_stdout(data)
 
