@@ -275,3 +275,34 @@ class TestJavaScriptOutput(OutputContract):
     flood = "for (let n = 0; n < 5000; n++) console.log('line', n);"
     flood_lines = 5_000  # a host call per line: keep the test quick
     print_then_overflow = "console.log('a');\nfunction f(n) { return f(n + 1) + 1; }\nf(0);"
+
+
+# ---- Registration checks what the guest claims
+
+
+def test_registration_refuses_what_does_not_check_out() -> None:
+    from workbench.sandbox._guest_output import MARKER, STDOUT_POSITION, GuestOutputBuffer
+
+    memory = bytearray(4096)
+
+    def read(address: int, length: int) -> bytes | None:
+        if address < 0 or length < 0 or address + length > len(memory):
+            return None
+        return bytes(memory[address : address + length])
+
+    for payload in (b"", b"12", b"x y", b"-5 65536", b"64 1", b"64 999999999", b"4090 65536"):
+        assert GuestOutputBuffer.calibrate(payload, read, STDOUT_POSITION) is None
+    # A writer-shaped object: flushed count, buffer pointer, start 0, end len(MARKER).
+    memory[1024 : 1024 + len(MARKER)] = MARKER
+    memory[64 + 40 : 64 + 48] = STDOUT_POSITION.to_bytes(8, "little")
+    memory[64 + 48 : 64 + 52] = (1024).to_bytes(4, "little")
+    memory[64 + 88 : 64 + 96] = len(MARKER).to_bytes(8, "little")
+    view = GuestOutputBuffer.calibrate(b"64 2048", read, STDOUT_POSITION)
+    assert view is not None and view.buffer == 1024
+    assert view.take(read) == b""  # the marker is never output
+    memory[1024 + len(MARKER) : 1024 + len(MARKER) + 3] = b"hi\n"
+    memory[64 + 88 : 64 + 96] = (len(MARKER) + 3).to_bytes(8, "little")
+    assert view.take(read) == b"hi\n"
+    assert view.take(read) == b""
+    # Without the stream position the host gave, nothing is registered.
+    assert GuestOutputBuffer.calibrate(b"64 2048", read, STDOUT_POSITION + 1) is None
