@@ -30,8 +30,12 @@ exception involved); a parked Python driver is asked to exit instead.
     capped buffers, and never reach wasmtime. (wasmtime's ``stdout_custom``
     calls back into Python from its own tokio worker threads; a worker that
     needs the GIL while the interpreter is finalizing is killed by a forced
-    unwind, which aborts the process.) Writes to files are charged against the
-    workspace quota.
+    unwind, which aborts the process.) A guest that buffers its stdout in its
+    own memory registers the buffer here too (:mod:`._guest_output`). Writes to
+    files are charged against the workspace quota.
+``fd_seek``
+    fd 1 answers ``tell`` (see :data:`._guest_output.STDOUT_POSITION`), which a
+    buffered stdout writer needs to count what it flushed; everything else forwards.
 ``fd_pwrite`` / ``fd_filestat_set_size`` / ``path_create_directory`` /
 ``path_symlink`` / ``path_link``
     Charge writes and new entries against the workspace quota (ENOSPC when full),
@@ -54,6 +58,8 @@ instance's own thread; they find its :class:`HostState` through a thread-local.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import struct
 import threading
 import time
@@ -62,7 +68,9 @@ from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime._func import Caller
 
+from ._guest_output import Reader, memory_reader
 from ._links import LinkGuard
 
 __all__ = [
@@ -75,6 +83,8 @@ __all__ = [
 
 WASI = "wasi_snapshot_preview1"
 
+log = logging.getLogger("workbench.sandbox.hostcalls")
+
 #: Longest single sleep inside ``poll_oneoff`` before re-checking Stop and the deadline.
 SLEEP_SLICE = 0.005
 
@@ -84,6 +94,7 @@ EBADF = 8
 EFAULT = 21
 EILSEQ = 25
 EINVAL = 28
+EIO = 29
 EMFILE = 33
 ENOSPC = 51
 #: What a guest gets for a link call that would leave a link leading out of its
@@ -101,6 +112,7 @@ SHADOWED = (
     "path_open",
     "fd_close",
     "fd_write",
+    "fd_seek",
     "fd_pwrite",
     "fd_filestat_set_size",
     "path_create_directory",
@@ -134,8 +146,19 @@ class HostState(Protocol):
     def on_yield(self, caller: wasmtime.Caller) -> None:
         """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
 
-    def write_output(self, fd: int, data: bytes) -> None:
-        """Take what the guest wrote to fd 1 (stdout) or 2 (stderr)."""
+    def write_output(self, fd: int, data: bytes, address: int, read: Reader) -> bool:
+        """Take what the guest wrote to fd 1 (stdout) or 2 (stderr).
+
+        ``address`` is where the first part of ``data`` lies in guest memory and
+        ``read`` reads that memory (valid during this call only). False refuses
+        the write (EINVAL).
+        """
+
+    def tell_stdout(self) -> int:
+        """What ``tell`` on fd 1 answers (a new value each time)."""
+
+    def before_wait(self, caller: wasmtime.Caller) -> None:
+        """The guest is about to sleep: hand over what it buffered if someone watches."""
 
     def read_stdin(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of pending standard input (empty: end of file)."""
@@ -189,6 +212,12 @@ def _write(caller: wasmtime.Caller, state: HostState, ptr: int, data: bytes) -> 
         return False
     memory.write(caller, data, ptr)
     return True
+
+
+def _poke_u32(caller: wasmtime.Caller, memory: wasmtime.Memory, address: int, value: int) -> None:
+    """Store a u32 at ``address``, which the caller has bounds-checked."""
+    base = ctypes.addressof(memory.data_ptr(caller).contents)
+    ctypes.c_uint32.from_address(base + address).value = value
 
 
 def _iovec_total(caller: wasmtime.Caller, state: HostState, iovs: int, count: int) -> int | None:
@@ -252,6 +281,7 @@ def _poll_oneoff(
         else:
             return EINVAL
     if not ready and clocks:
+        state.before_wait(caller)  # no epoch tick streams output while we sleep
         wait = min(seconds for _, seconds in clocks)
         until = time.monotonic() + wait
         # Sleep in slices; on Stop or the deadline, return early and make the
@@ -445,20 +475,33 @@ def _path_rename(
 def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
     state = current_state()
     if fd in (1, 2):
-        raw = _read(caller, state, iovs, 8 * iovs_len)
+        # On every print of an unbuffered guest: read memory through one pointer
+        # instead of Memory.read, which builds a ctypes type per call.
+        memory = state.memory
+        if memory is None or iovs_len < 0:
+            return EFAULT
+        read = memory_reader(caller._context(), memory)
+        raw = read(iovs, 8 * iovs_len)
         if raw is None:
             return EFAULT
         parts = []
+        first = -1
         for i in range(iovs_len):
             ptr, length = struct.unpack_from("<II", raw, 8 * i)
-            data = _read(caller, state, ptr, length)
+            data = read(ptr, length)
             if data is None:
                 return EFAULT
+            if first < 0 and length:
+                first = ptr
             parts.append(data)
-        payload = b"".join(parts)
-        state.write_output(fd, payload)
-        if not _write(caller, state, nwritten, struct.pack("<I", len(payload))):
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        if read(nwritten, 4) is None:
             return EFAULT
+        if not state.write_output(fd, payload, first, read):
+            return EINVAL
+        # Memory.write costs more than the rest of this call; the bounds were
+        # checked just above and nothing ran in the guest since.
+        _poke_u32(caller, memory, nwritten, len(payload))
         return ESUCCESS
     total = _iovec_total(caller, state, iovs, iovs_len)
     if total is None:
@@ -466,6 +509,19 @@ def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritt
     if not state.charge_bytes(total):
         return ENOSPC
     errno: int = state.originals["fd_write"](caller, fd, iovs, iovs_len, nwritten)
+    return errno
+
+
+_SEEK_CUR = 1
+
+
+def _fd_seek(caller: wasmtime.Caller, fd: int, offset: int, whence: int, position: int) -> int:
+    if fd == 1 and offset == 0 and whence == _SEEK_CUR:
+        state = current_state()
+        if not _write(caller, state, position, struct.pack("<Q", state.tell_stdout())):
+            return EFAULT
+        return ESUCCESS
+    errno: int = current_state().originals["fd_seek"](caller, fd, offset, whence, position)
     return errno
 
 
@@ -538,6 +594,48 @@ def trampoline_wat(module: wasmtime.Module) -> str:
     )
 
 
+@ffi.wasmtime_func_unchecked_callback_t  # type: ignore[untyped-decorator]
+def _fd_write_unchecked(_env: Any, caller_pointer: Any, values: Any, _count: int) -> int:
+    # fd_write runs for every console.log and every write of an unbuffered guest.
+    # wasmtime-py's generic trampoline turns each argument and the result into
+    # Val objects, which took about half of this call's time; this callback
+    # reads the raw values itself (i32, signed, as the trampoline gave them).
+    caller = Caller(caller_pointer)
+    try:
+        values[0].i32 = _fd_write(
+            caller, values[0].i32, values[1].i32, values[2].i32, values[3].i32
+        )
+    except BaseException:  # a Python exception must not cross into wasm
+        log.exception("fd_write failed")
+        values[0].i32 = EIO
+    finally:
+        caller._invalidate()
+    return 0
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
+def _no_finalize(_data: Any) -> None:
+    return None
+
+
+def _define_unchecked(linker: wasmtime.Linker, name: str, functype: wasmtime.FuncType) -> None:
+    module = WASI.encode()
+    field = name.encode()
+    error = ffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(),
+        ctypes.create_string_buffer(module),
+        len(module),
+        ctypes.create_string_buffer(field),
+        len(field),
+        functype.ptr(),
+        _fd_write_unchecked,
+        None,
+        _no_finalize,
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
 def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
     """Shadow the WASI imports in :data:`SHADOWED` that ``module`` imports."""
     i32 = wasmtime.ValType.i32()
@@ -550,6 +648,7 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         "fd_close": _fd_close,
         "fd_renumber": _fd_renumber,
         "fd_write": _fd_write,
+        "fd_seek": _fd_seek,
         "fd_pwrite": _fd_pwrite,
         "fd_filestat_set_size": _fd_filestat_set_size,
         "path_create_directory": _entry_call("path_create_directory"),
@@ -564,4 +663,7 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
             continue
         functype = imp.type
         assert isinstance(functype, wasmtime.FuncType)
-        linker.define_func(WASI, imp.name, functype, impls[imp.name], access_caller=True)
+        if imp.name == "fd_write":
+            _define_unchecked(linker, imp.name, functype)
+        else:
+            linker.define_func(WASI, imp.name, functype, impls[imp.name], access_caller=True)

@@ -34,6 +34,14 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ._engine import MAX_WASM_STACK, RUNNER_THREAD_STACK, SandboxEngine
+from ._guest_output import (
+    POSITION_STEP,
+    REGISTER_PREFIX,
+    STDOUT_POSITION,
+    GuestOutputBuffer,
+    Reader,
+    memory_reader,
+)
 from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._links import LinkGuard
 from ._resources import data_path
@@ -213,11 +221,14 @@ _Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _local = threading.local()
 
 
-def _on_epoch_impl(_ctx: Any, _data: Any, delta: Any, kind: Any) -> int:
+def _on_epoch_impl(ctx: Any, _data: Any, delta: Any, kind: Any) -> int:
     instance: Instance | None = getattr(_local, "instance", None)
-    if instance is not None and instance.interrupt_reason() is not None:
-        error = ffi.wasmtime_error_new(b"interrupted by the host")
-        return ctypes.cast(error, ctypes.c_void_p).value or 0
+    if instance is not None:
+        if instance.interrupt_reason() is not None:
+            error = ffi.wasmtime_error_new(b"interrupted by the host")
+            return ctypes.cast(error, ctypes.c_void_p).value or 0
+        if instance.watched:
+            instance.stream_pending(ctx)
     delta[0] = 1
     kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
     return 0
@@ -344,6 +355,11 @@ class Instance:
         self._entries_base = 0
         self._entries_charged = 0
         self._begun = False
+        #: The guest's registered stdout buffer (see _guest_output), kept across turns.
+        self._stdout_buffer: GuestOutputBuffer | None = None
+        #: Whether the epoch callback streams buffered stdout (someone watches the output).
+        self.watched = False
+        self._stdout_position = STDOUT_POSITION - POSITION_STEP
         with Instance._live_lock:
             Instance._live.add(self)
         self._thread = start_runner_thread(
@@ -459,6 +475,10 @@ class Instance:
 
     def on_yield(self, caller: wasmtime.Caller) -> None:  # pragma: no cover - runtime specific
         return None  # only the Python driver uses sched_yield as a channel
+
+    def tell_stdout(self) -> int:
+        self._stdout_position += POSITION_STEP
+        return self._stdout_position
 
     def read_stdin(self, limit: int) -> bytes:
         data = bytes(self._stdin[:limit])
@@ -638,15 +658,68 @@ class Instance:
             if isinstance(item, wasmtime.Func):
                 self.originals[name] = item
 
-    def write_output(self, fd: int, data: bytes) -> None:
+    def write_output(self, fd: int, data: bytes, address: int, read: Reader) -> bool:
+        buffered = self._stdout_buffer
+        if fd == 1 and self._turn is None and data.startswith(REGISTER_PREFIX):
+            return self._register_stdout_buffer(data[len(REGISTER_PREFIX) :], read)
+        if buffered is not None:
+            if fd == 1 and buffered.contains(address):
+                self._user_stdout(buffered.flushing(address, data, read))
+                return True
+            # Whatever the guest buffered came first: keeps stdout/stderr order.
+            self._drain_stdout(read)
         if fd == 1:
             self._on_stdout(data)
         else:
             self._on_stderr(data)
+        return True
+
+    def _register_stdout_buffer(self, untrusted_payload: bytes, read: Reader) -> bool:
+        if self._stdout_buffer is not None:
+            return False  # once, during start-up, before any user code ran
+        self._stdout_buffer = GuestOutputBuffer.calibrate(
+            untrusted_payload, read, self._stdout_position
+        )
+        if self._stdout_buffer is None:
+            log.warning("the guest's stdout buffer did not check out; output stays unbuffered")
+            return False
+        return True
+
+    def _drain_stdout(self, read: Reader) -> None:
+        """Deliver what the guest buffered on stdout and the host hasn't seen yet."""
+        buffered = self._stdout_buffer
+        if buffered is not None:
+            data = buffered.take(read)
+            if data:
+                self._user_stdout(data)
+
+    def drain_stdout_from(self, store: wasmtime.Store) -> None:
+        """Drain the guest's stdout buffer after it stopped (exit, trap, Stop)."""
+        if self._stdout_buffer is None or self.memory is None:
+            return
+        try:
+            self._drain_stdout(memory_reader(store._context(), self.memory))
+        except wasmtime.WasmtimeError:
+            log.debug("guest memory unreadable after the turn", exc_info=True)
+
+    def stream_pending(self, context: Any) -> None:
+        """Epoch tick while watched: hand buffered stdout to the listener now."""
+        try:
+            if self.memory is not None and self._turn is not None:
+                self._drain_stdout(memory_reader(context, self.memory))
+        except Exception:  # never let the tick fail the guest
+            log.exception("streaming buffered output failed")
+
+    def before_wait(self, caller: wasmtime.Caller) -> None:
+        if self.watched and self.memory is not None:
+            self._drain_stdout(memory_reader(caller._context(), self.memory))
 
     def _on_stdout(self, data: bytes) -> None:
+        self._user_stdout(data)
+
+    def _user_stdout(self, data: bytes) -> None:
         capture = self._stdout
-        if capture is not None:
+        if capture is not None and data:
             capture.write(data)
 
     def _on_stderr(self, data: bytes) -> None:
@@ -668,6 +741,7 @@ class Instance:
         # The host may have added or moved links since the last turn.
         self._link_guard.forget_links()
         self._deadline = time.monotonic() + request.timeout_seconds
+        self.watched = request.on_output is not None and self._stdout_buffer is not None
         self._turn_started = time.perf_counter()
         self.engine.begin_execution()
         self._begun = True
@@ -709,6 +783,7 @@ class Instance:
             untrusted_status=untrusted_status,
         )
         self._turn = None
+        self.watched = False
         self._stdout = self._stderr = None
         if alive:
             self._cancel.clear()  # a Stop aimed at this turn must not hit the next one

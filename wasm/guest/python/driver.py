@@ -182,6 +182,35 @@ def _wb_main():
                 pass
         posix._exit(status)
 
+    def buffer_stdout(io):
+        # Standard output goes into a buffer in this interpreter's memory that the
+        # host reads whenever it needs to (workbench/sandbox/_guest_output.py):
+        # printing costs no host call per line, and the host still gets every
+        # completed write if the guest is stopped. The TextIOWrapper writes
+        # through, so a completed write is in the BufferedWriter, never held
+        # back as text. The host's fd_seek answers tell() on fd 1 with a known
+        # position; registration finds the writer's fields by the marker.
+        # Constants: REGISTER_PREFIX, MARKER there. Any failure keeps stdout unbuffered.
+        marker = b"\x00wasm-workbench stdout buffer\x00"
+        size = 65536
+        try:
+            raw = io.FileIO(1, "w", closefd=False)
+            buffered = io.BufferedWriter(raw, size)
+            buffered.write(marker)
+            posix.write(1, b"\x00wasm-workbench register stdout buffer\x00%d %d" % (id(buffered), size))
+            buffered.flush()  # the marker goes out during start-up, where nothing is kept
+        except (OSError, ValueError):
+            return
+        old = sys.stdout
+        stream = io.TextIOWrapper(
+            buffered,
+            encoding=old.encoding,
+            errors=old.errors,
+            line_buffering=False,
+            write_through=True,
+        )
+        sys.stdout = sys.__stdout__ = stream
+
     code_name = ["<code>"]
 
     sys.path.insert(0, "/app")
@@ -247,6 +276,7 @@ def _wb_main():
     import _io
 
     sys.stdin = _io.StringIO("")
+    buffer_stdout(_io)
     # User code runs in a real __main__ module (so pickle, dataclasses and
     # friends find what it defines); the driver's own -c module is replaced.
     main_module = type(sys)("__main__")

@@ -20,6 +20,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from .._guest_output import memory_reader
 from .._instance import (
     _SHUTDOWN,
     STARTUP_FUEL,
@@ -119,6 +120,9 @@ class PythonInstance(Instance):
             exit_code = exc.code
         except BaseException as exc:  # classified below, from our own observations
             ended = exc
+        # Whatever the guest printed and still held in its buffer (os._exit, a
+        # trap, Stop, the deadline): its memory is still readable.
+        self.drain_stdout_from(store)
         if self._shutting_down:
             # Closed while parked: the driver exited on request. Recorded so tests
             # can check no exception travelled through wasm (see _hostcalls).
@@ -169,7 +173,11 @@ class PythonInstance(Instance):
 
     def on_yield(self, caller: wasmtime.Caller) -> None:
         if self._control is None:
-            self._control = bytearray()  # the driver begins a control message
+            # The driver begins a control message. It flushed stdout first; take
+            # anything still buffered before the turn's output is closed.
+            if self.memory is not None:
+                self._drain_stdout(memory_reader(caller._context(), self.memory))
+            self._control = bytearray()
             return
         raw = bytes(self._control)
         self._control = None
