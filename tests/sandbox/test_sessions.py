@@ -198,9 +198,31 @@ def test_cancel_a_running_turn(make) -> None:
     worker.start()
     time.sleep(0.3)
     s.cancel()
-    worker.join(10)
+    worker.join(60)
     assert results[0].trap_kind is TrapKind.CANCELLED
     assert ok(s.execute("print('next')")).stdout == "next\n"
+
+
+def test_stop_while_the_interpreter_starts_reaches_the_turn(make) -> None:
+    # The first execute() starts the interpreter; a Stop sent then must not be
+    # lost (it used to be, leaving the loop to run into its deadline).
+    s = make(PY, policy=ExecutionPolicy(fuel_budget=10**12, timeout_seconds=120))
+    results: list[SandboxResult] = []
+    worker = threading.Thread(target=lambda: results.append(s.execute("while True:\n    pass")))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not s._turn_active and time.monotonic() < deadline:
+        time.sleep(0.001)
+    s.cancel()
+    worker.join(60)
+    assert results and results[0].trap_kind is TrapKind.CANCELLED
+
+
+def test_stop_on_an_idle_session_does_not_end_the_next_turn(make) -> None:
+    s = make(PY)
+    ok(s.execute("x = 1"))
+    s.cancel()
+    assert ok(s.execute("print(x)")).stdout == "1\n"
 
 
 def test_reset_gives_a_fresh_interpreter_and_keeps_files(make) -> None:

@@ -402,6 +402,15 @@ class Instance:
         """Ask the running turn to stop; it ends within a few epoch ticks."""
         self._cancel.set()
 
+    def forget_cancel(self) -> None:
+        """Drop a Stop that reached this instance while no turn ran on it.
+
+        Call right before :meth:`run`: a :meth:`cancel` that raced with the end
+        of the previous turn must not end the next one.
+        """
+        if self.state is InstanceState.READY and not self._closing:
+            self._cancel.clear()
+
     def close(self) -> None:
         """End the instance and free its store. Idempotent; doesn't wait."""
         if self.state is not InstanceState.DEAD:

@@ -165,6 +165,10 @@ class Session:
         # not properties of globalThis, so the variables listing asks for them).
         self._declared: set[str] = set()
         self._state = SessionState.IDLE
+        # A Stop that arrives while execute() is still starting or restoring the
+        # interpreter is remembered here and handed to the turn when it starts.
+        self._turn_active = False
+        self._cancel_requested = False
         self._shape_cache: tuple[ExecutionPolicy, int, InstanceShape] | None = None
         self._meta_dir = self.storage.meta_dir(self.session_id)
         self.audit = AuditLog(self._meta_dir / AUDIT_FILE)
@@ -245,50 +249,70 @@ class Session:
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         with self._lock:
             self._check_open()
-            policy = policy or self.policy
-            instance, restored = self._live_instance(policy)
-            if self.runtime is RuntimeType.JAVASCRIPT:
-                self._declared |= declared_names(code)
-            before = scan(self.workspace)
-            request = turn_request(
-                code,
-                policy,
-                before,
-                fresh=False,
-                persist=self.auto_persist_globals,
-                interactive=interactive,
-                on_output=on_output,
-            )
-            emit_start(self.audit, self.session_id, self.runtime, code, policy)
-            self._state = SessionState.RUNNING
+            self._turn_active = True
             try:
-                outcome = instance.run(request)
+                return self._execute_locked(code, policy, on_output, interactive)
             finally:
-                self._state = SessionState.IDLE
-            self.storage.checkin(self.session_id)
-            after, links_removed = scan_after_run(self.workspace)
-            status = outcome.untrusted_status or {}
-            unsaved = self._keep_state(status) if self.auto_persist_globals else []
-            if not outcome.alive:
-                self._drop_instance()
-            result = build_result(
-                _with_exit_code(outcome, status, self.runtime),
-                runtime=self.runtime,
-                policy=policy,
-                session_id=self.session_id,
-                startup_fuel=instance.startup_fuel if restored is not None else 0,
-                startup_ms=instance.startup_ms if restored is not None else 0.0,
-                warm_start=restored is None,
-                changes=diff(before, after),
-                state_lost=not outcome.alive,
-                guest_failed=_guest_failed(outcome, status),
-                unsaved_globals=unsaved,
-                restored_globals=restored,
-                untrusted_status=status,
-                links_removed=links_removed,
-            )
-            self._record_turn(result)
-            return result
+                self._turn_active = False
+                self._cancel_requested = False
+
+    def _execute_locked(
+        self,
+        code: str,
+        policy: ExecutionPolicy | None,
+        on_output: OutputCallback | None,
+        interactive: bool,
+    ) -> SandboxResult:
+        policy = policy or self.policy
+        instance, restored = self._live_instance(policy)
+        if self.runtime is RuntimeType.JAVASCRIPT:
+            self._declared |= declared_names(code)
+        before = scan(self.workspace)
+        request = turn_request(
+            code,
+            policy,
+            before,
+            fresh=False,
+            persist=self.auto_persist_globals,
+            interactive=interactive,
+            on_output=on_output,
+        )
+        emit_start(self.audit, self.session_id, self.runtime, code, policy)
+        self._state = SessionState.RUNNING
+        # A Stop left on the idle instance must not end this turn; one asked
+        # for since execute() began must (cancel() checks RUNNING after it
+        # sets the flag, this checks the flag after setting RUNNING).
+        instance.forget_cancel()
+        if self._cancel_requested:
+            instance.cancel()
+        try:
+            outcome = instance.run(request)
+        finally:
+            self._state = SessionState.IDLE
+        self.storage.checkin(self.session_id)
+        after, links_removed = scan_after_run(self.workspace)
+        status = outcome.untrusted_status or {}
+        unsaved = self._keep_state(status) if self.auto_persist_globals else []
+        if not outcome.alive:
+            self._drop_instance()
+        result = build_result(
+            _with_exit_code(outcome, status, self.runtime),
+            runtime=self.runtime,
+            policy=policy,
+            session_id=self.session_id,
+            startup_fuel=instance.startup_fuel if restored is not None else 0,
+            startup_ms=instance.startup_ms if restored is not None else 0.0,
+            warm_start=restored is None,
+            changes=diff(before, after),
+            state_lost=not outcome.alive,
+            guest_failed=_guest_failed(outcome, status),
+            unsaved_globals=unsaved,
+            restored_globals=restored,
+            untrusted_status=status,
+            links_removed=links_removed,
+        )
+        self._record_turn(result)
+        return result
 
     def introspect(
         self, kind: str, args: dict[str, Any] | None = None, *, start: bool = False
@@ -354,8 +378,10 @@ class Session:
 
     def cancel(self) -> None:
         """Stop the running turn, if any (from any thread); it ends as ``cancelled``."""
+        if self._turn_active:
+            self._cancel_requested = True
         instance = self._instance
-        if instance is not None:
+        if instance is not None and self._state is SessionState.RUNNING:
             instance.cancel()
 
     def reset(self) -> None:
