@@ -16,7 +16,8 @@ first-run compile), alternating bundle and pip install:
   the line saying both runtimes are ready;
 * **size**: the bundle folder and its tarball; for the pip install, the
   site-packages of ``build/bundle-venv`` (what ``pip install wasm-workbench``
-  brings) without PyInstaller, pip and setuptools, plus the Python it needs.
+  brings) without PyInstaller, pip and setuptools, plus the standard library of
+  the Python it needs.
 
 The pip install is this interpreter's ``wasm-workbench`` script (with this
 checkout first on ``PYTHONPATH`` if you set it so).
@@ -38,18 +39,38 @@ from pathlib import Path
 from _common import REPO_ROOT, CpuNoise, loadavg, machine_info, md_table, print_machine_info
 
 HELLO = "print('hello from the sandbox')\n"
+#: What the build venv holds besides the workbench and its dependencies (name prefixes).
+_BUILD_ONLY = (
+    "pyinstaller",
+    "_pyinstaller",
+    "altgraph",
+    "pip",
+    "setuptools",
+    "_distutils",
+    "distutils",
+    "pkg_resources",
+    "hatchling",
+    "pathspec",
+    "pluggy",
+    "trove",
+)
 
 
 def folder_bytes(folder: Path, skip: tuple[str, ...] = ()) -> int:
-    """Bytes of the regular files under ``folder``, leaving out top-level entries in ``skip``."""
+    """Bytes of the regular files under ``folder``, leaving out top-level entries in ``skip``.
+
+    Symbolic links are not counted (PyInstaller links some libraries twice).
+    """
     total = 0
     for entry in folder.iterdir():
-        if entry.name.lower().startswith(skip):
+        if entry.name.lower().startswith(skip) or entry.is_symlink():
             continue
-        if entry.is_file() and not entry.is_symlink():
+        if entry.is_file():
             total += entry.stat().st_size
-        elif entry.is_dir() and not entry.is_symlink():
-            total += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+        elif entry.is_dir():
+            total += sum(
+                p.stat().st_size for p in entry.rglob("*") if p.is_file() and not p.is_symlink()
+            )
     return total
 
 
@@ -116,11 +137,16 @@ def main() -> int:
         "WASM_WORKBENCH_CACHE_DIR": str(work / "cache"),
         "WASM_WORKBENCH_CONFIG_DIR": str(work / "config"),
     }
+    # The bundle carries its own Python: nothing of this one's may leak into it.
+    envs = {
+        "bundle": {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME")},
+        "pip install": env,
+    }
     # Warm-up (not timed): compile the runtimes and build the vendored packages
     # once into the shared cache, and bring both programs' files into the page cache.
-    for command in commands.values():
-        time_run(command, env, work)
-        time_window(command, env, work)
+    for name, command in commands.items():
+        time_run(command, envs[name], work)
+        time_window(command, envs[name], work)
 
     noise = CpuNoise()
     runs: dict[str, list[float]] = {name: [] for name in commands}
@@ -128,8 +154,8 @@ def main() -> int:
     ready: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, command in commands.items():
-            runs[name].append(time_run(command, env, work))
-            shown, prepared = time_window(command, env, work)
+            runs[name].append(time_run(command, envs[name], work))
+            shown, prepared = time_window(command, envs[name], work)
             visible[name].append(shown)
             ready[name].append(prepared)
     others = noise.others_cores()
@@ -138,12 +164,12 @@ def main() -> int:
     venv_site = Path(
         sysconfig.get_paths(vars={"base": str(REPO_ROOT / "build" / "bundle-venv")})["purelib"]
     )
-    pip_size = (
-        folder_bytes(venv_site, skip=("pyinstaller", "_pyinstaller", "altgraph", "pip", "setup"))
-        if venv_site.is_dir()
-        else None
+    pip_size = folder_bytes(venv_site, skip=_BUILD_ONLY) if venv_site.is_dir() else None
+    # The Python a pip install needs besides: its standard library, without
+    # site-packages, the test suite and the static libpython in config-3.x.
+    python_size = folder_bytes(
+        Path(sysconfig.get_paths()["stdlib"]), skip=("site-packages", "test", "config-")
     )
-    python_size = folder_bytes(Path(sys.base_prefix))
 
     def med(values: list[float]) -> float:
         return statistics.median(values)
@@ -158,7 +184,7 @@ def main() -> int:
         [
             "size on disk",
             mib(folder_bytes(bundle)),
-            f"{mib(pip_size)} (+ Python: {mib(python_size)})",
+            f"{mib(pip_size)} + Python's stdlib {mib(python_size)}",
             "",
         ],
         ["download", mib(tarballs[-1].stat().st_size) if tarballs else "n/a", "(wheels)", ""],
