@@ -423,7 +423,7 @@ def _first_line(exc: Exception) -> str:
     return str(exc)
 
 
-def _launch_gui() -> int:
+def _launch_gui(*, smoke_test: bool = False) -> int:
     """Open the desktop workbench.
 
     Imported by name at run time: the command line (like the rest of the
@@ -432,7 +432,7 @@ def _launch_gui() -> int:
     import importlib
 
     app = importlib.import_module("workbench.gui.app")
-    status: int = app.main()
+    status: int = app.main(smoke_test=smoke_test)
     return status
 
 
@@ -444,7 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("gui", help="open the desktop workbench (the default without a command)")
+    gui = sub.add_parser("gui", help="open the desktop workbench (the default without a command)")
+    gui.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="open the window, wait for the runtimes, close it; exit 0 if all went well",
+    )
     run = sub.add_parser(
         "run",
         help="run one file (or LLM output with Markdown fences) in a fresh sandbox",
@@ -600,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(raw)
     if args.command is None or args.command == "gui":
-        return _launch_gui()
+        return _launch_gui(smoke_test=getattr(args, "smoke_test", False))
     try:
         status: int = args.handler(args)
         return status
@@ -624,8 +629,10 @@ def run() -> None:
     from .sandbox._pool import close_all_instances
 
     close_all_instances()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # Both are None in a windowed executable (the Windows bundle without a console).
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     os._exit(status)
 
 

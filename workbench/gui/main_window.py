@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 from pathlib import Path
 
@@ -74,9 +75,10 @@ from workbench.sandbox import (
     remove_vendor_progress_listener,
     runtime_for_path,
 )
-from workbench.sandbox._engine import WASMTIME_VERSION
+from workbench.sandbox._engine import WASMTIME_VERSION, cache_dir
 from workbench.sandbox._fuel import nice_ceil
 from workbench.sandbox._policy import format_bytes, format_fuel
+from workbench.sandbox._resources import bundle_root
 from workbench.sandbox._vendor import VendorProgress, python_guest_mounts
 
 from .console import install_console
@@ -153,6 +155,8 @@ class MainWindow(QMainWindow):
     sig_execution_errored = Signal(object)
     #: Emitted when both runtimes are compiled or loaded and ready.
     sig_runtimes_ready = Signal()
+    #: Emitted with the exception when the runtimes could not be made ready.
+    sig_runtimes_failed = Signal(object)
 
     def __init__(self, settings: QSettings | None = None, history_path: Path | None = None) -> None:
         super().__init__()
@@ -960,13 +964,29 @@ class MainWindow(QMainWindow):
     def about_text(self) -> str:
         """The text of Help > About."""
         engine = get_engine()
-        lines = [f"WASM Workbench {__version__}", f"wasmtime-py {WASMTIME_VERSION}", ""]
+        bundle = bundle_root()
+        installed = (
+            f"Desktop bundle (in {bundle}); it carries its own Python, Qt and runtimes"
+            if bundle is not None
+            else f"Python package (Python {sys.version.split()[0]}, {sys.prefix})"
+        )
+        lines = [
+            f"WASM Workbench {__version__}",
+            f"wasmtime-py {WASMTIME_VERSION}",
+            f"Installed as: {installed}",
+            "",
+        ]
         for runtime, spec in engine.specs.items():
             lines.append(
                 f"{runtime.value}: {spec.language_version} from {spec.distribution} "
                 f"{spec.version}\n  sha256 {spec.sha256}"
             )
-        lines += ["", f"Compiled-module cache: {engine.cache_root}"]
+        lines += [
+            "",
+            f"Compiled-module cache: {engine.cache_root}",
+            f"Caches (modules, Python stdlib, vendored packages): {cache_dir()}",
+            f"Settings, presets and history: {config_dir()}",
+        ]
         return "\n".join(lines)
 
     @Slot()
@@ -1296,6 +1316,7 @@ class MainWindow(QMainWindow):
                 self._sandbox(runtime)
         except Exception as exc:
             self._show_error(exc)
+            self.sig_runtimes_failed.emit(exc)
             return
         self.statusBar().showMessage("Runtimes ready.")
         self.sig_runtimes_ready.emit()
@@ -1304,6 +1325,7 @@ class MainWindow(QMainWindow):
     def _runtimes_failed(self, exc: BaseException) -> None:
         self._prepare_worker = None
         self._show_error(exc)
+        self.sig_runtimes_failed.emit(exc)
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.sandbox import RuntimeType
+from workbench.sandbox._resources import bundle_root
 
 __all__ = ["KERNELS", "install_kernelspecs", "kernelspec", "uninstall_kernelspecs"]
 
@@ -28,10 +29,15 @@ KERNELS: dict[str, tuple[RuntimeType, str]] = {
 def kernelspec(name: str, extra_args: list[str] | None = None) -> dict[str, Any]:
     """The ``kernel.json`` of kernel ``name`` (``extra_args`` are kernel options)."""
     runtime, display = KERNELS[name]
+    # The desktop bundle's executable has no ``-m``; its ``kernel run`` is the
+    # same entry point as ``python -m workbench.kernel``.
+    launcher = (
+        [sys.executable, "kernel", "run"]
+        if bundle_root() is not None
+        else [sys.executable, "-m", "workbench.kernel"]
+    )
     argv = [
-        sys.executable,
-        "-m",
-        "workbench.kernel",
+        *launcher,
         "--runtime",
         runtime.value,
         *(extra_args or []),

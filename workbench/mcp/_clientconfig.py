@@ -9,8 +9,9 @@ Usage::
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
+
+from workbench.sandbox._resources import program_command
 
 __all__ = [
     "SERVER_NAME",
@@ -30,12 +31,17 @@ def claude_desktop_config(
     """Claude Desktop's ``claude_desktop_config.json``: it starts the server over stdio.
 
     ``python`` defaults to this interpreter, so the entry works from a virtual
-    environment without ``wasm-workbench`` on PATH.
+    environment without ``wasm-workbench`` on PATH; from the desktop bundle the
+    command is the bundle's executable.
     """
-    args = ["-m", "workbench", "mcp"]
+    if python:
+        command, args = python, ["-m", "workbench", "mcp"]
+    else:
+        command, *args = program_command()
+        args.append("mcp")
     if policy:
         args += ["--policy", policy]
-    return {"mcpServers": {SERVER_NAME: {"command": python or sys.executable, "args": args}}}
+    return {"mcpServers": {SERVER_NAME: {"command": command, "args": args}}}
 
 
 def claude_desktop_remote_config(url: str, token: str | None) -> dict[str, Any]:

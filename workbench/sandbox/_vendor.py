@@ -52,7 +52,7 @@ from typing import Literal
 
 import wasmtime
 
-from ._engine import EPOCH_TICK_SECONDS, cache_dir, get_engine, load_runtime_specs
+from ._engine import EPOCH_TICK_SECONDS, cache_dir, get_engine, load_runtime_specs, sha256_file
 from ._errors import PackageError
 from ._resources import data_path, driver_source
 from ._result import RuntimeType
@@ -606,8 +606,13 @@ def _fetch_locked(package: LockedPackage, downloads: Path) -> Path:
     """Download a locked file; if its URL is gone, find the same file (by name) on PyPI.
 
     The SHA-256 from the lock is checked either way, so a mirror or a moved file
-    can't change what is installed.
+    can't change what is installed. A copy shipped with the program is used
+    first, after the same check: the desktop bundle carries the locked files in
+    ``vendor/downloads/`` so that it works offline.
     """
+    shipped = data_path("vendor") / "downloads" / f"{package.sha256[:16]}-{package.filename}"
+    if shipped.is_file() and sha256_file(shipped) == package.sha256:
+        return shipped
     try:
         return download(package.url, package.sha256, downloads, package.filename)
     except PackageError as first:
