@@ -25,14 +25,29 @@ from workbench.sandbox import (  # noqa: E402
     get_engine,
 )
 
+#: The runtimes every test session prepares; python-sci (a ~75 s compile the first
+#: time) only for the tests that ask for it through ``sci_engine``.
+SMALL_RUNTIMES = (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT)
+
 
 @pytest.fixture(scope="session")
 def engine() -> SandboxEngine:
-    """The process-wide engine with both runtimes compiled or loaded."""
+    """The process-wide engine with the small runtimes compiled or loaded."""
     eng = get_engine()
-    for runtime in RuntimeType:
+    for runtime in SMALL_RUNTIMES:
         eng.module(runtime)
     return eng
+
+
+@pytest.fixture(scope="session")
+def sci_engine(engine: SandboxEngine) -> SandboxEngine:
+    """The engine with python-sci ready too: compiled at most once per test run.
+
+    The module cache is the run's (see above), so every process of the run,
+    CLI subprocesses included, loads the one compiled file.
+    """
+    engine.module(RuntimeType.PYTHON_SCI)
+    return engine
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from .sandbox import (
     TrapKind,
     VendorProgress,
     add_vendor_progress_listener,
+    auto_runtime,
     create_sandbox,
     ensure_vendor_bundle,
     extract_code,
@@ -133,7 +134,7 @@ def _choose_runtime(option: str, path: str, language: RuntimeType | None) -> Run
         return runtime
     raise PolicyError(
         "Could not tell whether this is Python or JavaScript. "
-        "Pass --runtime python or --runtime javascript."
+        "Pass --runtime python, --runtime python-sci or --runtime javascript."
     )
 
 
@@ -244,6 +245,8 @@ def _command_run(args: argparse.Namespace) -> int:
         print(f"wasm-workbench: no code to run. {extracted.note}", file=sys.stderr)
         return EXIT_USAGE
     runtime = _choose_runtime(args.runtime, args.file, extracted.language)
+    if args.runtime == "auto":
+        runtime = auto_runtime(runtime, extracted.code) or runtime
     # The first Python run builds the vendored-package bundle: say what is going on,
     # and wait for it (a one-off run can't use a build still going on behind it).
     add_vendor_progress_listener(_vendor_progress)
@@ -391,11 +394,15 @@ def _command_mcp(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"wasm-workbench mcp: {_first_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    # Both runtimes are compiled (or loaded from the cache) before the first
-    # client arrives, so no tool call waits seconds for a compile.
+    # The runtimes are compiled (or loaded from the cache) before the first
+    # client arrives, so no tool call waits seconds for a compile; one that takes
+    # minutes (python-sci, the first time) goes on in the background.
     engine = get_engine()
     for runtime in RuntimeType:
-        engine.module(runtime, progress=_progress)
+        if engine.compiles_quickly(runtime):
+            engine.module(runtime, progress=_progress)
+        else:
+            engine.prepare_in_background(runtime, progress=_progress)
     if args.transport == "stdio":
         mcp.run_stdio(settings)
         return EXIT_OK
@@ -458,9 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="file to run, or - for standard input")
     run.add_argument(
         "--runtime",
-        choices=["auto", "python", "javascript"],
+        choices=["auto", *(runtime.value for runtime in RuntimeType)],
         default="auto",
-        help="guest language (default: from the code fence, file name or content)",
+        help="guest runtime (default: from the code fence, file name or content; "
+        "python-sci when the code imports numpy, pandas, matplotlib ...)",
     )
     run.add_argument(
         "--policy",

@@ -539,7 +539,10 @@ class MainWindow(QMainWindow):
 
         def prepare() -> None:
             for runtime in RuntimeType:
-                engine.module(runtime, progress=self._report_progress)
+                if engine.compiles_quickly(runtime):
+                    engine.module(runtime, progress=self._report_progress)
+                else:  # python-sci's first compile takes minutes: don't hold the others
+                    engine.prepare_in_background(runtime, progress=self._report_progress)
             # Python guests also get the unpacked stdlib and the vendored packages,
             # built on first use (a download on the very first start): do it here,
             # not on the GUI thread when the first Python sandbox is created.
@@ -1131,7 +1134,8 @@ class MainWindow(QMainWindow):
         # first Run skips interpreter start-up.
         try:
             for runtime in RuntimeType:
-                self._sandbox(runtime)
+                if get_engine().is_ready(runtime):
+                    self._sandbox(runtime)
         except Exception as exc:
             self._show_error(exc)
             return

@@ -188,13 +188,8 @@ class WorkbenchTools:
         specs = load_runtime_specs()
         runtimes = []
         for runtime, spec in specs.items():
-            description = (
-                "CPython compiled to WebAssembly (WASI); standard library and vendored "
-                "pure-Python packages."
-                if runtime is RuntimeType.PYTHON
-                else "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules."
-            )
-            language: Language = "python" if runtime is RuntimeType.PYTHON else "javascript"
+            description = _DESCRIPTIONS[runtime]
+            language = _language(runtime)
             runtimes.append(
                 RuntimeInfo(
                     language=language,
@@ -456,8 +451,18 @@ class WorkbenchTools:
         )
 
 
+_DESCRIPTIONS = {
+    RuntimeType.PYTHON: "CPython compiled to WebAssembly (WASI); standard library and vendored "
+    "pure-Python packages. Starts fastest.",
+    RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules.",
+    RuntimeType.PYTHON_SCI: "CPython 3.15 compiled to WebAssembly with numpy, pandas, scipy, "
+    "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in; figures drawn with "
+    "matplotlib come back with the result. Chosen automatically when Python code imports them.",
+}
+
+
 def _language(runtime: RuntimeType) -> Language:
-    return "python" if runtime is RuntimeType.PYTHON else "javascript"
+    return runtime.value
 
 
 def _result_text(model: ExecuteResult) -> str:

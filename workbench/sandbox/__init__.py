@@ -38,7 +38,15 @@ from ._errors import (
     UnsupportedPlatformError,
     WorkspaceError,
 )
-from ._extract import CodeBlock, ExtractedCode, detect_language, extract_code, runtime_for_path
+from ._extract import (
+    CodeBlock,
+    ExtractedCode,
+    auto_runtime,
+    detect_language,
+    extract_code,
+    runtime_for_path,
+    scientific_imports,
+)
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
@@ -129,6 +137,7 @@ __all__ = [
     "add_vendor_progress_listener",
     "analyze_error",
     "analyze_fuel",
+    "auto_runtime",
     "cache_dir",
     "check_platform",
     "config_dir",
@@ -158,6 +167,7 @@ __all__ = [
     "remove_vendor_progress_listener",
     "reset_session_workspace",
     "runtime_for_path",
+    "scientific_imports",
     "validate_session_id",
     "write_session_file",
 ]
