@@ -18,6 +18,9 @@ _BASE = Path(tempfile.mkdtemp(prefix="wasm-workbench-tests-"))
 os.environ.setdefault("WASM_WORKBENCH_CACHE_DIR", str(_BASE / "cache"))
 os.environ["WASM_WORKBENCH_DATA_DIR"] = str(_BASE / "data")
 os.environ["WASM_WORKBENCH_CONFIG_DIR"] = str(_BASE / "config")
+# python-sci instances import numpy, pandas and pyplot while they start (~10 B fuel,
+# seconds of CPU each): tests that need a module import it themselves.
+os.environ.setdefault("WASM_WORKBENCH_SCI_PRELOAD", "")
 
 from workbench.sandbox import (  # noqa: E402
     RuntimeType,

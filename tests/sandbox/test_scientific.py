@@ -130,6 +130,17 @@ def test_a_guest_cannot_hand_over_a_fake_or_endless_figure(sci: Sandbox) -> None
     assert result.figures_truncated
 
 
+def test_preloaded_modules_are_imported_before_the_user_and_not_charged(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = "import sys\nprint('colorsys' in sys.modules, 'wave' in sys.modules)"
+    monkeypatch.setenv("WASM_WORKBENCH_SCI_PRELOAD", "colorsys, not-a-name, os;print(1)")
+    with create_sandbox(RuntimeType.PYTHON_SCI, workspace_root=workspace_root, warm=False) as sb:
+        result = sb.execute(code)
+    assert result.stdout == "True False\n", result.stderr
+    assert result.startup_fuel > 0
+
+
 def test_png_size_reads_the_header_and_refuses_the_rest() -> None:
     header = b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR"
     assert png_size(header + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")) == (640, 480)
