@@ -484,3 +484,35 @@ def test_parse_setting_reads_b_as_bytes_for_byte_settings() -> None:
     assert parse_setting("memory_bytes=64000000B") == ("memory_bytes", 64_000_000)
     assert parse_setting("fuel_budget=2B") == ("fuel_budget", 2_000_000_000)
     assert parse_setting("timeout_seconds=500ms") == ("timeout_seconds", 0.5)
+
+
+def test_auto_runs_plotting_code_in_python_sci_and_saves_its_figures(
+    sci_engine: SandboxEngine, tmp_path: Path, ws: list[str]
+) -> None:
+    code = (
+        "```python\nimport matplotlib.pyplot as plt\nplt.plot([1, 2], [2, 1])\nplt.show()\n"
+        "plt.figure()\nplt.bar(['a'], [1])\nprint('drawn')\n```\n"
+    )
+    folder = tmp_path / "figs"
+    budget = ["--set", "fuel_budget=60000000000", "--set", "timeout_seconds=300"]
+    run = invoke(
+        "run",
+        write(tmp_path, "reply.md", code),
+        "--figures",
+        str(folder),
+        *budget,
+        *ws,
+        timeout=400,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "drawn\n"
+    assert "python-sci run succeeded." in run.stderr
+    assert f"Figures written to {folder.resolve()}: figure-1.png, figure-2.png" in run.stderr
+    assert (folder / "figure-1.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    as_json = invoke("run", write(tmp_path, "r2.md", code), "--json", *budget, *ws, timeout=400)
+    data = json.loads(as_json.stdout)
+    assert data["runtime"] == "python-sci"
+    assert [(f["index"], f["width"], f["path"]) for f in data["figures"]] == [
+        (1, 640, None),
+        (2, 640, None),
+    ]

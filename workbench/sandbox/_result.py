@@ -105,9 +105,11 @@ class Figure(BaseModel):
 
         for figure in result.figures:
             Path(f"plot-{figure.index}.png").write_bytes(figure.data)
+
+    In JSON (``model_dump(mode="json")``) the image is base64.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     #: Position among the run's figures, from 1.
     index: int
