@@ -35,6 +35,7 @@ from workbench.sandbox import (
     RuntimeType,
     SandboxError,
     load_runtime_specs,
+    scientific_imports,
 )
 from workbench.sandbox._storage import MAX_LIST_ENTRIES
 
@@ -131,7 +132,11 @@ class WorkbenchTools:
         code: Annotated[str, Field(description="The program to run.")],
         language: Annotated[
             Language | None,
-            Field(description="python or javascript (default: the session's, else python)."),
+            Field(
+                description="python, python-sci (numpy, pandas, matplotlib ... built in) or "
+                "javascript (default: the session's; else python-sci when the code imports "
+                "the scientific stack, else python)."
+            ),
         ] = None,
         session_id: Annotated[str | None, _SESSION_ID] = None,
         limits: Annotated[
@@ -164,6 +169,9 @@ class WorkbenchTools:
             raise ToolError("The code is empty: send the program to run in `code`.")
         policy = self._policy_for(limits)
         runtime = RuntimeType(language) if language is not None else None
+        if runtime is None and session_id is None and scientific_imports(code):
+            # Auto: data code goes to the runtime that has numpy, pandas, matplotlib.
+            runtime = RuntimeType.PYTHON_SCI
         managed = await self._in_thread(
             lambda: self.registry.resolve(owner, session_id, runtime), cancellable=False
         )
@@ -202,7 +210,9 @@ class WorkbenchTools:
     def create_session(
         self,
         ctx: Context,
-        language: Annotated[Language, Field(description="python or javascript.")] = "python",
+        language: Annotated[
+            Language, Field(description="python, python-sci or javascript.")
+        ] = "python",
         auto_persist_globals: Annotated[
             bool,
             Field(
