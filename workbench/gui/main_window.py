@@ -56,6 +56,7 @@ from workbench.sandbox import (
     Session,
     TrapKind,
     add_vendor_progress_listener,
+    auto_runtime,
     config_dir,
     create_sandbox,
     default_workspace_root,
@@ -461,8 +462,12 @@ class MainWindow(QMainWindow):
         self.runtime_combo = QComboBox(self)
         self.runtime_combo.addItem("Auto", "auto")
         self.runtime_combo.addItem("Python", RuntimeType.PYTHON.value)
+        self.runtime_combo.addItem("Python (scientific)", RuntimeType.PYTHON_SCI.value)
         self.runtime_combo.addItem("JavaScript", RuntimeType.JAVASCRIPT.value)
-        self.runtime_combo.setToolTip("Guest language; Auto picks it from the code")
+        self.runtime_combo.setToolTip(
+            "Guest runtime; Auto picks it from the code (Python that imports numpy, "
+            "pandas, matplotlib ... runs in Python (scientific))"
+        )
         self.runtime_combo.setAccessibleName("Runtime")
         bar.addWidget(QLabel(" Runtime ", self))
         bar.addWidget(self.runtime_combo)
@@ -531,7 +536,8 @@ class MainWindow(QMainWindow):
         choice = self.runtime_combo.currentData()
         if choice != "auto":
             return RuntimeType(choice)
-        return detect_language(code) or RuntimeType.PYTHON
+        language = detect_language(code) or RuntimeType.PYTHON
+        return auto_runtime(language, code) or language
 
     def prepare_runtimes(self) -> None:
         """Load or compile both runtimes in the background, showing progress."""
