@@ -324,7 +324,7 @@ def test_undetectable_language_asks_for_runtime(cli: Cli, tmp_path: Path) -> Non
     run = cli("run", write(tmp_path, "notes.txt", "hello there\nnothing to see\n"))
     assert run.returncode == 2
     assert "Could not tell whether this is Python or JavaScript" in run.stderr
-    assert "--runtime python or --runtime javascript" in run.stderr
+    assert "--runtime python, --runtime python-sci or --runtime javascript" in run.stderr
 
 
 def test_empty_input(cli: Cli) -> None:
