@@ -18,6 +18,9 @@ _BASE = Path(tempfile.mkdtemp(prefix="wasm-workbench-tests-"))
 os.environ.setdefault("WASM_WORKBENCH_CACHE_DIR", str(_BASE / "cache"))
 os.environ["WASM_WORKBENCH_DATA_DIR"] = str(_BASE / "data")
 os.environ["WASM_WORKBENCH_CONFIG_DIR"] = str(_BASE / "config")
+# python-sci instances import numpy, pandas and pyplot while they start (~10 B fuel,
+# seconds of CPU each): tests that need a module import it themselves.
+os.environ.setdefault("WASM_WORKBENCH_SCI_PRELOAD", "")
 
 from workbench.sandbox import (  # noqa: E402
     RuntimeType,
@@ -25,14 +28,29 @@ from workbench.sandbox import (  # noqa: E402
     get_engine,
 )
 
+#: The runtimes every test session prepares; python-sci (a ~75 s compile the first
+#: time) only for the tests that ask for it through ``sci_engine``.
+SMALL_RUNTIMES = (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT)
+
 
 @pytest.fixture(scope="session")
 def engine() -> SandboxEngine:
-    """The process-wide engine with both runtimes compiled or loaded."""
+    """The process-wide engine with the small runtimes compiled or loaded."""
     eng = get_engine()
-    for runtime in RuntimeType:
+    for runtime in SMALL_RUNTIMES:
         eng.module(runtime)
     return eng
+
+
+@pytest.fixture(scope="session")
+def sci_engine(engine: SandboxEngine) -> SandboxEngine:
+    """The engine with python-sci ready too: compiled at most once per test run.
+
+    The module cache is the run's (see above), so every process of the run,
+    CLI subprocesses included, loads the one compiled file.
+    """
+    engine.module(RuntimeType.PYTHON_SCI)
+    return engine
 
 
 @pytest.fixture

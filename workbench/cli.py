@@ -37,6 +37,7 @@ from .sandbox import (
     TrapKind,
     VendorProgress,
     add_vendor_progress_listener,
+    auto_runtime,
     choose_code,
     create_sandbox,
     create_session,
@@ -91,7 +92,7 @@ def _choose_runtime(option: str, path: str, language: RuntimeType | None) -> Run
         return runtime
     raise PolicyError(
         "Could not tell whether this is Python or JavaScript. "
-        "Pass --runtime python or --runtime javascript."
+        "Pass --runtime python, --runtime python-sci or --runtime javascript."
     )
 
 
@@ -203,6 +204,8 @@ def _command_run(args: argparse.Namespace) -> int:
     if choice.answer and not args.json:
         print(f"wasm-workbench: {choice.extracted.note}", file=sys.stderr)
     runtime = _choose_runtime(args.runtime, args.file, choice.runtime)
+    if args.runtime == "auto":
+        runtime = auto_runtime(runtime, choice.code) or runtime
     # The first Python run builds the vendored-package bundle: say what is going on,
     # and wait for it (a one-off run can't use a build still going on behind it).
     add_vendor_progress_listener(_vendor_progress)
@@ -255,10 +258,23 @@ def _command_run(args: argparse.Namespace) -> int:
     if "error" in outcome:
         raise outcome["error"]
     result: SandboxResult = outcome["result"]
+    written = _write_figures(result, Path(args.figures)) if args.figures else []
     if args.json:
-        data = result.model_dump(mode="json", exclude={"stdout_bytes", "stderr_bytes"})
+        exclude = {"stdout_bytes", "stderr_bytes", "figures"}
+        data = result.model_dump(mode="json", exclude=exclude)
         data["workspace"] = None if removed else str(sandbox.workspace)
         data["kept_session"] = kept
+        data["figures"] = [
+            {
+                "index": figure.index,
+                "format": figure.format,
+                "width": figure.width,
+                "height": figure.height,
+                "size_bytes": figure.size_bytes,
+                "path": str(written[figure.index - 1]) if written else None,
+            }
+            for figure in result.figures
+        ]
         print(json.dumps(data, indent=2))
         return _exit_status(result)
     print(sanitize("\n" + result.summary()), file=sys.stderr)
@@ -277,7 +293,30 @@ def _command_run(args: argparse.Namespace) -> int:
             f"Run in it again with --session {kept}.",
             file=sys.stderr,
         )
+    if written:
+        names = ", ".join(path.name for path in written)
+        print(f"Figures written to {Path(args.figures).resolve()}: {names}", file=sys.stderr)
+    elif result.figures:
+        print(
+            f"The run drew {len(result.figures)} figure(s); pass --figures DIR to save them.",
+            file=sys.stderr,
+        )
+    if result.figures_truncated:
+        print("Some figures were left out: the per-run figure cap was reached.", file=sys.stderr)
     return _exit_status(result)
+
+
+def _write_figures(result: SandboxResult, folder: Path) -> list[Path]:
+    """Write the run's figures to ``folder`` as figure-<n>.<format>; return their paths."""
+    if not result.figures:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for figure in result.figures:
+        path = folder / f"figure-{figure.index}.{figure.format}"
+        path.write_bytes(figure.data)
+        paths.append(path)
+    return paths
 
 
 def _ensure_session(
@@ -388,11 +427,15 @@ def _command_mcp(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"wasm-workbench mcp: {_first_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    # Both runtimes are compiled (or loaded from the cache) before the first
-    # client arrives, so no tool call waits seconds for a compile.
+    # The runtimes are compiled (or loaded from the cache) before the first
+    # client arrives, so no tool call waits seconds for a compile; one that takes
+    # minutes (python-sci, the first time) goes on in the background.
     engine = get_engine()
     for runtime in RuntimeType:
-        engine.module(runtime, progress=_progress)
+        if engine.compiles_quickly(runtime):
+            engine.module(runtime, progress=_progress)
+        else:
+            engine.prepare_in_background(runtime, progress=_progress)
     if args.transport == "stdio":
         mcp.run_stdio(settings)
         return EXIT_OK
@@ -460,9 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="file to run, or - for standard input")
     run.add_argument(
         "--runtime",
-        choices=["auto", "python", "javascript"],
+        choices=["auto", *(runtime.value for runtime in RuntimeType)],
         default="auto",
-        help="guest language (default: from the code fence, file name or content)",
+        help="guest runtime (default: from the code fence, file name or content; "
+        "python-sci when the code imports numpy, pandas, matplotlib ...)",
     )
     run.add_argument(
         "--policy",
@@ -477,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--set memory_bytes=256MiB (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
+    run.add_argument(
+        "--figures",
+        metavar="DIR",
+        help="write the figures the run draws (python-sci: plt.show(), open figures) to DIR "
+        "as figure-1.png, figure-2.png ...",
+    )
     run.add_argument(
         "--session",
         help="run in this session's workspace, creating the session if it doesn't exist "
@@ -543,7 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     policies.set_defaults(handler=_command_policies)
     runtimes = sub.add_parser("runtimes", help="show the runtimes, their hashes and the cache")
     runtimes.add_argument(
-        "--prepare", action="store_true", help="compile (or load) both runtimes now"
+        "--prepare",
+        action="store_true",
+        help="compile (or load) every runtime now (python-sci: ~75 s and 2.6 GiB the first time)",
     )
     runtimes.set_defaults(handler=_command_runtimes)
     vendor = sub.add_parser("vendor", help="the vendored pure-Python packages: list or build")

@@ -80,7 +80,7 @@ Cli = Callable[..., CliRun]
 @pytest.fixture
 def cli(engine: SandboxEngine) -> Cli:
     """The CLI runner, once both runtimes are in the shared module cache."""
-    assert all(engine.is_ready(runtime) for runtime in RuntimeType)
+    assert all(engine.is_ready(rt) for rt in (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT))
     return invoke
 
 
@@ -298,7 +298,7 @@ def test_sleep_shorter_than_the_timeout_really_sleeps(
 
 
 def test_sigint_cancels_the_run(engine: SandboxEngine, tmp_path: Path, ws: list[str]) -> None:
-    assert all(engine.is_ready(runtime) for runtime in RuntimeType)
+    assert all(engine.is_ready(rt) for rt in (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT))
     code = "print('started', flush=True)\nwhile True:\n    pass\n"
     source = write(tmp_path, "spin.py", code)
     args = command("run", source, "--set", "fuel_budget=1T", "--set", "timeout_seconds=60", *ws)
@@ -411,7 +411,7 @@ def test_undetectable_language_asks_for_runtime(cli: Cli, tmp_path: Path) -> Non
     run = cli("run", write(tmp_path, "notes.txt", "hello there\nnothing to see\n"))
     assert run.returncode == 2
     assert "Could not tell whether this is Python or JavaScript" in run.stderr
-    assert "--runtime python or --runtime javascript" in run.stderr
+    assert "--runtime python, --runtime python-sci or --runtime javascript" in run.stderr
 
 
 def test_empty_input(cli: Cli) -> None:
@@ -504,3 +504,35 @@ def test_run_help_lists_every_setting(cli: Cli) -> None:
     assert run.returncode == 0
     for name in ExecutionPolicy.model_fields:
         assert name in run.stdout
+
+
+def test_auto_runs_plotting_code_in_python_sci_and_saves_its_figures(
+    sci_engine: SandboxEngine, tmp_path: Path, ws: list[str]
+) -> None:
+    code = (
+        "```python\nimport matplotlib.pyplot as plt\nplt.plot([1, 2], [2, 1])\nplt.show()\n"
+        "plt.figure()\nplt.bar(['a'], [1])\nprint('drawn')\n```\n"
+    )
+    folder = tmp_path / "figs"
+    budget = ["--set", "fuel_budget=60000000000", "--set", "timeout_seconds=300"]
+    run = invoke(
+        "run",
+        write(tmp_path, "reply.md", code),
+        "--figures",
+        str(folder),
+        *budget,
+        *ws,
+        timeout=400,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "drawn\n"
+    assert "python-sci run succeeded." in run.stderr
+    assert f"Figures written to {folder.resolve()}: figure-1.png, figure-2.png" in run.stderr
+    assert (folder / "figure-1.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    as_json = invoke("run", write(tmp_path, "r2.md", code), "--json", *budget, *ws, timeout=400)
+    data = json.loads(as_json.stdout)
+    assert data["runtime"] == "python-sci"
+    assert [(f["index"], f["width"], f["path"]) for f in data["figures"]] == [
+        (1, 640, None),
+        (2, 640, None),
+    ]

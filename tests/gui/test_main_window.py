@@ -110,6 +110,13 @@ def test_runtime_is_picked_from_the_language(qtbot: QtBot, window: MainWindow) -
     assert result.runtime is RuntimeType.PYTHON
 
 
+def test_auto_picks_the_scientific_runtime_for_data_code(window: MainWindow) -> None:
+    assert window.runtime_combo.currentData() == "auto"
+    assert window.runtime_for("import pandas as pd\nprint(pd)") is RuntimeType.PYTHON_SCI
+    assert window.runtime_for("import json\nprint(1)") is RuntimeType.PYTHON
+    assert window.runtime_combo.findData("python-sci") >= 0  # choosable by name too
+
+
 def test_errors_show_guidance_and_stderr(qtbot: QtBot, window: MainWindow) -> None:
     result = run(qtbot, window, "total = 1\nprint(totl)")
     assert not result.success

@@ -73,7 +73,7 @@ async def exercise_every_tool(client: Client) -> dict[str, Any]:
         assert tool.description, tool.name
 
     runtimes = ok(await client.call_tool("list_runtimes", {}))
-    assert {r["language"] for r in runtimes["runtimes"]} == {"python", "javascript"}
+    assert {r["language"] for r in runtimes["runtimes"]} == {"python", "javascript", "python-sci"}
     assert runtimes["limits"]["fuel_budget"] > 0
 
     # The default session: created on first use, state kept between calls.
@@ -200,7 +200,11 @@ async def exercise_every_tool(client: Client) -> dict[str, Any]:
 async def check_bad_input(client: Client) -> None:
     """Every kind of bad input gets an error result with a clear message."""
     cases: list[tuple[str, dict[str, Any], str]] = [
-        ("execute_code", {"code": "print(1)", "language": "ruby"}, "'python' or 'javascript'"),
+        (
+            "execute_code",
+            {"code": "print(1)", "language": "ruby"},
+            "'python', 'javascript' or 'python-sci'",
+        ),
         ("execute_code", {"code": 42}, "code"),
         ("execute_code", {"language": "python"}, "code"),
         ("execute_code", {"code": "   "}, "empty"),
@@ -218,7 +222,7 @@ async def check_bad_input(client: Client) -> None:
         ),
         ("execute_code", {"code": "print(1)", "limits": {"fuel_budget": "lots"}}, "fuel_budget"),
         ("execute_code", {"code": "print(1)", "limits": {"unknown": 1}}, "unknown"),
-        ("create_session", {"language": "cobol"}, "'python' or 'javascript'"),
+        ("create_session", {"language": "cobol"}, "'python', 'javascript' or 'python-sci'"),
         ("create_session", {"auto_persist_globals": "maybe"}, "auto_persist_globals"),
         ("destroy_session", {"session_id": "not-a-session"}, "no session"),
         ("destroy_session", {}, "session_id"),

@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_helpers import TOKEN, check_bad_input, connect, error_text, exercise_every_tool, ok
 
 from workbench.mcp import HttpServer, McpSettings
-from workbench.sandbox import TrapKind
+from workbench.sandbox import ExecutionPolicy, TrapKind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -298,3 +298,18 @@ async def test_stopping_with_a_connected_client_is_clean(
         r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR
     ]
     assert noisy == [], [r.getMessage() for r in noisy]
+
+
+async def test_data_code_goes_to_python_sci_and_lists_its_figures(
+    sci_engine: Any, make_http_server: Any
+) -> None:
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nprint('drawn')"
+    policy = ExecutionPolicy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
+    server = make_http_server(policy=policy)
+    async with connect(server.url) as client:
+        runtimes = ok(await client.call_tool("list_runtimes", {}))["runtimes"]
+        assert "python-sci" in [item["language"] for item in runtimes]
+        result = ok(await client.call_tool("execute_code", {"code": code}))
+        assert result["runtime"] == "python-sci", result
+        assert result["stdout"] == "drawn\n"
+        assert [(f["index"], f["mime_type"]) for f in result["figures"]] == [(1, "image/png")]

@@ -356,6 +356,18 @@ class TestPython(RuntimeContract):
         assert "bad input" in result.stderr
 
 
+class TestScientificPython(TestPython):
+    """The same contract and Python checks against python-sci (CPython 3.15)."""
+
+    runtime = RuntimeType.PYTHON_SCI
+
+    @pytest.fixture
+    def sandbox(self, sci_engine: SandboxEngine, workspace_root: Path) -> Iterator[Sandbox]:
+        sb = create_sandbox(self.runtime, workspace_root=workspace_root)
+        yield sb
+        sb.close()
+
+
 class TestJavaScript(RuntimeContract):
     runtime = RuntimeType.JAVASCRIPT
     hello = "console.log('hello')"
@@ -438,16 +450,23 @@ def test_fresh_executions_are_audited(engine: SandboxEngine, workspace_root: Pat
 
 @pytest.mark.parametrize("runtime", list(RuntimeType))
 def test_the_whole_open_file_allowance_is_the_users(
-    engine: SandboxEngine, workspace_root: Path, runtime: RuntimeType
+    request: pytest.FixtureRequest,
+    engine: SandboxEngine,
+    workspace_root: Path,
+    runtime: RuntimeType,
 ) -> None:
+    if runtime is RuntimeType.PYTHON_SCI:
+        request.getfixturevalue("sci_engine")
     # The interpreter's own files (the Python driver is read from /data/stdlib)
     # must be closed before user code runs, or they eat into max_open_files.
+    python = (
+        "files = []\ntry:\n    for i in range(10):\n"
+        "        files.append(open(f'/app/f{i}', 'w'))\n"
+        "except OSError:\n    pass\nprint('opened', len(files))"
+    )
     code = {
-        RuntimeType.PYTHON: (
-            "files = []\ntry:\n    for i in range(10):\n"
-            "        files.append(open(f'/app/f{i}', 'w'))\n"
-            "except OSError:\n    pass\nprint('opened', len(files))"
-        ),
+        RuntimeType.PYTHON: python,
+        RuntimeType.PYTHON_SCI: python,
         RuntimeType.JAVASCRIPT: (
             "const files = [];\nfor (let i = 0; i < 10; i++) {\n"
             "  const f = std.open(`/app/f${i}`, 'w');\n  if (!f) break;\n  files.push(f);\n}\n"

@@ -166,7 +166,7 @@ def test_every_instance_kind_sees_data_lib(engine: SandboxEngine, workspace_root
 def test_an_instance_without_the_library_still_works(
     engine: SandboxEngine, workspace_root: Path
 ) -> None:
-    for runtime in RuntimeType:
+    for runtime in (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT):
         shape = InstanceShape(runtime, str(workspace_root), 64 * 1024 * 1024, guest_lib="")
         instance = new_instance(engine, shape)
         try:

@@ -475,18 +475,13 @@ def test_stdlib_alternatives_are_concrete() -> None:
 @pytest.mark.parametrize(
     ("module", "alternative"),
     [
-        ("numpy", "statistics"),
-        ("numpy.core._multiarray_umath", "statistics"),
-        ("pandas", "csv module"),
-        ("scipy", "statistics"),
-        ("lxml", "xml.etree.ElementTree"),
+        ("polars", "csv module"),
         ("orjson", "json module"),
         ("ujson", "json module"),
         ("regex", "re module"),
         ("cryptography", "hashlib"),
         ("pydantic_core", "dataclasses"),
         ("psycopg2", "sqlite3"),
-        ("matplotlib", "CSV file"),
     ],
 )
 def test_native_packages_with_a_pure_python_alternative(module: str, alternative: str) -> None:
@@ -498,18 +493,29 @@ def test_native_packages_with_a_pure_python_alternative(module: str, alternative
 
 
 def test_table_packages_get_a_csv_example() -> None:
-    example = missing("pandas").example
+    example = missing("polars").example
     assert example is not None
     assert "csv.DictReader" in example
     assert "statistics.mean" in example
 
 
-@pytest.mark.parametrize("module", ["PIL", "torch", "tensorflow", "sklearn", "cv2"])
+@pytest.mark.parametrize("module", ["torch", "tensorflow", "cv2"])
 def test_native_packages_without_a_stand_in(module: str) -> None:
     result = missing(module)
     assert result.error_type == "NativePackageUnavailable"
     assert f"'{module}'" in result.explanation
     assert "plain Python" in result.fixes[0]
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["numpy", "numpy.core._multiarray_umath", "pandas", "scipy", "lxml", "matplotlib", "PIL"],
+)
+def test_the_scientific_stack_is_in_python_sci(module: str) -> None:
+    result = missing(module)
+    assert result.error_type == "ModuleInScientificRuntime"
+    assert f"'{module.split('.')[0]}'" in result.explanation
+    assert "--runtime python-sci" in result.fixes[0]
 
 
 def test_unknown_module_may_be_installable() -> None:

@@ -45,9 +45,14 @@ def _sandbox(runtime: RuntimeType, root: Path, **policy: object) -> Sandbox:
     return create_sandbox(runtime, policy=ExecutionPolicy(**policy), workspace_root=root)
 
 
-@pytest.fixture
-def py(engine: SandboxEngine, workspace_root: Path) -> Iterator[Sandbox]:
-    sb = _sandbox(RuntimeType.PYTHON, workspace_root)
+@pytest.fixture(params=[RuntimeType.PYTHON, RuntimeType.PYTHON_SCI], ids=str)
+def py(
+    request: pytest.FixtureRequest, engine: SandboxEngine, workspace_root: Path
+) -> Iterator[Sandbox]:
+    """Each Python runtime in turn: every Python boundary test runs against both."""
+    if request.param is RuntimeType.PYTHON_SCI:
+        request.getfixturevalue("sci_engine")
+    sb = _sandbox(request.param, workspace_root)
     yield sb
     sb.close()
 

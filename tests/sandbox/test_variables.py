@@ -134,7 +134,7 @@ def test_listing_after_restart_forgets_old_names(
 
 
 def test_unknown_introspection_is_a_clear_error(
-    engine: SandboxEngine, workspace_root: Path
+    sci_engine: SandboxEngine, workspace_root: Path
 ) -> None:
     for runtime in RuntimeType:
         with create_session(runtime=runtime, workspace_root=workspace_root) as session:

@@ -478,8 +478,9 @@ def test_install_refuses_javascript_sessions(bundle: VendorBundle, workspace_roo
 @pytest.mark.parametrize(
     ("code", "error_type", "words"),
     [
-        ("import numpy", "NativePackageUnavailable", "native"),
-        ("import pandas as pd", "NativePackageUnavailable", "native"),
+        ("import numpy", "ModuleInScientificRuntime", "python-sci"),
+        ("import pandas as pd", "ModuleInScientificRuntime", "python-sci"),
+        ("import cv2", "NativePackageUnavailable", "native"),
         ("import sympy", "InstallablePackage", "install_package(session"),
         ("import multiprocessing", "UnsupportedStdlibModule", "no processes"),
         ("import ssl", "UnsupportedStdlibModule", "network"),

@@ -63,6 +63,7 @@ from workbench.sandbox import (
     Session,
     TrapKind,
     add_vendor_progress_listener,
+    auto_runtime,
     choose_code,
     config_dir,
     create_sandbox,
@@ -550,8 +551,12 @@ class MainWindow(QMainWindow):
         self.runtime_combo = QComboBox(self)
         self.runtime_combo.addItem("Auto", "auto")
         self.runtime_combo.addItem("Python", RuntimeType.PYTHON.value)
+        self.runtime_combo.addItem("Python (scientific)", RuntimeType.PYTHON_SCI.value)
         self.runtime_combo.addItem("JavaScript", RuntimeType.JAVASCRIPT.value)
-        self.runtime_combo.setToolTip("Guest language; Auto picks it from the code")
+        self.runtime_combo.setToolTip(
+            "Guest runtime; Auto picks it from the code (Python that imports numpy, "
+            "pandas, matplotlib ... runs in Python (scientific))"
+        )
         self.runtime_combo.setAccessibleName("Runtime")
         bar.addWidget(QLabel(" Runtime ", self))
         bar.addWidget(self.runtime_combo)
@@ -618,8 +623,16 @@ class MainWindow(QMainWindow):
         return self.policy_editor.policy()
 
     def runtime_for(self, code: str) -> RuntimeType:
-        """The runtime chosen in the combo box, or detected from the code."""
-        return self.chosen_runtime() or detect_language(code) or RuntimeType.PYTHON
+        """The runtime chosen in the combo box, or under Auto the one ``code`` needs.
+
+        Auto detects the language, and sends Python that imports numpy, pandas,
+        matplotlib ... to python-sci (see ``auto_runtime``).
+        """
+        chosen = self.chosen_runtime()
+        if chosen is not None:
+            return chosen
+        language = detect_language(code) or RuntimeType.PYTHON
+        return auto_runtime(language, code) or language
 
     def chosen_runtime(self) -> RuntimeType | None:
         """The runtime the toolbar names, or None when it says Auto."""
@@ -632,7 +645,10 @@ class MainWindow(QMainWindow):
 
         def prepare() -> None:
             for runtime in RuntimeType:
-                engine.module(runtime, progress=self._report_progress)
+                if engine.compiles_quickly(runtime):
+                    engine.module(runtime, progress=self._report_progress)
+                else:  # python-sci's first compile takes minutes: don't hold the others
+                    engine.prepare_in_background(runtime, progress=self._report_progress)
             # Python guests also get the unpacked stdlib and the vendored packages,
             # built on first use (a download on the very first start): do it here,
             # not on the GUI thread when the first Python sandbox is created.
@@ -1042,7 +1058,7 @@ class MainWindow(QMainWindow):
             self._refuse_answer(choice.problem + self._answer_hint(choice.problem_kind))
             return
         code = choice.code
-        runtime = settled or choice.runtime or self.runtime_for(code)
+        runtime = settled or auto_runtime(choice.runtime, code) or self.runtime_for(code)
         target: Sandbox | Session
         try:
             policy = policy or self.policy()
@@ -1313,7 +1329,8 @@ class MainWindow(QMainWindow):
         # first Run skips interpreter start-up.
         try:
             for runtime in RuntimeType:
-                self._sandbox(runtime)
+                if get_engine().is_ready(runtime):
+                    self._sandbox(runtime)
         except Exception as exc:
             self._show_error(exc)
             self.sig_runtimes_failed.emit(exc)

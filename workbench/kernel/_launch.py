@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by ``kernel run`` (and recorded by ``kernel install``)."""
     parser.add_argument(
-        "--runtime", choices=[r.value for r in RuntimeType], default=RuntimeType.PYTHON.value
+        "--runtime",
+        # python-sci has no kernel yet (its figures need display_data first).
+        choices=[RuntimeType.PYTHON.value, RuntimeType.JAVASCRIPT.value],
+        default=RuntimeType.PYTHON.value,
     )
     parser.add_argument(
         "-f", "--connection-file", dest="connection_file", help="Jupyter connection file"

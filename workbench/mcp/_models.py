@@ -24,6 +24,7 @@ __all__ = [
     "DestroyResult",
     "ExecuteResult",
     "ExecutionLimits",
+    "FigureInfo",
     "FileContent",
     "FileEntry",
     "FileList",
@@ -38,7 +39,7 @@ __all__ = [
     "WriteResult",
 ]
 
-Language = Literal["python", "javascript"]
+Language = Literal["python", "javascript", "python-sci"]
 
 #: SandboxResult fields left out of tool results (raw bytes; the text is kept).
 EXCLUDED_RESULT_FIELDS = frozenset({"stdout_bytes", "stderr_bytes"})
@@ -88,6 +89,17 @@ class LimitsInfo(BaseModel):
     max_file_bytes: int
 
 
+class FigureInfo(BaseModel):
+    """A figure of a run, described (its image travels as MCP image content)."""
+
+    index: int
+    format: str
+    mime_type: str
+    width: int
+    height: int
+    size_bytes: int
+
+
 class ExecuteResult(BaseModel):
     """Everything known about one execution (the fields of SandboxResult) and a summary."""
 
@@ -128,6 +140,11 @@ class ExecuteResult(BaseModel):
         default=None, description="With interactive: the trailing expression's value, as text."
     )
     display_value_truncated: bool = False
+    figures: list[FigureInfo] = Field(
+        default_factory=list,
+        description="Figures the run drew (python-sci), without their bytes.",
+    )
+    figures_truncated: bool = False
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
     summary: str = Field(description="A few lines in words: outcome, limits hit, cost, first fix.")
@@ -140,8 +157,19 @@ class ExecuteResult(BaseModel):
     @classmethod
     def from_result(cls, result: SandboxResult) -> ExecuteResult:
         """The tool result for ``result``."""
-        data = result.model_dump(exclude=set(EXCLUDED_RESULT_FIELDS))
-        return cls(**data, summary=result.summary())
+        data = result.model_dump(exclude={*EXCLUDED_RESULT_FIELDS, "figures"})
+        figures = [
+            FigureInfo(
+                index=figure.index,
+                format=figure.format,
+                mime_type=figure.mime_type,
+                width=figure.width,
+                height=figure.height,
+                size_bytes=figure.size_bytes,
+            )
+            for figure in result.figures
+        ]
+        return cls(**data, figures=figures, summary=result.summary())
 
 
 class RuntimeInfo(BaseModel):

@@ -34,6 +34,7 @@ from workbench.sandbox import (
     PolicyError,
     RuntimeType,
     SandboxError,
+    auto_runtime,
     choose_code,
     load_runtime_specs,
 )
@@ -138,7 +139,11 @@ class WorkbenchTools:
         ],
         language: Annotated[
             Language | None,
-            Field(description="python or javascript (default: the session's, else python)."),
+            Field(
+                description="python, python-sci (numpy, pandas, matplotlib ... built in) or "
+                "javascript (default: the session's; else python-sci when the code imports "
+                "the scientific stack, else python)."
+            ),
         ] = None,
         session_id: Annotated[str | None, _SESSION_ID] = None,
         limits: Annotated[
@@ -186,7 +191,9 @@ class WorkbenchTools:
             raise ToolError(f"{choice.problem} {_ANSWER_HINTS[choice.problem_kind]}")
         code = choice.code
         if managed is None:
-            chosen = runtime or choice.runtime
+            # Auto (no language, no session): data code goes to the runtime that
+            # has numpy, pandas, matplotlib.
+            chosen = runtime or auto_runtime(choice.runtime, code)
             managed = await self._in_thread(
                 lambda: self.registry.resolve(owner, None, chosen), cancellable=False
             )
@@ -215,13 +222,8 @@ class WorkbenchTools:
         specs = load_runtime_specs()
         runtimes = []
         for runtime, spec in specs.items():
-            description = (
-                "CPython compiled to WebAssembly (WASI); standard library and vendored "
-                "pure-Python packages."
-                if runtime is RuntimeType.PYTHON
-                else "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules."
-            )
-            language: Language = "python" if runtime is RuntimeType.PYTHON else "javascript"
+            description = _DESCRIPTIONS[runtime]
+            language = _language(runtime)
             runtimes.append(
                 RuntimeInfo(
                     language=language,
@@ -234,7 +236,9 @@ class WorkbenchTools:
     def create_session(
         self,
         ctx: Context,
-        language: Annotated[Language, Field(description="python or javascript.")] = "python",
+        language: Annotated[
+            Language, Field(description="python, python-sci or javascript.")
+        ] = "python",
         auto_persist_globals: Annotated[
             bool,
             Field(
@@ -488,15 +492,24 @@ _ANSWER_HINTS = {
     "": "",
     "empty": "Send the program to run in `code`.",
     "no_code": "Send Python or JavaScript code in `code`.",
-    "mixed": "Pass language='python' or language='javascript' to run that language's "
+    "mixed": "Pass language='python', 'python-sci' or 'javascript' to run that language's "
     "blocks, or send one language's code.",
     "wrong_language": "Send code in that language, or leave `language` out (and use a "
     "session of the answer's language) to run the answer's code.",
 }
 
+_DESCRIPTIONS = {
+    RuntimeType.PYTHON: "CPython compiled to WebAssembly (WASI); standard library and vendored "
+    "pure-Python packages. Starts fastest.",
+    RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules.",
+    RuntimeType.PYTHON_SCI: "CPython 3.15 compiled to WebAssembly with numpy, pandas, scipy, "
+    "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in; figures drawn with "
+    "matplotlib come back with the result. Chosen automatically when Python code imports them.",
+}
+
 
 def _language(runtime: RuntimeType) -> Language:
-    return "python" if runtime is RuntimeType.PYTHON else "javascript"
+    return runtime.value
 
 
 def _result_text(model: ExecuteResult) -> str:

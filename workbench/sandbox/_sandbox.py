@@ -625,6 +625,8 @@ def build_result(
         restored_globals=restored_globals or [],
         display_value=display_value,
         display_value_truncated=display_truncated,
+        figures=outcome.figures,
+        figures_truncated=outcome.figures_truncated,
         error_guidance=guidance,
         fuel_analysis=fuel,
     )
@@ -667,6 +669,6 @@ def _reports_out_of_memory(runtime: RuntimeType, stderr: str) -> bool:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     if not lines:
         return False
-    if runtime is RuntimeType.PYTHON:
+    if runtime.language == "python":
         return lines[-1].startswith("MemoryError")
     return any("out of memory" in line for line in lines[-3:])

@@ -554,7 +554,7 @@ class Session:
         names = [str(name) for name in unsaved] if isinstance(unsaved, list) else []
         if not isinstance(untrusted_state, str):
             return names
-        if self.runtime is RuntimeType.PYTHON:
+        if self.runtime.language == "python":
             try:
                 blob = base64.b64decode(untrusted_state, validate=True)
             except ValueError:

@@ -25,6 +25,10 @@ def _wb_main():
 
     real_yield = posix.sched_yield
     del posix.sched_yield
+    # An interpreter started ahead (the python-sci snapshot) has imported os
+    # already, which copied the function: take that copy away too.
+    if hasattr(sys.modules.get("os"), "sched_yield"):
+        del sys.modules["os"].sched_yield
 
     def read_exact(count):
         parts = []
@@ -92,7 +96,7 @@ def _wb_main():
     def format_one(exc, code, lines):
         tb = exc.__traceback__
         # Drop the driver's own frame so the traceback starts in user code.
-        if tb is not None and tb.tb_frame.f_code is run.__code__:
+        if tb is not None and tb.tb_frame.f_code is run_code.__code__:
             tb = tb.tb_next
         if tb is not None:
             lines.append("Traceback (most recent call last):")
@@ -284,7 +288,23 @@ def _wb_main():
     sys.modules["__main__"] = main_module
     user_globals = main_module.__dict__
 
+    def hand_over_figures():
+        # Figures still open at the end of a run go to the host (python-sci's
+        # matplotlib backend, loaded only if the code drew something).
+        backend = sys.modules.get("_wb_figures")
+        if backend is not None:
+            try:
+                backend.flush()
+            except BaseException:
+                pass
+
     def run(request):
+        try:
+            return run_code(request)
+        finally:
+            hand_over_figures()
+
+    def run_code(request):
         code = request["code"]
         filename = request.get("filename", "<code>")
         code_name[0] = filename

@@ -1,4 +1,8 @@
-"""Runtime-specific instances: CPython (command module) and QuickJS-NG (reactor)."""
+"""Runtime-specific instances, one module per runtime.
+
+CPython 3.12 (command module), QuickJS-NG (reactor) and the scientific CPython
+3.15 (reactor snapshot).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,15 @@ from .._instance import Instance, InstanceShape
 from .._result import RuntimeType
 from .javascript import JavaScriptInstance
 from .python import PythonInstance
+from .scientific import ScientificPythonInstance
 
-__all__ = ["JavaScriptInstance", "PythonInstance", "new_instance"]
+__all__ = ["JavaScriptInstance", "PythonInstance", "ScientificPythonInstance", "new_instance"]
+
+_CLASSES: dict[RuntimeType, type[Instance]] = {
+    RuntimeType.PYTHON: PythonInstance,
+    RuntimeType.JAVASCRIPT: JavaScriptInstance,
+    RuntimeType.PYTHON_SCI: ScientificPythonInstance,
+}
 
 
 def new_instance(
@@ -19,6 +30,4 @@ def new_instance(
     ``background`` start-ups (pool refills) wait for one of the engine's start-up
     slots; a start-up somebody is waiting for does not.
     """
-    if shape.runtime is RuntimeType.PYTHON:
-        return PythonInstance(engine, shape, background=background)
-    return JavaScriptInstance(engine, shape, background=background)
+    return _CLASSES[shape.runtime](engine, shape, background=background)

@@ -95,6 +95,8 @@ class PythonInstance(Instance):
     """A CPython interpreter parked between turns (fresh: one turn, then exit)."""
 
     runtime = RuntimeType.PYTHON
+    #: Fuel the store starts with; what start-up leaves of it is the turn's.
+    startup_fuel_budget = STARTUP_FUEL
 
     def _thread_main(self) -> None:
         self._startup_began = time.perf_counter()
@@ -202,7 +204,7 @@ class PythonInstance(Instance):
                 memory_bytes=int(self.memory.data_len(caller)) if self.memory else 0,
             )
         elif self.state is InstanceState.STARTING:
-            self.startup_fuel = max(0, STARTUP_FUEL - fuel_left)
+            self.startup_fuel = max(0, self.startup_fuel_budget - fuel_left)
             self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
             self._mark_ready()
         self._await_request(caller)

@@ -1,0 +1,257 @@
+"""The python-sci runtime: its mounts, figures, host call, choice and compile lock.
+
+The contract suite (test_contract.TestScientificPython) and the security suite
+(test_security, the ``py`` fixture) run against it too; this file covers what
+only it has. Every test shares the one compile of the run (``sci_engine``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.sandbox import (
+    ExecutionPolicy,
+    RuntimeType,
+    Sandbox,
+    SandboxEngine,
+    analyze_error,
+    auto_runtime,
+    create_sandbox,
+    create_session,
+    scientific_imports,
+)
+from workbench.sandbox._engine import EngineProfile
+from workbench.sandbox._filelock import FileLock
+from workbench.sandbox._runtimes.scientific import MAX_FIGURES, png_size
+
+#: Enough fuel for numpy + matplotlib imported in the run itself (~5-10 B).
+HEAVY = ExecutionPolicy().with_updates(fuel_budget=40_000_000_000, timeout_seconds=300)
+
+
+@pytest.fixture
+def sci(sci_engine: SandboxEngine, workspace_root: Path) -> Iterator[Sandbox]:
+    sb = create_sandbox(RuntimeType.PYTHON_SCI, workspace_root=workspace_root)
+    yield sb
+    sb.close()
+
+
+def test_it_is_cpython_315_with_only_its_own_mounts_and_environment(sci: Sandbox) -> None:
+    code = (
+        "import os, sys\nprint(sys.version_info[:2])\n"
+        "print(sorted(os.listdir('/usr/local/lib')))\nprint(sorted(os.environ))"
+    )
+    result = sci.execute(code)
+    assert result.success, result.stderr
+    version, lib, env = result.stdout.splitlines()
+    assert version == "(3, 15)"
+    assert eval(lib) == ["python315.zip"]
+    assert eval(env) == ["HOME", "MPLBACKEND", "MPLCONFIGDIR", "PYTHONTZPATH", "TMPDIR"]
+
+
+def test_the_runtime_files_are_read_only(sci: Sandbox) -> None:
+    code = textwrap.dedent(
+        """
+        for path in ('/usr/local/lib/x', '/usr/local/lib/python315.zip',
+                     '/usr/local/lib/python315.zip/matplotlib/mpl-data/matplotlibrc'):
+            try:
+                open(path, 'a').write('x')
+                print('wrote', path)
+            except OSError as exc:
+                print('refused', type(exc).__name__)
+        """
+    )
+    result = sci.execute(code)
+    assert "wrote" not in result.stdout
+    assert result.stdout.count("refused") == 3
+
+
+def test_tmp_is_in_the_workspace_and_counts_against_the_quota(sci: Sandbox) -> None:
+    code = "open('/tmp/big.bin', 'wb').write(b'x' * 3_000_000)"
+    result = sci.execute(code, policy=sci.policy.with_updates(workspace_max_bytes=1_000_000))
+    assert result.workspace_quota_exceeded
+    assert not (sci.workspace / ".tmp" / "big.bin").exists() or (
+        (sci.workspace / ".tmp" / "big.bin").stat().st_size < 1_000_000
+    )
+
+
+def test_figures_come_back_through_the_host_call(sci: Sandbox) -> None:
+    code = textwrap.dedent(
+        """
+        import matplotlib.pyplot as plt
+        plt.plot([1, 2, 3], [3, 1, 2])
+        plt.show()
+        plt.figure(figsize=(3, 2), dpi=100)
+        plt.bar(['a', 'b'], [1, 2])
+        print(len(plt.get_fignums()))
+        """
+    )
+    result = sci.execute(code, policy=HEAVY)
+    assert result.success, result.stderr
+    assert result.stdout == "1\n"  # show() handed the first one over and closed it
+    assert [(f.index, f.width, f.height) for f in result.figures] == [
+        (1, 640, 480),
+        (2, 300, 200),
+    ]
+    assert all(f.data.startswith(b"\x89PNG\r\n\x1a\n") for f in result.figures)
+    assert result.figures[0].mime_type == "image/png"
+    assert not result.figures_truncated
+    # No file was written for them: only matplotlib's font cache in /tmp.
+    assert all(name.startswith(".tmp/") for name in result.files_created)
+
+
+def test_a_guest_cannot_hand_over_a_fake_or_endless_figure(sci: Sandbox) -> None:
+    code = textwrap.dedent(
+        f"""
+        import _host
+        print(_host.call(b'figure/png\\nnot a png'))
+        png = b'\\x89PNG\\r\\n\\x1a\\n' + (13).to_bytes(4, 'big') + b'IHDR'
+        png += (1).to_bytes(4, 'big') * 2
+        answers = [_host.call(b'figure/png\\n' + png) for _ in range({MAX_FIGURES} + 5)]
+        print(answers.count(b'ok'), answers[-1])
+        try:
+            print(_host.call(b'read /etc/passwd'))
+        except Exception as exc:
+            print('refused', type(exc).__name__)
+        """
+    )
+    result = sci.execute(code)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "b'invalid'"
+    assert lines[1] == f"{MAX_FIGURES} b'full'"
+    assert "passwd" not in lines[2] and "root" not in lines[2]
+    assert len(result.figures) == MAX_FIGURES
+    assert result.figures_truncated
+
+
+def test_preloaded_modules_are_imported_before_the_user_and_not_charged(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = "import sys\nprint('colorsys' in sys.modules, 'wave' in sys.modules)"
+    monkeypatch.setenv("WASM_WORKBENCH_SCI_PRELOAD", "colorsys, not-a-name, os;print(1)")
+    with create_sandbox(RuntimeType.PYTHON_SCI, workspace_root=workspace_root, warm=False) as sb:
+        result = sb.execute(code)
+    assert result.stdout == "True False\n", result.stderr
+    assert result.startup_fuel > 0
+
+
+def test_png_size_reads_the_header_and_refuses_the_rest() -> None:
+    header = b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR"
+    assert png_size(header + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")) == (640, 480)
+    assert png_size(header + (0).to_bytes(4, "big") * 2) is None
+    assert png_size(b"GIF89a" + b"\0" * 30) is None
+    assert png_size(header) is None
+
+
+def test_a_session_keeps_numpy_state_and_shows_values(
+    sci_engine: SandboxEngine, workspace_root: Path
+) -> None:
+    with create_session(
+        runtime=RuntimeType.PYTHON_SCI, workspace_root=workspace_root, policy=HEAVY
+    ) as session:
+        assert session.execute("import numpy as np\na = np.arange(6).reshape(2, 3)").success
+        result = session.execute("a.sum()", interactive=True)
+        assert result.success, result.stderr
+        assert result.display_value == "np.int32(15)"  # wasm32: the default int is 32-bit
+        names = {row.name for row in session.variables()}
+        assert "a" in names
+
+
+def test_deadline_cuts_a_sleep(sci: Sandbox) -> None:
+    began = time.monotonic()
+    result = sci.execute(
+        "import time\ntime.sleep(20)", policy=sci.policy.with_updates(timeout_seconds=0.5)
+    )
+    assert time.monotonic() - began < 5
+    assert result.trap_kind.value == "deadline"
+
+
+def test_auto_picks_python_sci_for_the_scientific_stack() -> None:
+    assert scientific_imports("import numpy as np\nfrom pandas import DataFrame") == [
+        "numpy",
+        "pandas",
+    ]
+    assert scientific_imports("try:\n    import matplotlib.pyplot as plt\nexcept: pass") == [
+        "matplotlib"
+    ]
+    assert scientific_imports("import os, sys\n# import numpy\nx = 'import pandas'") == []
+    assert auto_runtime(RuntimeType.PYTHON, "import seaborn as sns") is RuntimeType.PYTHON_SCI
+    assert auto_runtime(RuntimeType.PYTHON, "import json") is RuntimeType.PYTHON
+    assert auto_runtime(RuntimeType.JAVASCRIPT, "import numpy") is RuntimeType.JAVASCRIPT
+    assert auto_runtime(None, "import numpy") is None
+
+
+def test_the_small_runtime_names_python_sci_for_pandas() -> None:
+    stderr = (
+        'Traceback (most recent call last):\n  File "<code>", line 1, in <module>\n'
+        "ModuleNotFoundError: No module named 'pandas'\n"
+    )
+    guidance = analyze_error(
+        runtime=RuntimeType.PYTHON,
+        success=False,
+        trap_kind=__import__("workbench.sandbox", fromlist=["TrapKind"]).TrapKind.NONE,
+        stderr=stderr,
+        exit_code=1,
+        fuel_budget=10**9,
+        memory_limit_bytes=2**28,
+        timeout_seconds=30,
+    )
+    assert guidance is not None
+    assert guidance.error_type == "ModuleInScientificRuntime"
+    assert any("python-sci" in fix for fix in guidance.fixes)
+
+
+def test_python_sci_has_an_engine_of_its_own(sci_engine: SandboxEngine) -> None:
+    spec = sci_engine.specs[RuntimeType.PYTHON_SCI]
+    assert spec.profile == EngineProfile(wasm_stack=8 * 1024 * 1024, exceptions=True)
+    assert sci_engine.engine_for(RuntimeType.PYTHON_SCI) is not sci_engine.wasm_engine
+    assert sci_engine.engine_for(RuntimeType.PYTHON) is sci_engine.wasm_engine
+    assert sci_engine.cache_key(spec) != sci_engine.cache_key(sci_engine.specs[RuntimeType.PYTHON])
+
+
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from workbench.sandbox._filelock import FileLock
+lock = FileLock(Path(sys.argv[1]))
+lock.acquire()
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+lock.release()
+"""
+
+
+def test_the_compile_lock_is_held_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "runtime.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path), "1.0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        mine = FileLock(path)
+        assert not mine.acquire(blocking=False)  # the other process holds it
+        began = time.monotonic()
+        assert mine.acquire()  # waits for the other process to let go
+        assert time.monotonic() - began > 0.3
+        mine.release()
+    finally:
+        holder.wait(10)
+        holder.stdout.close()
+    # A process that dies holding the lock releases it.
+    killed = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path), "60"], stdout=subprocess.PIPE, text=True
+    )
+    assert killed.stdout is not None
+    assert killed.stdout.readline().strip() == "locked"
+    killed.kill()
+    killed.wait(10)
+    killed.stdout.close()
+    with FileLock(path) as again:
+        assert again.locked

