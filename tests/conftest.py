@@ -1,7 +1,8 @@
 """Shared test set-up: isolated cache/data/config folders and the real engine.
 
 The compiled-module cache is per test run unless WASM_WORKBENCH_CACHE_DIR is
-already set (developers can point it at a warm cache to skip the ~10 s compile).
+already set (developers can point it at a warm cache to skip the compiles: ~10 s
+for the small runtimes, over a minute for python-sci).
 Data and config folders are always fresh, so no test sees a user's sessions.
 """
 
@@ -28,8 +29,8 @@ from workbench.sandbox import (  # noqa: E402
     get_engine,
 )
 
-#: The runtimes every test session prepares; python-sci (a ~75 s compile the first
-#: time) only for the tests that ask for it through ``sci_engine``.
+#: The small runtimes; python-sci (a ~75 s compile the first time) is compiled
+#: before the first test by ``_python_sci_compiled_first``.
 SMALL_RUNTIMES = (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT)
 
 
@@ -40,6 +41,19 @@ def engine() -> SandboxEngine:
     for runtime in SMALL_RUNTIMES:
         eng.module(runtime)
     return eng
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _python_sci_compiled_first(engine: SandboxEngine) -> None:
+    """Compile python-sci before any test runs, once per test run.
+
+    The workbench window, ``wasm-workbench mcp`` and other faces compile it in a
+    background thread when it isn't cached: done in the middle of the suite,
+    that compile (over a minute on both cores) would run beside timing-sensitive
+    tests, and each MCP subprocess would start one of its own. Point
+    WASM_WORKBENCH_CACHE_DIR at a lasting folder to pay it only once.
+    """
+    engine.module(RuntimeType.PYTHON_SCI)
 
 
 @pytest.fixture(scope="session")
