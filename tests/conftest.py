@@ -30,7 +30,7 @@ from workbench.sandbox import (  # noqa: E402
 )
 
 #: The small runtimes; python-sci (a ~75 s compile the first time) is compiled
-#: before the first test by ``_python_sci_compiled_first``.
+#: before the first test (see ``pytest_collection_finish``).
 SMALL_RUNTIMES = (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT)
 
 
@@ -43,17 +43,19 @@ def engine() -> SandboxEngine:
     return eng
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _python_sci_compiled_first(engine: SandboxEngine) -> None:
-    """Compile python-sci before any test runs, once per test run.
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Compile python-sci before the first test runs, once per test run.
 
     The workbench window, ``wasm-workbench mcp`` and other faces compile it in a
     background thread when it isn't cached: done in the middle of the suite,
     that compile (over a minute on both cores) would run beside timing-sensitive
-    tests, and each MCP subprocess would start one of its own. Point
+    tests, and each MCP subprocess would start one of its own. Here, outside any
+    test, the per-test timeout doesn't cover it either. Point
     WASM_WORKBENCH_CACHE_DIR at a lasting folder to pay it only once.
     """
-    engine.module(RuntimeType.PYTHON_SCI)
+    if session.config.option.collectonly or not session.items:
+        return
+    get_engine().module(RuntimeType.PYTHON_SCI)
 
 
 @pytest.fixture(scope="session")
