@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 from test_cli import Cli, invoke
 
-from workbench.sandbox import RuntimeType, SandboxEngine
+from workbench.cli_eval import Progress
+from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, evaluate
 
 PROBLEMS = [
     {
@@ -116,3 +118,25 @@ def test_eval_usage_errors(cli: Cli, files: tuple[str, str], tmp_path: Path) -> 
     assert bad_k.returncode == 2 and "--k" in bad_k.stderr
     bad_set = cli("eval", problems, samples, "--set", "fuel=1")
     assert bad_set.returncode == 2 and "unknown setting" in bad_set.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_redrawn_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TERM", raising=False)
+    run = evaluate(
+        PROBLEMS, SAMPLES[:2], workers=1, policy=ExecutionPolicy(fuel_budget=300_000_000)
+    )
+    screen = Terminal()
+    progress = Progress(run, screen)
+    for _ in run:
+        progress.last = 0.0  # redraw on every result
+        progress.update()
+    progress.finish()
+    text = screen.getvalue()
+    assert text.count("\r[") == 3 and text.endswith("\n") and text.count("\n") == 1
+    assert "1/2 (50%)" in text and "ETA " in text
+    assert "[" + "#" * 30 + "] 2/2 (100%)" in text
