@@ -282,3 +282,17 @@ def test_resume_skips_samples_already_done(
     assert sorted(r.sample_index for r in fresh) == [0, *range(6, len(SAMPLES))]
     assert run.done == len(SAMPLES)
     assert run.summary().samples == len(SAMPLES)
+
+
+def test_the_pool_is_shallow_during_a_batch_and_deep_again_after() -> None:
+    from workbench.sandbox import get_engine
+    from workbench.sandbox._batch import WORKER_POOL_DEPTH
+    from workbench.sandbox._pool import DEFAULT_DEPTH
+    from workbench.sandbox._sandbox import shared_pool
+
+    depth = shared_pool(get_engine()).depth
+    seen = []
+    for _ in evaluate([PROBLEMS[0]], SAMPLES[:2], policy=POLICY, workers=2):
+        seen.append(dict(depth))
+    assert all(max(d.values()) <= WORKER_POOL_DEPTH for d in seen)
+    assert depth == DEFAULT_DEPTH
