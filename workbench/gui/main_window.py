@@ -72,6 +72,7 @@ from workbench.sandbox._fuel import nice_ceil
 from workbench.sandbox._policy import format_bytes, format_fuel
 from workbench.sandbox._vendor import VendorProgress, python_guest_mounts
 
+from .batch_view import install_batch_dock
 from .console import install_console
 from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
@@ -179,6 +180,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self.console_dock = install_console(self)  # Console dock (gui/console.py)
+        self.batch_dock = install_batch_dock(self)  # Batch dock (gui/batch_view.py)
         self.output_dock.raise_()  # the tab a first start shows: where runs print
         self.statusBar().showMessage("Ready")
         self._restore_settings()

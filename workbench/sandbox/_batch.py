@@ -93,6 +93,7 @@ __all__ = [
     "FailureCause",
     "MalformedLine",
     "SampleResult",
+    "assemble_program",
     "evaluate",
     "load_problems",
     "load_samples",
@@ -511,11 +512,13 @@ if _wb_outcome.errors:
 """
 
 
-def assemble_program(problem: EvalProblem, completion: str, exit_status: int) -> str:
+def assemble_program(problem: EvalProblem, completion: str, exit_status: int | None = None) -> str:
     """The program that runs ``completion`` against ``problem``'s test.
 
-    The last statement leaves with ``exit_status``; the host counts a pass only
-    when it sees that status (an early ``exit(0)`` is not a pass).
+    With ``exit_status``, the last statement leaves with it; the host counts a
+    pass only when it sees that status (an early ``exit(0)`` is not a pass).
+    Without, the program is what a person would run (the Batch view opens it in
+    the editor): it succeeds when the test passes.
     """
     if problem.language is RuntimeType.JAVASCRIPT:
         if problem.format is ProblemFormat.MULTIPLE:
@@ -529,12 +532,16 @@ def assemble_program(problem: EvalProblem, completion: str, exit_status: int) ->
                 + "\n"
                 + f"check({problem.entry_point});\n"
             )
+        if exit_status is None:
+            return _JS_ASSERT + body
         return _JS_ASSERT + body + f"std.exit({exit_status});\n"
     program = problem.prompt + completion + "\n" + problem.test + "\n"
     if problem.format is ProblemFormat.UNITTEST:
         program += _UNITTEST_RUNNER
     else:
         program += f"check({problem.entry_point})\n"
+    if exit_status is None:
+        return program
     return program + (
         "import sys as _wb_sys, os as _wb_os\n"
         "_wb_sys.stdout.flush()\n_wb_sys.stderr.flush()\n"
