@@ -296,3 +296,20 @@ def test_the_pool_is_shallow_during_a_batch_and_deep_again_after() -> None:
         seen.append(dict(depth))
     assert all(max(d.values()) <= WORKER_POOL_DEPTH for d in seen)
     assert depth == DEFAULT_DEPTH
+
+
+def test_overlapping_batches_put_the_pool_depth_back_once_both_end() -> None:
+    from workbench.sandbox import get_engine
+    from workbench.sandbox._batch import WORKER_POOL_DEPTH
+    from workbench.sandbox._pool import DEFAULT_DEPTH
+    from workbench.sandbox._sandbox import shared_pool
+
+    depth = shared_pool(get_engine()).depth
+    first = evaluate([PROBLEMS[2]], SAMPLES[8:10], policy=POLICY, workers=1)
+    second = evaluate([PROBLEMS[2]], SAMPLES[8:10], policy=POLICY, workers=1)
+    next(first)
+    next(second)
+    first.close()
+    assert max(depth.values()) <= WORKER_POOL_DEPTH  # the second still runs
+    second.run()
+    assert depth == DEFAULT_DEPTH

@@ -887,14 +887,29 @@ def _shallow_pool() -> Iterator[None]:
     from ._engine import get_engine
     from ._sandbox import shared_pool
 
+    global _shallow_users
     depth = shared_pool(get_engine()).depth
-    saved = dict(depth)
-    for runtime in depth:
-        depth[runtime] = min(depth[runtime], WORKER_POOL_DEPTH)
+    with _shallow_lock:
+        # Batches may overlap (two Batch views, a notebook): the first saves the
+        # depth, the last puts it back.
+        if _shallow_users == 0:
+            _shallow_saved.clear()
+            _shallow_saved.update(depth)
+            for runtime in depth:
+                depth[runtime] = min(depth[runtime], WORKER_POOL_DEPTH)
+        _shallow_users += 1
     try:
         yield
     finally:
-        depth.update(saved)
+        with _shallow_lock:
+            _shallow_users -= 1
+            if _shallow_users == 0:
+                depth.update(_shallow_saved)
+
+
+_shallow_lock = threading.Lock()
+_shallow_users = 0
+_shallow_saved: dict[RuntimeType, int] = {}
 
 
 def _inline_runner(policy: ExecutionPolicy) -> Callable[[list[_Job]], Iterator[SampleResult]]:
