@@ -313,3 +313,16 @@ def test_overlapping_batches_put_the_pool_depth_back_once_both_end() -> None:
     assert max(depth.values()) <= WORKER_POOL_DEPTH  # the second still runs
     second.run()
     assert depth == DEFAULT_DEPTH
+
+
+def test_closing_an_evaluation_stops_the_samples_running() -> None:
+    import time
+
+    slow = {"task_id": "add", "completion": "    import time\n    time.sleep(60)\n"}
+    samples = [SAMPLES[0], slow, slow, slow]
+    run = evaluate([PROBLEMS[0]], samples, policy=POLICY, workers=2)
+    first = next(run)
+    assert first.sample_index == 0 or first.cause is not None
+    began = time.monotonic()
+    run.close()
+    assert time.monotonic() - began < 15  # not the 60 s the sleeping samples ask for

@@ -641,9 +641,15 @@ class EvalWorker:
                 depth[runtime] = pool_depth
         self._root = Path(tempfile.mkdtemp(prefix="wwb-eval-"))
         self._sandboxes: dict[RuntimeType, Sandbox] = {}
+        self._cancelled = False
 
     def run(self, job: _Job) -> SampleResult:
-        """Run ``job`` in a fresh instance, in this worker's emptied workspace."""
+        """Run ``job`` in a fresh instance, in this worker's emptied workspace.
+
+        After :meth:`cancel`, returns at once with cause ``cancelled``.
+        """
+        if self._cancelled:
+            return _cancelled(job)
         sandbox = self._sandboxes.get(job.problem.language)
         if sandbox is None:
             sandbox = create_sandbox(
@@ -673,6 +679,12 @@ class EvalWorker:
             )
         return judge(job.sample, job.problem, result, job.exit_status)
 
+    def cancel(self) -> None:
+        """Stop the sample that runs (from any thread); later jobs are not run."""
+        self._cancelled = True
+        for sandbox in list(self._sandboxes.values()):
+            sandbox.cancel()
+
     def run_many(self, jobs: list[_Job]) -> list[SampleResult]:
         """:meth:`run` each job in turn (one call for several, where calls cost)."""
         return [self.run(job) for job in jobs]
@@ -683,6 +695,18 @@ class EvalWorker:
             sandbox.close()
         self._sandboxes.clear()
         shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _cancelled(job: _Job) -> SampleResult:
+    return SampleResult(
+        task_id=job.sample.task_id,
+        sample_index=job.sample.index,
+        completion_sha256=job.sample.digest,
+        passed=False,
+        cause=FailureCause.CANCELLED,
+        trap_kind=TrapKind.CANCELLED,
+        error=TrapKind.CANCELLED.words,
+    )
 
 
 def _empty(workspace: Path) -> None:
@@ -932,8 +956,13 @@ def _stream(
     jobs: list[_Job],
     submit: Callable[[_Job], concurrent.futures.Future[SampleResult]],
     in_flight: int,
+    on_stop: Callable[[], None],
 ) -> Iterator[SampleResult]:
-    """Results of ``jobs`` as they finish, with at most ``in_flight`` submitted at once."""
+    """Results of ``jobs`` as they finish, with at most ``in_flight`` submitted at once.
+
+    Closed early, it calls ``on_stop`` (which stops the samples running) before
+    waiting for the workers.
+    """
     pending: set[concurrent.futures.Future[SampleResult]] = set()
     queue = iter(jobs)
     try:
@@ -952,6 +981,8 @@ def _stream(
     finally:
         for future in pending:
             future.cancel()
+        if pending:
+            on_stop()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -1013,6 +1044,11 @@ def _thread_runner(
         workers: list[EvalWorker] = []
         lock = threading.Lock()
 
+        def stop() -> None:
+            with lock:
+                for worker in workers:
+                    worker.cancel()
+
         def work(job: _Job) -> SampleResult:
             worker = getattr(local, "worker", None)
             if worker is None:
@@ -1029,7 +1065,11 @@ def _thread_runner(
         try:
             with _shallow_pool():
                 yield from _stream(
-                    pool, jobs, lambda job: pool.submit(work, job), count * IN_FLIGHT_PER_WORKER
+                    pool,
+                    jobs,
+                    lambda job: pool.submit(work, job),
+                    count * IN_FLIGHT_PER_WORKER,
+                    on_stop=stop,
                 )
         finally:
             for worker in workers:
