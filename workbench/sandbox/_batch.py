@@ -108,6 +108,8 @@ ERROR_MAX_CHARS = 240
 #: Samples handed to each worker ahead of the one it runs: keeps every worker
 #: busy without queueing the whole batch in memory.
 IN_FLIGHT_PER_WORKER = 4
+#: How often closing an evaluation repeats its cancel until the samples in flight end.
+STOP_RETRY_SECONDS = 0.05
 #: Instances a dedicated worker (process or Ray actor) keeps started ahead.
 WORKER_POOL_DEPTH = 3
 
@@ -981,8 +983,11 @@ def _stream(
     finally:
         for future in pending:
             future.cancel()
-        if pending:
+        # Stop again until every sample in flight has ended: a cancel that lands
+        # while a worker is between two samples is reset by the next execute().
+        while pending:
             on_stop()
+            _, pending = concurrent.futures.wait(pending, timeout=STOP_RETRY_SECONDS)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
