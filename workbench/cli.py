@@ -1,4 +1,4 @@
-"""Command line: ``wasm-workbench run | mcp | policies | runtimes``.
+"""Command line: ``wasm-workbench run | eval | mcp | policies | runtimes``.
 
 Exit status of ``run``:
 
@@ -539,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--workspace-root", help="folder that holds session workspaces")
     run.set_defaults(handler=_command_run)
+    from .cli_eval import add_eval_parser  # here: cli_eval uses this module's helpers
+
+    add_eval_parser(sub)
     mcp = sub.add_parser(
         "mcp",
         help="serve the sandbox to AI clients over the Model Context Protocol",

@@ -82,6 +82,7 @@ from workbench.sandbox._policy import format_bytes, format_fuel
 from workbench.sandbox._resources import bundle_root
 from workbench.sandbox._vendor import VendorProgress, python_guest_mounts
 
+from .batch_view import install_batch_dock
 from .console import install_console
 from .editor import CodeEditor, FindBar
 from .examples import Example, load_examples
@@ -206,6 +207,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self.console_dock = install_console(self)  # Console dock (gui/console.py)
+        self.batch_dock = install_batch_dock(self)  # Batch dock (gui/batch_view.py)
         self._place_docks()
         self.statusBar().showMessage("Ready")
         self._restore_settings()
@@ -396,7 +398,7 @@ class MainWindow(QMainWindow):
             (left, [self.sessions_dock, self.agent_sessions_dock]),
             (left, [self.files_dock]),
             (right, [self.result_dock, self.policy_dock, self.variables_dock, self.mcp_dock]),
-            (bottom, [self.output_dock, self.history_dock, self.console_dock]),
+            (bottom, [self.output_dock, self.history_dock, self.console_dock, self.batch_dock]),
         ]
         for _area, docks in groups:
             for dock in docks:
