@@ -45,6 +45,7 @@ from ._history import RunHistory, RunRecord, outcome_words
 from ._ids import new_session_id, validate_session_id
 from ._packages import InstalledPackage, InstallResult, install_package
 from ._policy import ExecutionPolicy, Mount, list_presets, load_policy, policy_field_help
+from ._profile import FuelProfile, ProfileFunction, ProfileLine
 from ._result import (
     ErrorGuidance,
     FuelAnalysis,
@@ -92,6 +93,7 @@ __all__ = [
     "ExtractedCode",
     "FileInfo",
     "FuelAnalysis",
+    "FuelProfile",
     "FuelStatus",
     "InstallResult",
     "InstalledPackage",
@@ -104,6 +106,8 @@ __all__ = [
     "PackageSpecError",
     "PathOutsideWorkspaceError",
     "PolicyError",
+    "ProfileFunction",
+    "ProfileLine",
     "PruneResult",
     "RunHistory",
     "RunRecord",

@@ -35,6 +35,7 @@ from wasmtime import _ffi as ffi
 
 from ._engine import MAX_WASM_STACK, RUNNER_THREAD_STACK, SandboxEngine
 from ._hostcalls import FORWARDED, WASI, set_current_state
+from ._profile import JS_PROFILE_NOTE, FuelProfile, ProfileRecorder, unavailable_profile
 from ._resources import data_path
 from ._result import RuntimeType, TrapKind
 from ._workspace import scan
@@ -123,6 +124,8 @@ class TurnRequest:
     #: in the status as ``value`` (its repr, at most ``value_max`` characters).
     interactive: bool = False
     value_max: int = 65536
+    #: Record a fuel profile of the turn (see :mod:`._profile`).
+    profile: bool = False
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).
     workspace_bytes_used: int = 0
@@ -149,6 +152,8 @@ class TurnOutcome:
     alive: bool = False
     #: The guest driver's own status message (live turns only; untrusted).
     untrusted_status: dict[str, Any] | None = None
+    #: The turn's fuel profile, when the request asked for one.
+    profile: FuelProfile | None = None
 
 
 class OutputCapture:
@@ -342,6 +347,7 @@ class Instance:
         self._entries_base = 0
         self._entries_charged = 0
         self._begun = False
+        self._profiler: ProfileRecorder | None = None
         with Instance._live_lock:
             Instance._live.add(self)
         self._thread = start_runner_thread(
@@ -457,6 +463,12 @@ class Instance:
 
     def on_yield(self, caller: wasmtime.Caller) -> None:  # pragma: no cover - runtime specific
         return None  # only the Python driver uses sched_yield as a channel
+
+    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+        recorder = self._profiler
+        if recorder is None:
+            return None
+        return recorder.on_call(caller, op, a, b)
 
     def read_stdin(self, limit: int) -> bytes:
         data = bytes(self._stdin[:limit])
@@ -646,6 +658,9 @@ class Instance:
         self._entries_charged = 0
         self._deadline = time.monotonic() + request.timeout_seconds
         self._turn_started = time.perf_counter()
+        self._profiler = None
+        if request.profile and self.runtime is RuntimeType.PYTHON:
+            self._profiler = ProfileRecorder(request.code, request.filename, request.fuel)
         self.engine.begin_execution()
         self._begun = True
 
@@ -669,6 +684,13 @@ class Instance:
             self._begun = False
         stdout = self._stdout or OutputCapture("stdout", 0, None)
         stderr = self._stderr or OutputCapture("stderr", 0, None)
+        fuel_consumed = max(0, request.fuel - fuel_left)
+        profile = None
+        if self._profiler is not None:
+            profile = self._profiler.finish(fuel_left, fuel_consumed, self.runtime)
+            self._profiler = None
+        elif request.profile:
+            profile = unavailable_profile(self.runtime, fuel_consumed, JS_PROFILE_NOTE)
         outcome = TurnOutcome(
             exit_code=exit_code,
             trap_kind=trap_kind,
@@ -677,13 +699,14 @@ class Instance:
             stderr=stderr.value(),
             stdout_total=stdout.total,
             stderr_total=stderr.total,
-            fuel_consumed=max(0, request.fuel - fuel_left),
+            fuel_consumed=fuel_consumed,
             memory_bytes=memory_bytes,
             duration_ms=duration,
             quota_hit=self._quota_hit,
             open_files_hit=self._open_files_hit,
             alive=alive,
             untrusted_status=untrusted_status,
+            profile=profile,
         )
         self._turn = None
         self._stdout = self._stderr = None

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._profile import FuelProfile
+
 __all__ = [
     "ErrorGuidance",
     "FuelAnalysis",
@@ -158,6 +160,8 @@ class SandboxResult(BaseModel):
 
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
+    #: With ``profile=True``: where the fuel went, per line and function.
+    profile: FuelProfile | None = None
 
     @property
     def limit_hit(self) -> bool:

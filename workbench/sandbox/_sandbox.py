@@ -15,6 +15,7 @@ executions. For a live interpreter across turns, see sessions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -171,11 +172,13 @@ class Sandbox:
         *,
         policy: ExecutionPolicy | None = None,
         on_output: OutputCallback | None = None,
+        profile: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in a never-used instance and return what happened.
 
         Guest errors and limits come back in the result; this raises only for
-        host-side problems.
+        host-side problems. With ``profile=True`` the result's ``profile`` says
+        which lines and functions spent the fuel (see :class:`FuelProfile`).
 
         Raises
         ------
@@ -194,13 +197,22 @@ class Sandbox:
                 )
             self._cancel_requested = False
             shape = self._shape(policy)
-            instance = self.pool.acquire(shape) if self.warm else new_instance(self.engine, shape)
+            if profile:
+                # Its own interpreter, with a fixed hash seed: the same code then
+                # spends the same fuel, and two profiles of it are equal.
+                instance = new_instance(self.engine, profiled_shape(shape))
+            elif self.warm:
+                instance = self.pool.acquire(shape)
+            else:
+                instance = new_instance(self.engine, shape)
             self._current = instance
             try:
                 if self._cancel_requested:
                     instance.cancel()
                 before = scan(self.workspace)
-                request = turn_request(code, policy, before, fresh=True, on_output=on_output)
+                request = turn_request(
+                    code, policy, before, fresh=True, on_output=on_output, profile=profile
+                )
                 warm_start = instance.ready
                 instance.wait_ready()
                 if instance.startup_error is not None:
@@ -224,7 +236,7 @@ class Sandbox:
             emit_complete(self.audit, self.session_id, result)
             # Refill last: a start-up begun earlier would compete with this
             # caller's own work for the CPU (two cores here).
-            if self.warm and not self._closed:
+            if self.warm and not self._closed and not profile:
                 self.pool.refill_later(shape)
             return result
 
@@ -316,6 +328,18 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
     )
 
 
+def profiled_shape(shape: InstanceShape) -> InstanceShape:
+    """``shape`` for a profiled run: a Python guest gets a fixed string-hash seed.
+
+    CPython randomizes string hashes per interpreter, which moves dict layouts and
+    with them a run's fuel by several percent; a profile must be reproducible.
+    (The driver removes the variable from the environment the user's code sees.)
+    """
+    if shape.runtime is not RuntimeType.PYTHON:
+        return shape
+    return dataclasses.replace(shape, env=(*shape.env, ("PYTHONHASHSEED", "0")))
+
+
 def turn_request(
     code: str,
     policy: ExecutionPolicy,
@@ -325,6 +349,7 @@ def turn_request(
     persist: bool = False,
     interactive: bool = False,
     on_output: OutputCallback | None = None,
+    profile: bool = False,
 ) -> TurnRequest:
     """The per-turn limits of ``policy``, with the workspace usage as quota baseline."""
     return TurnRequest(
@@ -341,6 +366,7 @@ def turn_request(
         persist=persist,
         interactive=interactive,
         value_max=DISPLAY_VALUE_MAX_CHARS,
+        profile=profile,
         on_output=on_output,
         workspace_bytes_used=usage.total_bytes,
         workspace_entries_used=usage.entries,
@@ -474,6 +500,7 @@ def build_result(
         display_value_truncated=display_truncated,
         error_guidance=guidance,
         fuel_analysis=fuel,
+        profile=outcome.profile,
     )
 
 

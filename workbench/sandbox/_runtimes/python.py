@@ -50,6 +50,18 @@ def introspect_source() -> str:
     return _introspect_source
 
 
+_profiler_source: str | None = None
+
+
+def profiler_source() -> str:
+    """The guest half of the fuel profiler (``profiler.py``), sent with profiled turns."""
+    global _profiler_source
+    if _profiler_source is None:
+        path = data_path("wasm") / "guest" / "python" / "profiler.py"
+        _profiler_source = path.read_text("utf-8")
+    return _profiler_source
+
+
 def _context_fuel(caller: wasmtime.Caller) -> int:
     left = ctypes.c_uint64(0)
     error = ffi.wasmtime_context_get_fuel(caller._context(), ctypes.byref(left))
@@ -226,6 +238,9 @@ class PythonInstance(Instance):
         }
         if request.op == "introspect":  # compiled by the guest on first use
             message["source"] = introspect_source()
+        if request.profile:  # compiled by the guest on first use
+            message["profile"] = True
+            message["profiler_source"] = profiler_source()
         if request.interactive:  # only then: the usual request stays as it was
             message["interactive"] = True
             message["value_max"] = request.value_max
