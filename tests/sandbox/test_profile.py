@@ -183,3 +183,45 @@ def test_javascript_says_detail_is_not_available(engine: SandboxEngine, tmp_path
 
 def test_unprofiled_runs_have_no_profile(python_sandbox: Sandbox) -> None:
     assert python_sandbox.execute("print(1)").profile is None
+
+
+def test_out_of_fuel_guidance_names_the_line_that_spent_most(python_sandbox: Sandbox) -> None:
+    code = "data = list(range(10))\nx = 0\nwhile True:\n    x += sum(data)\n"
+    policy = ExecutionPolicy(fuel_budget=40_000_000, timeout_seconds=60.0)
+    result = python_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL
+    fuel = result.fuel_analysis
+    assert fuel is not None and fuel.hot_line == 4
+    assert fuel.hot_line_percent is not None and fuel.hot_line_percent > 50
+    assert "Line 4, `x += sum(data)`, used" in fuel.recommendation
+    assert "Change that line rather than the budget" in fuel.recommendation
+    guidance = result.error_guidance
+    assert guidance is not None and guidance.line == 4
+    assert guidance.fixes[0].startswith("Change that line")
+    assert "Line 4" in guidance.explanation
+
+
+def test_one_big_step_suggests_a_larger_budget() -> None:
+    from workbench.sandbox._fuel import find_hotspot
+    from workbench.sandbox._profile import ProfileLine
+
+    profile = FuelProfile(
+        runtime="python",
+        lines=[
+            ProfileLine(
+                line=1,
+                function="<module>",
+                text="import big",
+                self_fuel=900,
+                total_fuel=900,
+                hits=1,
+            ),
+            ProfileLine(
+                line=2, function="<module>", text="x = 1", self_fuel=10, total_fuel=10, hits=1
+            ),
+        ],
+    )
+    hotspot = find_hotspot(profile, 1000)
+    assert hotspot is not None and hotspot.line.line == 1 and hotspot.percent == 90.0
+    assert hotspot.sentence == "Line 1, `import big`, used 90% of the budget (it ran once)."
+    assert "a larger budget is the sensible fix" in hotspot.fix

@@ -101,6 +101,10 @@ class FuelAnalysis(BaseModel):
     fuel_budget: int
     suggested_budget: int
     recommendation: str
+    #: With a fuel profile: the line of the user's code that spent the most fuel
+    #: itself, and its share of the budget (percent).
+    hot_line: int | None = None
+    hot_line_percent: float | None = None
 
 
 class SandboxResult(BaseModel):

@@ -30,7 +30,7 @@ import platformdirs
 from ._engine import APP_NAME, ProgressCallback, SandboxEngine, get_engine
 from ._errors import PolicyError, SandboxClosedError
 from ._events import AuditLog, code_digest, emit, excerpt
-from ._fuel import analyze_fuel
+from ._fuel import analyze_fuel, find_hotspot
 from ._guidance import analyze_error
 from ._ids import new_session_id, validate_session_id
 from ._instance import Instance, InstanceShape, TurnOutcome, TurnRequest
@@ -459,8 +459,21 @@ def build_result(
         vendored_modules=vendored_import_names() if runtime is RuntimeType.PYTHON else (),
     )
     fuel = analyze_fuel(
-        outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL
+        outcome.fuel_consumed,
+        policy.fuel_budget,
+        exhausted=trap_kind is TrapKind.OUT_OF_FUEL,
+        profile=outcome.profile,
     )
+    if guidance is not None and fuel.hot_line is not None and trap_kind is TrapKind.OUT_OF_FUEL:
+        hotspot = find_hotspot(outcome.profile, policy.fuel_budget) if outcome.profile else None
+        if hotspot is not None:
+            guidance = guidance.model_copy(
+                update={
+                    "explanation": f"{guidance.explanation} {hotspot.sentence}",
+                    "fixes": [hotspot.fix, *guidance.fixes],
+                    "line": hotspot.line.line,
+                }
+            )
     display_value, display_truncated = _display_value(untrusted_status)
     # Every field is computed here by the host, with its declared type: skip the
     # validation pass (it is on every run's path).
