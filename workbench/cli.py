@@ -272,7 +272,9 @@ def _command_run(args: argparse.Namespace) -> int:
     def work() -> None:
         try:
             outcome["result"] = sandbox.execute(
-                extracted.code, on_output=None if args.json else on_output
+                extracted.code,
+                on_output=None if args.json else on_output,
+                profile=bool(args.profile or args.profile_out),
             )
         except BaseException as exc:  # re-raised on the main thread
             outcome["error"] = exc
@@ -301,7 +303,30 @@ def _command_run(args: argparse.Namespace) -> int:
         if result.files_created or result.files_modified:
             changed = ", ".join(result.files_created + result.files_modified)
             print(f"Files changed in {sandbox.workspace}: {changed}", file=sys.stderr)
+        if result.profile is not None:
+            print(sanitize("\n" + result.profile.table()), file=sys.stderr)
+    if result.profile is not None and args.profile_out:
+        _write_profile(result, Path(args.profile_out))
     return _exit_status(result)
+
+
+def _write_profile(result: SandboxResult, path: Path) -> None:
+    """Write the run's profile: speedscope's format, or ours for ``*.profile.json``."""
+    assert result.profile is not None
+    if path.name.endswith(".profile.json"):
+        data = result.profile.to_json_dict()
+    else:
+        data = result.profile.to_speedscope(name=f"fuel profile {result.execution_id[:8]}")
+    try:
+        path.write_text(json.dumps(data), encoding="utf-8")
+    except OSError as exc:
+        print(
+            f"wasm-workbench: could not write the profile to {path}: {exc}. "
+            "Check the folder exists and is writable.",
+            file=sys.stderr,
+        )
+        return
+    print(f"wasm-workbench: profile written to {path}", file=sys.stderr)
 
 
 def _command_policies(_args: argparse.Namespace) -> int:
@@ -475,6 +500,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--set memory_bytes=256MiB (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the fuel: print the lines and functions that spent it (stderr)",
+    )
+    run.add_argument(
+        "--profile-out",
+        metavar="FILE",
+        help="with --profile: write the profile to FILE (speedscope JSON, fuel as the unit; "
+        "a name ending in .profile.json gets the workbench's own JSON)",
+    )
     run.add_argument("--session", help="run in this session's workspace (default: a new one)")
     run.add_argument("--workspace-root", help="folder that holds session workspaces")
     run.set_defaults(handler=_command_run)

@@ -484,3 +484,29 @@ def test_parse_setting_reads_b_as_bytes_for_byte_settings() -> None:
     assert parse_setting("memory_bytes=64000000B") == ("memory_bytes", 64_000_000)
     assert parse_setting("fuel_budget=2B") == ("fuel_budget", 2_000_000_000)
     assert parse_setting("timeout_seconds=500ms") == ("timeout_seconds", 0.5)
+
+
+# ---- run --profile
+
+
+def test_run_with_profile_prints_a_table_and_writes_speedscope(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    code = (
+        "def square(n):\n    return n * n\n\n"
+        "total = 0\nfor i in range(50):\n    total += square(i)\nprint(total)\n"
+    )
+    out = tmp_path / "run.speedscope.json"
+    run = cli("run", write(tmp_path, "sq.py", code), "--profile", "--profile-out", str(out), *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "40425\n"
+    assert "Fuel profile:" in run.stderr
+    assert "total += square(i)" in run.stderr  # the top lines, with their code
+    assert f"profile written to {out}" in run.stderr
+    data = json.loads(out.read_text("utf-8"))
+    assert data["profiles"][0]["unit"] == "none"
+    assert "square" in {frame["name"] for frame in data["shared"]["frames"]}
+    own = tmp_path / "run.profile.json"
+    run = cli("run", write(tmp_path, "sq.py", code), "--profile-out", str(own), *ws)
+    functions = {f["name"]: f for f in json.loads(own.read_text("utf-8"))["functions"]}
+    assert functions["square"]["calls"] == 50

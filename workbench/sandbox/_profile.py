@@ -182,6 +182,34 @@ class FuelProfile(BaseModel):
         """The ``count`` functions (and library modules) with the most cumulative fuel."""
         return sorted(self.functions, key=lambda item: (-item.total_fuel, item.name))[:count]
 
+    def table(self, count: int = 10) -> str:
+        """A plain-text table of the top lines and functions, for a terminal."""
+        if self.detail == "none":
+            return f"Fuel profile: {self.run_fuel:,} instructions in all. {self.note}"
+        total = max(1, self.total_fuel)
+        out = [
+            f"Fuel profile: {self.total_fuel:,} instructions in the code "
+            f"({self.events:,} events; the profiler's own {self.overhead_fuel:,} removed)."
+        ]
+        if self.note:
+            out.append(self.note)
+        out.append("")
+        out.append(f"{'line':>6} {'self fuel':>15} {'%':>6} {'total fuel':>15} {'hits':>10}  code")
+        for line in self.top_lines(count):
+            out.append(
+                f"{line.line:>6} {line.self_fuel:>15,} {100 * line.self_fuel / total:>5.1f}% "
+                f"{line.total_fuel:>15,} {line.hits:>10,}  {line.text[:60]}"
+            )
+        out.append("")
+        out.append(f"{'function':<32} {'calls':>9} {'self fuel':>15} {'total fuel':>15}")
+        for function in self.top_functions(count):
+            name = function.name if function.kind == "user" else f"[{function.name}]"
+            out.append(
+                f"{name[:32]:<32} {function.calls:>9,} {function.self_fuel:>15,} "
+                f"{function.total_fuel:>15,}"
+            )
+        return "\n".join(out)
+
     def to_json_dict(self) -> dict[str, Any]:
         """The profile as plain JSON-ready data."""
         return self.model_dump(mode="json")

@@ -205,6 +205,7 @@ class Session:
         policy: ExecutionPolicy | None = None,
         on_output: OutputCallback | None = None,
         interactive: bool = False,
+        profile: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in the session's live interpreter.
 
@@ -223,6 +224,11 @@ class Session:
             to ``_``; JavaScript: the script's completion value, inspected). A
             trailing ``;`` hides it in Python. Off by default: plain runs are
             unchanged.
+        profile
+            Record a fuel profile of the turn in ``result.profile`` (see
+            :class:`FuelProfile`). A live interpreter keeps its random string-hash
+            seed, so two profiles of one turn may differ slightly; fresh runs
+            (``Sandbox.execute``) repeat exactly.
 
         Raises
         ------
@@ -246,6 +252,7 @@ class Session:
                 persist=self.auto_persist_globals,
                 interactive=interactive,
                 on_output=on_output,
+                profile=profile,
             )
             emit_start(self.audit, self.id, self.runtime, code, policy)
             self._state = SessionState.RUNNING
