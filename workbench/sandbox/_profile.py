@@ -102,14 +102,15 @@ OP_MARK = 0xA9
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6)
+MARK_CAL = (1, 2, 3, 4)
 MARK_START = 7
 MARK_STOP = 8
 MARK_END = 10
 
-# Calibration phases: events counted between marks 3-4 (lines) and 5-6 (calls).
-_CAL_LINES = 1
-_CAL_CALLS = 2
+# Calibration phases: events counted between marks 1-2 (plain code) and 3-4
+# (the same code with line events).
+_CAL_PLAIN = 1
+_CAL_WATCHED = 2
 
 
 class ProfileLine(BaseModel):
@@ -309,8 +310,8 @@ class ProfileRecorder:
         self._marks: dict[int, int] = {}
         self._cal_phase = 0
         self._cal_paused: int | None = None
-        self._cal_counts = {_CAL_LINES: 0, _CAL_CALLS: 0}
-        self._cal_excluded = {_CAL_LINES: 0, _CAL_CALLS: 0}
+        self._cal_counts = {_CAL_PLAIN: 0, _CAL_WATCHED: 0}
+        self._cal_excluded = {_CAL_PLAIN: 0, _CAL_WATCHED: 0}
         self.names: dict[int, bytearray] = {}
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
@@ -402,7 +403,7 @@ class ProfileRecorder:
             _set_fuel(caller, now + SETUP_FUEL)
         elif mark in MARK_CAL and self.phase == "setup" and mark not in self._marks:
             self._marks[mark] = now
-            self._cal_phase = {3: _CAL_LINES, 5: _CAL_CALLS}.get(mark, 0)
+            self._cal_phase = {1: _CAL_PLAIN, 3: _CAL_WATCHED}.get(mark, 0)
             self._cal_paused = None
         elif mark == MARK_START and self.phase == "setup" and self.begin_fuel is not None:
             self._calibrate()
@@ -427,20 +428,16 @@ class ProfileRecorder:
             self.stop_fuel = None
 
     def _calibrate(self) -> None:
-        """The residual cost of one event: watched minus plain code, pauses removed."""
+        """The residual cost of one event: watched minus plain code, pause windows removed."""
         m = self._marks
         if len(m) != len(MARK_CAL):
             return
-        residuals = []
-        for phase, plain, watched in (
-            (_CAL_LINES, m[1] - m[2], m[3] - m[4]),
-            (_CAL_CALLS, m[4] - m[5], m[5] - m[6]),
-        ):
-            count = self._cal_counts[phase]
-            if count:
-                residuals.append((watched - plain - self._cal_excluded[phase]) // count)
-        if residuals:
-            self.residual = max(0, min(min(residuals), MAX_EVENT_OVERHEAD))
+        extra = self._cal_counts[_CAL_WATCHED] - self._cal_counts[_CAL_PLAIN]
+        if extra <= 0:
+            return
+        plain = m[1] - m[2] - self._cal_excluded[_CAL_PLAIN]
+        watched = m[3] - m[4] - self._cal_excluded[_CAL_WATCHED]
+        self.residual = max(0, min((watched - plain) // extra, MAX_EVENT_OVERHEAD))
 
     def _name(self, code: int, chunk: int) -> None:
         if 0 < code < MAX_CODES:

@@ -197,41 +197,25 @@ def claim_tool():
     return None
 
 
-CAL_LINES = 64
-CAL_CALLS = 32
+CAL_LINES = 24
 
 
-def calibrate(tool):
-    # Two copies of the same code, one watched and one not: the host reads the fuel
-    # at the marks and divides the difference by the events it saw in between.
-    source = (
-        "def lines():\n    a = 1\n" + "    a = a + 1\n" * (CAL_LINES - 1) + "def leaf():\n    return None\n"
-        "def calls():\n    for _ in range(%d):\n        leaf()\n" % CAL_CALLS
-    )
-    plain, watched = {}, {}
-    exec(compile(source, "<workbench-calibration>", "exec"), plain)
-    exec(compile(source, "<workbench-calibration>", "exec"), watched)
-    for code in (watched["lines"].__code__, watched["leaf"].__code__):
-        ids[code] = MAX_CODES + 1  # a cached id, as user code has: the common path
-    monitoring.set_local_events(tool, watched["lines"].__code__, events.LINE)
-    monitoring.set_local_events(tool, watched["leaf"].__code__, events.PY_START | events.PY_RETURN)
+def calibrate(tool, plain, watched):
+    # Two copies of the same function, the watched one with line events: with the
+    # run's global events on for both, the host reads the fuel at the marks and
+    # divides the difference (its pause windows removed) by the extra events.
+    monitoring.set_local_events(tool, watched.__code__, events.LINE)
     for _ in range(2):  # warm up: instrumentation and specialization happen here
-        plain["lines"]()
-        watched["lines"]()
-        plain["calls"]()
-        watched["calls"]()
+        plain()
+        watched()
+        mark(99)  # not a calibration mark: warms mark() itself
     mark(1)
-    plain["lines"]()
+    plain()
     mark(2)
     mark(3)
-    watched["lines"]()
+    watched()
     mark(4)
-    plain["calls"]()
-    mark(5)
-    watched["calls"]()
-    mark(6)
-    monitoring.set_local_events(tool, watched["lines"].__code__, 0)
-    monitoring.set_local_events(tool, watched["leaf"].__code__, 0)
+    monitoring.set_local_events(tool, watched.__code__, 0)
 
 
 def profile(code, user_globals):
@@ -256,10 +240,16 @@ def profile(code, user_globals):
     for event, callback in register_all:
         monitoring.register_callback(tool, event, callback)
     try:
+        source = "def lines():\n    a = 1\n" + "    a = a + 1\n" * (CAL_LINES - 1)
+        plain, watched = {}, {}
+        exec(compile(source, "<workbench-calibration>", "exec"), plain)
+        exec(compile(source, "<workbench-calibration>", "exec"), watched)
+        for function in (plain["lines"], watched["lines"]):
+            ids[function.__code__] = MAX_CODES + 1  # a cached id, as user code has
         flow = events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN
         flow |= events.PY_YIELD | events.PY_UNWIND
-        calibrate(tool)
         monitoring.set_events(tool, flow)
+        calibrate(tool, plain["lines"], watched["lines"])
         for item in found:
             monitoring.set_local_events(tool, item, events.LINE)
         mark(MARK_START)
