@@ -225,3 +225,35 @@ def test_one_big_step_suggests_a_larger_budget() -> None:
     assert hotspot is not None and hotspot.line.line == 1 and hotspot.percent == 90.0
     assert hotspot.sentence == "Line 1, `import big`, used 90% of the budget (it ran once)."
     assert "a larger budget is the sensible fix" in hotspot.fix
+
+
+def test_a_live_session_turn_can_be_profiled(engine: SandboxEngine, workspace_root: Path) -> None:
+    from workbench.sandbox import create_session
+
+    session = create_session(RuntimeType.PYTHON, workspace_root=workspace_root)
+    try:
+        session.execute("def twice(x):\n    return 2 * x\n")
+        result = session.execute(
+            "total = 0\nfor i in range(5):\n    total += twice(i)\ntotal",
+            interactive=True,
+            profile=True,
+        )
+        assert result.success and result.display_value == "20"
+        profile = result.profile
+        assert profile is not None and profile.complete
+        lines = {line.line: line for line in profile.lines}
+        assert lines[3].hits == 5 and lines[2].hits == 6
+        # A function from an earlier turn is library-like: counted, not line by line.
+        (earlier,) = [f for f in profile.functions if f.name == "<code>"]
+        assert earlier.kind == "library" and earlier.calls == 5
+        # The next turn runs unprofiled, and the interpreter is still fine.
+        assert session.execute("print(total)").stdout == "20\n"
+        assert session.execute("print(1)").profile is None
+        # A second profiled turn reuses the guest profiler (and its monitoring tool).
+        again = session.execute("y = twice(3)\ny", interactive=True, profile=True)
+        assert again.display_value == "6"
+        assert again.profile is not None and again.profile.complete
+        # The trailing expression a REPL shows is evaluated apart, unprofiled.
+        assert {line.line for line in again.profile.lines} == {1}
+    finally:
+        session.close()
