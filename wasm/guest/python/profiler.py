@@ -39,6 +39,7 @@ ids = {}
 user_codes = set()
 modules = {}
 next_id = [1]
+import_machinery = {"importlib._bootstrap", "importlib._bootstrap_external", "zipimport"}
 own = set(own_files) | {"<workbench-profiler>", "<workbench-calibration>"}
 
 
@@ -83,6 +84,12 @@ def register_code(code):
         key = None
     else:
         label = module_of(code.co_filename)
+        if label in import_machinery:
+            # Thousands of small calls per import: not followed (DISABLE), so their
+            # fuel stays on the line that imports; the imported module's own code
+            # still shows under its name.
+            ids[code] = 0
+            return 0
         kind, first, key = "l", 0, label
         known = modules.get(key)
         if known is not None:
