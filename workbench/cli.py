@@ -311,10 +311,12 @@ def _command_run(args: argparse.Namespace) -> int:
 
 
 def _write_profile(result: SandboxResult, path: Path) -> None:
-    """Write the run's profile: speedscope's format, or ours for ``*.profile.json``."""
+    """Write the run's profile: speedscope's format, Chrome's (``*.trace.json``) or ours."""
     assert result.profile is not None
     if path.name.endswith(".profile.json"):
         data = result.profile.to_json_dict()
+    elif path.name.endswith(".trace.json"):
+        data = result.profile.to_chrome_trace()
     else:
         data = result.profile.to_speedscope(name=f"fuel profile {result.execution_id[:8]}")
     try:
@@ -509,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile-out",
         metavar="FILE",
         help="with --profile: write the profile to FILE (speedscope JSON, fuel as the unit; "
-        "a name ending in .profile.json gets the workbench's own JSON)",
+        "a name ending in .trace.json gets Chrome's trace-event format, one ending in "
+        ".profile.json the workbench's own JSON)",
     )
     run.add_argument("--session", help="run in this session's workspace (default: a new one)")
     run.add_argument("--workspace-root", help="folder that holds session workspaces")

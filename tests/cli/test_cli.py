@@ -510,3 +510,8 @@ def test_run_with_profile_prints_a_table_and_writes_speedscope(
     run = cli("run", write(tmp_path, "sq.py", code), "--profile-out", str(own), *ws)
     functions = {f["name"]: f for f in json.loads(own.read_text("utf-8"))["functions"]}
     assert functions["square"]["calls"] == 50
+    trace = tmp_path / "run.trace.json"
+    run = cli("run", write(tmp_path, "sq.py", code), "--profile-out", str(trace), *ws)
+    assert run.returncode == 0, run.stderr
+    names = {event["name"] for event in json.loads(trace.read_text("utf-8"))["traceEvents"]}
+    assert {"<module>", "square"} <= names

@@ -109,6 +109,23 @@ def test_speedscope_export_is_a_sampled_profile_weighted_by_fuel(fib_profile: Fu
     assert sum(profile["weights"]) + fib_profile.outside_fuel == fib_profile.total_fuel
 
 
+def test_chrome_trace_export_nests_calls_by_fuel(fib_profile: FuelProfile) -> None:
+    data = json.loads(json.dumps(fib_profile.to_chrome_trace()))
+    events = data["traceEvents"]
+    assert all(event["ph"] == "X" and event["dur"] >= 0 for event in events)
+    (module,) = [event for event in events if event["name"] == "<module>"]
+    assert module["ts"] == 0
+    assert module["dur"] == fib_profile.total_fuel - fib_profile.outside_fuel
+    # Every event lies inside the <module> event; fib's calls nest in one another.
+    assert all(e["ts"] >= 0 and e["ts"] + e["dur"] <= module["dur"] for e in events)
+    fibs = [event for event in events if event["name"] == "fib"]
+    assert len(fibs) == 10  # one per depth of fib(10)'s call tree
+    assert (
+        sum(event["args"]["self_fuel"] for event in fibs)
+        == {f.name: f for f in fib_profile.functions}["fib"].self_fuel
+    )
+
+
 def test_a_run_out_of_fuel_returns_the_profile_up_to_the_trap(python_sandbox: Sandbox) -> None:
     code = "x = 0\nwhile True:\n    x += 1\n"
     policy = ExecutionPolicy(fuel_budget=40_000_000, timeout_seconds=60.0)

@@ -246,6 +246,54 @@ class FuelProfile(BaseModel):
             "exporter": "wasm-workbench",
         }
 
+    def to_chrome_trace(self) -> dict[str, Any]:
+        """The call tree in Chrome's trace-event format, with fuel on the time axis.
+
+        Open it in Perfetto (ui.perfetto.dev) or ``chrome://tracing``: each call
+        path is one complete event ("X") whose duration is its fuel, children laid
+        side by side inside their parent. One "microsecond" is one instruction;
+        there is no real time in it (fuel is not time).
+        """
+        root: dict[str, Any] = {"self": 0, "children": {}}
+        for stack, fuel in self.stacks:
+            node = root
+            for index in stack:
+                node = node["children"].setdefault(index, {"self": 0, "children": {}})
+            node["self"] += fuel
+
+        def inclusive(node: dict[str, Any]) -> int:
+            node["total"] = node["self"] + sum(inclusive(c) for c in node["children"].values())
+            return int(node["total"])
+
+        inclusive(root)
+        events: list[dict[str, Any]] = []
+
+        def lay_out(node: dict[str, Any], start: int) -> None:
+            at = start
+            for index, child in sorted(node["children"].items()):
+                function = self.functions[index]
+                events.append(
+                    {
+                        "name": function.name,
+                        "cat": function.kind,
+                        "ph": "X",
+                        "ts": at,
+                        "dur": child["total"],
+                        "pid": 1,
+                        "tid": 1,
+                        "args": {"self_fuel": child["self"], "first_line": function.first_line},
+                    }
+                )
+                lay_out(child, at)
+                at += child["total"]
+
+        lay_out(root, 0)
+        return {
+            "traceEvents": events,
+            "displayTimeUnit": "ms",
+            "otherData": {"unit": "fuel: 1 us on the time axis is 1 instruction"},
+        }
+
 
 def unavailable_profile(runtime: str, run_fuel: int, note: str) -> FuelProfile:
     """A profile that says why it has no detail, with the run's total fuel."""
