@@ -268,13 +268,15 @@ def _wb_main():
         if not request.get("profile") or real_advise is None:
             exec(code_object, user_globals)
             return
-        # Mark "begin" (fd_advise on stdin with the profiler's code, see profiler.py): the
-        # host gives back all the fuel from here to the user's first line.
+        # Mark "begin" (fd_advise on stdin with the profiler's code, see profiler.py):
+        # the host gives back all the fuel from here to the user's first line, and
+        # answers with the profiler's source on stdin (read here, so it is given back).
         real_advise(0, 0, 0, 0xA9)
+        source = receive()
         if not profilers:  # compiled on first use: runs without a profile never pay
             namespace = {"__builtins__": builtins, "sys": sys, "advise": real_advise}
             namespace["own_files"] = (run.__code__.co_filename,)
-            exec(compile(request.get("profiler_source") or "", "<workbench-profiler>", "exec"), namespace)
+            exec(compile(source, "<workbench-profiler>", "exec"), namespace)
             profilers.append(namespace["profile"])
         profilers[0](code_object, user_globals)
 

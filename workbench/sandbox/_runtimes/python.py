@@ -27,6 +27,7 @@ from .._instance import (
     InstanceState,
     TurnRequest,
 )
+from .._profile import MARK_BEGIN, OP_MARK
 from .._resources import data_path, driver_source
 from .._result import RuntimeType, TrapKind
 from .._vendor import STDLIB_DRIVER_CODE, STDLIB_GUEST_PATH, STDLIB_STARTUP_ZIP
@@ -211,6 +212,16 @@ class PythonInstance(Instance):
             self._mark_ready()
         self._await_request(caller)
 
+    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+        recorder = self._profiler
+        first_begin = recorder is not None and recorder.begin_fuel is None
+        if first_begin and op == OP_MARK and b == MARK_BEGIN:
+            # The profiler's source goes out after the mark, so reading and decoding
+            # it is the profiler's fuel, given back, not the user's.
+            payload = marshal.dumps(profiler_source())
+            self._stdin += len(payload).to_bytes(8, "little") + payload
+        return super().on_profile(caller, op, a, b)
+
     def _await_request(self, caller: wasmtime.Caller) -> None:
         """Park until the next request, then hand it to the driver and arm limits."""
         item = self._requests.get()
@@ -238,9 +249,8 @@ class PythonInstance(Instance):
         }
         if request.op == "introspect":  # compiled by the guest on first use
             message["source"] = introspect_source()
-        if request.profile:  # compiled by the guest on first use
+        if request.profile:  # the source follows the driver's "begin" mark: see on_profile
             message["profile"] = True
-            message["profiler_source"] = profiler_source()
         if request.interactive:  # only then: the usual request stays as it was
             message["interactive"] = True
             message["value_max"] = request.value_max
