@@ -236,7 +236,9 @@ def _command_run(args: argparse.Namespace) -> int:
     def work() -> None:
         try:
             outcome["result"] = sandbox.execute(
-                choice.code, on_output=None if args.json else on_output
+                choice.code,
+                on_output=None if args.json else on_output,
+                profile=bool(args.profile or args.profile_out),
             )
         except BaseException as exc:  # re-raised on the main thread
             outcome["error"] = exc
@@ -293,6 +295,8 @@ def _command_run(args: argparse.Namespace) -> int:
             f"Run in it again with --session {kept}.",
             file=sys.stderr,
         )
+    if result.profile is not None:
+        print(sanitize("\n" + result.profile.table()), file=sys.stderr)
     if written:
         names = ", ".join(path.name for path in written)
         print(f"Figures written to {Path(args.figures).resolve()}: {names}", file=sys.stderr)
@@ -303,7 +307,30 @@ def _command_run(args: argparse.Namespace) -> int:
         )
     if result.figures_truncated:
         print("Some figures were left out: the per-run figure cap was reached.", file=sys.stderr)
+    if result.profile is not None and args.profile_out:
+        _write_profile(result, Path(args.profile_out))
     return _exit_status(result)
+
+
+def _write_profile(result: SandboxResult, path: Path) -> None:
+    """Write the run's profile: speedscope's format, Chrome's (``*.trace.json``) or ours."""
+    assert result.profile is not None
+    if path.name.endswith(".profile.json"):
+        data = result.profile.to_json_dict()
+    elif path.name.endswith(".trace.json"):
+        data = result.profile.to_chrome_trace()
+    else:
+        data = result.profile.to_speedscope(name=f"fuel profile {result.execution_id[:8]}")
+    try:
+        path.write_text(json.dumps(data), encoding="utf-8")
+    except OSError as exc:
+        print(
+            f"wasm-workbench: could not write the profile to {path}: {exc}. "
+            "Check the folder exists and is writable.",
+            file=sys.stderr,
+        )
+        return
+    print(f"wasm-workbench: profile written to {path}", file=sys.stderr)
 
 
 def _write_figures(result: SandboxResult, folder: Path) -> list[Path]:
@@ -521,6 +548,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--set memory_bytes=256MiB (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the fuel: print the lines and functions that spent it (stderr)",
+    )
+    run.add_argument(
+        "--profile-out",
+        metavar="FILE",
+        help="with --profile: write the profile to FILE (speedscope JSON, fuel as the unit; "
+        "a name ending in .trace.json gets Chrome's trace-event format, one ending in "
+        ".profile.json the workbench's own JSON)",
+    )
     run.add_argument(
         "--figures",
         metavar="DIR",

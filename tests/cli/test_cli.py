@@ -536,3 +536,34 @@ def test_auto_runs_plotting_code_in_python_sci_and_saves_its_figures(
         (1, 640, None),
         (2, 640, None),
     ]
+
+
+# ---- run --profile
+
+
+def test_run_with_profile_prints_a_table_and_writes_speedscope(
+    cli: Cli, tmp_path: Path, ws: list[str]
+) -> None:
+    code = (
+        "def square(n):\n    return n * n\n\n"
+        "total = 0\nfor i in range(50):\n    total += square(i)\nprint(total)\n"
+    )
+    out = tmp_path / "run.speedscope.json"
+    run = cli("run", write(tmp_path, "sq.py", code), "--profile", "--profile-out", str(out), *ws)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "40425\n"
+    assert "Fuel profile:" in run.stderr
+    assert "total += square(i)" in run.stderr  # the top lines, with their code
+    assert f"profile written to {out}" in run.stderr
+    data = json.loads(out.read_text("utf-8"))
+    assert data["profiles"][0]["unit"] == "none"
+    assert "square" in {frame["name"] for frame in data["shared"]["frames"]}
+    own = tmp_path / "run.profile.json"
+    run = cli("run", write(tmp_path, "sq.py", code), "--profile-out", str(own), *ws)
+    functions = {f["name"]: f for f in json.loads(own.read_text("utf-8"))["functions"]}
+    assert functions["square"]["calls"] == 50
+    trace = tmp_path / "run.trace.json"
+    run = cli("run", write(tmp_path, "sq.py", code), "--profile-out", str(trace), *ws)
+    assert run.returncode == 0, run.stderr
+    names = {event["name"] for event in json.loads(trace.read_text("utf-8"))["traceEvents"]}
+    assert {"<module>", "square"} <= names

@@ -54,6 +54,18 @@ async def test_every_tool_over_http(http_server: HttpServer) -> None:
         await check_bad_input(client)
 
 
+async def test_execute_code_can_return_a_fuel_profile(http_server: HttpServer) -> None:
+    code = "def f(n):\n    return n + 1\n\nfor i in range(20):\n    f(i)\n"
+    async with connect(http_server.url) as client:
+        data = ok(await client.call_tool("execute_code", {"code": code, "profile": True}))
+        plain = ok(await client.call_tool("execute_code", {"code": "print(1)"}))
+    assert data["success"] and data["profile"]["detail"] == "line"
+    functions = {f["name"]: f for f in data["profile"]["functions"]}
+    assert functions["f"]["calls"] == 20
+    assert {line["line"] for line in data["profile"]["lines"]} >= {2, 4, 5}
+    assert plain["profile"] is None
+
+
 async def test_clients_never_see_each_others_sessions(http_server: HttpServer) -> None:
     async with connect(http_server.url) as alice, connect(http_server.url) as bob:
         mine = ok(await alice.call_tool("create_session", {"language": "python"}))["session_id"]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench.sandbox import (
     ErrorGuidance,
     FuelAnalysis,
+    FuelProfile,
     RuntimeType,
     SandboxResult,
     TrapKind,
@@ -147,6 +148,9 @@ class ExecuteResult(BaseModel):
     figures_truncated: bool = False
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
+    profile: FuelProfile | None = Field(
+        default=None, description="With profile: the fuel per line and per function."
+    )
     summary: str = Field(description="A few lines in words: outcome, limits hit, cost, first fix.")
     code_note: str | None = Field(
         default=None,

@@ -347,6 +347,7 @@ class SessionRegistry:
         call: CallRecord | None = None,
         *,
         interactive: bool = False,
+        profile: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in ``managed`` (blocking; call from a worker thread)."""
         record = call or self.new_call(managed, code)
@@ -359,7 +360,9 @@ class SessionRegistry:
             if record.cancel_requested:
                 raise ClientError("The call was cancelled before it started.")
             with managed.busy:
-                result = managed.session.execute(code, policy=policy, interactive=interactive)
+                result = managed.session.execute(
+                    code, policy=policy, interactive=interactive, profile=profile
+                )
             record.result = result
             return result
         except Exception as exc:

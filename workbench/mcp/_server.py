@@ -157,6 +157,13 @@ class WorkbenchTools:
                 "display_value."
             ),
         ] = False,
+        profile: Annotated[
+            bool,
+            Field(
+                description="Also return profile: the fuel each line and function spent "
+                "(self and total, with call counts), to find what to make cheaper."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, ExecuteResult]:
         """Run Python or JavaScript in a WebAssembly sandbox and return what happened.
 
@@ -200,7 +207,9 @@ class WorkbenchTools:
         call = self.registry.new_call(managed, code)
         try:
             result = await self._in_thread(
-                lambda: self.registry.execute(managed, code, policy, call, interactive=interactive),
+                lambda: self.registry.execute(
+                    managed, code, policy, call, interactive=interactive, profile=profile
+                ),
                 cancellable=True,
             )
         except anyio.get_cancelled_exc_class():

@@ -77,6 +77,7 @@ from ._policy import (
     parse_policy_setting,
     policy_field_help,
 )
+from ._profile import FuelProfile, ProfileFunction, ProfileLine
 from ._result import (
     ErrorGuidance,
     FuelAnalysis,
@@ -130,6 +131,7 @@ __all__ = [
     "FailureCause",
     "FileInfo",
     "FuelAnalysis",
+    "FuelProfile",
     "FuelStatus",
     "InstallResult",
     "InstalledPackage",
@@ -143,6 +145,8 @@ __all__ = [
     "PackageSpecError",
     "PathOutsideWorkspaceError",
     "PolicyError",
+    "ProfileFunction",
+    "ProfileLine",
     "PruneResult",
     "RunHistory",
     "RunRecord",

@@ -23,10 +23,13 @@ up to a "nice" number (1, 2, 2.5 or 5 x 10**k) and is never below
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ._policy import _bounds, format_fuel
+from ._profile import FuelProfile, ProfileLine
 from ._result import FuelAnalysis, FuelStatus
 
-__all__ = ["MIN_SUGGESTED_BUDGET", "analyze_fuel", "nice_ceil"]
+__all__ = ["MIN_SUGGESTED_BUDGET", "Hotspot", "analyze_fuel", "find_hotspot", "nice_ceil"]
 
 #: The smallest budget ever suggested (a fresh Python run alone costs more).
 MIN_SUGGESTED_BUDGET = 10_000_000
@@ -43,7 +46,13 @@ _TARGET_SHARE = 2
 _EXHAUSTED_FACTOR = 4
 
 
-def analyze_fuel(fuel_consumed: int, fuel_budget: int, *, exhausted: bool = False) -> FuelAnalysis:
+def analyze_fuel(
+    fuel_consumed: int,
+    fuel_budget: int,
+    *,
+    exhausted: bool = False,
+    profile: FuelProfile | None = None,
+) -> FuelAnalysis:
     """Rate one run's fuel use and suggest a budget for similar runs.
 
     Parameters
@@ -55,6 +64,9 @@ def analyze_fuel(fuel_consumed: int, fuel_budget: int, *, exhausted: bool = Fals
         a run that used nothing and 100 % otherwise.
     exhausted
         True when the budget ran out before the code finished.
+    profile
+        The run's fuel profile, if it was profiled: a run that used most of its
+        budget then also hears which line spent it (see :func:`find_hotspot`).
 
     Returns
     -------
@@ -77,14 +89,75 @@ def analyze_fuel(fuel_consumed: int, fuel_budget: int, *, exhausted: bool = Fals
         target = _TARGET_SHARE * consumed
     suggested = min(max(nice_ceil(target), MIN_SUGGESTED_BUDGET), _max_budget())
 
+    recommendation = _recommendation(status, utilization, consumed, budget, suggested)
+    hotspot = None
+    if profile is not None and status in ("warning", "critical", "exhausted"):
+        hotspot = find_hotspot(profile, budget)
+        if hotspot is not None:
+            recommendation = f"{recommendation} {hotspot.sentence} {hotspot.fix}"
     return FuelAnalysis(
         status=status,
         utilization_percent=round(utilization, 2),
         fuel_consumed=consumed,
         fuel_budget=budget,
         suggested_budget=suggested,
-        recommendation=_recommendation(status, utilization, consumed, budget, suggested),
+        recommendation=recommendation,
+        hot_line=hotspot.line.line if hotspot else None,
+        hot_line_percent=hotspot.percent if hotspot else None,
     )
+
+
+#: A line that ran at least this many times is a loop body: the place to change.
+HOT_LOOP_HITS = 1000
+#: A line with at least this share of the budget "spent most of it".
+HOT_SHARE = 50.0
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """The line that spent most of a profiled run's fuel, in words."""
+
+    line: ProfileLine
+    percent: float
+    sentence: str  # "Line 12, `for ...`, used 81% of the budget (40,000 runs)."
+    fix: str  # whether a larger budget or a change to that line is the sensible fix
+
+
+def find_hotspot(profile: FuelProfile, fuel_budget: int) -> Hotspot | None:
+    """The line of the user's code that spent the most fuel itself, and what to do.
+
+    A line that took most of the budget over many runs is a loop to change (or
+    to bound); one that took it in a few runs is big work that a larger budget
+    suits; fuel spread thin over many lines also calls for a larger budget.
+    """
+    if not profile.lines or fuel_budget <= 0:
+        return None
+    top = max(profile.lines, key=lambda item: (item.self_fuel, -item.line))
+    if top.self_fuel <= 0:
+        return None
+    percent = round(100.0 * top.self_fuel / fuel_budget, 1)
+    text = top.text if len(top.text) <= 60 else top.text[:57] + "..."
+    where = f"Line {top.line}" + (f", `{text}`," if text else "")
+    runs = "once" if top.hits == 1 else f"{top.hits:,} times"
+    sentence = f"{where} used {_percent(percent)} of the budget (it ran {runs})."
+    if percent >= HOT_SHARE and top.hits >= HOT_LOOP_HITS:
+        per_run = _words(top.self_fuel // top.hits)
+        fix = (
+            f"Change that line rather than the budget: each run of it costs about {per_run} "
+            "instructions, so a cheaper body or fewer iterations is the fix (and if it is "
+            "meant to end, check that its loop can)."
+        )
+    elif percent >= HOT_SHARE:
+        fix = (
+            "That line is one large piece of work: if it is meant to be that large, a larger "
+            "budget is the sensible fix; otherwise make that step cheaper."
+        )
+    else:
+        fix = (
+            "No single line dominates, so a larger budget is the sensible fix if the work "
+            "is meant to be this large."
+        )
+    return Hotspot(line=top, percent=percent, sentence=sentence, fix=fix)
 
 
 def nice_ceil(value: int) -> int:

@@ -22,6 +22,10 @@ slot, so with several instances running another thread could receive it (and
 lose its own exit code or trap). To stop a guest, a host call returns and lets
 the store's epoch-deadline callback trap it (a wasmtime error, no Python
 exception involved); a parked Python driver is asked to exit instead.
+``fd_advise``
+    The fuel profiler's channel: on standard input with an advice code no real
+    call uses (:data:`._profile.PROFILE_OPS` and up) the guest profiler names an
+    event and the host reads the fuel (see :mod:`._profile`). Others forward.
 ``path_open`` / ``fd_close``
     Count the guest's open files and refuse more than the policy allows (EMFILE),
     so a guest can't exhaust the host's file handles.
@@ -72,6 +76,7 @@ from wasmtime._func import Caller
 
 from ._guest_output import Reader, memory_reader
 from ._links import LinkGuard
+from ._profile import PROFILE_FD, PROFILE_OPS
 
 __all__ = [
     "SHADOWED",
@@ -120,6 +125,7 @@ SHADOWED = (
     "path_link",
     "path_rename",
     "fd_renumber",
+    "fd_advise",
 )
 
 
@@ -145,6 +151,9 @@ class HostState(Protocol):
 
     def on_yield(self, caller: wasmtime.Caller) -> None:
         """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
+
+    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+        """Handle a guest profiler call; None when no profile is being recorded."""
 
     def write_output(self, fd: int, data: bytes, address: int, read: Reader) -> bool:
         """Take what the guest wrote to fd 1 (stdout) or 2 (stderr).
@@ -313,6 +322,20 @@ def _poll_oneoff(
 def _sched_yield(caller: wasmtime.Caller) -> int:
     current_state().on_yield(caller)
     return ESUCCESS
+
+
+# ---- fd_advise (the fuel profiler's channel)
+
+
+def _fd_advise(caller: wasmtime.Caller, fd: int, offset: int, length: int, advice: int) -> int:
+    state = current_state()
+    if fd == PROFILE_FD and advice >= PROFILE_OPS:
+        errno = state.on_profile(caller, advice, offset, length)
+        if errno is not None:
+            return errno
+        return EBADF
+    forwarded: int = state.originals["fd_advise"](caller, fd, offset, length, advice)
+    return forwarded
 
 
 # ---- standard input
@@ -655,6 +678,7 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         "path_symlink": _path_symlink,
         "path_link": _path_link,
         "path_rename": _path_rename,
+        "fd_advise": _fd_advise,
     }
     del i32, i64
     linker.allow_shadowing = True

@@ -44,6 +44,7 @@ from ._guest_output import (
 )
 from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._links import LinkGuard
+from ._profile import JS_PROFILE_NOTE, FuelProfile, ProfileRecorder, unavailable_profile
 from ._resources import data_path
 from ._result import Figure, RuntimeType, TrapKind
 from ._workspace import scan
@@ -132,6 +133,8 @@ class TurnRequest:
     #: in the status as ``value`` (its repr, at most ``value_max`` characters).
     interactive: bool = False
     value_max: int = 65536
+    #: Record a fuel profile of the turn (see :mod:`._profile`).
+    profile: bool = False
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).
     workspace_bytes_used: int = 0
@@ -161,6 +164,8 @@ class TurnOutcome:
     #: Figures the guest handed over this turn (checked by the runtime).
     figures: list[Figure] = field(default_factory=list)
     figures_truncated: bool = False
+    #: The turn's fuel profile, when the request asked for one.
+    profile: FuelProfile | None = None
 
 
 class OutputCapture:
@@ -368,6 +373,7 @@ class Instance:
         #: Figures of the running turn (runtimes that can draw add to it).
         self._figures: list[Figure] = []
         self._figures_truncated = False
+        self._profiler: ProfileRecorder | None = None
         with Instance._live_lock:
             Instance._live.add(self)
         self._thread = start_runner_thread(
@@ -498,6 +504,12 @@ class Instance:
     def tell_stdout(self) -> int:
         self._stdout_position += POSITION_STEP
         return self._stdout_position
+
+    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+        recorder = self._profiler
+        if recorder is None:
+            return None
+        return recorder.on_call(caller, op, a, b)
 
     def read_stdin(self, limit: int) -> bytes:
         data = bytes(self._stdin[:limit])
@@ -774,6 +786,9 @@ class Instance:
         self._deadline = time.monotonic() + request.timeout_seconds
         self.watched = request.on_output is not None and self._stdout_buffer is not None
         self._turn_started = time.perf_counter()
+        self._profiler = None
+        if request.profile and self.runtime is RuntimeType.PYTHON:
+            self._profiler = ProfileRecorder(request.code, request.filename, request.fuel)
         self.engine.begin_execution()
         self._begun = True
 
@@ -797,6 +812,13 @@ class Instance:
             self._begun = False
         stdout = self._stdout or OutputCapture("stdout", 0, None)
         stderr = self._stderr or OutputCapture("stderr", 0, None)
+        fuel_consumed = max(0, request.fuel - fuel_left)
+        profile = None
+        if self._profiler is not None:
+            profile = self._profiler.finish(fuel_left, fuel_consumed, self.runtime)
+            self._profiler = None
+        elif request.profile:
+            profile = unavailable_profile(self.runtime, fuel_consumed, JS_PROFILE_NOTE)
         outcome = TurnOutcome(
             exit_code=exit_code,
             trap_kind=trap_kind,
@@ -805,7 +827,7 @@ class Instance:
             stderr=stderr.value(),
             stdout_total=stdout.total,
             stderr_total=stderr.total,
-            fuel_consumed=max(0, request.fuel - fuel_left),
+            fuel_consumed=fuel_consumed,
             memory_bytes=memory_bytes,
             duration_ms=duration,
             quota_hit=self._quota_hit,
@@ -814,6 +836,7 @@ class Instance:
             untrusted_status=untrusted_status,
             figures=self._figures,
             figures_truncated=self._figures_truncated,
+            profile=profile,
         )
         self._turn = None
         self.watched = False

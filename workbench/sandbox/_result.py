@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._profile import FuelProfile
+
 __all__ = [
     "ErrorGuidance",
     "Figure",
@@ -146,6 +148,10 @@ class FuelAnalysis(BaseModel):
     fuel_budget: int
     suggested_budget: int
     recommendation: str
+    #: With a fuel profile: the line of the user's code that spent the most fuel
+    #: itself, and its share of the budget (percent).
+    hot_line: int | None = None
+    hot_line_percent: float | None = None
 
 
 class SandboxResult(BaseModel):
@@ -213,6 +219,8 @@ class SandboxResult(BaseModel):
 
     error_guidance: ErrorGuidance | None = None
     fuel_analysis: FuelAnalysis | None = None
+    #: With ``profile=True``: where the fuel went, per line and function.
+    profile: FuelProfile | None = None
 
     @property
     def limit_hit(self) -> bool:

@@ -21,6 +21,7 @@ without :meth:`Sandbox.close`, or by a later sandbox if the process crashed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -37,7 +38,7 @@ import platformdirs
 from ._engine import APP_NAME, ProgressCallback, SandboxEngine, get_engine
 from ._errors import PolicyError, SandboxClosedError, WorkspaceError
 from ._events import AuditLog, code_digest, emit, excerpt
-from ._fuel import analyze_fuel
+from ._fuel import analyze_fuel, find_hotspot
 from ._guidance import analyze_error
 from ._ids import new_session_id, validate_session_id
 from ._instance import Instance, InstanceShape, TurnOutcome, TurnRequest
@@ -212,11 +213,13 @@ class Sandbox:
         *,
         policy: ExecutionPolicy | None = None,
         on_output: OutputCallback | None = None,
+        profile: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in a never-used instance and return what happened.
 
         Guest errors and limits come back in the result; this raises only for
-        host-side problems.
+        host-side problems. With ``profile=True`` the result's ``profile`` says
+        which lines and functions spent the fuel (see :class:`FuelProfile`).
 
         Raises
         ------
@@ -235,13 +238,22 @@ class Sandbox:
                 )
             self._cancel_requested = False
             shape = self._shape(policy)
-            instance = self.pool.acquire(shape) if self.warm else new_instance(self.engine, shape)
+            if profile:
+                # Its own interpreter, with a fixed hash seed: the same code then
+                # spends the same fuel, and two profiles of it are equal.
+                instance = new_instance(self.engine, profiled_shape(shape))
+            elif self.warm:
+                instance = self.pool.acquire(shape)
+            else:
+                instance = new_instance(self.engine, shape)
             self._current = instance
             try:
                 if self._cancel_requested:
                     instance.cancel()
                 before = scan(self.workspace)
-                request = turn_request(code, policy, before, fresh=True, on_output=on_output)
+                request = turn_request(
+                    code, policy, before, fresh=True, on_output=on_output, profile=profile
+                )
                 warm_start = instance.ready
                 instance.wait_ready()
                 if instance.startup_error is not None:
@@ -268,7 +280,7 @@ class Sandbox:
             self._fuel += result.fuel_consumed
             # Refill last: a start-up begun earlier would compete with this
             # caller's own work for the CPU (two cores here).
-            if self.warm and not self._closed:
+            if self.warm and not self._closed and not profile:
                 self.pool.refill_later(shape)
             return result
 
@@ -467,6 +479,18 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
     )
 
 
+def profiled_shape(shape: InstanceShape) -> InstanceShape:
+    """``shape`` for a profiled run: a Python guest gets a fixed string-hash seed.
+
+    CPython randomizes string hashes per interpreter, which moves dict layouts and
+    with them a run's fuel by several percent; a profile must be reproducible.
+    (The driver removes the variable from the environment the user's code sees.)
+    """
+    if shape.runtime is not RuntimeType.PYTHON:
+        return shape
+    return dataclasses.replace(shape, env=(*shape.env, ("PYTHONHASHSEED", "0")))
+
+
 def turn_request(
     code: str,
     policy: ExecutionPolicy,
@@ -476,6 +500,7 @@ def turn_request(
     persist: bool = False,
     interactive: bool = False,
     on_output: OutputCallback | None = None,
+    profile: bool = False,
 ) -> TurnRequest:
     """The per-turn limits of ``policy``, with the workspace usage as quota baseline."""
     return TurnRequest(
@@ -492,6 +517,7 @@ def turn_request(
         persist=persist,
         interactive=interactive,
         value_max=DISPLAY_VALUE_MAX_CHARS,
+        profile=profile,
         on_output=on_output,
         workspace_bytes_used=usage.total_bytes,
         workspace_entries_used=usage.entries,
@@ -585,8 +611,21 @@ def build_result(
         vendored_modules=vendored_import_names() if runtime is RuntimeType.PYTHON else (),
     )
     fuel = analyze_fuel(
-        outcome.fuel_consumed, policy.fuel_budget, exhausted=trap_kind is TrapKind.OUT_OF_FUEL
+        outcome.fuel_consumed,
+        policy.fuel_budget,
+        exhausted=trap_kind is TrapKind.OUT_OF_FUEL,
+        profile=outcome.profile,
     )
+    if guidance is not None and fuel.hot_line is not None and trap_kind is TrapKind.OUT_OF_FUEL:
+        hotspot = find_hotspot(outcome.profile, policy.fuel_budget) if outcome.profile else None
+        if hotspot is not None:
+            guidance = guidance.model_copy(
+                update={
+                    "explanation": f"{guidance.explanation} {hotspot.sentence}",
+                    "fixes": [hotspot.fix, *guidance.fixes],
+                    "line": hotspot.line.line,
+                }
+            )
     display_value, display_truncated = _display_value(untrusted_status)
     # Every field is computed here by the host, with its declared type: skip the
     # validation pass (it is on every run's path).
@@ -629,6 +668,7 @@ def build_result(
         figures_truncated=outcome.figures_truncated,
         error_guidance=guidance,
         fuel_analysis=fuel,
+        profile=outcome.profile,
     )
 
 

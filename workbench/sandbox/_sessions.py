@@ -221,6 +221,7 @@ class Session:
         policy: ExecutionPolicy | None = None,
         on_output: OutputCallback | None = None,
         interactive: bool = False,
+        profile: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in the session's live interpreter.
 
@@ -239,6 +240,11 @@ class Session:
             to ``_``; JavaScript: the script's completion value, inspected). A
             trailing ``;`` hides it in Python. Off by default: plain runs are
             unchanged.
+        profile
+            Record a fuel profile of the turn in ``result.profile`` (see
+            :class:`FuelProfile`). A live interpreter keeps its random string-hash
+            seed, so two profiles of one turn may differ slightly; fresh runs
+            (``Sandbox.execute``) repeat exactly.
 
         Raises
         ------
@@ -251,7 +257,7 @@ class Session:
             self._check_open()
             self._turn_active = True
             try:
-                return self._execute_locked(code, policy, on_output, interactive)
+                return self._execute_locked(code, policy, on_output, interactive, profile)
             finally:
                 self._turn_active = False
                 self._cancel_requested = False
@@ -262,6 +268,7 @@ class Session:
         policy: ExecutionPolicy | None,
         on_output: OutputCallback | None,
         interactive: bool,
+        profile: bool,
     ) -> SandboxResult:
         policy = policy or self.policy
         instance, restored = self._live_instance(policy)
@@ -276,6 +283,7 @@ class Session:
             persist=self.auto_persist_globals,
             interactive=interactive,
             on_output=on_output,
+            profile=profile,
         )
         emit_start(self.audit, self.session_id, self.runtime, code, policy)
         self._state = SessionState.RUNNING

@@ -28,6 +28,7 @@ from .._instance import (
     InstanceState,
     TurnRequest,
 )
+from .._profile import MARK_BEGIN, OP_MARK
 from .._resources import data_path, driver_source
 from .._result import RuntimeType, TrapKind
 from .._vendor import STDLIB_DRIVER_CODE, STDLIB_GUEST_PATH, STDLIB_STARTUP_ZIP
@@ -49,6 +50,18 @@ def introspect_source() -> str:
         path = data_path("wasm") / "guest" / "python" / "introspect.py"
         _introspect_source = path.read_text("utf-8")
     return _introspect_source
+
+
+_profiler_source: str | None = None
+
+
+def profiler_source() -> str:
+    """The guest half of the fuel profiler (``profiler.py``), sent with profiled turns."""
+    global _profiler_source
+    if _profiler_source is None:
+        path = data_path("wasm") / "guest" / "python" / "profiler.py"
+        _profiler_source = path.read_text("utf-8")
+    return _profiler_source
 
 
 def _context_fuel(caller: wasmtime.Caller) -> int:
@@ -209,6 +222,16 @@ class PythonInstance(Instance):
             self._mark_ready()
         self._await_request(caller)
 
+    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+        recorder = self._profiler
+        first_begin = recorder is not None and recorder.begin_fuel is None
+        if first_begin and op == OP_MARK and b == MARK_BEGIN:
+            # The profiler's source goes out after the mark, so reading and decoding
+            # it is the profiler's fuel, given back, not the user's.
+            payload = marshal.dumps(profiler_source())
+            self._stdin += len(payload).to_bytes(8, "little") + payload
+        return super().on_profile(caller, op, a, b)
+
     def _await_request(self, caller: wasmtime.Caller) -> None:
         """Park until the next request, then hand it to the driver and arm limits."""
         item = self._requests.get()
@@ -236,6 +259,8 @@ class PythonInstance(Instance):
         }
         if request.op == "introspect":  # compiled by the guest on first use
             message["source"] = introspect_source()
+        if request.profile:  # the source follows the driver's "begin" mark: see on_profile
+            message["profile"] = True
         if request.interactive:  # only then: the usual request stays as it was
             message["interactive"] = True
             message["value_max"] = request.value_max

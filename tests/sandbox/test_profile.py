@@ -1,0 +1,276 @@
+"""Fuel profiles through the real runtimes: what they name, that they repeat, that limits hold."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.sandbox import (
+    ExecutionPolicy,
+    FuelProfile,
+    RuntimeType,
+    Sandbox,
+    SandboxEngine,
+    TrapKind,
+    _profile,
+    create_sandbox,
+)
+
+FIB = """\
+def fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+import json
+total = 0
+for i in range(300):
+    total += i
+print(fib(10), json.dumps([total]))
+"""
+
+
+@pytest.fixture(scope="module")
+def python_sandbox(
+    engine: SandboxEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    root = tmp_path_factory.mktemp("profile")
+    policy = ExecutionPolicy(timeout_seconds=60.0)
+    with create_sandbox(
+        RuntimeType.PYTHON, policy=policy, workspace_root=root, warm=False
+    ) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def fib_profile(python_sandbox: Sandbox) -> FuelProfile:
+    result = python_sandbox.execute(FIB, profile=True)
+    assert result.success, result.stderr
+    assert result.stdout == "55 [44850]\n"
+    assert result.profile is not None
+    return result.profile
+
+
+def test_profile_names_lines_functions_and_calls(fib_profile: FuelProfile) -> None:
+    profile = fib_profile
+    assert profile.detail == "line" and profile.complete and not profile.truncated
+    lines = {line.line: line for line in profile.lines}
+    assert lines[2].function == "fib" and lines[2].text == "if n < 2:"
+    assert lines[2].hits == 177  # fib(10) makes 177 calls
+    assert lines[9].hits == 300 and lines[8].hits == 301
+    functions = {f.name: f for f in profile.functions}
+    assert functions["fib"].kind == "user" and functions["fib"].calls == 177
+    assert functions["fib"].first_line == 1
+    assert functions["<module>"].calls == 1
+    # Library code is collapsed by module; the import is charged to line 6.
+    assert functions["json"].kind == "library" and functions["json"].calls >= 1
+    assert lines[6].total_fuel > lines[6].self_fuel
+    assert lines[6].total_fuel >= functions["json"].total_fuel
+    for line in profile.lines:
+        assert 0 <= line.self_fuel <= line.total_fuel
+    for function in profile.functions:
+        assert 0 <= function.self_fuel <= function.total_fuel
+    # Self fuel adds up to what the profile attributes.
+    attributed = sum(f.self_fuel for f in profile.functions) + profile.outside_fuel
+    assert attributed == profile.total_fuel
+    assert functions["<module>"].total_fuel <= profile.total_fuel
+    assert profile.top_lines(1)[0].self_fuel == max(line.self_fuel for line in profile.lines)
+
+
+def test_two_profiles_of_the_same_code_are_identical(
+    python_sandbox: Sandbox, fib_profile: FuelProfile
+) -> None:
+    again = python_sandbox.execute(FIB, profile=True)
+    assert again.profile == fib_profile
+
+
+def test_profiled_run_costs_about_what_an_unprofiled_one_does(
+    python_sandbox: Sandbox, fib_profile: FuelProfile
+) -> None:
+    # The profiler's own fuel is given back: without that the profiled run would
+    # cost many times more (each event costs ~40 k fuel in the guest).
+    plain = python_sandbox.execute(FIB)
+    assert fib_profile.overhead_fuel > plain.fuel_consumed
+    assert fib_profile.run_fuel == pytest.approx(plain.fuel_consumed, rel=0.15)
+    assert fib_profile.total_fuel <= fib_profile.run_fuel
+
+
+def test_speedscope_export_is_a_sampled_profile_weighted_by_fuel(fib_profile: FuelProfile) -> None:
+    data = json.loads(json.dumps(fib_profile.to_speedscope()))
+    (profile,) = data["profiles"]
+    assert profile["type"] == "sampled" and profile["unit"] == "none"
+    assert len(profile["samples"]) == len(profile["weights"])
+    frames = data["shared"]["frames"]
+    assert {"fib", "<module>", "json"} <= {frame["name"] for frame in frames}
+    assert all(0 <= i < len(frames) for sample in profile["samples"] for i in sample)
+    assert sum(profile["weights"]) + fib_profile.outside_fuel == fib_profile.total_fuel
+
+
+def test_chrome_trace_export_nests_calls_by_fuel(fib_profile: FuelProfile) -> None:
+    data = json.loads(json.dumps(fib_profile.to_chrome_trace()))
+    events = data["traceEvents"]
+    assert all(event["ph"] == "X" and event["dur"] >= 0 for event in events)
+    (module,) = [event for event in events if event["name"] == "<module>"]
+    assert module["ts"] == 0
+    assert module["dur"] == fib_profile.total_fuel - fib_profile.outside_fuel
+    # Every event lies inside the <module> event; fib's calls nest in one another.
+    assert all(e["ts"] >= 0 and e["ts"] + e["dur"] <= module["dur"] for e in events)
+    fibs = [event for event in events if event["name"] == "fib"]
+    assert len(fibs) == 10  # one per depth of fib(10)'s call tree
+    assert (
+        sum(event["args"]["self_fuel"] for event in fibs)
+        == {f.name: f for f in fib_profile.functions}["fib"].self_fuel
+    )
+
+
+def test_a_run_out_of_fuel_returns_the_profile_up_to_the_trap(python_sandbox: Sandbox) -> None:
+    code = "x = 0\nwhile True:\n    x += 1\n"
+    policy = ExecutionPolicy(fuel_budget=40_000_000, timeout_seconds=60.0)
+    result = python_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL
+    profile = result.profile
+    assert profile is not None and not profile.complete
+    assert "ended before" in profile.note
+    lines = {line.line: line for line in profile.lines}
+    assert lines[3].hits > 100 and lines[3].self_fuel > 0
+    # The budget held: the profiler's fuel came back, so the loop got the budget.
+    assert result.fuel_consumed <= policy.fuel_budget
+
+
+def test_user_code_cannot_reach_the_channel_or_run_code_inside_the_window(
+    python_sandbox: Sandbox,
+) -> None:
+    code = """\
+import posix, sys
+print(hasattr(posix, "posix_fadvise"))
+m = sys.monitoring
+callback = m.register_callback(m.PROFILER_ID, m.events.LINE, None)
+m.register_callback(m.PROFILER_ID, m.events.LINE, callback)
+ran = []
+class Sneaky:
+    def __hash__(self):
+        ran.append(1)
+        return 1
+class Index:
+    def __index__(self):
+        ran.append(2)
+        return 3
+callback(Sneaky(), 1)
+callback(callback.__code__, Index())
+print(callable(callback), ran)
+"""
+    result = python_sandbox.execute(code, profile=True)
+    assert result.success, result.stderr
+    # Our callback ignored both fakes without touching them.
+    assert result.stdout == "False\nTrue []\n"
+
+
+def test_profiles_are_size_capped(python_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_profile, "MAX_DEPTH", 20)
+    code = "def down(n):\n    return down(n - 1) if n else 0\n\ndown(60)\n"
+    result = python_sandbox.execute(code, profile=True)
+    assert result.success, result.stderr
+    profile = result.profile
+    assert profile is not None and profile.truncated and "caps" in profile.note
+    (down,) = [f for f in profile.functions if f.name == "down"]
+    assert down.calls == 19  # the first 20 frames: <module> and 19 of down
+    assert profile.complete
+
+
+def test_a_python_failure_keeps_its_traceback_clean(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute("def f():\n    1 / 0\nf()\n", profile=True)
+    assert not result.success
+    assert result.stderr.startswith('Traceback (most recent call last):\n  File "<code>", line 3')
+    assert "profiler" not in result.stderr and "run_code" not in result.stderr
+    assert result.profile is not None and result.profile.complete
+
+
+def test_javascript_says_detail_is_not_available(engine: SandboxEngine, tmp_path: Path) -> None:
+    with create_sandbox(RuntimeType.JAVASCRIPT, workspace_root=tmp_path, warm=False) as sandbox:
+        result = sandbox.execute("let s = 0; for (let i = 0; i < 10; i++) s += i;", profile=True)
+    assert result.success
+    profile = result.profile
+    assert profile is not None and profile.detail == "none"
+    assert "isn't available for JavaScript yet" in profile.note
+    assert profile.run_fuel == result.fuel_consumed and not profile.lines
+
+
+def test_unprofiled_runs_have_no_profile(python_sandbox: Sandbox) -> None:
+    assert python_sandbox.execute("print(1)").profile is None
+
+
+def test_out_of_fuel_guidance_names_the_line_that_spent_most(python_sandbox: Sandbox) -> None:
+    code = "data = list(range(10))\nx = 0\nwhile True:\n    x += sum(data)\n"
+    policy = ExecutionPolicy(fuel_budget=40_000_000, timeout_seconds=60.0)
+    result = python_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL
+    fuel = result.fuel_analysis
+    assert fuel is not None and fuel.hot_line == 4
+    assert fuel.hot_line_percent is not None and fuel.hot_line_percent > 50
+    assert "Line 4, `x += sum(data)`, used" in fuel.recommendation
+    assert "Change that line rather than the budget" in fuel.recommendation
+    guidance = result.error_guidance
+    assert guidance is not None and guidance.line == 4
+    assert guidance.fixes[0].startswith("Change that line")
+    assert "Line 4" in guidance.explanation
+
+
+def test_one_big_step_suggests_a_larger_budget() -> None:
+    from workbench.sandbox._fuel import find_hotspot
+    from workbench.sandbox._profile import ProfileLine
+
+    profile = FuelProfile(
+        runtime="python",
+        lines=[
+            ProfileLine(
+                line=1,
+                function="<module>",
+                text="import big",
+                self_fuel=900,
+                total_fuel=900,
+                hits=1,
+            ),
+            ProfileLine(
+                line=2, function="<module>", text="x = 1", self_fuel=10, total_fuel=10, hits=1
+            ),
+        ],
+    )
+    hotspot = find_hotspot(profile, 1000)
+    assert hotspot is not None and hotspot.line.line == 1 and hotspot.percent == 90.0
+    assert hotspot.sentence == "Line 1, `import big`, used 90% of the budget (it ran once)."
+    assert "a larger budget is the sensible fix" in hotspot.fix
+
+
+def test_a_live_session_turn_can_be_profiled(engine: SandboxEngine, workspace_root: Path) -> None:
+    from workbench.sandbox import create_session
+
+    session = create_session(RuntimeType.PYTHON, workspace_root=workspace_root)
+    try:
+        session.execute("def twice(x):\n    return 2 * x\n")
+        result = session.execute(
+            "total = 0\nfor i in range(5):\n    total += twice(i)\ntotal",
+            interactive=True,
+            profile=True,
+        )
+        assert result.success and result.display_value == "20"
+        profile = result.profile
+        assert profile is not None and profile.complete
+        lines = {line.line: line for line in profile.lines}
+        assert lines[3].hits == 5 and lines[2].hits == 6
+        # A function from an earlier turn is library-like: counted, not line by line.
+        (earlier,) = [f for f in profile.functions if f.name == "<code>"]
+        assert earlier.kind == "library" and earlier.calls == 5
+        # The next turn runs unprofiled, and the interpreter is still fine.
+        assert session.execute("print(total)").stdout == "20\n"
+        assert session.execute("print(1)").profile is None
+        # A second profiled turn reuses the guest profiler (and its monitoring tool).
+        again = session.execute("y = twice(3)\ny", interactive=True, profile=True)
+        assert again.display_value == "6"
+        assert again.profile is not None and again.profile.complete
+        # The trailing expression a REPL shows is evaluated apart, unprofiled.
+        assert {line.line for line in again.profile.lines} == {1}
+    finally:
+        session.close()

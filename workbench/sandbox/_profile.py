@@ -1,0 +1,665 @@
+"""Fuel profiles: which lines and functions spent a run's fuel.
+
+A profiled Python run (``execute(code, profile=True)``) loads a small guest
+module (``wasm/guest/python/profiler.py``) that listens to CPython's
+``sys.monitoring`` events (PEP 669). At each event the guest only *names* where
+it is (a code id and a line) through one shadowed WASI import, ``fd_advise`` on
+standard input with advice codes no real call uses (:data:`PROFILE_FD`). The host answers that call
+here, in :class:`ProfileRecorder`: it reads the store's fuel itself, charges
+what was spent since the previous event to the place the guest was at, and
+keeps the call stack. The guest never reports a number of fuel, so it can't
+forge one; the worst it can do is name the wrong line.
+
+The profiler's own work is not charged to the code. Before the user's code
+runs, the guest runs a calibration (straight-line code and calls with events on
+and off); the host derives the fuel one event costs and, at every event,
+removes it from the reading and gives it back to the store (never more than was
+spent since the previous event, so no event can earn fuel). The profile's
+``overhead_per_event`` and ``total_fuel`` against ``run_fuel`` say how close
+that came. Fuel is deterministic, so two profiles of the same code are equal.
+
+Everything is size-capped (:data:`MAX_CODES`, :data:`MAX_LINES`,
+:data:`MAX_DEPTH`, :data:`MAX_STACKS`); a run that traps mid-way still returns
+the profile up to the trap (``complete`` is then False). Usage::
+
+    result = sandbox.execute(code, profile=True)
+    for line in result.profile.top_lines(5):
+        print(line.line, line.self_fuel, line.text)
+    Path("run.speedscope.json").write_text(json.dumps(result.profile.to_speedscope()))
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import wasmtime
+from pydantic import BaseModel, ConfigDict, Field
+from wasmtime import _ffi as ffi
+
+__all__ = [
+    "JS_PROFILE_NOTE",
+    "MAX_CODES",
+    "MAX_DEPTH",
+    "MAX_LINES",
+    "MAX_STACKS",
+    "PROFILE_FD",
+    "PROFILE_OPS",
+    "FuelProfile",
+    "ProfileFunction",
+    "ProfileLine",
+    "ProfileRecorder",
+    "unavailable_profile",
+]
+
+#: The descriptor the guest profiler names events on (``posix_fadvise``): standard
+#: input, which the host serves itself (wasi-libc refuses descriptors it doesn't
+#: know before they reach the host), with advice codes from :data:`PROFILE_OPS` up.
+PROFILE_FD = 0
+#: The first advice code of the profiler's operations (real advice is 0-5).
+PROFILE_OPS = 0xA0
+
+#: Distinct code objects (user functions, library modules) the profile names.
+MAX_CODES = 4096
+#: Distinct (function, line) entries kept.
+MAX_LINES = 20_000
+#: Frames tracked on the host's stack (deeper calls still count, unnamed).
+MAX_DEPTH = 4096
+#: Distinct call stacks kept for the flame graph export.
+MAX_STACKS = 20_000
+#: Bytes of name the guest may register per code object.
+MAX_NAME_BYTES = 600
+#: Fuel one event may cost at most; calibration above this is clamped, so a
+#: tampered calibration can't make events refund more than this.
+MAX_EVENT_OVERHEAD = 200_000
+
+#: Fuel for the profiler's set-up and calibration, apart from the budget.
+SETUP_FUEL = 2_000_000_000
+
+#: The profiler gives back at most this many times the turn's budget: honest
+#: profiling costs ~10-50x the code it watches (see BENCHMARKS.md); a guest that
+#: tampers with the profiler can't stretch its fuel past this bound.
+REFUND_FACTOR = 64
+
+#: What a JavaScript profile says instead of detail.
+JS_PROFILE_NOTE = (
+    "Per-line/function detail isn't available for JavaScript yet: "
+    "the profile holds the run's total fuel only."
+)
+
+# Operations (the ``advice`` argument of the guest's fd_advise call). Each guest
+# callback sends OP_PAUSE first and its event last; the fuel in between is the
+# profiler's and is given back exactly.
+OP_PAUSE = 0xA0
+OP_LINE = 0xA1
+OP_START = 0xA2
+OP_RETURN = 0xA3
+OP_RESUME = 0xA4
+OP_SKIP = 0xA5
+OP_NAME = 0xA8
+OP_MARK = 0xA9
+
+# Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
+MARK_BEGIN = 0
+MARK_CAL = (1, 2, 3, 4)
+MARK_START = 7
+MARK_STOP = 8
+MARK_END = 10
+
+# Calibration phases: events counted between marks 1-2 (plain code) and 3-4
+# (the same code with line events).
+_CAL_PLAIN = 1
+_CAL_WATCHED = 2
+
+
+class ProfileLine(BaseModel):
+    """Fuel spent on one line of the user's code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int = Field(description="1-based line number in the code that ran.")
+    function: str = Field(description="The function the line belongs to ('<module>' at top level).")
+    text: str = Field(default="", description="The line's source text, stripped.")
+    self_fuel: int = Field(description="Fuel spent on the line itself (not in profiled calls).")
+    total_fuel: int = Field(description="Fuel spent while the line ran, calls included.")
+    hits: int = Field(description="How many times the line started.")
+
+
+class ProfileFunction(BaseModel):
+    """Fuel spent in one user function, or in one library module (collapsed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Qualified name, or the module name for library code.")
+    kind: Literal["user", "library"]
+    first_line: int = Field(default=0, description="Line of the ``def`` (user code only).")
+    calls: int = Field(description="Calls (for a library module: calls into any of its code).")
+    self_fuel: int = Field(description="Fuel spent in the function's own code.")
+    total_fuel: int = Field(description="Fuel from entry to exit, callees included.")
+
+
+class FuelProfile(BaseModel):
+    """Where one run's fuel went, per line and per function. Immutable.
+
+    ``total_fuel`` is what the profile attributes (the user's code, the profiler
+    removed); ``run_fuel`` is the run's ``fuel_consumed``. ``accuracy`` compares
+    the two.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    runtime: str = Field(description="The runtime's name ('python', 'javascript').")
+    detail: Literal["line", "none"] = Field(
+        default="line", description="'line': per line and function; 'none': the total only."
+    )
+    note: str = Field(
+        default="", description="What the profile lacks, in words (empty when complete)."
+    )
+    filename: str = "<code>"
+    total_fuel: int = 0
+    run_fuel: int = 0
+    outside_fuel: int = Field(default=0, description="Fuel attributed to no user or library frame.")
+    overhead_fuel: int = Field(
+        default=0, description="The profiler's own fuel, removed and refunded."
+    )
+    overhead_per_event: int = 0
+    events: int = 0
+    complete: bool = Field(default=True, description="False when the run trapped mid-way.")
+    truncated: bool = Field(
+        default=False, description="A size cap was reached; detail past it is lumped."
+    )
+    lines: list[ProfileLine] = Field(default_factory=list)
+    functions: list[ProfileFunction] = Field(default_factory=list)
+    #: Call stacks (indices into ``functions``, outermost first) with the fuel spent
+    #: with exactly that stack: the flame graph.
+    stacks: list[tuple[tuple[int, ...], int]] = Field(default_factory=list)
+
+    def top_lines(self, count: int = 10) -> list[ProfileLine]:
+        """The ``count`` lines that spent the most fuel themselves."""
+        return sorted(self.lines, key=lambda item: (-item.self_fuel, item.line))[:count]
+
+    def top_functions(self, count: int = 10) -> list[ProfileFunction]:
+        """The ``count`` functions (and library modules) with the most cumulative fuel."""
+        return sorted(self.functions, key=lambda item: (-item.total_fuel, item.name))[:count]
+
+    def table(self, count: int = 10) -> str:
+        """A plain-text table of the top lines and functions, for a terminal."""
+        if self.detail == "none":
+            return f"Fuel profile: {self.run_fuel:,} instructions in all. {self.note}"
+        total = max(1, self.total_fuel)
+        out = [
+            f"Fuel profile: {self.total_fuel:,} instructions in the code "
+            f"({self.events:,} events; the profiler's own {self.overhead_fuel:,} removed)."
+        ]
+        if self.note:
+            out.append(self.note)
+        out.append("")
+        out.append(f"{'line':>6} {'self fuel':>15} {'%':>6} {'total fuel':>15} {'hits':>10}  code")
+        for line in self.top_lines(count):
+            out.append(
+                f"{line.line:>6} {line.self_fuel:>15,} {100 * line.self_fuel / total:>5.1f}% "
+                f"{line.total_fuel:>15,} {line.hits:>10,}  {line.text[:60]}"
+            )
+        out.append("")
+        out.append(f"{'function':<32} {'calls':>9} {'self fuel':>15} {'total fuel':>15}")
+        for function in self.top_functions(count):
+            name = function.name if function.kind == "user" else f"[{function.name}]"
+            out.append(
+                f"{name[:32]:<32} {function.calls:>9,} {function.self_fuel:>15,} "
+                f"{function.total_fuel:>15,}"
+            )
+        return "\n".join(out)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The profile as plain JSON-ready data."""
+        return self.model_dump(mode="json")
+
+    def to_speedscope(self, name: str = "fuel profile") -> dict[str, Any]:
+        """The profile in speedscope's file format: a sampled profile weighted by fuel.
+
+        Open the JSON in https://www.speedscope.app (or its offline build); the
+        unit is "none" because fuel is neither time nor bytes.
+        """
+        frames = [
+            {"name": f.name, "file": self.filename if f.kind == "user" else f.name}
+            | ({"line": f.first_line} if f.first_line else {})
+            for f in self.functions
+        ]
+        samples = [list(stack) for stack, _ in self.stacks]
+        weights = [fuel for _, fuel in self.stacks]
+        return {
+            "$schema": "https://www.speedscope.app/file-format-schema.json",
+            "shared": {"frames": frames},
+            "profiles": [
+                {
+                    "type": "sampled",
+                    "name": name,
+                    "unit": "none",
+                    "startValue": 0,
+                    "endValue": sum(weights),
+                    "samples": samples,
+                    "weights": weights,
+                }
+            ],
+            "name": name,
+            "exporter": "wasm-workbench",
+        }
+
+    def to_chrome_trace(self) -> dict[str, Any]:
+        """The call tree in Chrome's trace-event format, with fuel on the time axis.
+
+        Open it in Perfetto (ui.perfetto.dev) or ``chrome://tracing``: each call
+        path is one complete event ("X") whose duration is its fuel, children laid
+        side by side inside their parent. One "microsecond" is one instruction;
+        there is no real time in it (fuel is not time).
+        """
+        root: dict[str, Any] = {"self": 0, "children": {}}
+        for stack, fuel in self.stacks:
+            node = root
+            for index in stack:
+                node = node["children"].setdefault(index, {"self": 0, "children": {}})
+            node["self"] += fuel
+
+        def inclusive(node: dict[str, Any]) -> int:
+            node["total"] = node["self"] + sum(inclusive(c) for c in node["children"].values())
+            return int(node["total"])
+
+        inclusive(root)
+        events: list[dict[str, Any]] = []
+
+        def lay_out(node: dict[str, Any], start: int) -> None:
+            at = start
+            for index, child in sorted(node["children"].items()):
+                function = self.functions[index]
+                events.append(
+                    {
+                        "name": function.name,
+                        "cat": function.kind,
+                        "ph": "X",
+                        "ts": at,
+                        "dur": child["total"],
+                        "pid": 1,
+                        "tid": 1,
+                        "args": {"self_fuel": child["self"], "first_line": function.first_line},
+                    }
+                )
+                lay_out(child, at)
+                at += child["total"]
+
+        lay_out(root, 0)
+        return {
+            "traceEvents": events,
+            "displayTimeUnit": "ms",
+            "otherData": {"unit": "fuel: 1 us on the time axis is 1 instruction"},
+        }
+
+
+def unavailable_profile(runtime: str, run_fuel: int, note: str) -> FuelProfile:
+    """A profile that says why it has no detail, with the run's total fuel."""
+    return FuelProfile(
+        runtime=str(runtime),
+        detail="none",
+        note=note,
+        total_fuel=run_fuel,
+        run_fuel=run_fuel,
+    )
+
+
+def _fuel_left(caller: wasmtime.Caller) -> int:
+    left = ctypes.c_uint64(0)
+    error = ffi.wasmtime_context_get_fuel(caller._context(), ctypes.byref(left))
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    return int(left.value)
+
+
+def _set_fuel(caller: wasmtime.Caller, fuel: int) -> None:
+    error = ffi.wasmtime_context_set_fuel(caller._context(), fuel)
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
+@dataclass
+class _Frame:
+    code: int
+    node: int
+    entered: int  # the virtual clock at entry
+    line: int = 0
+    line_entered: int = 0
+
+
+class ProfileRecorder:
+    """The host half of the profiler: reads fuel at each event the guest names.
+
+    Lives for one turn, on the instance's thread. :meth:`on_call` is the
+    ``fd_advise`` handler; :meth:`finish` builds the :class:`FuelProfile`.
+    All fuel figures are read from the store by the host.
+    """
+
+    def __init__(self, code: str, filename: str, budget: int) -> None:
+        self.code = code
+        self.filename = filename
+        self.phase = "setup"  # setup -> running -> stopped
+        self.begin_fuel: int | None = None
+        self.stop_fuel: int | None = None
+        self.last = 0  # the store's fuel after the previous reading (refunds applied)
+        self.clock = 0  # fuel attributed so far
+        self.outside = 0
+        self.overhead = 0
+        self.events = 0
+        self.truncated = False
+        # The fuel an event costs outside its pause window, from the calibration.
+        self.residual = 0
+        self.paused: int | None = None  # the reading at the current callback's pause
+        self.refund_cap = REFUND_FACTOR * budget
+        self.capped = 0  # events past the refund cap
+        self.pending_refund = 0
+        self._marks: dict[int, int] = {}
+        self._cal_phase = 0
+        self._cal_paused: int | None = None
+        self._cal_counts = {_CAL_PLAIN: 0, _CAL_WATCHED: 0}
+        self._cal_excluded = {_CAL_PLAIN: 0, _CAL_WATCHED: 0}
+        self.names: dict[int, bytearray] = {}
+        self.frames: list[_Frame] = []
+        self.deep = 0  # frames past MAX_DEPTH, not tracked
+        self.fn_self: dict[int, int] = {}
+        self.fn_total: dict[int, int] = {}
+        self.fn_calls: dict[int, int] = {}
+        self.fn_active: dict[int, int] = {}
+        self.line_self: dict[tuple[int, int], int] = {}
+        self.line_total: dict[tuple[int, int], int] = {}
+        self.line_hits: dict[tuple[int, int], int] = {}
+        self.line_active: dict[tuple[int, int], int] = {}
+        # Call-stack trie: (parent node, code) -> node; node 0 is the root.
+        self.nodes: dict[tuple[int, int], int] = {}
+        self.node_path: list[tuple[int, ...]] = [()]
+        self.node_fuel: list[int] = [0]
+
+    # ---- The host call (instance thread)
+
+    def on_call(self, caller: wasmtime.Caller, op: int, untrusted_a: int, untrusted_b: int) -> int:
+        """Handle one guest profiler call; returns the WASI errno (0)."""
+        now = _fuel_left(caller)
+        if op == OP_PAUSE:
+            self._pause(now)
+        elif op in (OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP):
+            self._event(caller, op, untrusted_a, untrusted_b, now)
+        elif op == OP_MARK:
+            self._mark(caller, untrusted_b, now)
+        elif op == OP_NAME:
+            self._name(untrusted_a, untrusted_b)
+        return 0
+
+    def _pause(self, now: int) -> None:
+        """A guest callback began: charge the code up to here, minus the residual cost."""
+        if self.phase == "running":
+            if self.paused is None:
+                spent = max(0, self.last - now)
+                refund = min(self.residual, spent)
+                self._attribute(spent - refund)
+                self.pending_refund = refund
+            self.paused = now
+        elif self.phase == "setup" and self._cal_phase:
+            self._cal_paused = now
+
+    def _event(
+        self, caller: wasmtime.Caller, op: int, untrusted_a: int, line: int, now: int
+    ) -> None:
+        if self.phase == "setup":
+            if self._cal_phase and self._cal_paused is not None:
+                self._cal_counts[self._cal_phase] += 1
+                self._cal_excluded[self._cal_phase] += max(0, self._cal_paused - now)
+                self._cal_paused = None
+            return
+        if self.phase != "running":
+            return
+        if self.paused is None:  # no pause before it (a misbehaving guest): charge it all
+            self._attribute(max(0, self.last - now))
+            self.last = now
+        else:
+            # Everything since the pause was the profiler's: give it back, and the
+            # residual cost of reaching the callback with it. Past the refund cap
+            # (a guest that patched the profiler's own functions could make the
+            # window do its work) nothing more is given back.
+            if self.overhead + self.paused - now + self.pending_refund > self.refund_cap:
+                self.paused, self.pending_refund = now, 0
+                self.capped += 1
+            restored = self.paused + self.pending_refund
+            self.overhead += restored - now
+            if restored != now:
+                _set_fuel(caller, restored)
+            self.last = restored
+            self.paused = None
+            self.pending_refund = 0
+        if op == OP_SKIP:
+            return
+        self.events += 1
+        code = untrusted_a if 0 < untrusted_a < MAX_CODES else 0
+        if op == OP_LINE:
+            self._line(code, line)
+        elif op in (OP_START, OP_RESUME):
+            self._push(code, counted=op == OP_START)
+        else:
+            self._pop()
+
+    def _mark(self, caller: wasmtime.Caller, mark: int, now: int) -> None:
+        if mark == MARK_BEGIN and self.phase == "setup" and self.begin_fuel is None:
+            # Set-up gets fuel of its own, so a small budget isn't spent before the
+            # code starts; MARK_START puts the store back where it was here.
+            self.begin_fuel = now
+            _set_fuel(caller, now + SETUP_FUEL)
+        elif mark in MARK_CAL and self.phase == "setup" and mark not in self._marks:
+            self._marks[mark] = now
+            self._cal_phase = {1: _CAL_PLAIN, 3: _CAL_WATCHED}.get(mark, 0)
+            self._cal_paused = None
+        elif mark == MARK_START and self.phase == "setup" and self.begin_fuel is not None:
+            self._calibrate()
+            # The profiler's set-up and calibration are given back in full.
+            self.overhead += max(0, self.begin_fuel + SETUP_FUEL - now)
+            _set_fuel(caller, self.begin_fuel)
+            now = self.begin_fuel
+            self.last = now
+            self.phase = "running"
+        elif mark == MARK_STOP and self.phase == "running":
+            if self.paused is not None:
+                now = self.paused
+            self._attribute(max(0, self.last - now))
+            self.last = now
+            self._close_all()
+            self.phase = "stopped"
+            self.stop_fuel = now
+        elif mark == MARK_END and self.phase == "stopped" and self.stop_fuel is not None:
+            if self.stop_fuel > now:  # the profiler's clean-up is given back too
+                self.overhead += self.stop_fuel - now
+                _set_fuel(caller, self.stop_fuel)
+            self.stop_fuel = None
+
+    def _calibrate(self) -> None:
+        """The residual cost of one event: watched minus plain code, pause windows removed."""
+        m = self._marks
+        if len(m) != len(MARK_CAL):
+            return
+        extra = self._cal_counts[_CAL_WATCHED] - self._cal_counts[_CAL_PLAIN]
+        if extra <= 0:
+            return
+        plain = m[1] - m[2] - self._cal_excluded[_CAL_PLAIN]
+        watched = m[3] - m[4] - self._cal_excluded[_CAL_WATCHED]
+        self.residual = max(0, min((watched - plain) // extra, MAX_EVENT_OVERHEAD))
+
+    def _name(self, code: int, chunk: int) -> None:
+        if 0 < code < MAX_CODES:
+            raw = self.names.setdefault(code, bytearray())
+            if len(raw) < MAX_NAME_BYTES:
+                raw += max(0, chunk).to_bytes(8, "little")[:7]
+        elif code >= MAX_CODES:
+            self.truncated = True
+
+    # ---- Accounting
+
+    def _attribute(self, fuel: int) -> None:
+        if fuel <= 0:
+            return
+        self.clock += fuel
+        if not self.frames:
+            self.outside += fuel
+            return
+        top = self.frames[-1]
+        self.fn_self[top.code] = self.fn_self.get(top.code, 0) + fuel
+        self.node_fuel[top.node] += fuel
+        if top.line:
+            key = (top.code, top.line)
+            self.line_self[key] = self.line_self.get(key, 0) + fuel
+
+    def _line(self, code: int, line: int) -> None:
+        if not self.frames or self.deep:
+            return
+        top = self.frames[-1]
+        if top.code != code or line <= 0:
+            return
+        self._leave_line(top)
+        key = (code, line)
+        if key not in self.line_hits and len(self.line_hits) >= MAX_LINES:
+            self.truncated = True
+            return
+        self.line_hits[key] = self.line_hits.get(key, 0) + 1
+        self.line_active[key] = self.line_active.get(key, 0) + 1
+        top.line = line
+        top.line_entered = self.clock
+
+    def _leave_line(self, frame: _Frame) -> None:
+        if not frame.line:
+            return
+        key = (frame.code, frame.line)
+        active = self.line_active[key] - 1
+        self.line_active[key] = active
+        if not active:
+            self.line_total[key] = self.line_total.get(key, 0) + self.clock - frame.line_entered
+        frame.line = 0
+
+    def _push(self, code: int, *, counted: bool) -> None:
+        if self.deep or len(self.frames) >= MAX_DEPTH:
+            self.deep += 1
+            self.truncated = True
+            return
+        parent = self.frames[-1].node if self.frames else 0
+        node = self.nodes.get((parent, code))
+        if node is None:
+            if len(self.node_path) < MAX_STACKS:
+                node = len(self.node_path)
+                self.nodes[(parent, code)] = node
+                self.node_path.append((*self.node_path[parent], code))
+                self.node_fuel.append(0)
+            else:
+                self.truncated = True
+                node = parent
+        if counted:
+            self.fn_calls[code] = self.fn_calls.get(code, 0) + 1
+        self.fn_active[code] = self.fn_active.get(code, 0) + 1
+        self.frames.append(_Frame(code=code, node=node, entered=self.clock))
+
+    def _pop(self) -> None:
+        if self.deep:
+            self.deep -= 1
+            return
+        if not self.frames:
+            return
+        frame = self.frames.pop()
+        self._leave_line(frame)
+        active = self.fn_active[frame.code] - 1
+        self.fn_active[frame.code] = active
+        if not active:
+            self.fn_total[frame.code] = (
+                self.fn_total.get(frame.code, 0) + self.clock - frame.entered
+            )
+
+    def _close_all(self) -> None:
+        self.deep = 0
+        while self.frames:
+            self._pop()
+
+    # ---- Result
+
+    def finish(self, fuel_left: int, run_fuel: int, runtime: str) -> FuelProfile:
+        """Build the profile; ``fuel_left`` is the store's fuel when the turn ended."""
+        complete = self.phase == "stopped"
+        if self.phase == "running":  # trapped or exited mid-way: charge the rest
+            end = self.paused if self.paused is not None else fuel_left
+            self._attribute(max(0, self.last - end))
+            self._close_all()
+            self.phase = "stopped"
+        names = {code: self._decode_name(raw) for code, raw in self.names.items()}
+        source = self.code.splitlines()
+        functions: list[ProfileFunction] = []
+        index: dict[int, int] = {}
+        for code in sorted(set(self.fn_calls) | set(self.fn_self) | set(self.fn_total)):
+            kind, label, first = names.get(code, ("library", "<unknown>", 0))
+            index[code] = len(functions)
+            functions.append(
+                ProfileFunction(
+                    name=label,
+                    kind=kind,
+                    first_line=first,
+                    calls=self.fn_calls.get(code, 0),
+                    self_fuel=self.fn_self.get(code, 0),
+                    total_fuel=self.fn_total.get(code, 0),
+                )
+            )
+        lines = []
+        for code, line in sorted(self.line_hits):
+            kind, label, _ = names.get(code, ("library", "<unknown>", 0))
+            text = source[line - 1].strip() if kind == "user" and 0 < line <= len(source) else ""
+            lines.append(
+                ProfileLine(
+                    line=line,
+                    function=label,
+                    text=text[:200],
+                    self_fuel=self.line_self.get((code, line), 0),
+                    total_fuel=self.line_total.get((code, line), 0),
+                    hits=self.line_hits[(code, line)],
+                )
+            )
+        lines.sort(key=lambda item: (item.line, item.function))
+        stacks = [
+            (tuple(index[c] for c in self.node_path[node] if c in index), fuel)
+            for node, fuel in enumerate(self.node_fuel)
+            if fuel and node
+        ]
+        note = ""
+        if not complete:
+            note = "The run ended before its code finished: the profile stops there."
+        if self.truncated:
+            note = (note + " " if note else "") + "Size caps were reached: some detail is lumped."
+        if self.capped:
+            note = (note + " " if note else "") + (
+                "The profiler's own cost passed its cap; past it, it was charged to the code."
+            )
+        return FuelProfile(
+            runtime=str(runtime),
+            filename=self.filename,
+            total_fuel=self.clock,
+            run_fuel=run_fuel,
+            outside_fuel=self.outside,
+            overhead_fuel=self.overhead,
+            overhead_per_event=self.residual,
+            events=self.events,
+            complete=complete,
+            truncated=self.truncated,
+            note=note,
+            lines=lines,
+            functions=functions,
+            stacks=stacks,
+        )
+
+    @staticmethod
+    def _decode_name(raw: bytearray) -> tuple[Literal["user", "library"], str, int]:
+        """``kind NUL name NUL first line`` as the guest registered it (untrusted)."""
+        untrusted = bytes(raw).rstrip(b"\0").decode("utf-8", "replace")
+        parts = untrusted.split("\0")
+        kind: Literal["user", "library"] = "user" if parts[0] == "u" else "library"
+        label = "".join(ch for ch in (parts[1] if len(parts) > 1 else "") if ch.isprintable())
+        try:
+            first = max(0, int(parts[2])) if len(parts) > 2 else 0
+        except ValueError:
+            first = 0
+        return kind, label[:200] or "<unknown>", first
