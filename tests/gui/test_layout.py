@@ -139,6 +139,7 @@ def test_competing_docks_are_tabs(window: MainWindow) -> None:
     assert set(window.tabifiedDockWidgets(window.output_dock)) == {
         window.history_dock,
         window.console_dock,
+        window.batch_dock,
     }
     # Files stays in view under the Sessions tabs: pick a session, see its files.
     assert window.tabifiedDockWidgets(window.files_dock) == []
@@ -231,6 +232,7 @@ def test_reset_layout_brings_every_dock_back(qtbot: QtBot, window: MainWindow) -
     assert window.tabifiedDockWidgets(window.output_dock) == [
         window.history_dock,
         window.console_dock,
+        window.batch_dock,
     ]
     assert window.tabs.width() >= 0.46 * window.width()
 
