@@ -104,7 +104,7 @@ def test_start_watch_stop_a_runaway_call_and_stop_the_server(
         assert item is not None and item.text(3) == "running" and item.text(4) == "2"
         with qtbot.waitSignal(view.sig_workspace_requested) as opened:
             qtbot.mouseClick(view.workspace_button, Qt.MouseButton.LeftButton)
-        assert opened.args[0].id == managed.id
+        assert opened.args[0].session_id == managed.id
         assert opened.args[0].workspace == managed.workspace
         qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not thread.is_alive(), timeout=LONG)
