@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from ._errors import WorkspaceError
 from ._storage import remove_host_folder
 
 __all__ = ["LOCK_FILE", "SCRATCH_DIR", "ScratchFolder", "sweep"]
@@ -138,7 +139,9 @@ class ScratchFolder:
             os.close(fd)  # Windows can't delete an open file
         try:
             remove_host_folder(self.folder)
-        except OSError as exc:
+        except (OSError, WorkspaceError) as exc:
+            # WorkspaceError: something still wrote there (an instance of the
+            # closing sandbox that was still starting); the next sweep removes it.
             log.warning("could not remove the scratch workspace %s: %s", self.folder, exc)
             return
         with contextlib.suppress(OSError):
