@@ -8,6 +8,7 @@ Data and config folders are always fresh, so no test sees a user's sessions.
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,21 @@ from workbench.sandbox import (  # noqa: E402
 #: The small runtimes; python-sci (a ~75 s compile the first time) is compiled
 #: before the first test (see ``pytest_collection_finish``).
 SMALL_RUNTIMES = (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests() -> Iterator[None]:
+    """Collect each test's cyclic garbage at its end, while nothing else runs.
+
+    Left to the collector's own timing, objects of earlier tests (windows,
+    consoles, sandboxes whose instance threads ended) were collected in the
+    middle of a later test, on its thread, while other threads of that test
+    were in wasm or in a console kernel request; the suite then crashed
+    (SIGSEGV) or hung in "Garbage-collecting" at the same test each run. Set up
+    before the test's other fixtures, this runs after their teardown.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ is the reliable setting.
 
 from __future__ import annotations
 
-import gc
 import os
 import traceback
 import weakref
@@ -34,21 +33,6 @@ if TYPE_CHECKING:
 #: How long a thread may take to finish on its own after the test (its
 #: ``finished -> quit`` connections are queued, so they need the event loop).
 _GRACE_MS = 1000
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage_between_tests() -> Iterator[None]:
-    """Collect each test's cyclic garbage at its end, while nothing else runs.
-
-    Left to the collector's own timing, a test's windows and consoles were
-    collected in the middle of a later test, on the GUI thread, while that
-    test's console kernel thread was handling a request; the suite then
-    crashed (SIGSEGV) or hung in "Garbage-collecting" at about the same test
-    each run. Teardown is set up first, so this runs after every other
-    fixture's teardown (windows closed, consoles and QThreads stopped).
-    """
-    yield
-    gc.collect()
 
 
 @pytest.fixture(autouse=True)
