@@ -21,6 +21,7 @@ from typing import Any
 from ._batch import WORKER_POOL_DEPTH, EvalWorker, SampleResult, _Job
 from ._errors import SandboxError
 from ._policy import ExecutionPolicy
+from ._signals import signal_handlers_kept
 
 __all__ = ["ray_available", "ray_runner"]
 
@@ -73,7 +74,10 @@ def ray_runner(
         started_here = not ray.is_initialized()
         if started_here:
             # address None: join a cluster named by RAY_ADDRESS, else start a local one.
-            ray.init(address=address, log_to_driver=False)
+            # Ray's crash reporter would take wasmtime's fault handlers from this
+            # process, and a guest's next trap would kill it (see _signals).
+            with signal_handlers_kept():
+                ray.init(address=address, log_to_driver=False)
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
         count = workers or max(1, int(resources.get("CPU", 1)))
         count = min(count, len(jobs))
@@ -108,6 +112,7 @@ def ray_runner(
                     ray.get(actor.close.remote(), timeout=10)
                 ray.kill(actor)
             if started_here:
-                ray.shutdown()
+                with signal_handlers_kept():
+                    ray.shutdown()
 
     return run

@@ -254,11 +254,10 @@ _no_finalize = _Finalizer(_no_finalize_impl)
 _stack_lock = threading.Lock()
 
 #: A thread whose native stack is at least this big may run wasm itself (direct
-#: turns). Sixteen times the wasm stack limit: with four, a JavaScript recursion
-#: that reached the wasm limit on an 8 MiB main thread crashed the process
-#: (SIGSEGV) once the host frames at its deepest point grew (the epoch callback
-#: now drains output there); an 8 MiB thread now hands turns to the instance.
-DIRECT_MIN_STACK = 16 * MAX_WASM_STACK
+#: turns): four times the wasm stack limit leaves room for the host frames that
+#: host calls add on top of it. (A crash once blamed on this room was Ray taking
+#: wasmtime's fault handlers; see _signals.)
+DIRECT_MIN_STACK = 4 * MAX_WASM_STACK
 _stack_sizes = threading.local()
 
 
