@@ -21,6 +21,7 @@ from workbench.sandbox import (
     RuntimeType,
     SandboxClosedError,
     SandboxEngine,
+    WorkspaceError,
     _scratch,
     _sessions,
     create_sandbox,
@@ -110,6 +111,39 @@ def test_keep_as_session_makes_the_scratch_workspace_a_session(
         session.close()
     with pytest.raises(SandboxClosedError):
         sandbox.keep_as_session()
+
+
+def test_a_failed_keep_loses_nothing(engine: SandboxEngine, workspace_root: Path) -> None:
+    """Keeping fails (here: the target exists; in life: a full disk): the files stay."""
+    sandbox = create_sandbox(PY, workspace_root=workspace_root, warm=False)
+    assert sandbox.execute(WRITE[PY]).success
+    (workspace_root / sandbox.session_id).mkdir()  # in the way of the move
+    scratch_folder = sandbox.workspace.parent
+    with pytest.raises(WorkspaceError, match="stay there after the sandbox closes"):
+        sandbox.keep_as_session()
+    sandbox.close()
+    assert (scratch_folder / "workspace" / "out.txt").read_text() == "data"
+    note = (scratch_folder / _scratch.KEEP_FILE).read_text()
+    assert str(scratch_folder / "workspace") in note
+    # A later sweep (the owner is gone, the folder is old) leaves it as well.
+    old = 1_000_000_000
+    os.utime(scratch_folder, (old, old))
+    assert sweep(workspace_root, force=True) == []
+    assert (scratch_folder / "workspace" / "out.txt").exists()
+
+
+def test_a_retried_keep_drops_the_marker(engine: SandboxEngine, workspace_root: Path) -> None:
+    sandbox = create_sandbox(PY, workspace_root=workspace_root, warm=False)
+    assert sandbox.execute(WRITE[PY]).success
+    blocker = workspace_root / sandbox.session_id
+    blocker.mkdir()
+    with pytest.raises(WorkspaceError):
+        sandbox.keep_as_session()
+    blocker.rmdir()  # the user made room
+    sid = sandbox.keep_as_session()
+    sandbox.close()
+    assert not (workspace_root / sid / _scratch.KEEP_FILE).exists()
+    assert (workspace_root / sid / "workspace" / "out.txt").read_text() == "data"
 
 
 def test_keep_copies_when_the_folder_cannot_be_renamed(

@@ -46,7 +46,7 @@ from ._policy import ExecutionPolicy
 from ._pool import InstancePool
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
-from ._scratch import LOCK_FILE, ScratchFolder, sweep
+from ._scratch import KEEP_FILE, LOCK_FILE, ScratchFolder, sweep
 from ._storage import remove_host_folder
 from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
 from ._workspace import Snapshot, diff, scan, scan_after_run
@@ -320,12 +320,26 @@ class Sandbox:
             self.audit.close()
             self._discard_warm()
             try:
+                # A marker left by an earlier failed attempt doesn't travel along.
+                (scratch.folder / KEEP_FILE).unlink(missing_ok=True)
                 _move_scratch(scratch, target)
             except OSError as exc:
-                raise WorkspaceError(
+                reason = (
                     f"Could not keep the scratch workspace {str(scratch.workspace)!r} as "
-                    f"session {self.session_id!r} ({exc}). Its files are still there until "
-                    "the sandbox closes: copy them from there, or free disk space and try again."
+                    f"session {self.session_id!r} ({exc})."
+                )
+                try:
+                    # Nothing is lost: closing the sandbox now leaves the folder.
+                    scratch.mark_kept(reason)
+                except OSError:
+                    raise WorkspaceError(
+                        f"{reason} Its files are still there until the sandbox closes: "
+                        "copy them from there, or free disk space and try again."
+                    ) from exc
+                raise WorkspaceError(
+                    f"{reason} Its files stay there after the sandbox closes (nothing "
+                    "removes that folder): copy them from there, or free disk space and "
+                    "try again."
                 ) from exc
             # Imported here: the sessions module builds on this one.
             from ._sessions import adopt_workspace

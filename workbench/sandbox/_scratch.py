@@ -33,13 +33,17 @@ from pathlib import Path
 from ._errors import WorkspaceError
 from ._storage import remove_host_folder
 
-__all__ = ["LOCK_FILE", "SCRATCH_DIR", "ScratchFolder", "sweep"]
+__all__ = ["KEEP_FILE", "LOCK_FILE", "SCRATCH_DIR", "ScratchFolder", "sweep"]
 
 log = logging.getLogger("workbench.sandbox")
 
 #: The folder inside a sessions root that holds scratch workspaces.
 SCRATCH_DIR = ".scratch"
 LOCK_FILE = "owner.lock"
+#: A scratch folder holding this file is kept: neither close nor a sweep removes
+#: it. It is written when keeping the folder as a session failed, so what the run
+#: wrote is not lost with the sandbox; the file says why and what to do.
+KEEP_FILE = "KEPT-README.txt"
 #: A scratch folder younger than this is never swept: its owner may still be
 #: between creating the folder and locking it.
 SWEEP_GRACE_SECONDS = 60.0
@@ -125,11 +129,24 @@ class ScratchFolder:
         with self._lock:
             self._fd = fd
 
+    def mark_kept(self, reason: str) -> None:
+        """Keep the folder for good: :meth:`remove` and :func:`sweep` leave it.
+
+        Writes :data:`KEEP_FILE` (``reason`` and where the files are). Raises
+        OSError if it can't be written (then the folder is removed as usual).
+        """
+        (self.folder / KEEP_FILE).write_text(
+            f"{reason}\n\nThe files of that run are in {self.workspace}.\n"
+            "WASM Workbench never removes this folder: copy what you need, then delete it.\n",
+            encoding="utf-8",
+        )
+
     def remove(self) -> None:
         """Delete the folder and everything in it, never following links. Idempotent.
 
         Never raises: a folder that can't be deleted now (a file still open on
-        Windows) is left to a later :func:`sweep`.
+        Windows) is left to a later :func:`sweep`. A folder marked with
+        :meth:`mark_kept` is only unlocked.
         """
         with self._lock:
             fd, self._fd = self._fd, None
@@ -137,6 +154,9 @@ class ScratchFolder:
             return
         with contextlib.suppress(OSError):
             os.close(fd)  # Windows can't delete an open file
+        if _is_kept(self.folder):
+            log.warning("left the scratch workspace %s: it is marked kept", self.folder)
+            return
         try:
             remove_host_folder(self.folder)
         except (OSError, WorkspaceError) as exc:
@@ -176,7 +196,7 @@ def sweep(root: Path, *, force: bool = False) -> list[Path]:
                 continue
             if now - entry.stat(follow_symlinks=False).st_mtime < SWEEP_GRACE_SECONDS:
                 continue
-            if not _owner_gone(folder / LOCK_FILE):
+            if _is_kept(folder) or not _owner_gone(folder / LOCK_FILE):
                 continue
             remove_host_folder(folder)
         except OSError as exc:
@@ -188,6 +208,14 @@ def sweep(root: Path, *, force: bool = False) -> list[Path]:
         with contextlib.suppress(OSError):
             scratch.rmdir()
     return removed
+
+
+def _is_kept(folder: Path) -> bool:
+    """Whether ``folder`` holds a :data:`KEEP_FILE` (a regular file, not a link)."""
+    try:
+        return (folder / KEEP_FILE).lstat().st_mode & 0o170000 == 0o100000
+    except OSError:
+        return False
 
 
 def _owner_gone(lock_path: Path) -> bool:
