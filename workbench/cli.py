@@ -56,7 +56,7 @@ from .sandbox import (
     runtime_for_path,
     validate_session_id,
 )
-from .sandbox._vendor import python_guest_mounts
+from .sandbox._vendor import python_guest_mounts, sci_vendor_mount
 
 EXIT_OK = 0
 EXIT_GUEST_ERROR = 1
@@ -211,6 +211,8 @@ def _command_run(args: argparse.Namespace) -> int:
     add_vendor_progress_listener(_vendor_progress)
     if runtime is RuntimeType.PYTHON:
         python_guest_mounts(wait=True)
+    elif runtime is RuntimeType.PYTHON_SCI:
+        sci_vendor_mount(wait=True)
     if args.session:
         _ensure_session(args.session, runtime, policy, args.workspace_root)
     sandbox = create_sandbox(

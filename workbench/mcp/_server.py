@@ -401,7 +401,9 @@ class WorkbenchTools:
     ) -> PackageInstalled:
         """Install a pure-Python package (and its dependencies) into a Python session.
 
-        The host fetches the wheels from PyPI (the guest has no network), checks their
+        Works in python and python-sci sessions; for python-sci, a package it
+        already has (pandas, seaborn ...) is reported as already there. The host
+        fetches the wheels from PyPI (the guest has no network), checks their
         hashes and unpacks them into /app/site-packages; the running interpreter can
         import them at once. Packages with native code can't load in WebAssembly and
         are refused with an alternative. The vendored packages (list_runtimes) need no
@@ -416,7 +418,7 @@ class WorkbenchTools:
             ),
             cancellable=False,
         )
-        if managed.language is not RuntimeType.PYTHON:
+        if managed.language not in (RuntimeType.PYTHON, RuntimeType.PYTHON_SCI):
             raise ToolError(
                 f"install_package works for Python sessions only; session {managed.id} runs "
                 "JavaScript. Use a Python session (leave session_id out for your default one)."

@@ -48,7 +48,12 @@ from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
 from ._scratch import LOCK_FILE, ScratchFolder, sweep
 from ._storage import remove_host_folder
-from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
+from ._vendor import (
+    guest_mounts_generation,
+    python_guest_mounts,
+    sci_vendor_mount,
+    vendored_import_names,
+)
 from ._workspace import Snapshot, diff, scan, scan_after_run
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -470,6 +475,11 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
         # them if they can't be built, e.g. offline). The first time they are built
         # in the background, so the first run doesn't wait for a download. See _vendor.
         mounts.extend(python_guest_mounts(wait=False))
+    elif runtime is RuntimeType.PYTHON_SCI:
+        # The vendored packages its zip lacks, compiled for it (see _vendor).
+        bundle = sci_vendor_mount(wait=False)
+        if bundle is not None:
+            mounts.append(bundle)
     return InstanceShape(
         runtime=runtime,
         workspace=str(workspace.resolve()),
