@@ -51,11 +51,23 @@ def test_shape_column_tooltip_and_detail_pane(qtbot: QtBot, session: Session) ->
     index = panel.proxy.index(list(rows).index("sales"), 3)
     tooltip = index.data(Qt.ItemDataRole.ToolTipRole)
     assert "columns: region: str, units: int64" in tooltip and "north" in tooltip
+    assert tooltip.startswith("<pre>")  # escaped guest text, never guessed as rich text
     assert panel.detail.isHidden()
     assert panel.select("sales")
     assert not panel.detail.isHidden()
     text = panel.detail.toPlainText()
     assert text.startswith("sales: pandas.DataFrame, 3 \u00d7 2")
     assert text.splitlines()[-3:] == ["0   north    120", "1   south     80", "2    east     95"]
+    # A refresh keeps the selection, and the detail follows the new values.
+    assert session.execute("sales['units'] = sales['units'] * 2").success
+    with qtbot.waitSignal(panel.sig_refreshed, timeout=60_000):
+        panel.refresh()
+    assert panel.detail.toPlainText().splitlines()[-1] == "2    east    190"
     assert panel.select("label")
     assert panel.detail.isHidden()  # nothing more to show for a string
+    # Guest text that looks like markup stays text.
+    assert session.execute("label = '<b>bold</b>'").success
+    with qtbot.waitSignal(panel.sig_refreshed, timeout=60_000):
+        panel.refresh()
+    row = [r[0] for r in panel.rows()].index("label")
+    assert "&lt;b&gt;" in panel.proxy.index(row, 4).data(Qt.ItemDataRole.ToolTipRole)

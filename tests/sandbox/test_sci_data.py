@@ -111,6 +111,11 @@ def test_dataframes_series_and_arrays_show_shape_dtypes_and_first_rows(session: 
     assert vec.shape == (50,) and vec.preview.startswith("[0, 0.0204082, 0.0408163")
     assert vec.preview.endswith("\u2026") and len(vec.preview) <= 120
     assert len(vec.head.splitlines()) == 5
+    # Consoles' inspection (Shift+Tab) shows the same.
+    inspected = session.introspect("inspect", {"name": "df"})
+    assert inspected is not None and inspected["found"]
+    assert "Shape: 6 x 4  dtype: str, float64" in inspected["text"]
+    assert "0  Lyon   12.5" in inspected["text"]
     # Plain values keep the builtin previews, with no shape.
     assert session.execute("n = 3").success
     n = by_name(session.variables())["n"]

@@ -14,6 +14,8 @@ row is selected.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -76,8 +78,12 @@ class VariablesPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        # Shapes with many dtypes are long: a fixed start width the user can change
+        # (the whole text is in the tooltip), so the Value column keeps room.
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(3, 120)
         header.setStretchLastSection(True)
+        self.table.setWordWrap(False)  # one line per variable; the rest is elided
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         # The first rows of the selected array/DataFrame/Series: guest text, shown
         # as plain text in a fixed-width font so the table's columns line up.
@@ -180,6 +186,8 @@ class VariablesPanel(QWidget):
             self.refresh()
 
     def _show(self, rows: list[VariableInfo]) -> None:
+        selected = self.table.selectionModel().selectedRows(0)
+        keep = selected[0].data() if selected else None
         self.model.removeRows(0, self.model.rowCount())
         self._show_detail(None)
         for info in rows:
@@ -191,10 +199,12 @@ class VariablesPanel(QWidget):
             items = [name, QStandardItem(info.type), size, QStandardItem(info.shape_text())]
             value = QStandardItem(info.preview)
             items.append(value)
-            tip = _detail_text(info) if info.head else info.preview
+            tip = _tooltip(_detail_text(info) if info.head else info.preview)
             for item in items:
                 item.setToolTip(tip)
             self.model.appendRow(items)
+        if isinstance(keep, str):
+            self.select(keep)  # the same variable stays selected across refreshes
 
     @Slot(QItemSelection, QItemSelection)
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
@@ -223,3 +233,8 @@ def _detail_text(info: VariableInfo) -> str:
         lines.append(f"columns: {info.columns}")
     lines += ["", info.head]
     return "\n".join(lines)
+
+
+def _tooltip(untrusted_text: str) -> str:
+    """Guest text as a tooltip: escaped (Qt would guess rich text), fixed-width."""
+    return "<pre>" + html.escape(untrusted_text) + "</pre>"

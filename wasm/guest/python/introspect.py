@@ -509,7 +509,19 @@ def inspect(args):
                 text_signature = text_signature.replace(first, "", 1)
             lines.append("Signature: " + name.rpartition(".")[2] + text_signature)
     else:
-        lines.append("Value: " + short(preview(value, 200), 200))
+        data = None
+        library = library_types()
+        if library is not None and id(type(value)) in library["data"]:
+            try:
+                data = describe_data(value, library, 200)
+            except Exception:
+                data = None
+        if data is not None:  # an array, DataFrame or Series: its shape and first rows
+            shape = " x ".join(str(n) for n in data["shape"]) or "scalar"
+            lines.append("Shape: " + shape + ("  dtype: " + data["dtype"] if data["dtype"] else ""))
+            lines.append("Head:\n" + data["head"])
+        else:
+            lines.append("Value: " + short(preview(value, 200), 200))
     doc = static_get(target, "__doc__")
     if type(value) in builtin_callables:
         doc = value.__doc__
