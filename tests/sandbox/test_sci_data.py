@@ -9,6 +9,8 @@ humanize 4.9.0, the wheel the small runtime's install tests use.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -265,3 +267,14 @@ def test_vendored_packages_and_seaborn_in_a_fresh_run(
 def test_sessions_get_the_same_vendored_packages(session: Session) -> None:
     result = session.execute("import pytz\nprint(pytz.__file__)")
     assert result.stdout == "/data/site-packages/pytz/__init__.py\n", result.stderr
+
+
+def test_the_command_line_builds_the_python_sci_bundle(sci_bundle: VendorBundle) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "vendor", "build", "--runtime", "python-sci"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"Vendored packages ready in {sci_bundle.site_packages}" in done.stdout
