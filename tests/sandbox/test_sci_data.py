@@ -113,6 +113,14 @@ def test_dataframes_series_and_arrays_show_shape_dtypes_and_first_rows(session: 
     assert vec.shape == (50,) and vec.preview.startswith("[0, 0.0204082, 0.0408163")
     assert vec.preview.endswith("\u2026") and len(vec.preview) <= 120
     assert len(vec.head.splitlines()) == 5
+    # A long frame costs the listing its first rows only: the RangeIndex isn't
+    # turned into an array (pandas would keep that array in the index's cache).
+    assert session.execute("big = pd.DataFrame({'x': np.zeros(3_000_000, np.int8)})").success
+    assert by_name(session.variables())["big"].shape == (3_000_000, 1)
+    cached = session.execute(
+        "print('_data' in big.index._cache)\nbig.index._values\nprint('_data' in big.index._cache)"
+    )
+    assert cached.stdout == "False\nTrue\n", cached.stderr
     # Consoles' inspection (Shift+Tab) shows the same.
     inspected = session.introspect("inspect", {"name": "df"})
     assert inspected is not None and inspected["found"]

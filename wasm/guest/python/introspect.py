@@ -291,7 +291,8 @@ def render_table(header, columns, index):
     return "\n".join(line.rstrip() for line in lines)
 
 def index_cells(index, count, library):
-    return first_cells(library_attr(index, "_values"), count, library)
+    # Sliced first: a RangeIndex's _values would build (and cache) the whole range.
+    return first_cells(library_attr(index[:count], "_values"), count, library)
 
 def describe_data(value, library, limit):
     kind = type(value)
