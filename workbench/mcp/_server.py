@@ -514,8 +514,10 @@ _DESCRIPTIONS = {
     "pure-Python packages. Starts fastest.",
     RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules.",
     RuntimeType.PYTHON_SCI: "CPython 3.15 compiled to WebAssembly with numpy, pandas, scipy, "
-    "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in; figures drawn with "
-    "matplotlib come back with the result. Chosen automatically when Python code imports them.",
+    "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in, plus openpyxl, "
+    "tabulate, sympy, networkx, pytz and other pure-Python packages; install_package adds "
+    "more to a session. Figures drawn with matplotlib come back with the result. Chosen "
+    "automatically when Python code imports them.",
 }
 
 
