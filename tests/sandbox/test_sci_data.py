@@ -24,16 +24,20 @@ from workbench.sandbox import (
     RuntimeType,
     SandboxEngine,
     Session,
+    TrapKind,
     VariableInfo,
     VendorBundle,
+    analyze_error,
     create_sandbox,
     create_session,
     install_package,
 )
 from workbench.sandbox._vendor import (
+    BundleImportNames,
     ensure_sci_vendor_bundle,
     reset_sci_vendor_state,
     sci_bundle_packages,
+    sci_vendored_import_names,
 )
 
 pytestmark = pytest.mark.slow
@@ -286,3 +290,37 @@ def test_the_command_line_builds_the_python_sci_bundle(sci_bundle: VendorBundle)
     )
     assert done.returncode == 0, done.stderr
     assert f"Vendored packages ready in {sci_bundle.site_packages}" in done.stdout
+
+
+def test_guidance_knows_python_sci_s_own_bundle(sci_bundle: VendorBundle) -> None:
+    names = sci_vendored_import_names()
+    assert {"pytz", "odf", "markdown"} <= names and "openpyxl" not in names
+    stderr = (
+        'Traceback (most recent call last):\n  File "<code>", line 1, in <module>\n'
+        "ModuleNotFoundError: No module named 'pytz'\n"
+    )
+
+    def explain(vendored: BundleImportNames) -> tuple[str, list[str]]:
+        guidance = analyze_error(
+            runtime=RuntimeType.PYTHON_SCI,
+            success=False,
+            trap_kind=TrapKind.NONE,
+            stderr=stderr,
+            exit_code=1,
+            fuel_budget=10**9,
+            memory_limit_bytes=2**28,
+            timeout_seconds=30,
+            vendored_modules=vendored,
+        )
+        assert guidance is not None
+        return guidance.error_type, guidance.fixes
+
+    # Built: the import should have worked (a path or spelling problem).
+    assert explain(names)[0] == "VendoredModuleNotFound"
+    # Not built (offline, say): python-sci's own build command is named.
+    unbuilt = BundleImportNames(names)
+    unbuilt.status = lambda: ("missing", "")
+    unbuilt.build_command = names.build_command
+    error_type, fixes = explain(unbuilt)
+    assert error_type == "VendoredPackagesUnavailable"
+    assert "wasm-workbench vendor build --runtime python-sci" in fixes[0]

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -52,6 +52,7 @@ from ._vendor import (
     guest_mounts_generation,
     python_guest_mounts,
     sci_vendor_mount,
+    sci_vendored_import_names,
     vendored_import_names,
 )
 from ._workspace import Snapshot, diff, scan, scan_after_run
@@ -534,6 +535,15 @@ def turn_request(
     )
 
 
+def _vendored_names(runtime: RuntimeType) -> Collection[str]:
+    """Import names of the bundle ``runtime`` mounts, for error guidance."""
+    if runtime is RuntimeType.PYTHON:
+        return vendored_import_names()
+    if runtime is RuntimeType.PYTHON_SCI:
+        return sci_vendored_import_names()
+    return ()
+
+
 def emit_start(
     audit: AuditLog | None,
     session_id: str,
@@ -618,7 +628,7 @@ def build_result(
         fuel_budget=policy.fuel_budget,
         memory_limit_bytes=policy.memory_bytes,
         timeout_seconds=policy.timeout_seconds,
-        vendored_modules=vendored_import_names() if runtime is RuntimeType.PYTHON else (),
+        vendored_modules=_vendored_names(runtime),
     )
     fuel = analyze_fuel(
         outcome.fuel_consumed,

@@ -1020,6 +1020,53 @@ def _build_sci_in_background() -> None:
         _sci_background.start()
 
 
+class BundleImportNames(frozenset[str]):
+    """Import names of a bundle, with how guidance asks whether it is mounted."""
+
+    status: Callable[[], tuple[str, str]]
+    build_command: str
+
+
+def sci_bundle_status() -> tuple[
+    Literal["ready", "missing", "building", "failed", "disabled"], str
+]:
+    """State of python-sci's bundle, as :func:`bundle_status` tells the small runtime's."""
+    if _sci_bundle is not None and _sci_bundle.site_packages.is_dir():
+        return "ready", str(_sci_bundle.site_packages)
+    thread = _sci_background
+    if thread is not None and thread.is_alive():
+        return "building", ""
+    if _sci_failure is not None:
+        return "failed", _sci_failure[1]
+    if _auto_disabled():
+        return "disabled", "WASM_WORKBENCH_VENDOR is off"
+    try:
+        lock = load_vendor_lock()
+        key = sci_bundle_key(lock)
+        found = _read_bundle(vendor_root() / f"sci-bundle-{key}", key)
+    except (PackageError, OSError) as exc:
+        return "failed", str(exc)
+    return ("ready", str(found.site_packages)) if found else ("missing", "")
+
+
+_sci_import_names: BundleImportNames | None = None
+
+
+def sci_vendored_import_names() -> BundleImportNames:
+    """Import names python-sci's bundle provides (from the lock and the zip; no build)."""
+    global _sci_import_names
+    if _sci_import_names is None:
+        try:
+            packages = sci_bundle_packages()
+        except (PackageError, OSError):
+            packages = ()
+        names = BundleImportNames(n for p in packages for n in p.top_level)
+        names.status = sci_bundle_status
+        names.build_command = "wasm-workbench vendor build --runtime python-sci"
+        _sci_import_names = names
+    return _sci_import_names
+
+
 def reset_sci_vendor_state() -> None:
     """Forget python-sci's cached bundle and any remembered failure (tests, rebuilds)."""
     global _sci_bundle, _sci_failure
