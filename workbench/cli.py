@@ -56,7 +56,7 @@ from .sandbox import (
     runtime_for_path,
     validate_session_id,
 )
-from .sandbox._vendor import python_guest_mounts
+from .sandbox._vendor import ensure_sci_vendor_bundle, python_guest_mounts, sci_vendor_mount
 
 EXIT_OK = 0
 EXIT_GUEST_ERROR = 1
@@ -124,7 +124,12 @@ def _command_vendor(args: argparse.Namespace) -> int:
         print(f"Wrote {lock.path} ({len(lock.packages)} packages).")
         return EXIT_OK
     if action == "build":
-        built = ensure_vendor_bundle(_vendor_progress, force=args.force)
+        if args.runtime == RuntimeType.PYTHON_SCI.value:
+            # The packages python-sci's zip lacks, compiled by python-sci (compiles
+            # the runtime first if it isn't cached: ~75 s once).
+            built = ensure_sci_vendor_bundle(_vendor_progress, force=args.force)
+        else:
+            built = ensure_vendor_bundle(_vendor_progress, force=args.force)
         print(
             f"Vendored packages ready in {built.site_packages} ({built.size_bytes / 1e6:.1f} MB)."
         )
@@ -211,6 +216,8 @@ def _command_run(args: argparse.Namespace) -> int:
     add_vendor_progress_listener(_vendor_progress)
     if runtime is RuntimeType.PYTHON:
         python_guest_mounts(wait=True)
+    elif runtime is RuntimeType.PYTHON_SCI:
+        sci_vendor_mount(wait=True)
     if args.session:
         _ensure_session(args.session, runtime, policy, args.workspace_root)
     sandbox = create_sandbox(
@@ -649,6 +656,12 @@ def build_parser() -> argparse.ArgumentParser:
         "lock: re-resolve vendor/packages.toml into the lock file (developers)",
     )
     vendor.add_argument("--force", action="store_true", help="build: rebuild even if built")
+    vendor.add_argument(
+        "--runtime",
+        choices=[RuntimeType.PYTHON.value, RuntimeType.PYTHON_SCI.value],
+        default=RuntimeType.PYTHON.value,
+        help="build: the bundle of this runtime (python-sci: the packages its zip lacks)",
+    )
     vendor.add_argument("--json", action="store_true", help="list: as JSON")
     vendor.set_defaults(handler=_command_vendor)
     install = sub.add_parser(

@@ -364,10 +364,10 @@ def test_variables_dock_follows_the_session(qtbot: QtBot, window: MainWindow) ->
     with qtbot.waitSignal(panel.sig_refreshed, timeout=20_000):
         run(qtbot, window, "count = 3\nnames = ['ada', 'bob']\nclass Box:\n    pass\nbox = Box()")
     assert panel.rows() == [
-        ("Box", "type", "", "class Box"),
-        ("box", "Box", "", "<Box>"),
-        ("count", "int", "", "3"),
-        ("names", "list", "2", "['ada', 'bob']"),
+        ("Box", "type", "", "", "class Box"),
+        ("box", "Box", "", "", "<Box>"),
+        ("count", "int", "", "", "3"),
+        ("names", "list", "2", "", "['ada', 'bob']"),
     ]
     assert panel.status.text() == "4 variables"
     qtbot.keyClicks(panel.filter, "NA")
@@ -388,8 +388,8 @@ def test_variables_dock_lists_javascript_bindings(qtbot: QtBot, window: MainWind
     with qtbot.waitSignal(panel.sig_refreshed, timeout=20_000):
         run(qtbot, window, "const total = 7; let label = 'x';")
     assert panel.rows() == [
-        ("label", "string", "1", '"x"'),
-        ("total", "number", "", "7"),
+        ("label", "string", "1", "", '"x"'),
+        ("total", "number", "", "", "7"),
     ]
 
 

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 REQUIRED = {
     "openpyxl", "et-xmlfile", "xlsxwriter", "pypdf", "odfpy", "mammoth", "python-dateutil",
-    "tabulate", "jinja2", "markupsafe", "markdown", "attrs", "six", "tomli", "certifi",
+    "tabulate", "jinja2", "markupsafe", "markdown", "attrs", "six", "tomli", "certifi", "pytz",
     "charset-normalizer", "idna", "urllib3",
 }  # fmt: skip
 
@@ -109,7 +109,7 @@ def test_bundle_is_reused_not_rebuilt(bundle: VendorBundle) -> None:
 DEFAULT = load_policy("default")
 IMPORTS = [
     "openpyxl", "et_xmlfile", "xlsxwriter", "pypdf", "odf.opendocument", "mammoth", "cobble",
-    "dateutil.parser", "tzdata", "tabulate", "jinja2", "markupsafe", "markdown", "attrs",
+    "dateutil.parser", "tzdata", "pytz", "tabulate", "jinja2", "markupsafe", "markdown", "attrs",
     "six", "tomli", "certifi", "charset_normalizer", "idna", "urllib3", "defusedxml",
 ]  # fmt: skip
 

@@ -5,16 +5,25 @@ itself: every type name, size and preview is plain text made inside the sandbox
 by builtins only, with a size cap. The host never unpickles or evaluates guest
 data, and the listing runs in a worker thread (it is a short call into wasm), so
 the GUI thread never waits for it.
+
+numpy arrays and pandas DataFrames/Series (python-sci sessions) also have a
+shape and dtype (the Shape column) and their first rows, made in the guest the
+same way: in the row's tooltip and in the detail pane under the table when the
+row is selected.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal, Slot
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+import html
+
+from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal, Slot
+from PySide6.QtGui import QFontDatabase, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -26,7 +35,9 @@ from .workers import FunctionWorker, start_in_thread
 
 __all__ = ["VariablesPanel"]
 
-COLUMNS = ("Name", "Type", "Size", "Value")
+COLUMNS = ("Name", "Type", "Size", "Shape", "Value")
+#: Where each row keeps its VariableInfo (on the Name item).
+_INFO_ROLE = Qt.ItemDataRole.UserRole + 1
 _NO_SESSION = "Variables show here for live sessions. Start one in the Sessions dock."
 
 
@@ -67,7 +78,25 @@ class VariablesPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        # Shapes with many dtypes are long: a fixed start width the user can change
+        # (the whole text is in the tooltip), so the Value column keeps room.
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(3, 120)
         header.setStretchLastSection(True)
+        self.table.setWordWrap(False)  # one line per variable; the rest is elided
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        # The first rows of the selected array/DataFrame/Series: guest text, shown
+        # as plain text in a fixed-width font so the table's columns line up.
+        self.detail = QPlainTextEdit(self)
+        self.detail.setReadOnly(True)
+        self.detail.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.detail.setAccessibleName("Variable detail")
+        self.detail.hide()
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setChildrenCollapsible(False)
         self.status = QLabel(_NO_SESSION, self)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
@@ -75,7 +104,7 @@ class VariablesPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.filter)
-        layout.addWidget(self.table)
+        layout.addWidget(self.splitter, 1)
         layout.addWidget(self.status)
 
     # ---- Public API
@@ -111,14 +140,22 @@ class VariablesPanel(QWidget):
         self._asked = session
         start_in_thread(worker)
 
-    def rows(self) -> list[tuple[str, str, str, str]]:
-        """What the table shows, in view order (for tests and copying)."""
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """What the table shows, in view order: name, type, size, shape, value."""
         out = []
         for row in range(self.proxy.rowCount()):
             cells = [self.proxy.index(row, column).data() for column in range(len(COLUMNS))]
-            name, kind, size, value = ("" if cell is None else str(cell) for cell in cells)
-            out.append((name, kind, size, value))
+            name, kind, size, shape, value = ("" if cell is None else str(cell) for cell in cells)
+            out.append((name, kind, size, shape, value))
         return out
+
+    def select(self, name: str) -> bool:
+        """Select the row of variable ``name`` (its detail shows); False if not listed."""
+        for row in range(self.proxy.rowCount()):
+            if self.proxy.index(row, 0).data() == name:
+                self.table.selectRow(row)
+                return True
+        return False
 
     # ---- Internals
 
@@ -149,18 +186,55 @@ class VariablesPanel(QWidget):
             self.refresh()
 
     def _show(self, rows: list[VariableInfo]) -> None:
+        selected = self.table.selectionModel().selectedRows(0)
+        keep = selected[0].data() if selected else None
         self.model.removeRows(0, self.model.rowCount())
+        self._show_detail(None)
         for info in rows:
             size = QStandardItem()
             if info.size is not None:
                 size.setData(info.size, Qt.ItemDataRole.DisplayRole)
-            items = [QStandardItem(info.name), QStandardItem(info.type), size]
+            name = QStandardItem(info.name)
+            name.setData(info, _INFO_ROLE)
+            items = [name, QStandardItem(info.type), size, QStandardItem(info.shape_text())]
             value = QStandardItem(info.preview)
-            value.setToolTip(info.preview)
             items.append(value)
+            tip = _tooltip(_detail_text(info) if info.head else info.preview)
+            for item in items:
+                item.setToolTip(tip)
             self.model.appendRow(items)
+        if isinstance(keep, str):
+            self.select(keep)  # the same variable stays selected across refreshes
+
+    @Slot(QItemSelection, QItemSelection)
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        indexes = self.table.selectionModel().selectedRows(0)
+        info = indexes[0].data(_INFO_ROLE) if indexes else None
+        self._show_detail(info if isinstance(info, VariableInfo) else None)
+
+    def _show_detail(self, info: VariableInfo | None) -> None:
+        if info is None or not info.head:
+            self.detail.clear()
+            self.detail.hide()
+            return
+        self.detail.setPlainText(_detail_text(info))
+        self.detail.show()
 
     @Slot()
     def clear_filter(self) -> None:
         """Show every variable again."""
         self.filter.clear()
+
+
+def _detail_text(info: VariableInfo) -> str:
+    """Name, type and shape, the columns with their dtypes, then the first rows."""
+    lines = [f"{info.name}: {info.type}, {info.shape_text()}"]
+    if info.columns:
+        lines.append(f"columns: {info.columns}")
+    lines += ["", info.head]
+    return "\n".join(lines)
+
+
+def _tooltip(untrusted_text: str) -> str:
+    """Guest text as a tooltip: escaped (Qt would guess rich text), fixed-width."""
+    return "<pre>" + html.escape(untrusted_text) + "</pre>"

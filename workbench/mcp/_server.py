@@ -401,7 +401,9 @@ class WorkbenchTools:
     ) -> PackageInstalled:
         """Install a pure-Python package (and its dependencies) into a Python session.
 
-        The host fetches the wheels from PyPI (the guest has no network), checks their
+        Works in python and python-sci sessions; for python-sci, a package it
+        already has (pandas, seaborn ...) is reported as already there. The host
+        fetches the wheels from PyPI (the guest has no network), checks their
         hashes and unpacks them into /app/site-packages; the running interpreter can
         import them at once. Packages with native code can't load in WebAssembly and
         are refused with an alternative. The vendored packages (list_runtimes) need no
@@ -416,7 +418,7 @@ class WorkbenchTools:
             ),
             cancellable=False,
         )
-        if managed.language is not RuntimeType.PYTHON:
+        if managed.language not in (RuntimeType.PYTHON, RuntimeType.PYTHON_SCI):
             raise ToolError(
                 f"install_package works for Python sessions only; session {managed.id} runs "
                 "JavaScript. Use a Python session (leave session_id out for your default one)."
@@ -512,8 +514,10 @@ _DESCRIPTIONS = {
     "pure-Python packages. Starts fastest.",
     RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules.",
     RuntimeType.PYTHON_SCI: "CPython 3.15 compiled to WebAssembly with numpy, pandas, scipy, "
-    "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in; figures drawn with "
-    "matplotlib come back with the result. Chosen automatically when Python code imports them.",
+    "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in, plus openpyxl, "
+    "tabulate, sympy, networkx, pytz and other pure-Python packages; install_package adds "
+    "more to a session. Figures drawn with matplotlib come back with the result. Chosen "
+    "automatically when Python code imports them.",
 }
 
 

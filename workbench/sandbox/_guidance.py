@@ -508,8 +508,7 @@ _PY_VENDORED_NOT_BUILT = _Advice(
     "'{import_name}' is one of the sandbox's vendored packages, but the package bundle "
     "isn't available on this computer{why}, so this run had no /data/site-packages.",
     (
-        "Build the bundle once while online: wasm-workbench vendor build "
-        "(or ensure_vendor_bundle() from Python), then run the code again.",
+        "Build the bundle once while online: {build_command}, then run the code again.",
         "If this computer can't reach PyPI, set HTTPS_PROXY, or point "
         "WASM_WORKBENCH_PYPI_URL at a PyPI mirror, and build again.",
     ),
@@ -851,9 +850,14 @@ def _py_missing_module(_: _Failure, match: re.Match[str], vendored: Collection[s
             return _PY_VENDORED_SPELLING, fields
         if module != top:
             return _PY_VENDORED_SUBMODULE, fields
-        missing_bundle = _bundle_missing()
+        missing_bundle = _bundle_missing(vendored)
         if missing_bundle is not None:
             fields["why"] = missing_bundle
+            fields["build_command"] = getattr(
+                vendored,
+                "build_command",
+                "wasm-workbench vendor build (or ensure_vendor_bundle() from Python)",
+            )
             return _PY_VENDORED_NOT_BUILT, fields
         return _PY_VENDORED_PATH, fields
 
@@ -895,12 +899,18 @@ def _py_missing_module(_: _Failure, match: re.Match[str], vendored: Collection[s
     return _PY_MISSING_MODULE, fields
 
 
-def _bundle_missing() -> str | None:
-    """Why the vendored bundle isn't mounted, or None when it is (or can't be told)."""
+def _bundle_missing(vendored: Collection[str]) -> str | None:
+    """Why the vendored bundle isn't mounted, or None when it is (or can't be told).
+
+    ``vendored`` may carry its bundle's own ``status()`` (python-sci's names do,
+    see :func:`._vendor.sci_vendored_import_names`); otherwise the small
+    runtime's bundle is asked.
+    """
     from ._vendor import bundle_status
 
+    status: Callable[[], tuple[str, str]] = getattr(vendored, "status", bundle_status)
     try:
-        state, detail = bundle_status()
+        state, detail = status()
     except Exception:  # guidance must never fail the result
         return None
     if state == "ready":

@@ -2,16 +2,19 @@
 
 The host (never the guest: it has no network) resolves the requirement and its
 dependencies against PyPI for the guest's environment (CPython 3.12 on WASI,
-wasm32), downloads each wheel with its SHA-256 checked, refuses anything that
-isn't pure Python, and unpacks into the session's workspace at
-``/app/site-packages``, which the guest driver keeps on ``sys.path`` (before the
-vendored bundle, so a session can use another version). The new files are then
-compiled to bytecode by the guest's own CPython, so imports are cheap.
+wasm32; CPython 3.15 for a ``python-sci`` session), downloads each wheel with
+its SHA-256 checked, refuses anything that isn't pure Python, and unpacks into
+the session's workspace at ``/app/site-packages``, which the guest driver keeps
+on ``sys.path`` (before the vendored bundle, so a session can use another
+version). The new files are then compiled to bytecode by the guest's own
+CPython, so imports are cheap.
 
-Dependencies already satisfied by the vendored bundle or by earlier installs in
-the session are not installed again. The resolver is deliberately simple: for
-each requirement it takes the newest version that fits and has a pure wheel,
-and stops with an error on a conflict rather than backtracking.
+Dependencies already satisfied by the vendored bundle, by earlier installs in
+the session or (python-sci) by the packages built into the runtime are not
+installed again; asking for one of those says where it already is. The resolver
+is deliberately simple: for each requirement it takes the newest version that
+fits and has a pure wheel, and stops with an error on a conflict rather than
+backtracking.
 
 Specs are validated before anything is fetched: a name (letters, digits, ``.``,
 ``_``, ``-``), optional extras, and an optional ``==version``. URLs, paths,
@@ -41,13 +44,13 @@ from ._engine import cache_dir
 from ._errors import NativePackageError, PackageError, PackageSpecError, WorkspaceError
 from ._links import remove_escaping_links
 from ._result import RuntimeType
-from ._vendor import compile_in_guest, load_vendor_lock
+from ._vendor import compile_in_guest, compile_in_sci_guest, load_vendor_lock
 from ._wheels import (
-    GUEST_MARKERS,
     PyPIFile,
     PyPIRelease,
     check_pure_wheel,
     download,
+    guest_markers,
     is_pure_wheel_name,
     pypi_project,
     pypi_release,
@@ -89,6 +92,68 @@ _NATIVE_ALTERNATIVES = {
     "pydantic-core": "dataclasses or the vendored attrs",
     "psutil": "nothing: the sandbox has no processes to inspect",
 }
+# The same for python-sci, which has numpy, pandas, scipy, scikit-learn ... built in.
+_SCI_NATIVE_ALTERNATIVES = {
+    "pyarrow": "pandas' read_csv/to_csv, or read_excel/to_excel (openpyxl is built in); "
+    "Parquet and Feather need pyarrow, which python-sci doesn't have",
+    "fastparquet": "pandas' read_csv/to_csv, or read_excel/to_excel",
+    "polars": "pandas (built in)",
+    "numba": "vectorised numpy (built in)",
+    "torch": "scikit-learn (built in) for classic models",
+    "tensorflow": "scikit-learn (built in) for classic models",
+    "xgboost": "scikit-learn's HistGradientBoostingClassifier/Regressor (built in)",
+    "lightgbm": "scikit-learn's HistGradientBoostingClassifier/Regressor (built in)",
+    "opencv-python": "scipy.ndimage and PIL (built in)",
+    "scikit-image": "scipy.ndimage and PIL (built in)",
+    "orjson": "json",
+    "ujson": "json",
+    "cryptography": "hashlib, hmac and secrets",
+    "psutil": "nothing: the sandbox has no processes to inspect",
+}
+
+
+class _Target:
+    """What an install resolves against: the session runtime's guest Python."""
+
+    def __init__(self, runtime: RuntimeType) -> None:
+        self.runtime = runtime
+        self.minor = 15 if runtime is RuntimeType.PYTHON_SCI else 12
+        self.markers = guest_markers(self.minor)
+        self.python = f"Python 3.{self.minor}"
+
+    def built_in(self) -> dict[str, str]:
+        """Distributions the runtime itself has (python-sci's zip)."""
+        if self.runtime is not RuntimeType.PYTHON_SCI:
+            return {}
+        from ._engine import get_engine
+        from ._runtimes.scientific import zip_distributions
+
+        return zip_distributions(get_engine())
+
+    def vendored(self) -> dict[str, str]:
+        """Distributions of the vendored bundle this runtime mounts."""
+        versions = _vendored_versions()
+        built_in = self.built_in()
+        return {name: v for name, v in versions.items() if name not in built_in}
+
+    def compile(self, staging: Path) -> list[str]:
+        if self.runtime is RuntimeType.PYTHON_SCI:
+            return compile_in_sci_guest(staging, SESSION_SITE_GUEST_PATH)
+        return compile_in_guest(staging, SESSION_SITE_GUEST_PATH)
+
+    def advice(self, name: str) -> str:
+        table = (
+            _SCI_NATIVE_ALTERNATIVES
+            if self.runtime is RuntimeType.PYTHON_SCI
+            else _NATIVE_ALTERNATIVES
+        )
+        instead = table.get(canonicalize_name(name))
+        if instead:
+            return f"Use instead: {instead}."
+        return (
+            "Look for a pure-Python package that does the same job (its PyPI files end in "
+            "py3-none-any.whl), or do this part outside the sandbox."
+        )
 
 
 class InstalledPackage(BaseModel):
@@ -117,7 +182,9 @@ class InstallResult(BaseModel):
     compile_failures: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
-        """One line: what was installed."""
+        """One line: what was installed, or where the package already is."""
+        if not self.installed and self.already_satisfied:
+            return f"Nothing to install: already available: {'; '.join(self.already_satisfied)}"
         names = ", ".join(f"{p.name} {p.version}" for p in self.installed) or "nothing new"
         return f"Installed {names} into {self.target} ({self.total_bytes / 1e6:.1f} MB)"
 
@@ -169,7 +236,7 @@ def install_package(session: _HasWorkspace, spec: str) -> InstallResult:
     Parameters
     ----------
     session
-        A Python :class:`~workbench.sandbox.Session` (or a Python
+        A Python or python-sci :class:`~workbench.sandbox.Session` (or
         :class:`~workbench.sandbox.Sandbox`): its workspace receives
         ``site-packages/``. Install between turns, not while one runs.
     spec
@@ -180,7 +247,9 @@ def install_package(session: _HasWorkspace, spec: str) -> InstallResult:
     -------
     InstallResult
         The distributions installed, with versions and sizes, and the
-        requirements that were already met (vendored or installed earlier).
+        requirements that were already met (vendored, installed earlier, or
+        built into python-sci: then ``installed`` is empty and
+        ``already_satisfied`` says so).
 
     Raises
     ------
@@ -196,11 +265,13 @@ def install_package(session: _HasWorkspace, spec: str) -> InstallResult:
         If the session's ``site-packages`` isn't a plain folder (e.g. a symlink).
     """
     requirement = validate_package_spec(spec)
-    if getattr(session, "runtime", None) is not RuntimeType.PYTHON:
+    runtime = getattr(session, "runtime", None)
+    if runtime not in (RuntimeType.PYTHON, RuntimeType.PYTHON_SCI):
         raise PackageError("install_package works for Python sessions only.")
+    target = _Target(runtime)
     workspace = Path(session.workspace)
     site = _session_site(workspace)
-    plan = _resolve(requirement, site)
+    plan = _resolve(requirement, site, target)
     staging = workspace.parent / f".install-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     try:
@@ -223,7 +294,7 @@ def install_package(session: _HasWorkspace, spec: str) -> InstallResult:
             )
         total = sum(p.installed_bytes for p in installed)
         _check_quota(session, workspace, total)
-        failures = compile_in_guest(staging, SESSION_SITE_GUEST_PATH) if installed else []
+        failures = target.compile(staging) if installed else []
         _move_into(staging, site)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -297,9 +368,10 @@ def _vendored_versions() -> dict[str, str]:
     return {canonicalize_name(p.name): p.version for p in lock.packages}
 
 
-def _resolve(requirement: Requirement, site: Path) -> _Plan:
+def _resolve(requirement: Requirement, site: Path, target: _Target) -> _Plan:
     plan = _Plan()
-    vendored = _vendored_versions()
+    vendored = target.vendored()
+    built_in = target.built_in()
     existing = _installed_in(site)
     chosen: dict[str, _Chosen] = {}
     queue: list[tuple[Requirement, str]] = [(requirement, "requested")]
@@ -321,6 +393,7 @@ def _resolve(requirement: Requirement, site: Path) -> _Plan:
                 f"{req.name} {version} ({where})"
                 for where, version in (
                     ("installed in this session", existing.get(key)),
+                    ("built into python-sci", built_in.get(key)),
                     ("vendored", vendored.get(key)),
                 )
                 if version is not None and _fits(req.specifier, version)
@@ -332,11 +405,20 @@ def _resolve(requirement: Requirement, site: Path) -> _Plan:
             continue
         if len(chosen) >= MAX_PACKAGES:
             raise PackageError(f"{requirement} needs more than {MAX_PACKAGES} packages; refusing.")
-        item = _choose(req, why, downloads)
+        if key in built_in:
+            needed = "" if why == "requested" else f" (needed by {why})"
+            raise PackageError(
+                f"{req.name} {built_in[key]} is built into python-sci, so {req}{needed} can't "
+                "be installed beside it. Use the built-in version (or a version of the "
+                "requested package that works with it)."
+            )
+        item = _choose(req, why, downloads, target)
         chosen[key] = item
         plan.chosen.append(item)
         with zipfile.ZipFile(item.path) as archive:
-            check_pure_wheel(item.file.filename, archive, advice=_advice(req.name))
+            check_pure_wheel(
+                item.file.filename, archive, advice=target.advice(req.name), minor=target.minor
+            )
             needs = wheel_requirements(archive)
         for line in needs:
             try:
@@ -345,7 +427,7 @@ def _resolve(requirement: Requirement, site: Path) -> _Plan:
                 log.warning("skipping an unreadable requirement of %s: %r", req.name, line)
                 continue
             if dep.marker is not None and not any(
-                dep.marker.evaluate({**GUEST_MARKERS, "extra": extra})
+                dep.marker.evaluate({**target.markers, "extra": extra})
                 for extra in (req.extras or {""})
             ):
                 continue
@@ -360,17 +442,7 @@ def _fits(specifier: SpecifierSet, version: str) -> bool:
         return False
 
 
-def _advice(name: str) -> str:
-    instead = _NATIVE_ALTERNATIVES.get(canonicalize_name(name))
-    if instead:
-        return f"Use instead: {instead}."
-    return (
-        "Look for a pure-Python package that does the same job (its PyPI files end in "
-        "py3-none-any.whl), or do this part outside the sandbox."
-    )
-
-
-def _choose(req: Requirement, why: str, downloads: Path) -> _Chosen:
+def _choose(req: Requirement, why: str, downloads: Path, target: _Target) -> _Chosen:
     """Newest release fitting ``req`` with a pure wheel, downloaded and verified."""
     project = pypi_project(req.name)
     releases = project.get("releases", {})
@@ -397,12 +469,16 @@ def _choose(req: Requirement, why: str, downloads: Path) -> _Chosen:
         if release.requires_python:
             try:
                 if not SpecifierSet(release.requires_python).contains(
-                    GUEST_MARKERS["python_full_version"]
+                    target.markers["python_full_version"]
                 ):
                     continue
             except Exception:  # an unreadable requires_python: judge by the files
                 pass
-        pure = [f for f in files if f.filename.endswith(".whl") and is_pure_wheel_name(f.filename)]
+        pure = [
+            f
+            for f in files
+            if f.filename.endswith(".whl") and is_pure_wheel_name(f.filename, target.minor)
+        ]
         if pure:
             file = pure[0]
             path = download(file.url, file.sha256, downloads, file.filename)
@@ -418,10 +494,10 @@ def _choose(req: Requirement, why: str, downloads: Path) -> _Chosen:
         raise NativePackageError(
             f"{req.name} {native_only[0]} publishes only wheels with compiled native code "
             "(platform tags such as manylinux or win_amd64), and WebAssembly can't load "
-            f"native extensions. {_advice(req.name)}"
+            f"native extensions. {target.advice(req.name)}"
         )
     raise PackageError(
-        f"{req.name} {req.specifier or ''} has no wheel for Python 3.12 on PyPI (only a source "
+        f"{req.name} {req.specifier or ''} has no wheel for {target.python} on PyPI (only a source "
         "archive, or wheels for other Python versions). install_package installs wheels only; "
         "if the package is pure Python, ask for it to be added to the vendored bundle "
         "(vendor/packages.toml), or copy its .py files into the workspace."

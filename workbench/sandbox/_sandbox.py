@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -48,7 +48,13 @@ from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes import new_instance
 from ._scratch import KEEP_FILE, LOCK_FILE, ScratchFolder, sweep
 from ._storage import remove_host_folder
-from ._vendor import guest_mounts_generation, python_guest_mounts, vendored_import_names
+from ._vendor import (
+    guest_mounts_generation,
+    python_guest_mounts,
+    sci_vendor_mount,
+    sci_vendored_import_names,
+    vendored_import_names,
+)
 from ._workspace import Snapshot, diff, scan, scan_after_run
 
 __all__ = ["OutputCallback", "Sandbox", "create_sandbox", "default_workspace_root"]
@@ -484,6 +490,11 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
         # them if they can't be built, e.g. offline). The first time they are built
         # in the background, so the first run doesn't wait for a download. See _vendor.
         mounts.extend(python_guest_mounts(wait=False))
+    elif runtime is RuntimeType.PYTHON_SCI:
+        # The vendored packages its zip lacks, compiled for it (see _vendor).
+        bundle = sci_vendor_mount(wait=False)
+        if bundle is not None:
+            mounts.append(bundle)
     return InstanceShape(
         runtime=runtime,
         workspace=str(workspace.resolve()),
@@ -536,6 +547,15 @@ def turn_request(
         workspace_bytes_used=usage.total_bytes,
         workspace_entries_used=usage.entries,
     )
+
+
+def _vendored_names(runtime: RuntimeType) -> Collection[str]:
+    """Import names of the bundle ``runtime`` mounts, for error guidance."""
+    if runtime is RuntimeType.PYTHON:
+        return vendored_import_names()
+    if runtime is RuntimeType.PYTHON_SCI:
+        return sci_vendored_import_names()
+    return ()
 
 
 def emit_start(
@@ -622,7 +642,7 @@ def build_result(
         fuel_budget=policy.fuel_budget,
         memory_limit_bytes=policy.memory_bytes,
         timeout_seconds=policy.timeout_seconds,
-        vendored_modules=vendored_import_names() if runtime is RuntimeType.PYTHON else (),
+        vendored_modules=_vendored_names(runtime),
     )
     fuel = analyze_fuel(
         outcome.fuel_consumed,

@@ -517,6 +517,30 @@ def ensure_vendor_bundle(
         isn't pure Python, or the guest compile step fails. Nothing is left
         under the bundle's final name then.
     """
+    lock = load_vendor_lock()
+    key = bundle_key(lock)
+    return _build_bundle(
+        lock,
+        lock.packages,
+        vendor_root() / f"bundle-{key}",
+        key,
+        lambda site: compile_in_guest(site, BUNDLE_GUEST_PATH),
+        progress,
+        force=force,
+    )
+
+
+def _build_bundle(
+    lock: VendorLock,
+    packages: tuple[LockedPackage, ...],
+    final: Path,
+    key: str,
+    compile_site: Callable[[Path], list[str]],
+    progress: VendorProgressCallback | None,
+    *,
+    force: bool = False,
+) -> VendorBundle:
+    """Fetch, check, unpack and compile ``packages`` into ``final`` (see the module doc)."""
     started = time.perf_counter()
 
     def report(
@@ -529,10 +553,7 @@ def ensure_vendor_bundle(
         if progress is not None:
             progress(VendorProgress(stage, message, done, total, time.perf_counter() - started))
 
-    lock = load_vendor_lock()
-    key = bundle_key(lock)
-    root = vendor_root()
-    final = root / f"bundle-{key}"
+    root = final.parent
     with _build_lock:
         report("checking", "Checking the vendored-package bundle")
         existing = _read_bundle(final, key)
@@ -542,8 +563,8 @@ def ensure_vendor_bundle(
         root.mkdir(parents=True, exist_ok=True)
         downloads = root / "downloads"
         files: list[Path] = []
-        count = len(lock.packages)
-        for index, package in enumerate(lock.packages):
+        count = len(packages)
+        for index, package in enumerate(packages):
             report(
                 "downloading",
                 f"Fetching {package.name} {package.version} from PyPI ({index + 1}/{count})",
@@ -556,7 +577,7 @@ def ensure_vendor_bundle(
             site = tmp / "site-packages"
             site.mkdir(parents=True)
             records: list[dict[str, object]] = []
-            for index, (package, path) in enumerate(zip(lock.packages, files, strict=True)):
+            for index, (package, path) in enumerate(zip(packages, files, strict=True)):
                 report(
                     "unpacking",
                     f"Checking and unpacking {package.filename} ({index + 1}/{count})",
@@ -570,7 +591,7 @@ def ensure_vendor_bundle(
                 0,
                 1,
             )
-            failures = compile_in_guest(site, BUNDLE_GUEST_PATH)
+            failures = compile_site(site)
             report("saving", "Saving the bundle")
             size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
             manifest = {
@@ -598,7 +619,7 @@ def ensure_vendor_bundle(
         bundle = _read_bundle(final, key)
         if bundle is None:  # pragma: no cover - the rename just succeeded
             raise PackageError(f"The bundle at {final} could not be read back after building.")
-        report("ready", f"Vendored packages ready ({len(lock.packages)} packages)", count, count)
+        report("ready", f"Vendored packages ready ({count} packages)", count, count)
         return bundle
 
 
@@ -672,7 +693,8 @@ def _retire(folder: Path) -> None:
 
 def _remove_stale_bundles(root: Path, keep: Path) -> None:
     """Delete bundles of older locks (best effort: a folder in use elsewhere may stay)."""
-    for item in root.glob("bundle-*"):
+    prefix = keep.name.rpartition("-")[0]  # "bundle" or "sci-bundle"
+    for item in root.glob(f"{prefix}-*"):
         if item != keep and item.is_dir():
             try:
                 _retire(item)
@@ -839,14 +861,218 @@ def _build_in_background() -> None:
 def _finish_background_build() -> None:
     # A build cut off at exit would leave its work undone (and a store alive
     # while the interpreter shuts down): let it finish, once.
-    thread = _background
-    if thread is not None and thread.is_alive():
-        log.warning("finishing the vendored-package build before exiting (first use only)")
-        thread.join(600)
+    for thread in (_background, _sci_background):
+        if thread is not None and thread.is_alive():
+            log.warning("finishing the vendored-package build before exiting (first use only)")
+            thread.join(600)
 
 
 def _auto_disabled() -> bool:
     return os.environ.get("WASM_WORKBENCH_VENDOR", "").lower() in ("off", "0", "no", "false")
+
+
+# ---- The bundle for python-sci
+#
+# The same lock, for the scientific runtime: the packages its stdlib zip doesn't
+# already have (odfpy, Markdown, mammoth, pytz ... ; seaborn, openpyxl, tabulate
+# and the rest come with the zip and win, so the stack keeps the versions it was
+# built with), compiled to CPython 3.15 bytecode by that runtime itself and mounted
+# read-only at /data/site-packages in its fresh runs and sessions alike.
+
+_sci_lock = threading.Lock()
+_sci_bundle: VendorBundle | None = None
+_sci_failure: tuple[float, str] | None = None
+_sci_background: threading.Thread | None = None
+
+_SCI_COMPILE_SCRIPT = """\
+import compileall, py_compile, sys
+ok = compileall.compile_dir(
+    "/app", ddir=%r, quiet=1, workers=1,
+    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+)
+sys.exit(0 if ok else 3)
+"""
+
+
+def compile_in_sci_guest(folder: Path, guest_path: str) -> list[str]:
+    """Compile every ``.py`` under ``folder`` with python-sci's CPython 3.15.
+
+    ``folder`` is the guest's ``/app`` for the step; tracebacks name the files
+    under ``guest_path``, where they will be seen. Returns the files that failed.
+
+    Raises
+    ------
+    PackageError
+        If the guest couldn't run the compile step at all.
+    """
+    from ._runtimes.scientific import run_sci_build
+
+    status, output = run_sci_build(get_engine(), _SCI_COMPILE_SCRIPT % guest_path, folder)
+    if status not in (0, 3):
+        raise PackageError(
+            f"Compiling the packages to python-sci bytecode failed (status {status}): "
+            f"{output[-500:]}"
+        )
+    return [line for line in output.splitlines() if line.startswith("***")]
+
+
+def sci_bundle_packages(lock: VendorLock | None = None) -> tuple[LockedPackage, ...]:
+    """The locked packages python-sci gets from the bundle: those its zip lacks."""
+    from packaging.utils import canonicalize_name
+
+    from ._runtimes.scientific import zip_distributions
+
+    lock = lock or load_vendor_lock()
+    built_in = zip_distributions(get_engine())
+    return tuple(p for p in lock.packages if canonicalize_name(p.name) not in built_in)
+
+
+def sci_bundle_key(lock: VendorLock) -> str:
+    """Key of python-sci's bundle: the lock, the bundle format, the runtime and its zip."""
+    spec = load_runtime_specs()[RuntimeType.PYTHON_SCI]
+    data = ",".join(item.sha256 for item in spec.data)
+    material = f"{lock.digest};format={BUNDLE_FORMAT};python-sci={spec.sha256};data={data}"
+    return hashlib.sha256(material.encode()).hexdigest()[:20]
+
+
+def ensure_sci_vendor_bundle(
+    progress: VendorProgressCallback | None = None, *, force: bool = False
+) -> VendorBundle:
+    """python-sci's bundle for the current lock, built now if needed.
+
+    Like :func:`ensure_vendor_bundle` (same downloads, checks and errors), with
+    the packages of :func:`sci_bundle_packages`, compiled by python-sci.
+    """
+    lock = load_vendor_lock()
+    key = sci_bundle_key(lock)
+    return _build_bundle(
+        lock,
+        sci_bundle_packages(lock),
+        vendor_root() / f"sci-bundle-{key}",
+        key,
+        lambda site: compile_in_sci_guest(site, BUNDLE_GUEST_PATH),
+        progress,
+        force=force,
+    )
+
+
+def sci_vendor_mount(*, wait: bool = True) -> tuple[str, str] | None:
+    """``(host folder, "/data/site-packages")`` for python-sci guests, or None.
+
+    With ``wait`` the bundle is built on first use, blocking; without it a
+    missing bundle is built on a background thread (progress to the listeners)
+    and :func:`guest_mounts_generation` changes when it is ready. A failed build
+    is logged and retried after :data:`RETRY_AFTER_FAILURE` seconds. Never raises.
+    """
+    global _sci_bundle, _sci_failure
+    if _sci_bundle is not None:
+        return str(_sci_bundle.site_packages), BUNDLE_GUEST_PATH
+    if not wait:
+        try:
+            lock = load_vendor_lock()
+            key = sci_bundle_key(lock)
+            found = _read_bundle(vendor_root() / f"sci-bundle-{key}", key)
+        except (PackageError, OSError):
+            found = None
+        if found is not None:
+            _sci_bundle = found
+            return str(found.site_packages), BUNDLE_GUEST_PATH
+        _build_sci_in_background()
+        return None
+    with _sci_lock:
+        if _sci_bundle is not None:
+            return str(_sci_bundle.site_packages), BUNDLE_GUEST_PATH
+        if _sci_failure is not None and time.monotonic() - _sci_failure[0] < RETRY_AFTER_FAILURE:
+            return None
+        try:
+            lock = load_vendor_lock()
+            key = sci_bundle_key(lock)
+            found = _read_bundle(vendor_root() / f"sci-bundle-{key}", key)
+            if found is None:
+                if _auto_disabled():
+                    return None
+                found = ensure_sci_vendor_bundle(_notify_listeners)
+        except (PackageError, OSError) as exc:
+            _sci_failure = (time.monotonic(), str(exc))
+            log.warning("python-sci guests run without the vendored packages: %s", exc)
+            return None
+        _sci_failure = None
+        _sci_bundle = found
+        return str(found.site_packages), BUNDLE_GUEST_PATH
+
+
+def _build_sci_in_background() -> None:
+    global _sci_background
+    if _auto_disabled() or (
+        _sci_failure is not None and time.monotonic() - _sci_failure[0] < RETRY_AFTER_FAILURE
+    ):
+        return
+    with _background_lock:
+        if _sci_background is not None and _sci_background.is_alive():
+            return
+
+        def build() -> None:
+            global _generation
+            if sci_vendor_mount(wait=True) is not None:
+                _generation += 1
+
+        _sci_background = threading.Thread(target=build, name="wasm-sci-vendor-build", daemon=True)
+        _sci_background.start()
+
+
+class BundleImportNames(frozenset[str]):
+    """Import names of a bundle, with how guidance asks whether it is mounted."""
+
+    status: Callable[[], tuple[str, str]]
+    build_command: str
+
+
+def sci_bundle_status() -> tuple[
+    Literal["ready", "missing", "building", "failed", "disabled"], str
+]:
+    """State of python-sci's bundle, as :func:`bundle_status` tells the small runtime's."""
+    if _sci_bundle is not None and _sci_bundle.site_packages.is_dir():
+        return "ready", str(_sci_bundle.site_packages)
+    thread = _sci_background
+    if thread is not None and thread.is_alive():
+        return "building", ""
+    if _sci_failure is not None:
+        return "failed", _sci_failure[1]
+    if _auto_disabled():
+        return "disabled", "WASM_WORKBENCH_VENDOR is off"
+    try:
+        lock = load_vendor_lock()
+        key = sci_bundle_key(lock)
+        found = _read_bundle(vendor_root() / f"sci-bundle-{key}", key)
+    except (PackageError, OSError) as exc:
+        return "failed", str(exc)
+    return ("ready", str(found.site_packages)) if found else ("missing", "")
+
+
+_sci_import_names: BundleImportNames | None = None
+
+
+def sci_vendored_import_names() -> BundleImportNames:
+    """Import names python-sci's bundle provides (from the lock and the zip; no build)."""
+    global _sci_import_names
+    if _sci_import_names is None:
+        try:
+            packages = sci_bundle_packages()
+        except (PackageError, OSError):
+            packages = ()
+        names = BundleImportNames(n for p in packages for n in p.top_level)
+        names.status = sci_bundle_status
+        names.build_command = "wasm-workbench vendor build --runtime python-sci"
+        _sci_import_names = names
+    return _sci_import_names
+
+
+def reset_sci_vendor_state() -> None:
+    """Forget python-sci's cached bundle and any remembered failure (tests, rebuilds)."""
+    global _sci_bundle, _sci_failure
+    with _sci_lock:
+        _sci_bundle = None
+        _sci_failure = None
 
 
 # ---- The standard library, unpacked

@@ -48,10 +48,12 @@ from ._errors import NativePackageError, PackageError
 __all__ = [
     "GUEST_MARKERS",
     "NATIVE_SUFFIXES",
+    "SCI_GUEST_MARKERS",
     "PyPIFile",
     "PyPIRelease",
     "check_pure_wheel",
     "download",
+    "guest_markers",
     "is_pure_wheel_name",
     "pypi_project",
     "pypi_release",
@@ -93,6 +95,18 @@ GUEST_MARKERS: dict[str, str] = {
     "sys_platform": "wasi",
 }
 _GUEST_MINOR = 12
+#: The same for python-sci (CPython 3.15.0 for WASI).
+SCI_GUEST_MARKERS: dict[str, str] = {
+    **GUEST_MARKERS,
+    "implementation_version": "3.15.0",
+    "python_full_version": "3.15.0",
+    "python_version": "3.15",
+}
+
+
+def guest_markers(minor: int) -> dict[str, str]:
+    """The environment markers of the guest whose CPython is 3.``minor``."""
+    return SCI_GUEST_MARKERS if minor == 15 else GUEST_MARKERS
 
 
 @dataclass(frozen=True)
@@ -234,23 +248,23 @@ def wheel_requirements(archive: zipfile.ZipFile) -> list[str]:
     return []
 
 
-def _tag_fits_guest(tag: Tag) -> bool:
+def _tag_fits_guest(tag: Tag, minor: int) -> bool:
     if tag.abi != "none" or tag.platform != "any":
         return False
     interp = tag.interpreter
     if interp in ("py3", "py2.py3"):
         return True
     match = re.fullmatch(r"(?:py|cp)3(\d+)", interp)
-    return match is not None and int(match[1]) <= _GUEST_MINOR
+    return match is not None and int(match[1]) <= minor
 
 
-def is_pure_wheel_name(filename: str) -> bool:
-    """Whether a wheel's file name says it is pure Python for any Python 3 (or 3.<=12)."""
+def is_pure_wheel_name(filename: str, minor: int = _GUEST_MINOR) -> bool:
+    """Whether a wheel's file name says it is pure Python for any Python 3 (or 3.<=minor)."""
     try:
         _, _, _, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename:
         return False
-    return any(_tag_fits_guest(tag) for tag in tags)
+    return any(_tag_fits_guest(tag, minor) for tag in tags)
 
 
 def download(url: str, sha256: str, dest_dir: Path, filename: str) -> Path:
@@ -314,7 +328,9 @@ def _is_native_member(name: str) -> bool:
     return lower.endswith(NATIVE_SUFFIXES) or ".so." in base
 
 
-def check_pure_wheel(filename: str, archive: zipfile.ZipFile, *, advice: str = "") -> None:
+def check_pure_wheel(
+    filename: str, archive: zipfile.ZipFile, *, advice: str = "", minor: int = _GUEST_MINOR
+) -> None:
     """Refuse a wheel that isn't pure Python.
 
     Raises
@@ -325,7 +341,7 @@ def check_pure_wheel(filename: str, archive: zipfile.ZipFile, *, advice: str = "
         (what to use instead) is appended to the message.
     """
     tail = f" {advice}" if advice else ""
-    if not is_pure_wheel_name(filename):
+    if not is_pure_wheel_name(filename, minor):
         raise NativePackageError(
             f"{filename} is not a pure-Python wheel (its tags name a platform or a Python "
             "ABI, so it carries compiled native code), and WebAssembly can't load native "

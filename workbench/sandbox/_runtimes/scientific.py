@@ -54,12 +54,18 @@ from .._engine import SandboxEngine, cache_dir, sha256_file
 from .._errors import RuntimeNotAvailableError
 from .._filelock import FileLock
 from .._hostcalls import current_state
-from .._instance import InstanceShape
+from .._instance import InstanceShape, TurnRequest
 from .._resources import driver_source
 from .._result import Figure, RuntimeType
 from .python import PythonInstance
 
-__all__ = ["GUEST_TMP", "ScientificPythonInstance", "runtime_files"]
+__all__ = [
+    "GUEST_TMP",
+    "ScientificPythonInstance",
+    "run_sci_build",
+    "runtime_files",
+    "zip_distributions",
+]
 
 log = logging.getLogger("workbench.sandbox.scientific")
 
@@ -227,8 +233,15 @@ class ScientificPythonInstance(PythonInstance):
     startup_fuel_budget = SCI_STARTUP_FUEL
 
     def __init__(
-        self, engine: SandboxEngine, shape: InstanceShape, *, background: bool = False
+        self,
+        engine: SandboxEngine,
+        shape: InstanceShape,
+        *,
+        background: bool = False,
+        preload: tuple[str, ...] | None = None,
     ) -> None:
+        #: Modules imported during start-up (None: :func:`preload_modules`).
+        self.preload = preload_modules() if preload is None else preload
         # Made here, before the caller scans the workspace for the run's quota
         # baseline, so the folder is part of the baseline rather than of the run.
         with contextlib.suppress(OSError):  # a missing workspace fails start-up later
@@ -272,7 +285,7 @@ class ScientificPythonInstance(PythonInstance):
         self.memory = memory
         self._host_alloc = host_alloc
         self._fetch_originals(store, module)
-        source = (_PROLOGUE + _preload_source(preload_modules()) + driver_source()).encode()
+        source = (_PROLOGUE + _preload_source(self.preload) + driver_source()).encode()
         exit_code: int | None = None
         ended: BaseException | None = None
         try:
@@ -334,6 +347,80 @@ class ScientificPythonInstance(PythonInstance):
             )
         )
         return b"ok"
+
+
+#: Limits of a build step run in this runtime (compiling packages to bytecode).
+BUILD_FUEL = 2_000_000_000_000
+BUILD_TIMEOUT = 900.0
+BUILD_MEMORY = 1024 * 1024 * 1024
+BUILD_OUTPUT = 64 * 1024
+
+
+def run_sci_build(engine: SandboxEngine, code: str, workspace: Path) -> tuple[int, str]:
+    """Run ``code`` once in a fresh python-sci interpreter with ``workspace`` as ``/app``.
+
+    For host-side build steps (compiling packages to this runtime's bytecode),
+    never for user code: nothing is preloaded, limits are generous, and the
+    ``.tmp`` folder the instance makes in the workspace is removed afterwards.
+
+    Returns
+    -------
+    tuple
+        The exit status (-1 if the guest trapped or could not start) and its
+        stdout and stderr together (at most 128 KiB).
+    """
+    shape = InstanceShape(
+        runtime=RuntimeType.PYTHON_SCI, workspace=str(workspace), memory_bytes=BUILD_MEMORY
+    )
+    instance = ScientificPythonInstance(engine, shape, preload=())
+    try:
+        instance.wait_ready()
+        if instance.startup_error is not None:
+            return -1, f"python-sci could not start: {instance.startup_error}"
+        request = TurnRequest(
+            code=code,
+            fuel=BUILD_FUEL,
+            timeout_seconds=BUILD_TIMEOUT,
+            stdout_max_bytes=BUILD_OUTPUT,
+            stderr_max_bytes=BUILD_OUTPUT,
+            max_open_files=256,
+            workspace_max_bytes=1 << 40,
+            workspace_max_files=1 << 30,
+        )
+        outcome = instance.run(request)
+    finally:
+        instance.close()
+        instance.join(10)
+        shutil.rmtree(Path(workspace) / WORKSPACE_TMP, ignore_errors=True)
+    output = (outcome.stdout + outcome.stderr).decode("utf-8", "replace")
+    if outcome.exit_code is None:
+        return -1, f"{outcome.trap_kind.value}: {outcome.trap_message}\n{output}"
+    return outcome.exit_code, output
+
+
+_distributions: dict[str, str] | None = None
+
+
+def zip_distributions(engine: SandboxEngine) -> dict[str, str]:
+    """Distributions built into the runtime's zip: canonical name -> version.
+
+    Read on the host from the ``*.dist-info`` folder names of the verified zip
+    (no guest runs); :func:`~workbench.sandbox.install_package` says a package
+    is already there, and the vendored bundle for this runtime leaves these out.
+    """
+    global _distributions
+    if _distributions is None:
+        from packaging.utils import canonicalize_name
+
+        found: dict[str, str] = {}
+        with zipfile.ZipFile(runtime_files(engine).lib / ZIP_NAME) as archive:
+            for name in archive.namelist():
+                top = name.split("/", 1)[0]
+                if top.endswith(".dist-info") and "-" in top:
+                    dist, _, version = top[: -len(".dist-info")].rpartition("-")
+                    found[str(canonicalize_name(dist))] = version
+        _distributions = found
+    return _distributions
 
 
 def png_size(untrusted_png: bytes) -> tuple[int, int] | None:
