@@ -139,8 +139,9 @@ class JavaScriptInstance(Instance):
         self._ctx = call["qjs_get_context"](store)
         runtime = call["JS_GetRuntime"](store, self._ctx)
         # QuickJS-NG has no stack check on WASI, so deep recursion runs the shadow
-        # stack off the bottom of linear memory (the reactor is linked stack-first).
-        # That is a clean out-of-bounds trap, never corruption: see _classify.
+        # stack off the bottom of linear memory: an out-of-bounds trap (see
+        # _classify). The stack lies above the static data (not stack-first), so
+        # on its way down it overwrites that data; the instance is not used again.
         call["JS_SetMemoryLimit"](
             store, runtime, max(JS_MEMORY_MARGIN, self.shape.memory_bytes - JS_MEMORY_MARGIN)
         )
@@ -399,6 +400,12 @@ class JavaScriptInstance(Instance):
             fuel_left = 0
         if trap is not None:
             trap_kind, message = self._classify(trap, fuel_left)
+        # What the guest printed and its stdout FILEs still hold (an exit, a trap,
+        # Stop, the deadline, or just a line not yet flushed): memory is readable.
+        # A stack overflow ran the C stack down through static data, std.out's
+        # FILE among it: only console.log's FILE (on the heap, registered first)
+        # is still what the guest wrote.
+        self.drain_stdout_from(store, 1 if trap_kind is TrapKind.STACK_OVERFLOW else None)
         self._finish_turn(
             exit_code=exit_code,
             trap_kind=trap_kind,
