@@ -426,7 +426,7 @@ def test_a_stdio_file_view_reads_what_the_file_holds() -> None:
     def word(address: int, value: int) -> None:
         memory[address : address + 4] = value.to_bytes(4, "little")
 
-    buffer, file, decoy = 0x20000, 0x10000, 0x18000
+    buffer, file, decoy = 0x8000, 0x100, 0x1000
     # A FILE mid-flush of 5 bytes: wbase (the buffer) and wpos near each other.
     word(file + 16, buffer + 1024)
     word(file + 20, buffer + 5)
@@ -461,6 +461,9 @@ def test_a_stdio_file_view_reads_what_the_file_holds() -> None:
     memory[buffer : buffer + 2] = b"gh"
     word(file + 20, buffer + 2)
     assert view.take(read) == b"gh"
+    # A write position far past any stdio buffer (faked by the guest) reads nothing.
+    word(file + 20, buffer + 100_000)
+    assert view.take(read) == b""
 
 
 def test_registration_refuses_what_does_not_check_out() -> None:

@@ -118,6 +118,11 @@ def memory_reader(context: Any, memory: wasmtime.Memory) -> Reader:
 
 _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
+#: Largest stdio ``FILE`` buffer the host reads pending bytes from (wasi-libc's
+#: are ``BUFSIZ``, 1 KiB): a guest that fakes its write position makes the host
+#: copy at most this much per look. A bigger buffer still reaches the host whole
+#: when it is flushed.
+MAX_FILE_BUFFER = 64 * 1024
 #: Wasm memory is a whole number of pages: a scan reads it page by page.
 _PAGE = 65536
 #: How far around the write position the start of the window (``wbase``, equal to
@@ -354,7 +359,7 @@ class StdioFileBuffer:
         if raw is None:
             return b""
         end = _U32.unpack(raw)[0] - self.buffer
-        if not 0 <= end <= MAX_BUFFER:
+        if not 0 <= end <= MAX_FILE_BUFFER:
             return b""  # not writing (wpos is 0 after fflush)
         if end < self.cursor:
             # Emptied without a flush the host saw (a failed write): start over.
