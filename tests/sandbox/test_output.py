@@ -280,6 +280,14 @@ class TestJavaScriptOutput(OutputContract):
     # std.out lives) before it traps: console.log's FILE is on the heap.
     print_then_overflow = "console.log('a');\nfunction f(n) { return f(n + 1) + 1; }\nf(0);"
 
+    def test_watched_output_arrives_before_a_timer_fires(self, sandbox: Sandbox) -> None:
+        arrived: list[float] = []
+        began = time.monotonic()
+        code = "console.log('a');\nsetTimeout(() => console.log('b'), 2000);"
+        result = self.run(sandbox, code, lambda stream, chunk: arrived.append(time.monotonic()))
+        assert result.stdout == "a\nb\n"
+        assert arrived and arrived[0] - began < time.monotonic() - began - 1.5
+
     def test_console_log_prints_as_quickjs_own_did(
         self, engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
