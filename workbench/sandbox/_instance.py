@@ -326,6 +326,10 @@ class Instance:
     #: runtime the host drives call by call can: the Python driver parks inside a
     #: host call on the instance's own thread between turns.
     direct_turns = False
+    #: How many of the registered stdout buffers (the first ones) the host may read
+    #: at any instant, an epoch tick in the middle of a runaway recursion included;
+    #: the others only when the guest calls the host or ends normally. None: all.
+    steady_buffers: int | None = None
     _live: weakref.WeakSet[Instance] = weakref.WeakSet()
     _live_lock = threading.Lock()
 
@@ -798,7 +802,7 @@ class Instance:
         """Epoch tick while watched: hand buffered stdout to the listener now."""
         try:
             if self.memory is not None and self._turn is not None:
-                self._drain_stdout(memory_reader(context, self.memory))
+                self._drain_stdout(memory_reader(context, self.memory), self.steady_buffers)
         except Exception:  # never let the tick fail the guest
             log.exception("streaming buffered output failed")
 

@@ -112,6 +112,11 @@ class JavaScriptInstance(Instance):
 
     runtime = RuntimeType.JAVASCRIPT
     direct_turns = True
+    # The prelude registers console.log's FILE (on the heap) first and std.out
+    # second. std.out is static data right below the C stack, which a runaway
+    # recursion overwrites on its way down: an epoch tick then, or a drain after
+    # the trap, would read garbage from it.
+    steady_buffers = 1
 
     def _thread_main(self) -> None:
         began = time.perf_counter()
@@ -402,10 +407,10 @@ class JavaScriptInstance(Instance):
             trap_kind, message = self._classify(trap, fuel_left)
         # What the guest printed and its stdout FILEs still hold (an exit, a trap,
         # Stop, the deadline, or just a line not yet flushed): memory is readable.
-        # A stack overflow ran the C stack down through static data, std.out's
-        # FILE among it: only console.log's FILE (on the heap, registered first)
-        # is still what the guest wrote.
-        self.drain_stdout_from(store, 1 if trap_kind is TrapKind.STACK_OVERFLOW else None)
+        # After a stack overflow only console.log's FILE is still what the guest
+        # wrote (see steady_buffers).
+        overflowed = trap_kind is TrapKind.STACK_OVERFLOW
+        self.drain_stdout_from(store, self.steady_buffers if overflowed else None)
         self._finish_turn(
             exit_code=exit_code,
             trap_kind=trap_kind,
