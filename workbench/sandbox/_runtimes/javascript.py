@@ -429,7 +429,8 @@ class JavaScriptInstance(Instance):
             and isinstance(exc, wasmtime.Trap)
             and exc.trap_code == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS
         ):
-            # The stack-first layout turns a shadow-stack overflow into this trap.
+            # A shadow-stack overflow runs through the static data below the stack
+            # and off the bottom of linear memory: this trap.
             return TrapKind.STACK_OVERFLOW, "Recursion too deep: the JavaScript stack overflowed."
         return kind, message
 
