@@ -1,14 +1,16 @@
 """Guest output: nothing printed before a stop is lost, order and caps stay exact.
 
-The Python guest buffers stdout in its own memory and the host reads that buffer
-(``workbench/sandbox/_guest_output.py``); the JavaScript guest writes each line
-through. Both must give the same guarantees, checked here on the real runtimes:
+Both guests buffer stdout in their own memory and the host reads those buffers
+(``workbench/sandbox/_guest_output.py``): Python's ``BufferedWriter``, the C stdio
+``FILE`` that JavaScript's ``console.log`` writes into. Both must give the same
+guarantees, checked here on the real runtimes:
 every stop kind keeps every completed line, stdout and stderr arrive in the order
 they were written, the caps count exactly, and a watched run streams while it runs.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -272,12 +274,204 @@ class TestJavaScriptOutput(OutputContract):
         "console.log('a');\nstd.err.puts('e1\\n');\nconsole.log('b');\nstd.err.puts('e2\\n');"
     )
     print_then_spin = "console.log('start');\nwhile (true) {}"
-    flood = "for (let n = 0; n < 5000; n++) console.log('line', n);"
-    flood_lines = 5_000  # a host call per line: keep the test quick
+    flood = "for (let n = 0; n < 20000; n++) console.log('line', n);"
+    flood_lines = 20_000  # 229 KB through a 1 KiB FILE buffer
+    # The runaway recursion tramples the C stack's neighbours (static data, where
+    # std.out lives) before it traps: console.log's FILE is on the heap.
     print_then_overflow = "console.log('a');\nfunction f(n) { return f(n + 1) + 1; }\nf(0);"
+
+    def test_watched_output_arrives_before_a_timer_fires(self, sandbox: Sandbox) -> None:
+        arrived: list[float] = []
+        began = time.monotonic()
+        code = "console.log('a');\nsetTimeout(() => console.log('b'), 2000);"
+        result = self.run(sandbox, code, lambda stream, chunk: arrived.append(time.monotonic()))
+        assert result.stdout == "a\nb\n"
+        assert arrived and arrived[0] - began < time.monotonic() - began - 1.5
+
+    def test_console_log_prints_as_quickjs_own_did(
+        self, engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The same lines through QuickJS's native console.log (js_print, a flush
+        # per line: the prelude without its console block) and through the prelude's.
+        from workbench.sandbox._runtimes import javascript
+
+        source = javascript.prelude_source()
+        start = source.index(b"\n// console.log and print without a flush per line.")
+        end = source.index(b"})();\n", start) + len(b"})();\n")
+        outputs = []
+        for prelude in (source[:start] + source[end:], source):
+            monkeypatch.setattr(javascript, "_prelude", prelude)
+            monkeypatch.setattr(javascript, "_prelude_bytecode", None)
+            with create_sandbox(self.runtime, workspace_root=workspace_root) as sandbox:
+                result = sandbox.execute(FORMATS)
+            assert result.success, result.stderr
+            outputs.append(result.stdout_bytes)
+        native, ours = outputs
+        assert ours == native
+        assert native.count(b"\n") > 40
+        assert b"<exception>" in ours and b"[object Tagged]" in ours
+
+    def test_a_nul_character_no_longer_cuts_the_line(self, sandbox: Sandbox) -> None:
+        # js_print formatted with "%s"; the prelude's console.log prints it whole.
+        assert self.run(sandbox, "console.log('a\\0b', 'c')").stdout_bytes == b"a\0b c\n"
+
+    def test_printing_is_not_a_host_call_per_line(
+        self, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from workbench.sandbox._instance import Instance
+
+        writes: list[int] = []
+        original = Instance.write_output
+
+        def counting(self: Instance, fd: int, data: bytes, address: int, read):  # type: ignore[no-untyped-def]
+            writes.append(fd)
+            return original(self, fd, data, address, read)
+
+        monkeypatch.setattr(Instance, "write_output", counting)
+        result = self.run(sandbox, "for (let i = 0; i < 5000; i++) console.log(i);")
+        assert result.stdout == "".join(f"{i}\n" for i in range(5000))
+        assert 0 < len(writes) < 50  # 23,890 bytes through a 1 KiB buffer
+
+    def test_std_puts_keeps_its_place_among_console_lines(self, sandbox: Sandbox) -> None:
+        code = (
+            "std.puts('a');\nconsole.log('b');\nstd.printf('%d', 3);\nprint('c');\n"
+            "std.err.puts('e\\n');\nstd.out.puts('tail')"
+        )
+        chunks: list[tuple[str, bytes]] = []
+        result = self.run(sandbox, code, lambda stream, chunk: chunks.append((stream, chunk)))
+        assert result.success, result.stderr
+        # What std.puts left unflushed at the end is kept too (it used to be lost).
+        assert result.stdout == "ab\n3c\ntail"
+        assert result.stderr == "e\n"
+        first_err = next(i for i, (stream, _) in enumerate(chunks) if stream == "stderr")
+        assert b"".join(c for s, c in chunks[:first_err] if s == "stdout") == b"ab\n3c\n"
+        assert b"".join(c for s, c in chunks[first_err:] if s == "stdout") == b"tail"
+
+    def test_a_host_that_refuses_the_buffer_still_gets_every_line(
+        self, engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from workbench.sandbox._guest_output import StdioFileBuffer
+
+        monkeypatch.setattr(StdioFileBuffer, "confirm", classmethod(lambda cls, *args: None))
+        with create_sandbox(self.runtime, workspace_root=workspace_root) as sandbox:
+            policy = sandbox.policy.with_updates(fuel_budget=30_000_000)
+            result = sandbox.execute(self.count_forever, policy=policy)
+            assert result.trap_kind is TrapKind.OUT_OF_FUEL
+            assert consecutive(result) > 100
+            assert sandbox.execute(FORMATS).success
+
+    def test_guest_code_cannot_register_an_output_buffer(self, sandbox: Sandbox) -> None:
+        from workbench.sandbox._guest_output import FILE_CONFIRM, FILE_PROBE, REGISTER_FILE_PREFIX
+
+        prefix = REGISTER_FILE_PREFIX.decode()
+        code = "".join(
+            f"std.out.puts({json.dumps(prefix + step.decode())});\nstd.out.flush();\n"
+            for step in (FILE_PROBE, FILE_CONFIRM)
+        )
+        result = self.run(sandbox, code + "console.log('after');")
+        assert result.success, result.stderr
+        expected = REGISTER_FILE_PREFIX + FILE_PROBE + REGISTER_FILE_PREFIX + FILE_CONFIRM
+        assert result.stdout_bytes == expected + b"after\n"
+
+    def test_live_session_turns_keep_their_own_output(
+        self, engine: SandboxEngine, workspace_root: Path
+    ) -> None:
+        from workbench.sandbox import create_session
+
+        session = create_session(RuntimeType.JAVASCRIPT, workspace_root=workspace_root)
+        try:
+            assert session.execute("std.puts('one')").stdout == "one"
+            for turn in range(3):  # the FILE fills over several turns; no line comes twice
+                lines = "".join(f"{turn} {i}\n" for i in range(300))
+                code = f"for (let i = 0; i < 300; i++) console.log({turn}, i);"
+                assert session.execute(code).stdout == lines
+            stopped = session.execute(
+                "console.log('two');\nwhile (true) {}",
+                policy=session.policy.with_updates(fuel_budget=20_000_000),
+            )
+            assert stopped.trap_kind is TrapKind.OUT_OF_FUEL
+            assert stopped.stdout == "two\n"
+        finally:
+            session.close()
+
+
+#: Values for the comparison with QuickJS's own console.log (one per line, then
+#: all on one line): ToString of every kind, objects whose ToString throws.
+FORMATS = r"""
+const values = [1, -0, 1.5e300, NaN, -Infinity, 10n, "s", "", "\u00fc\u20ac\ud83d\ude00",
+  "\ud800", true, false, null, undefined, Symbol("x"), Object(Symbol("y")), {a: 1},
+  [1, [2, 3], null, undefined], [], Object.create(null), function f(a) { return a; },
+  () => 1, class A {}, new Error("boom"), new TypeError("t"), new Date(0), /re/g,
+  new Map([[1, 2]]), new Set([1]), new Uint8Array([1, 2]), new ArrayBuffer(2),
+  Promise.resolve(1), {toString() { return "custom"; }}, {toString() { throw new Error("no"); }},
+  {toString: null, valueOf() { return 5; }},
+  {[Symbol.toStringTag]: "Tagged", toString: undefined},
+  new Proxy({}, {get() { throw new Error("trap"); }}), Math, JSON];
+for (const v of values) console.log(v);
+console.log(...values);
+console.log();
+console.log(undefined);
+print("p", 1, [2]);
+print();
+console.log({toString() { console.log("inner"); return "outer"; }}, 2);
+console.log("x".repeat(3000));
+"""
 
 
 # ---- Registration checks what the guest claims
+
+
+def test_a_stdio_file_view_reads_what_the_file_holds() -> None:
+    from workbench.sandbox._guest_output import StdioFileBuffer
+
+    memory = bytearray(3 * 65536)
+
+    def read(address: int, length: int) -> bytes | None:
+        if address < 0 or length < 0 or address + length > len(memory):
+            return None
+        return bytes(memory[address : address + length])
+
+    def word(address: int, value: int) -> None:
+        memory[address : address + 4] = value.to_bytes(4, "little")
+
+    buffer, file, decoy = 0x8000, 0x100, 0x1000
+    # A FILE mid-flush of 5 bytes: wbase (the buffer) and wpos near each other.
+    word(file + 16, buffer + 1024)
+    word(file + 20, buffer + 5)
+    word(file + 24, buffer)
+    word(decoy, buffer + 5)  # the same value with no buffer address near it: not a candidate
+    word(decoy + 0x2000, buffer + 5)  # near a buffer address: a candidate
+    word(decoy + 0x2008, buffer)
+    assert StdioFileBuffer.probe(0, 5, read) == []
+    candidates = StdioFileBuffer.probe(buffer, 5, read)
+    assert sorted(candidates) == [file + 20, decoy + 0x2000]
+    # The second flush (7 bytes) singles the FILE out...
+    word(file + 20, buffer + 7)
+    view = StdioFileBuffer.confirm(candidates, buffer, 7, read)
+    assert view is not None and view.wpos_at == file + 20
+    # ...unless both still match: refused.
+    word(decoy + 0x2000, buffer + 7)
+    assert StdioFileBuffer.confirm(candidates, buffer, 7, read) is None
+    # Reading: after fflush (wpos 0) nothing is pending.
+    word(file + 20, 0)
+    assert view.take(read) == b""
+    memory[buffer : buffer + 5] = b"ab\ncd"
+    word(file + 20, buffer + 3)
+    assert view.take(read) == b"ab\n"
+    assert view.take(read) == b""
+    word(file + 20, buffer + 5)
+    assert view.take(read) == b"cd"
+    # The FILE flushes its 5 bytes plus 2 of the caller's: only the new part goes out.
+    assert view.contains(buffer) and not view.contains(buffer + 1)
+    assert view.flushing(buffer, b"ab\ncdef", read) == b"ef"
+    word(file + 20, buffer)  # emptied right after the write
+    assert view.take(read) == b""
+    memory[buffer : buffer + 2] = b"gh"
+    word(file + 20, buffer + 2)
+    assert view.take(read) == b"gh"
+    # A write position far past any stdio buffer (faked by the guest) reads nothing.
+    word(file + 20, buffer + 100_000)
+    assert view.take(read) == b""
 
 
 def test_registration_refuses_what_does_not_check_out() -> None:

@@ -37,6 +37,13 @@ a fresh writer whose stream position is :data:`STDOUT_POSITION`, then names the
 writer's address. Any runtime with a writer of this shape (a buffer pointer,
 64-bit write start and end, a 64-bit flushed count) can use it; a guest that
 never registers keeps the unbuffered path.
+
+A C program's ``stdout`` (wasi-libc, the musl ``FILE``: the JavaScript runtime)
+is read the same way by :class:`StdioFileBuffer`, with one difference that makes
+it simpler: the ``FILE`` empties its buffer in straight-line code right after
+the flushing ``fd_write`` returns, so there is no "flushed, not yet reset" state
+the host could observe and no flushed-bytes count is needed. Its registration
+(:data:`REGISTER_FILE_PREFIX`) is two flushes of stdout during start-up.
 """
 
 from __future__ import annotations
@@ -44,17 +51,22 @@ from __future__ import annotations
 import ctypes
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
 __all__ = [
+    "FILE_CONFIRM",
+    "FILE_PROBE",
     "MARKER",
     "POSITION_STEP",
+    "REGISTER_FILE_PREFIX",
     "REGISTER_PREFIX",
     "STDOUT_POSITION",
+    "BufferedStdout",
     "GuestOutputBuffer",
+    "StdioFileBuffer",
     "memory_reader",
 ]
 
@@ -70,6 +82,12 @@ STDOUT_POSITION = 0x5742_0000_0000
 POSITION_STEP = 1 << 40
 #: The bytes a guest writes into its fresh writer before registering it.
 MARKER = b"\x00wasm-workbench stdout buffer\x00"
+#: What a C guest writes through its stdio ``stdout`` during start-up, each time
+#: followed by ``fflush``: this prefix and :data:`FILE_PROBE`, then this prefix
+#: and :data:`FILE_CONFIRM` (see :meth:`StdioFileBuffer.probe`).
+REGISTER_FILE_PREFIX = b"\x00wasm-workbench register stdio stdout\x00"
+FILE_PROBE = b"probe"
+FILE_CONFIRM = b"confirm"
 #: How much of the writer object registration looks at.
 STRUCT_SPAN = 256
 #: Largest guest buffer accepted.
@@ -100,6 +118,32 @@ def memory_reader(context: Any, memory: wasmtime.Memory) -> Reader:
 
 _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
+#: Largest stdio ``FILE`` buffer the host reads pending bytes from (wasi-libc's
+#: are ``BUFSIZ``, 1 KiB): a guest that fakes its write position makes the host
+#: copy at most this much per look. A bigger buffer still reaches the host whole
+#: when it is flushed.
+MAX_FILE_BUFFER = 64 * 1024
+#: Wasm memory is a whole number of pages: a scan reads it page by page.
+_PAGE = 65536
+#: How far around the write position the start of the window (``wbase``, equal to
+#: the buffer's address) must lie for a probe candidate.
+_FILE_SPAN = 64
+
+
+class BufferedStdout(Protocol):
+    """What the instance needs of a registered stdout buffer, whatever its shape."""
+
+    #: Bytes of the current buffer contents already delivered.
+    cursor: int
+
+    def contains(self, pointer: int) -> bool:
+        """Whether a write from ``pointer`` is the writer flushing its buffer."""
+
+    def take(self, read: Reader) -> bytes:
+        """What the guest wrote and the host hasn't delivered yet (maybe nothing)."""
+
+    def flushing(self, pointer: int, data: bytes, read: Reader) -> bytes:
+        """The guest flushes ``data`` from ``pointer`` in its buffer: the part not yet delivered."""
 
 
 class GuestOutputBuffer:
@@ -215,4 +259,121 @@ class GuestOutputBuffer:
         skip = max(0, self.cursor - (pointer - self.buffer))
         self.cursor = 0
         self.unacked = fields[0] if fields is not None else None
+        return data[skip:]
+
+
+class StdioFileBuffer:
+    """The host's view of a C stdio ``FILE`` that buffers stdout (wasi-libc, musl).
+
+    The ``FILE`` keeps its pending bytes from ``wbase`` (always its buffer's
+    start while it writes, 0 otherwise) to ``wpos``. A flush hands them to one
+    ``fd_write`` whose first piece starts at the buffer, and right after that
+    call returns, with no function entry or loop header in between (so no stop
+    or epoch tick), the ``FILE`` moves ``wpos`` back to the start. So the host
+    needs only the buffer's address and where ``wpos`` lives:
+
+    * pending bytes are ``[buffer, wpos)`` when ``wpos`` lies in the buffer
+      (after an ``fflush``, ``wpos`` is 0: nothing pending);
+    * a write to fd 1 from the buffer's start is a flush: what the host already
+      took of it is skipped and the buffer starts over.
+
+    Parameters
+    ----------
+    buffer
+        Address of the ``FILE``'s data buffer.
+    wpos_at
+        Address of the ``FILE``'s write position (a 32-bit pointer).
+
+    Examples
+    --------
+    Registration, from the host's handling of the two start-up writes::
+
+        candidates = StdioFileBuffer.probe(address, len(data), read)
+        ...
+        view = StdioFileBuffer.confirm(candidates, address, len(data), read)
+    """
+
+    def __init__(self, buffer: int, wpos_at: int) -> None:
+        self.buffer = buffer
+        self.wpos_at = wpos_at
+        #: Bytes of the current buffer contents already delivered.
+        self.cursor = 0
+
+    @staticmethod
+    def probe(buffer: int, length: int, read: Reader) -> list[int]:
+        """Where the ``FILE``'s write position may live, during the first registration flush.
+
+        ``buffer`` is where the flushed bytes start and ``length`` their count:
+        the ``FILE`` then holds ``wpos == buffer + length`` and, near it,
+        ``wbase == buffer``. Every 32-bit word of guest memory holding that
+        position with the buffer's address within :data:`_FILE_SPAN` bytes is a
+        candidate (only address-taken data is in linear memory, so in practice
+        there is one).
+        """
+        if buffer <= 0 or length <= 0:
+            return []
+        wanted = _U32.pack(buffer + length)
+        start_word = _U32.pack(buffer)
+        found: list[int] = []
+        page = 0
+        while True:
+            chunk = read(page, _PAGE)
+            if chunk is None:
+                return found
+            at = chunk.find(wanted)
+            while at >= 0:
+                if at % 4 == 0:
+                    address = page + at
+                    near = read(max(0, address - _FILE_SPAN), 2 * _FILE_SPAN)
+                    if near is not None and start_word in near:
+                        found.append(address)
+                at = chunk.find(wanted, at + 1)
+            page += _PAGE
+
+    @classmethod
+    def confirm(
+        cls, candidates: list[int], buffer: int, length: int, read: Reader
+    ) -> StdioFileBuffer | None:
+        """The view, during the second registration flush (a different ``length``).
+
+        Exactly one candidate must now hold ``buffer + length``; otherwise None
+        (the guest then keeps flushing every line).
+        """
+        wanted = buffer + length
+        holding = [
+            address
+            for address in candidates
+            if (raw := read(address, 4)) is not None and _U32.unpack(raw)[0] == wanted
+        ]
+        if len(holding) != 1:
+            return None
+        return cls(buffer, holding[0])
+
+    def contains(self, pointer: int) -> bool:
+        """Whether a write from ``pointer`` is the ``FILE`` flushing its buffer."""
+        return pointer == self.buffer
+
+    def take(self, read: Reader) -> bytes:
+        """What the guest wrote and the host hasn't delivered yet (maybe nothing)."""
+        raw = read(self.wpos_at, 4)
+        if raw is None:
+            return b""
+        end = _U32.unpack(raw)[0] - self.buffer
+        if not 0 <= end <= MAX_FILE_BUFFER:
+            return b""  # not writing (wpos is 0 after fflush)
+        if end < self.cursor:
+            # Emptied without a flush the host saw (a failed write): start over.
+            self.cursor = 0
+        if end == self.cursor:
+            return b""
+        data = read(self.buffer + self.cursor, end - self.cursor)
+        if data is None:
+            return b""
+        self.cursor = end
+        return data
+
+    def flushing(self, pointer: int, data: bytes, read: Reader) -> bytes:
+        """The guest flushes ``data`` from its buffer: the part not yet delivered."""
+        skip = self.cursor
+        self.cursor = 0
         return data[skip:]

@@ -35,11 +35,16 @@ from wasmtime import _ffi as ffi
 
 from ._engine import MAX_WASM_STACK, RUNNER_THREAD_STACK, SandboxEngine
 from ._guest_output import (
+    FILE_CONFIRM,
+    FILE_PROBE,
     POSITION_STEP,
+    REGISTER_FILE_PREFIX,
     REGISTER_PREFIX,
     STDOUT_POSITION,
+    BufferedStdout,
     GuestOutputBuffer,
     Reader,
+    StdioFileBuffer,
     memory_reader,
 )
 from ._hostcalls import FORWARDED, WASI, set_current_state
@@ -64,6 +69,8 @@ log = logging.getLogger("workbench.sandbox.instance")
 
 #: Fuel for interpreter start-up (CPython needs ~140-300 M); never charged to the user.
 STARTUP_FUEL = 5_000_000_000
+#: Most stdout buffers one guest may register (see _guest_output).
+MAX_STDOUT_BUFFERS = 4
 #: Wall-clock limit for start-up.
 STARTUP_TIMEOUT = 60.0
 
@@ -319,6 +326,10 @@ class Instance:
     #: runtime the host drives call by call can: the Python driver parks inside a
     #: host call on the instance's own thread between turns.
     direct_turns = False
+    #: How many of the registered stdout buffers (the first ones) the host may read
+    #: at any instant, an epoch tick in the middle of a runaway recursion included;
+    #: the others only when the guest calls the host or ends normally. None: all.
+    steady_buffers: int | None = None
     _live: weakref.WeakSet[Instance] = weakref.WeakSet()
     _live_lock = threading.Lock()
 
@@ -366,8 +377,11 @@ class Instance:
         self._entries_base = 0
         self._entries_charged = 0
         self._begun = False
-        #: The guest's registered stdout buffer (see _guest_output), kept across turns.
-        self._stdout_buffer: GuestOutputBuffer | None = None
+        #: The guest's registered stdout buffers (see _guest_output), kept across turns.
+        self._stdout_buffers: list[BufferedStdout] = []
+        #: Where a C guest's stdout FILE may keep its write position, between the
+        #: two registration flushes (see StdioFileBuffer.probe).
+        self._stdout_candidates: list[int] = []
         #: Whether the epoch callback streams buffered stdout (someone watches the output).
         self.watched = False
         self._stdout_position = STDOUT_POSITION - POSITION_STEP
@@ -701,13 +715,19 @@ class Instance:
                 self.originals[name] = item
 
     def write_output(self, fd: int, data: bytes, address: int, read: Reader) -> bool:
-        buffered = self._stdout_buffer
         if fd == 1 and self._turn is None and data.startswith(REGISTER_PREFIX):
             return self._register_stdout_buffer(data[len(REGISTER_PREFIX) :], read)
-        if buffered is not None:
-            if fd == 1 and buffered.contains(address):
-                self._user_stdout(buffered.flushing(address, data, read))
-                return True
+        if fd == 1 and self._turn is None and data.startswith(REGISTER_FILE_PREFIX):
+            return self._register_stdout_file(data, address, read)
+        views = self._stdout_buffers
+        if views:
+            if fd == 1:
+                for index, view in enumerate(views):
+                    if view.contains(address):
+                        # What the buffers registered before this one hold is older.
+                        self._drain_stdout(read, index)
+                        self._user_stdout(view.flushing(address, data, read))
+                        return True
             # Whatever the guest buffered came first: keeps stdout/stderr order.
             self._drain_stdout(read)
         if fd == 1:
@@ -717,30 +737,64 @@ class Instance:
         return True
 
     def _register_stdout_buffer(self, untrusted_payload: bytes, read: Reader) -> bool:
-        if self._stdout_buffer is not None:
+        if self._stdout_buffers:
             return False  # once, during start-up, before any user code ran
-        self._stdout_buffer = GuestOutputBuffer.calibrate(
-            untrusted_payload, read, self._stdout_position
-        )
-        if self._stdout_buffer is None:
+        view = GuestOutputBuffer.calibrate(untrusted_payload, read, self._stdout_position)
+        if view is None:
             log.warning("the guest's stdout buffer did not check out; output stays unbuffered")
             return False
+        self._stdout_buffers = [view]
         return True
 
-    def _drain_stdout(self, read: Reader) -> None:
-        """Deliver what the guest buffered on stdout and the host hasn't seen yet."""
-        buffered = self._stdout_buffer
-        if buffered is not None:
-            data = buffered.take(read)
+    def _register_stdout_file(self, untrusted_data: bytes, address: int, read: Reader) -> bool:
+        """One of the two start-up flushes that register a C guest's stdio ``FILE`` on fd 1.
+
+        A guest may register several (in the order their pending bytes are to be
+        delivered). False (EINVAL: the guest sees an error on that ``FILE`` and
+        keeps flushing it every line) when the second flush doesn't single the
+        ``FILE`` out.
+        """
+        if len(self._stdout_buffers) >= MAX_STDOUT_BUFFERS or any(
+            view.contains(address) for view in self._stdout_buffers
+        ):
+            return False
+        step = untrusted_data[len(REGISTER_FILE_PREFIX) :]
+        if step == FILE_PROBE:
+            self._stdout_candidates = StdioFileBuffer.probe(address, len(untrusted_data), read)
+            return bool(self._stdout_candidates)
+        if step == FILE_CONFIRM:
+            view = StdioFileBuffer.confirm(
+                self._stdout_candidates, address, len(untrusted_data), read
+            )
+            self._stdout_candidates = []
+            if view is None:
+                log.warning("a stdout FILE of the guest was not found; it stays unbuffered")
+                return False
+            self._stdout_buffers.append(view)
+            return True
+        return False
+
+    def _drain_stdout(self, read: Reader, count: int | None = None) -> None:
+        """Deliver what the guest buffered on stdout and the host hasn't seen yet.
+
+        Buffers in registration order (older pending bytes first); only the
+        first ``count`` when given.
+        """
+        for view in self._stdout_buffers[:count]:
+            data = view.take(read)
             if data:
                 self._user_stdout(data)
 
-    def drain_stdout_from(self, store: wasmtime.Store) -> None:
-        """Drain the guest's stdout buffer after it stopped (exit, trap, Stop)."""
-        if self._stdout_buffer is None or self.memory is None:
+    def drain_stdout_from(self, store: wasmtime.Store, count: int | None = None) -> None:
+        """Drain the guest's stdout buffers after it stopped (exit, trap, Stop).
+
+        ``count`` limits the drain to the first buffers registered (those a
+        crash can't have overwritten, see the JavaScript runtime).
+        """
+        if not self._stdout_buffers or self.memory is None:
             return
         try:
-            self._drain_stdout(memory_reader(store._context(), self.memory))
+            self._drain_stdout(memory_reader(store._context(), self.memory), count)
         except wasmtime.WasmtimeError:
             log.debug("guest memory unreadable after the turn", exc_info=True)
 
@@ -748,7 +802,7 @@ class Instance:
         """Epoch tick while watched: hand buffered stdout to the listener now."""
         try:
             if self.memory is not None and self._turn is not None:
-                self._drain_stdout(memory_reader(context, self.memory))
+                self._drain_stdout(memory_reader(context, self.memory), self.steady_buffers)
         except Exception:  # never let the tick fail the guest
             log.exception("streaming buffered output failed")
 
@@ -785,7 +839,7 @@ class Instance:
         # The host may have added or moved links since the last turn.
         self._link_guard.forget_links()
         self._deadline = time.monotonic() + request.timeout_seconds
-        self.watched = request.on_output is not None and self._stdout_buffer is not None
+        self.watched = request.on_output is not None and bool(self._stdout_buffers)
         self._turn_started = time.perf_counter()
         self._profiler = None
         if request.profile and self.runtime is RuntimeType.PYTHON:

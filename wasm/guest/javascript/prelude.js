@@ -1,6 +1,97 @@
 // WASM Workbench prelude: evaluated once in every QuickJS-NG context before user code.
 // `std`, `os` and `bjson` are globals (qjs --std). Keep this small: it runs on every
 // fresh instance, before the user's fuel budget starts.
+
+// console.log and print without a flush per line. QuickJS's own (js_print) write
+// each line with fflush(stdout): one host call per line. These write into a C
+// stdio FILE on fd 1 and leave the line in its buffer, which the host reads
+// straight from memory whenever it needs to, so nothing printed before a stop is
+// lost (workbench/sandbox/_guest_output.py, StdioFileBuffer).
+//
+// That FILE is a second one (std.fdopen), in the heap: C's own stdout (std.out,
+// what std.puts and std.printf write to) is static data just below the C stack,
+// which a runaway recursion tramples on its way down before it traps. console.log
+// flushes std.out first, so what std.puts wrote before a line comes out before it,
+// as with js_print; the host delivers the console's FILE before std.out's.
+//
+// They format as js_print does: each argument through ToString (FILE.puts
+// converts exactly as js_print's JS_ToCString), an object whose ToString throws
+// as Object.prototype.toString shows it, "<exception>" when that fails too
+// (symbols), one space between, a newline at the end. One difference: js_print
+// cut a string at its first NUL character; these print it whole.
+//
+// Registration: two flushes of each FILE (console's first). If the host refuses
+// the console's FILE (its error flag is then set), every line is flushed as before.
+(function () {
+  "use strict";
+  const stdout = std.out;
+  const lines = std.fdopen(1, "w");
+  const register = "\0wasm-workbench register stdio stdout\0"; // REGISTER_FILE_PREFIX
+  const registered = (file) => {
+    file.puts(register + "probe");
+    file.flush();
+    file.puts(register + "confirm");
+    file.flush();
+    const ok = !file.error();
+    file.clearerr();
+    return ok;
+  };
+  const buffered = registered(lines);
+  registered(stdout);
+  const putLine = lines.puts.bind(lines);
+  const flushLines = lines.flush.bind(lines);
+  const flushStdout = stdout.flush.bind(stdout);
+  const call = Function.prototype.call.bind(Function.prototype.call);
+  const toText = globalThis.String;
+  const objectText = Object.prototype.toString;
+  // What js_print shows for a value whose ToString threw.
+  const fallback = (value) => {
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) return "<exception>";
+    try {
+      return call(objectText, value);
+    } catch (e) {
+      return "<exception>";
+    }
+  };
+  const text = (value) => {
+    if (typeof value === "symbol") return "<exception>"; // String() would accept it
+    try {
+      return toText(value);
+    } catch (e) {
+      return fallback(value);
+    }
+  };
+  // The whole line is made before any of it is written, as js_print does (a
+  // toString that prints itself comes out first, not inside this line).
+  const line = (args) => {
+    let made = args.length ? text(args[0]) : "";
+    for (let i = 1; i < args.length; i++) made += " " + text(args[i]);
+    return made;
+  };
+  // A rest parameter is the cheapest way JavaScript has to count the arguments
+  // (`arguments` costs more fuel); the usual single argument goes straight to
+  // FILE.puts, which converts it before it writes anything. Methods with computed
+  // names: called "log" and "print", not constructors, length 1, like js_print.
+  const make = (name) => {
+    const method = {
+      [name](...args) {
+        flushStdout();
+        if (args.length === 1) {
+          try {
+            putLine(args[0], "\n");
+          } catch (e) {
+            putLine(fallback(args[0]), "\n");
+          }
+        } else putLine(line(args), "\n");
+        if (!buffered) flushLines();
+      },
+    }[name];
+    return Object.defineProperty(method, "length", { value: 1 });
+  };
+  const methods = { log: make("log"), print: make("print") };
+  globalThis.console.log = methods.log;
+  globalThis.print = methods.print;
+})();
 (function () {
   "use strict";
   // Timers as LLM-written code expects them (QuickJS keeps them in the os module).

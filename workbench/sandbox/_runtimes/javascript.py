@@ -112,6 +112,11 @@ class JavaScriptInstance(Instance):
 
     runtime = RuntimeType.JAVASCRIPT
     direct_turns = True
+    # The prelude registers console.log's FILE (on the heap) first and std.out
+    # second. std.out is static data right below the C stack, which a runaway
+    # recursion overwrites on its way down: an epoch tick then, or a drain after
+    # the trap, would read garbage from it.
+    steady_buffers = 1
 
     def _thread_main(self) -> None:
         began = time.perf_counter()
@@ -139,8 +144,9 @@ class JavaScriptInstance(Instance):
         self._ctx = call["qjs_get_context"](store)
         runtime = call["JS_GetRuntime"](store, self._ctx)
         # QuickJS-NG has no stack check on WASI, so deep recursion runs the shadow
-        # stack off the bottom of linear memory (the reactor is linked stack-first).
-        # That is a clean out-of-bounds trap, never corruption: see _classify.
+        # stack off the bottom of linear memory: an out-of-bounds trap (see
+        # _classify). The stack lies above the static data (not stack-first), so
+        # on its way down it overwrites that data; the instance is not used again.
         call["JS_SetMemoryLimit"](
             store, runtime, max(JS_MEMORY_MARGIN, self.shape.memory_bytes - JS_MEMORY_MARGIN)
         )
@@ -399,6 +405,12 @@ class JavaScriptInstance(Instance):
             fuel_left = 0
         if trap is not None:
             trap_kind, message = self._classify(trap, fuel_left)
+        # What the guest printed and its stdout FILEs still hold (an exit, a trap,
+        # Stop, the deadline, or just a line not yet flushed): memory is readable.
+        # After a stack overflow only console.log's FILE is still what the guest
+        # wrote (see steady_buffers).
+        overflowed = trap_kind is TrapKind.STACK_OVERFLOW
+        self.drain_stdout_from(store, self.steady_buffers if overflowed else None)
         self._finish_turn(
             exit_code=exit_code,
             trap_kind=trap_kind,
@@ -417,7 +429,8 @@ class JavaScriptInstance(Instance):
             and isinstance(exc, wasmtime.Trap)
             and exc.trap_code == wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS
         ):
-            # The stack-first layout turns a shadow-stack overflow into this trap.
+            # A shadow-stack overflow runs through the static data below the stack
+            # and off the bottom of linear memory: this trap.
             return TrapKind.STACK_OVERFLOW, "Recursion too deep: the JavaScript stack overflowed."
         return kind, message
 
