@@ -83,7 +83,13 @@ def test_gui_stays_responsive_during_a_long_run(qtbot: QtBot, window: MainWindow
     assert blocker.args[0].success
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(ticks) > 20  # the run lasted long enough to measure
-    assert max(gaps) < 0.1, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    # Wasm on the GUI thread would stall the loop for the whole run. Half the run
+    # (at most 0.5 s) tells that apart from a busy machine's scheduling hiccups
+    # (~200 ms seen on 2 cores at load 10).
+    run_seconds = blocker.args[0].duration_ms / 1000
+    assert run_seconds > 0.3
+    limit = min(0.5, run_seconds / 2)
+    assert max(gaps) < limit, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
 
 
 def test_keep_just_the_code_is_one_undoable_step(qtbot: QtBot, window: MainWindow) -> None:
