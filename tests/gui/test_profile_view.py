@@ -16,17 +16,26 @@ import pytest
 from PySide6.QtCore import QModelIndex, QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QTextCursor
 from PySide6.QtWidgets import QApplication, QScrollArea
+from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from workbench.gui.main_window import MainWindow
 from workbench.gui.profile_view import (
+    CHEAPER_COLOR,
     DEARER_COLOR,
     LINE_ROLE,
+    ProfiledRun,
     ProfileView,
     compact_fuel,
     map_lines,
 )
-from workbench.sandbox import RuntimeType, SandboxResult
+from workbench.sandbox import (
+    FuelProfile,
+    ProfileFunction,
+    ProfileLine,
+    RuntimeType,
+    SandboxResult,
+)
 
 #: The hot loop is line 4; the call on line 7 runs it.
 HOT = """def work(n):
@@ -51,9 +60,10 @@ def run_profiled(qtbot: QtBot, win: MainWindow, code: str) -> SandboxResult:
 def row_of(view: ProfileView, line: int, function: str) -> QModelIndex:
     """The Lines table's (proxy) index of ``line`` in ``function``, first column."""
     proxy = view.lines_proxy
+    column = view.lines_model.column_of("Function")
     for row in range(proxy.rowCount()):
         index = proxy.index(row, 0)
-        if index.data(LINE_ROLE) == line and proxy.index(row, 1).data() == function:
+        if index.data(LINE_ROLE) == line and proxy.index(row, column).data() == function:
             return index
     raise AssertionError(f"line {line} of {function} is not in the table")
 
@@ -70,7 +80,7 @@ def test_run_with_profile_fills_the_table_and_the_gutter(
     # The table: the hot loop line is on top (sorted by its own fuel, most first).
     top = view.lines_proxy.index(0, 0)
     assert top.data(LINE_ROLE) == HOT_LINE
-    assert view.lines_proxy.index(0, 7).data() == "total += i * i"
+    assert view.lines_proxy.index(0, view.lines_model.column_of("Code")).data() == "total += i * i"
     assert view.lines_stack.currentWidget() is view.lines_table
     functions = [
         view.functions_proxy.index(r, 0).data() for r in range(view.functions_proxy.rowCount())
@@ -121,17 +131,18 @@ def test_compare_shows_which_lines_got_dearer_and_the_chart_opens_profiles(
     second = run_profiled(qtbot, window, "# three times the work\n" + HOT.format(n=3000))
     assert first.profile is not None and second.profile is not None
     assert [run.run_id for run in view.runs()] == [first.execution_id, second.execution_id]
-    assert view.lines_table.isColumnHidden(6)  # no comparison yet: no Change column
+    change_column = view.lines_model.column_of("Change")
+    assert view.lines_table.isColumnHidden(change_column)  # no comparison yet
     view.compare_combo.setCurrentIndex(view.compare_combo.findData(first.execution_id))
     assert view.compared() is not None and view.compared().run_id == first.execution_id
-    assert not view.lines_table.isColumnHidden(6)
+    assert not view.lines_table.isColumnHidden(change_column)
     index = row_of(view, HOT_LINE + 1, "work")
-    change = index.siblingAtColumn(6)
+    change = index.siblingAtColumn(change_column)
     assert change.data().startswith("+")  # dearer
     assert change.data(Qt.ItemDataRole.ForegroundRole) == QColor(DEARER_COLOR)
     old = sum(i.self_fuel for i in first.profile.lines if i.line == HOT_LINE)
     new = sum(i.self_fuel for i in second.profile.lines if i.line == HOT_LINE + 1)
-    assert index.siblingAtColumn(6).data(Qt.ItemDataRole.UserRole) == new - old
+    assert change.data(Qt.ItemDataRole.UserRole) == new - old
     assert "dearer" in view.compare_label.text()
     comment = [i for i in second.profile.lines if i.line == 1]
     assert not comment  # a comment never runs: no row, nothing to compare
@@ -205,3 +216,63 @@ def test_lines_match_across_an_edit() -> None:
 )
 def test_compact_fuel(count: int, text: str) -> None:
     assert compact_fuel(count) == text
+
+
+def synthetic_run(number: int, code: str, own: dict[int, int]) -> ProfiledRun:
+    """A profiled run built by hand (no runtime): ``own`` is the fuel per line of ``f``."""
+    lines = [
+        ProfileLine(
+            line=line,
+            function="f",
+            text=code.split("\n")[line - 1].strip(),
+            self_fuel=fuel,
+            total_fuel=fuel,
+            hits=1,
+        )
+        for line, fuel in own.items()
+    ]
+    functions = [
+        ProfileFunction(
+            name="f",
+            kind="user",
+            first_line=1,
+            calls=1,
+            self_fuel=sum(own.values()),
+            total_fuel=sum(own.values()),
+        ),
+        ProfileFunction(name="json", kind="library", calls=2, self_fuel=10, total_fuel=10),
+    ]
+    profile = FuelProfile(
+        runtime="python",
+        total_fuel=sum(own.values()),
+        run_fuel=sum(own.values()),
+        lines=lines,
+        functions=functions,
+    )
+    return ProfiledRun(f"run-{number}", profile, code, number=number, remark="Said why.")
+
+
+def test_models_pass_the_model_tester_and_compare_by_matched_lines(
+    qtbot: QtBot, qtmodeltester: ModelTester
+) -> None:
+    view = ProfileView()
+    qtbot.addWidget(view)
+    old_code = "def f():\n    a = 1\n    b = 2\n"
+    new_code = "def f():\n    # first\n    a = 1\n    b = 3\n"
+    view.add_run(synthetic_run(1, old_code, {2: 100, 3: 50}))
+    view.add_run(synthetic_run(2, new_code, {3: 40, 4: 70}))
+    assert view.compare_with("run-1")
+    qtmodeltester.check(view.lines_model)
+    qtmodeltester.check(view.functions_model)
+    column = view.lines_model.column_of("Change")
+    changes = {
+        view.lines_model.index(row, 0).data(LINE_ROLE): view.lines_model.index(row, column)
+        for row in range(view.lines_model.rowCount())
+    }
+    assert changes[3].data(Qt.ItemDataRole.UserRole) == -60  # a = 1: cheaper
+    assert changes[3].data(Qt.ItemDataRole.ForegroundRole) == QColor(CHEAPER_COLOR)
+    assert changes[4].data() == "new"  # b = 3 was changed: no counterpart
+    assert view.note_label.text() == "Said why."
+    library = view.functions_model.index(1, 0)
+    assert library.data() == "[json]" and library.data(Qt.ItemDataRole.FontRole).italic()
+    assert not view.compare_with("run-2")  # not with itself

@@ -1263,6 +1263,13 @@ class MainWindow(QMainWindow):
             if session is not None and session != SCRATCH_SESSION
             else "fresh runs"
         )
+        remark = ""
+        if result.trap_kind is TrapKind.DEADLINE:
+            remark = (
+                "Profiling makes a run far slower in wall time (not in fuel): raise the "
+                "timeout in the Policy tab to profile all of it."
+            )
+            self.statusBar().showMessage(f"The profiled run {result.trap_kind.words}. {remark}")
         run = ProfiledRun(
             run_id=result.execution_id,
             profile=result.profile,
@@ -1271,6 +1278,7 @@ class MainWindow(QMainWindow):
             started_at=time.time() - result.duration_ms / 1000,
             where=where,
             number=self._profiles_made,
+            remark=remark,
         )
         if self._run_editor is not None:
             self._profile_editors[run.run_id] = self._run_editor

@@ -82,6 +82,8 @@ MAX_KEPT_PROFILES = 50
 SORT_ROLE = Qt.ItemDataRole.UserRole
 #: Item data role holding the 1-based line (in the code that ran) a row points at; 0: none.
 LINE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: The widest a name column (function, module) starts, in pixels.
+MAX_NAME_COLUMN_WIDTH = 220
 CHEAPER_COLOR = "#2e7d32"
 DEARER_COLOR = "#c62828"
 LIBRARY_COLOR = "#6a6a6a"
@@ -138,6 +140,8 @@ class ProfiledRun:
         ``"fresh runs"`` or ``"session 1a2b3c4d"``.
     number : int
         Its place among the window's profiled runs, from 1.
+    remark : str
+        What the window adds to the profile's own note (why the run stopped early).
     """
 
     run_id: str
@@ -147,6 +151,7 @@ class ProfiledRun:
     started_at: float = 0.0
     where: str = "fresh runs"
     number: int = 0
+    remark: str = ""
 
     @property
     def label(self) -> str:
@@ -238,6 +243,10 @@ class _ProfileTableModel(QAbstractTableModel):
         self.delta_column = next(
             (n for n, c in enumerate(self.columns) if c.title.startswith("Change")), -1
         )
+
+    def column_of(self, title: str) -> int:
+        """The index of the column titled ``title``."""
+        return next(n for n, column in enumerate(self.columns) if column.title == title)
 
     def set_rows(self, rows: list[_Row]) -> None:
         """Replace every row."""
@@ -437,7 +446,6 @@ class ProfileView(QWidget):
         self.lines_model = _ProfileTableModel(
             [
                 _Column("Line", lambda r: r.item.line, tip="Line of the code that ran"),
-                _Column("Function", lambda r: r.item.function, numeric=False),
                 _Column(
                     "Own fuel",
                     lambda r: r.item.self_fuel,
@@ -451,17 +459,18 @@ class ProfileView(QWidget):
                     tip="Own fuel, as a share of the fuel the profile attributes",
                 ),
                 _Column(
+                    "Change",
+                    lambda r: r.delta,
+                    tip="Own fuel against the compared run (green: cheaper, red: dearer)",
+                ),
+                _Column(
                     "With calls",
                     lambda r: r.item.total_fuel,
                     lambda v: f"{v:,}",
                     tip="Fuel spent while the line ran, calls included",
                 ),
                 _Column("Hits", lambda r: r.item.hits, lambda v: f"{v:,}"),
-                _Column(
-                    "Change",
-                    lambda r: r.delta,
-                    tip="Own fuel against the compared run (green: cheaper, red: dearer)",
-                ),
+                _Column("Function", lambda r: r.item.function, numeric=False),
                 _Column("Code", lambda r: r.item.text, numeric=False),
             ],
             self,
@@ -502,7 +511,7 @@ class ProfileView(QWidget):
             ],
             self,
         )
-        self.lines_table, self.lines_proxy = self._table(self.lines_model, "Lines", sort_column=2)
+        self.lines_table, self.lines_proxy = self._table(self.lines_model, "Lines", sort_column=1)
         self.functions_table, self.functions_proxy = self._table(
             self.functions_model, "Functions", sort_column=4
         )
@@ -699,8 +708,9 @@ class ProfileView(QWidget):
             return
         profile = run.profile
         self.summary_label.setText(_summary(run))
-        self.note_label.setText(profile.note)
-        self.note_label.setVisible(bool(profile.note))
+        note = " ".join(text for text in (profile.note, run.remark) if text)
+        self.note_label.setText(note)
+        self.note_label.setVisible(bool(note))
         against = self._against
         self.lines_model.set_rows(_line_rows(run, against))
         self.functions_model.set_rows(_function_rows(run, against))
@@ -721,8 +731,17 @@ class ProfileView(QWidget):
         else:
             self.functions_empty.setText(f"No per-function data for this run. {detail}")
             self.functions_stack.setCurrentIndex(1)
-        for table in (self.lines_table, self.functions_table):
+        for table, model in (
+            (self.lines_table, self.lines_model),
+            (self.functions_table, self.functions_model),
+        ):
             table.resizeColumnsToContents()
+            # Long qualified names don't push the code out of view.
+            for number, column in enumerate(model.columns[:-1]):
+                if not column.numeric:
+                    table.setColumnWidth(
+                        number, min(table.columnWidth(number), MAX_NAME_COLUMN_WIDTH)
+                    )
 
     @Slot(int)
     def _run_chosen(self, index: int) -> None:
