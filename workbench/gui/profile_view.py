@@ -82,8 +82,8 @@ MAX_KEPT_PROFILES = 50
 SORT_ROLE = Qt.ItemDataRole.UserRole
 #: Item data role holding the 1-based line (in the code that ran) a row points at; 0: none.
 LINE_ROLE = Qt.ItemDataRole.UserRole + 1
-#: The widest a name column (function, module) starts, in pixels.
-MAX_NAME_COLUMN_WIDTH = 220
+#: The widest a text column (code, function, module) starts, in pixels.
+MAX_NAME_COLUMN_WIDTH = 320
 CHEAPER_COLOR = "#2e7d32"
 DEARER_COLOR = "#c62828"
 LIBRARY_COLOR = "#6a6a6a"
@@ -470,8 +470,8 @@ class ProfileView(QWidget):
                     tip="Fuel spent while the line ran, calls included",
                 ),
                 _Column("Hits", lambda r: r.item.hits, lambda v: f"{v:,}"),
-                _Column("Function", lambda r: r.item.function, numeric=False),
                 _Column("Code", lambda r: r.item.text, numeric=False),
+                _Column("Function", lambda r: r.item.function, numeric=False),
             ],
             self,
         )
@@ -736,7 +736,7 @@ class ProfileView(QWidget):
             (self.functions_table, self.functions_model),
         ):
             table.resizeColumnsToContents()
-            # Long qualified names don't push the code out of view.
+            # Long code or qualified names don't push the other columns out of view.
             for number, column in enumerate(model.columns[:-1]):
                 if not column.numeric:
                     table.setColumnWidth(
