@@ -35,6 +35,7 @@ from workbench.sandbox import (
     ProfileLine,
     RuntimeType,
     SandboxResult,
+    TrapKind,
 )
 
 #: The hot loop is line 4; the call on line 7 runs it.
@@ -194,6 +195,19 @@ def test_a_session_turn_can_be_profiled(qtbot: QtBot, window: MainWindow) -> Non
     current = window.profile_view.current()
     assert current is not None and current.where == f"session {session.session_id[:8]}"
     assert window.editor.line_heat()[3].share == 1.0
+
+
+def test_a_profiled_run_that_times_out_says_why(qtbot: QtBot, window: MainWindow) -> None:
+    window.profile_dock.close()
+    window.policy_editor.set_policy(window.policy().with_updates(timeout_seconds=0.5))
+    result = run_profiled(qtbot, window, "while True:\n    pass\n")
+    assert result.trap_kind is TrapKind.DEADLINE and result.profile is not None
+    view = window.profile_view
+    assert window.profile_dock.isVisible()  # closed before: the profile brings it back
+    assert "raise the timeout" in view.note_label.text()
+    assert "raise the timeout" in window.statusBar().currentMessage()
+    heat = window.editor.line_heat()  # the loop, up to the trap
+    assert set(heat) == {1, 2} and max(item.share for item in heat.values()) == 1.0
 
 
 def test_lines_match_across_an_edit() -> None:

@@ -751,6 +751,7 @@ class MainWindow(QMainWindow):
         if not self.profile_view.show_run(run_id):
             self.statusBar().showMessage("That run's profile is no longer kept.")
             return False
+        self.profile_dock.show()
         self.profile_dock.raise_()
         return True
 
@@ -1287,6 +1288,7 @@ class MainWindow(QMainWindow):
         self._profile_editors = {
             key: editor for key, editor in self._profile_editors.items() if key in kept
         }
+        self.profile_dock.show()  # the person asked for a profile: a closed tab comes back
         self.profile_dock.raise_()
 
     def _profile_editor(self, run_id: str) -> CodeEditor | None:
