@@ -1,12 +1,12 @@
 """The main window: paste code (or LLM output), run it in the sandbox, read the result.
 
-Layout: the editor in the centre with Output, History, Console, Batch and Profile
-in tabs under it; Sessions and Agent sessions (tabs) over Files on the left; Result, Policy,
-Variables and MCP Server in tabs on the right. The side columns run the full
-height of the window. Dock placement, the window geometry, the theme and the
-last preset and runtime persist in QSettings (a layout saved from an older
-default is replaced by the current default once; see :data:`LAYOUT_VERSION`).
-Executions run on :class:`~.workers.ExecutionWorker`
+Layout: the editor in the centre with Output, History, Console, Batch and
+Profile in tabs under it; Sessions and Agent sessions (tabs) over Files on the
+left; Result, Policy, Variables and MCP Server in tabs on the right. The side
+columns run the full height of the window. Dock placement, the window geometry,
+the theme and the last preset and runtime persist in QSettings (a layout saved
+from an older default is replaced by the current default once; see
+:data:`LAYOUT_VERSION`). Executions run on :class:`~.workers.ExecutionWorker`
 threads; this window only reacts to their signals, so it stays responsive
 whatever the guest does.
 """
@@ -189,8 +189,7 @@ class MainWindow(QMainWindow):
         self._prepare_worker: FunctionWorker | None = None
         self._dark = False
         self._untitled = 0
-        #: Whether the run in progress records a fuel profile, and the tab it ran from.
-        self._run_profile = False
+        #: The editor tab the run in progress came from.
         self._run_editor: CodeEditor | None = None
         #: The editor tab each kept profile's code ran from (for the gutter and jumps).
         self._profile_editors: dict[str, CodeEditor] = {}
@@ -745,7 +744,7 @@ class MainWindow(QMainWindow):
         """
         self._run(self.editor.toPlainText(), profile=True)
 
-    @Slot()
+    @Slot(str)
     def open_profile(self, run_id: str) -> bool:
         """Show the profile of run ``run_id`` in the Profile tab; False if it isn't kept."""
         if not self.profile_view.show_run(run_id):
@@ -1153,7 +1152,6 @@ class MainWindow(QMainWindow):
         self._code = code
         self._run_policy = policy
         self._line_offset = line_offset + (_answer_line_offset(choice) if choice.answer else 0)
-        self._run_profile = profile
         self._run_editor = self.editor
         self.output.clear()
         self.output_dock.raise_()  # a run's output is what the person wants to see now

@@ -320,10 +320,12 @@ class _ProfileTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if is_delta and row.compared:
                 return _delta_words(row.delta, row.extra.get("against", ""))
+            # Names come from the guest: tooltips (which Qt may read as rich text)
+            # never carry them.
             if row.line:
-                return f"Click to show line {row.line} in the editor"
+                return "Click to show this line in the editor"
             if isinstance(row.item, ProfileFunction) and row.item.kind == "library":
-                return f"Library module {row.item.name}: all of its code, collapsed"
+                return "A library module: all of its code, collapsed into one row"
             return None
         return None
 
