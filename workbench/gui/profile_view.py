@@ -722,7 +722,9 @@ class ProfileView(QWidget):
         ):
             table.setColumnHidden(model.delta_column, against is None)
         self.compare_label.setText(_comparison(run, against) if against is not None else "")
-        detail = profile.note or "The run spent no fuel in code the profiler follows."
+        detail = (
+            "See the note above." if note else "The run spent no fuel in code the profiler follows."
+        )
         if profile.lines:
             self.lines_stack.setCurrentIndex(0)
         else:
