@@ -1,7 +1,8 @@
 """Render screenshots of the workbench's main views into docs/screenshots/ (offscreen).
 
-Run: ``python docs/make_screenshots.py``. Uses the real sandbox: each picture shows
-an actual run. The README embeds the files this writes.
+Run: ``python docs/make_screenshots.py`` for all of them, or name the ones to render
+(``python docs/make_screenshots.py profile``). Uses the real sandbox: each picture
+shows an actual run. The README embeds the files this writes.
 """
 
 from __future__ import annotations
@@ -19,16 +20,38 @@ from PySide6.QtWidgets import QApplication
 OUT = Path(__file__).resolve().parent / "screenshots"
 
 
-def run_and_wait(window: object, code: str) -> None:
-    """Run ``code`` in the window and wait for the result."""
+#: The pictures, by the names the command line takes.
+SHOTS = ("run-succeeded", "error-guidance", "live-session", "out-of-fuel-dark", "profile")
+
+#: The code of the profile picture: its hot loop is line 5.
+PROFILE_CODE = """def is_prime(n):
+    if n < 2:
+        return False
+    for d in range(2, int(n ** 0.5) + 1):
+        if n % d == 0:
+            return False
+    return True
+
+
+def count_primes(limit):
+    return sum(1 for n in range(limit) if is_prime(n))
+
+
+words = sorted({"alpha", "beta", "gamma", "delta"})
+print(count_primes(LIMIT), words[0])
+"""
+
+
+def run_and_wait(window: object, code: str, *, profile: bool = False) -> None:
+    """Run ``code`` in the window (with a fuel profile if asked) and wait for the result."""
     from workbench.gui.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
     window.editor.setPlainText(code)
     loop = QEventLoop()
     window.sig_execution_finished.connect(lambda _result: loop.quit())
-    window.run_action.trigger()
-    QTimer.singleShot(60_000, loop.quit)
+    (window.run_profile_action if profile else window.run_action).trigger()
+    QTimer.singleShot(150_000, loop.quit)
     loop.exec()
     QApplication.processEvents()
 
@@ -39,24 +62,70 @@ def main() -> int:
     from workbench.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv)
+    wanted = set(sys.argv[1:]) or set(SHOTS)
+    unknown = wanted - set(SHOTS)
+    if unknown:
+        print(f"Unknown screenshots: {', '.join(sorted(unknown))}; choose from {', '.join(SHOTS)}")
+        return 2
     OUT.mkdir(parents=True, exist_ok=True)
     settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings)
+    # A history of its own: the pictures show these runs only, and the user's
+    # history (in the config folder) is left alone.
+    window = MainWindow(settings, history_path=Path(tempfile.mkdtemp()) / "history.json")
     window.resize(1400, 860)
     window.show()
     examples = {e.path.name: e for e in load_examples()}
 
-    window.load_example(examples["csv_report.py"])
-    run_and_wait(window, window.editor.toPlainText())
-    window.grab().save(str(OUT / "run-succeeded.png"))
+    if "run-succeeded" in wanted:
+        window.load_example(examples["csv_report.py"])
+        run_and_wait(window, window.editor.toPlainText())
+        window.grab().save(str(OUT / "run-succeeded.png"))
 
-    window.load_example(examples["missing_package.py"])
-    run_and_wait(window, window.editor.toPlainText())
-    window.grab().save(str(OUT / "error-guidance.png"))
+    if "error-guidance" in wanted:
+        window.load_example(examples["missing_package.py"])
+        run_and_wait(window, window.editor.toPlainText())
+        window.grab().save(str(OUT / "error-guidance.png"))
 
-    # A live session: the Variables dock and the chart of its runs.
+    if "live-session" in wanted:
+        live_session(window)
+
+    if "out-of-fuel-dark" in wanted:
+        window.load_example(examples["infinite_loop.py"])
+        run_and_wait(window, window.editor.toPlainText())
+        window.dark_action.trigger()
+        QApplication.processEvents()
+        window.grab().save(str(OUT / "out-of-fuel-dark.png"))
+
+    if "profile" in wanted:
+        # Two profiled runs, the second doing twice the work, compared line by line.
+        from PySide6.QtCore import Qt
+
+        if window.dark_action.isChecked():
+            window.dark_action.trigger()
+        # Profiling costs no fuel but much wall time (a host call per event).
+        window.policy_editor.set_policy(window.policy().with_updates(timeout_seconds=120))
+        run_and_wait(window, PROFILE_CODE.replace("LIMIT", "1000"), profile=True)
+        run_and_wait(window, PROFILE_CODE.replace("LIMIT", "2000"), profile=True)
+        view = window.profile_view
+        first = view.runs()[0].run_id
+        view.compare_combo.setCurrentIndex(view.compare_combo.findData(first))
+        window.resizeDocks([window.profile_dock], [330], Qt.Orientation.Vertical)
+        window.editor.go_to_line(5)
+        QApplication.processEvents()
+        window.grab().save(str(OUT / "profile.png"))
+    window.close()
+    app.processEvents()
+    for name in sorted(f"{shot}.png" for shot in wanted):
+        print(OUT / name)
+    return 0
+
+
+def live_session(window: object) -> None:
+    """A live session: the Variables dock and the chart of its runs."""
+    from workbench.gui.main_window import MainWindow
     from workbench.sandbox import RuntimeType
 
+    assert isinstance(window, MainWindow)
     window.sessions_panel.new_session(RuntimeType.PYTHON)
     for code in (
         "import statistics\nscores = [3, 5, 8, 13, 21]",
@@ -78,17 +147,6 @@ def main() -> int:
     window.grab().save(str(OUT / "live-session.png"))
     window.sessions_panel.list.setCurrentRow(0)
     window.result_dock.raise_()
-
-    window.load_example(examples["infinite_loop.py"])
-    run_and_wait(window, window.editor.toPlainText())
-    window.dark_action.trigger()
-    QApplication.processEvents()
-    window.grab().save(str(OUT / "out-of-fuel-dark.png"))
-    window.close()
-    app.processEvents()
-    for name in sorted(p.name for p in OUT.glob("*.png")):
-        print(OUT / name)
-    return 0
 
 
 if __name__ == "__main__":

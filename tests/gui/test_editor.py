@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPalette, QTextBl
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from workbench.gui.editor import CodeEditor, FindBar, utf16_length
+from workbench.gui.editor import HEAT_STRIP_WIDTH, CodeEditor, FindBar, LineHeat, utf16_length
 
 # ---- Helpers
 
@@ -476,3 +476,69 @@ def test_dropping_text_inserts_it_without_the_signal(qtbot: QtBot, editor: CodeE
     with qtbot.assertNotEmitted(editor.sig_file_dropped):
         drop(editor, mime)
     assert "print(2)" in editor.toPlainText()
+
+
+# ---- Heat strip (a fuel profile's cost per line)
+
+
+HEAT_CODE = "total = 0\nfor i in range(10):\n    total += i\nprint(total)\n"
+
+
+def strip_pixel(editor: CodeEditor, line: int) -> QColor:
+    """The colour painted in the middle of ``line``'s heat strip in the gutter."""
+    image = editor.line_number_area.grab().toImage()
+    rect = editor.blockBoundingGeometry(block(editor, line - 1)).translated(editor.contentOffset())
+    x = editor.line_number_area.width() - HEAT_STRIP_WIDTH // 2 - 1
+    return image.pixelColor(QPoint(x, int(rect.center().y())))
+
+
+def test_heat_widens_the_gutter_and_paints_the_hot_line(qtbot: QtBot, editor: CodeEditor) -> None:
+    editor.show()
+    editor.setPlainText(HEAT_CODE)
+    plain = editor.line_number_area_width()
+    background = strip_pixel(editor, 3)
+    with qtbot.waitSignal(editor.sig_line_heat_changed):
+        editor.set_line_heat(
+            {
+                3: LineHeat("1.2 M", 1.0, "line 3: hot"),
+                2: LineHeat("40 k", 0.03),
+                99: LineHeat("x", 1),
+            }
+        )
+    assert editor.line_heat().keys() == {2, 3}  # line 99 is past the end
+    assert editor.line_number_area_width() > plain
+    assert editor.line_number_area.width() == editor.line_number_area_width()
+    QApplication.processEvents()
+    assert strip_pixel(editor, 3) != background
+    assert strip_pixel(editor, 4) == background  # no heat, no strip
+    y = int(
+        editor.blockBoundingGeometry(block(editor, 2))
+        .translated(editor.contentOffset())
+        .center()
+        .y()
+    )
+    assert editor.heat_tooltip_at(y) == "line 3: hot"
+    editor.clear_line_heat()
+    assert editor.line_heat() == {} and editor.line_number_area_width() == plain
+
+
+def test_heat_survives_recolouring_but_not_edits_that_move_lines(editor: CodeEditor) -> None:
+    editor.setPlainText(HEAT_CODE)
+    heat = {2: LineHeat("1 k", 0.5), 3: LineHeat("9 k", 1.0)}
+    editor.set_line_heat(heat)
+    editor.set_dark(True)  # the highlighter recolours every line: the text is the same
+    editor.set_language("javascript")
+    assert editor.line_heat() == heat
+    cursor = QTextCursor(block(editor, 2))
+    cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock)
+    cursor.insertText("  # changed")  # an edit inside line 3: only its number is stale
+    assert editor.line_heat() == {2: heat[2]}
+    cursor.insertText("\nextra = 1")  # a new line moves every line after it
+    assert editor.line_heat() == {}
+
+
+def test_heat_is_cleared_when_the_whole_text_is_replaced(editor: CodeEditor) -> None:
+    editor.setPlainText(HEAT_CODE)
+    editor.set_line_heat({1: LineHeat("1 k", 1.0)})
+    editor.replace_text_undoably(HEAT_CODE.replace("10", "20").replace("total", "t"))
+    assert editor.line_heat() == {}

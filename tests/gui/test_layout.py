@@ -140,6 +140,7 @@ def test_competing_docks_are_tabs(window: MainWindow) -> None:
         window.history_dock,
         window.console_dock,
         window.batch_dock,
+        window.profile_dock,
     }
     # Files stays in view under the Sessions tabs: pick a session, see its files.
     assert window.tabifiedDockWidgets(window.files_dock) == []
@@ -233,10 +234,16 @@ def test_reset_layout_brings_every_dock_back(qtbot: QtBot, window: MainWindow) -
         window.history_dock,
         window.console_dock,
         window.batch_dock,
+        window.profile_dock,
     ]
     assert window.tabs.width() >= 0.46 * window.width()
 
 
 def test_toolbar_actions_have_standard_icons(window: MainWindow) -> None:
-    for action in (window.run_action, window.stop_action, window.extract_action):
+    for action in (
+        window.run_action,
+        window.run_profile_action,
+        window.stop_action,
+        window.extract_action,
+    ):
         assert not action.icon().isNull(), action.text()

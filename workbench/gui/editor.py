@@ -9,7 +9,9 @@ Three widgets live here:
   units, the unit of Qt string positions, so emoji do not shift the colours.
 - `CodeEditor` is a `QPlainTextEdit` with a line-number gutter (Qt for
   Python's *Code Editor Example*), a current-line highlight, 4-space
-  indentation, find/replace and file drops.
+  indentation, find/replace and file drops. The gutter can also show a heat
+  strip per line (`CodeEditor.set_line_heat`, a fuel profile's cost per line),
+  dropped again when an edit moves or changes the lines it describes.
 - `FindBar` is the small find/replace bar that drives a `CodeEditor`.
 
 Example::
@@ -25,7 +27,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -36,7 +39,7 @@ from pygments.lexers.python import PythonLexer
 from pygments.style import Style
 from pygments.styles import get_style_by_name
 from pygments.token import Comment, String, Token, Whitespace, _TokenType
-from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -45,6 +48,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QFont,
     QFontDatabase,
+    QHelpEvent,
     QKeyEvent,
     QPainter,
     QPaintEvent,
@@ -65,6 +69,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QTextEdit,
     QToolButton,
+    QToolTip,
     QWidget,
 )
 
@@ -72,6 +77,7 @@ __all__ = [
     "LANGUAGES",
     "CodeEditor",
     "FindBar",
+    "LineHeat",
     "LineNumberArea",
     "PygmentsHighlighter",
     "utf16_length",
@@ -88,6 +94,11 @@ LIGHT_STYLE: Final = "default"
 DARK_STYLE: Final = "monokai"
 
 _ROOT: Final = ("root",)
+
+#: Width in pixels of the heat strip drawn in the gutter for a line with heat.
+HEAT_STRIP_WIDTH: Final = 6
+#: The widest heat label the gutter makes room for (labels are short: "1.2 M").
+HEAT_LABEL_SAMPLE: Final = "888 M"
 
 
 # ---- Helpers
@@ -427,6 +438,33 @@ class PygmentsHighlighter(QSyntaxHighlighter):
 # ---- Editor
 
 
+@dataclass(frozen=True)
+class LineHeat:
+    """What the gutter shows beside one line: a short label and a coloured strip.
+
+    Parameters
+    ----------
+    label : str
+        A few characters drawn beside the line number (``"1.2 M"``).
+    share : float
+        How hot the line is, from 0 (no strip) to 1 (the strongest colour).
+    tooltip : str
+        Shown when the pointer rests on the line's gutter.
+    """
+
+    label: str
+    share: float
+    tooltip: str = ""
+
+
+def heat_color(share: float) -> QColor:
+    """The strip colour for ``share`` (0-1): pale yellow through orange to red."""
+    share = max(0.0, min(1.0, share))
+    color = QColor.fromHsvF(0.14 * (1.0 - share), 0.55 + 0.4 * share, 0.95)
+    color.setAlphaF(0.35 + 0.65 * share)
+    return color
+
+
 class LineNumberArea(QWidget):
     """The gutter left of a `CodeEditor`; the editor paints it."""
 
@@ -442,6 +480,18 @@ class LineNumberArea(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         """Delegate painting to the editor, which knows the block geometry."""
         self._editor.line_number_area_paint_event(event)
+
+    def event(self, event: QEvent) -> bool:
+        """Show a line's heat tooltip when the pointer rests on its part of the gutter."""
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            text = self._editor.heat_tooltip_at(event.pos().y())
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
 
 
 class CodeEditor(QPlainTextEdit):
@@ -476,6 +526,9 @@ class CodeEditor(QPlainTextEdit):
         The dropped file's local path (the first one, if several were dropped).
     """
 
+    sig_line_heat_changed = Signal()
+    """The gutter's heat changed: set, cleared, or dropped for lines an edit changed."""
+
     def __init__(self, parent: QWidget | None = None, *, language: str = "python") -> None:
         super().__init__(parent)
         #: The file on disk this editor shows, if any (the window's tabs use it).
@@ -492,7 +545,11 @@ class CodeEditor(QPlainTextEdit):
 
         self._highlighter = PygmentsHighlighter(self.document(), language=language)
         self._line_number_area = LineNumberArea(self)
+        #: Heat per 0-based block number, and each block's text when it was set.
+        self._heat: dict[int, LineHeat] = {}
+        self._heat_lines: list[str] = []
         self._apply_scheme()
+        self.document().contentsChange.connect(self._check_heat)
 
         self.blockCountChanged.connect(self._update_line_number_area_width)
         self.updateRequest.connect(self._update_line_number_area)
@@ -669,10 +726,50 @@ class CodeEditor(QPlainTextEdit):
         cursor.endEditBlock()
         self.moveCursor(QTextCursor.MoveOperation.Start)
 
+    def set_line_heat(self, heat: Mapping[int, LineHeat]) -> None:
+        """Show ``heat`` (keyed by 1-based line) in the gutter, replacing any shown.
+
+        The heat belongs to the text as it is now: an edit that adds or removes
+        lines, or changes several, clears it all; an edit inside one line drops
+        that line's heat only. Either emits `sig_line_heat_changed`. Lines past
+        the end of the text are ignored.
+        """
+        count = self.blockCount()
+        self._heat = {line - 1: value for line, value in heat.items() if 1 <= line <= count}
+        self._heat_lines = self.toPlainText().split("\n") if self._heat else []
+        self._heat_changed()
+
+    def clear_line_heat(self) -> None:
+        """Take the heat out of the gutter."""
+        if self._heat:
+            self._heat = {}
+            self._heat_lines = []
+            self._heat_changed()
+
+    def line_heat(self) -> dict[int, LineHeat]:
+        """The heat the gutter shows, keyed by 1-based line."""
+        return {number + 1: value for number, value in self._heat.items()}
+
+    def heat_tooltip_at(self, y: int) -> str:
+        """The tooltip of the line at gutter height ``y`` (pixels), or ``""``."""
+        if not self._heat:
+            return ""
+        number = self.cursorForPosition(QPoint(0, y)).blockNumber()
+        heat = self._heat.get(number)
+        return heat.tooltip if heat is not None else ""
+
     def line_number_area_width(self) -> int:
-        """Return the gutter width in pixels: room for the largest line number."""
+        """Return the gutter width in pixels: the largest line number, and the heat columns."""
+        return self._number_column_width() + 4 + self._heat_columns_width()
+
+    def _number_column_width(self) -> int:
         digits = len(str(max(1, self.blockCount())))
-        return 8 + self.fontMetrics().horizontalAdvance("9") * max(digits, 2)
+        return 4 + self.fontMetrics().horizontalAdvance("9") * max(digits, 2)
+
+    def _heat_columns_width(self) -> int:
+        if not self._heat:
+            return 0
+        return 8 + self.fontMetrics().horizontalAdvance(HEAT_LABEL_SAMPLE) + 3 + HEAT_STRIP_WIDTH
 
     def line_number_area_paint_event(self, event: QPaintEvent) -> None:
         """Paint the line numbers of the visible blocks into the gutter."""
@@ -682,8 +779,12 @@ class CodeEditor(QPlainTextEdit):
             painter.fillRect(event.rect(), palette.color(QPalette.ColorRole.Window))
             painter.setFont(self.font())
             current = self.textCursor().blockNumber()
-            width = self._line_number_area.width() - 4
+            width = self._number_column_width()
             height = self.fontMetrics().height()
+            # The strip runs along the text; its label is right-aligned just before it.
+            strip_left = self._line_number_area.width() - HEAT_STRIP_WIDTH
+            label_width = self.fontMetrics().horizontalAdvance(HEAT_LABEL_SAMPLE)
+            label_left = strip_left - 3 - label_width
             block = self.firstVisibleBlock()
             number = block.blockNumber()
             top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
@@ -699,6 +800,25 @@ class CodeEditor(QPlainTextEdit):
                     painter.drawText(
                         0, top, width, height, Qt.AlignmentFlag.AlignRight, str(number + 1)
                     )
+                    heat = self._heat.get(number)
+                    if heat is not None:
+                        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+                        painter.drawText(
+                            label_left,
+                            top,
+                            label_width,
+                            height,
+                            Qt.AlignmentFlag.AlignRight,
+                            heat.label,
+                        )
+                        if heat.share > 0:
+                            painter.fillRect(
+                                strip_left,
+                                top,
+                                HEAT_STRIP_WIDTH,
+                                bottom - top,
+                                heat_color(heat.share),
+                            )
                 block = block.next()
                 top = bottom
                 bottom = top + round(self.blockBoundingRect(block).height())
@@ -788,9 +908,51 @@ class CodeEditor(QPlainTextEdit):
         self._highlight_current_line()
         self._line_number_area.update()
 
+    def _heat_changed(self) -> None:
+        self._update_line_number_area_width()
+        self._line_number_area.update()
+        self.sig_line_heat_changed.emit()
+
+    @Slot(int, int, int)
+    def _check_heat(self, position: int, _removed: int, added: int) -> None:
+        """Drop heat an edit made wrong: all of it when lines moved, else the edited line's.
+
+        Format-only changes (the highlighter recolouring) arrive here too; they
+        leave the text as it was, so they keep the heat.
+        """
+        if not self._heat:
+            return
+        document = self.document()
+        if document.blockCount() != len(self._heat_lines):
+            self.clear_line_heat()
+            return
+        first = document.findBlock(position).blockNumber()
+        last = document.findBlock(position + added).blockNumber()
+        if last < 0:
+            last = document.blockCount() - 1
+        changed = [
+            number
+            for number in range(max(0, first), last + 1)
+            if document.findBlockByNumber(number).text() != self._heat_lines[number]
+        ]
+        if len(changed) > 1:
+            self.clear_line_heat()
+        elif changed:
+            number = changed[0]
+            self._heat_lines[number] = document.findBlockByNumber(number).text()
+            if self._heat.pop(number, None) is not None:
+                if not self._heat:
+                    self._heat_lines = []
+                self._heat_changed()
+
     @Slot(int)
     def _update_line_number_area_width(self, _block_count: int = 0) -> None:
-        self.setViewportMargins(self.line_number_area_width(), 0, 0, 0)
+        width = self.line_number_area_width()
+        self.setViewportMargins(width, 0, 0, 0)
+        # The margin alone leaves the gutter widget at its old width until the next
+        # resize: a wider gutter (heat columns, a digit more) would be cut off.
+        rect = self.contentsRect()
+        self._line_number_area.setGeometry(QRect(rect.left(), rect.top(), width, rect.height()))
 
     @Slot(QRect, int)
     def _update_line_number_area(self, rect: QRect, dy: int) -> None:

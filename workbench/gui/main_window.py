@@ -1,12 +1,12 @@
 """The main window: paste code (or LLM output), run it in the sandbox, read the result.
 
-Layout: the editor in the centre with Output, History and Console in tabs under
-it; Sessions and Agent sessions (tabs) over Files on the left; Result, Policy,
-Variables and MCP Server in tabs on the right. The side columns run the full
-height of the window. Dock placement, the window geometry, the theme and the
-last preset and runtime persist in QSettings (a layout saved from an older
-default is replaced by the current default once; see :data:`LAYOUT_VERSION`).
-Executions run on :class:`~.workers.ExecutionWorker`
+Layout: the editor in the centre with Output, History, Console, Batch and
+Profile in tabs under it; Sessions and Agent sessions (tabs) over Files on the
+left; Result, Policy, Variables and MCP Server in tabs on the right. The side
+columns run the full height of the window. Dock placement, the window geometry,
+the theme and the last preset and runtime persist in QSettings (a layout saved
+from an older default is replaced by the current default once; see
+:data:`LAYOUT_VERSION`). Executions run on :class:`~.workers.ExecutionWorker`
 threads; this window only reacts to their signals, so it stays responsive
 whatever the guest does.
 """
@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
@@ -91,6 +93,7 @@ from .fuel_bar import FuelBar
 from .history import RunHistoryPanel
 from .mcp_panel import McpSessionsView, install_mcp_dock
 from .policy_editor import PolicyEditor
+from .profile_view import ProfiledRun, ProfileView, line_heat
 from .run_chart import RunChart
 from .sessions_panel import SessionsPanel
 from .variables import VariablesPanel
@@ -135,6 +138,15 @@ def _answer_line_offset(choice: CodeChoice) -> int:
     return 0
 
 
+def _code_is_at(text: str, code: str, offset: int) -> bool:
+    """Whether ``code`` is in ``text`` from line ``offset + 1`` (whitespace at the ends aside)."""
+    lines = text.split("\n")[offset:]
+    wanted = code.split("\n")
+    return len(lines) >= len(wanted) and all(
+        have.strip() == want.strip() for have, want in zip(lines, wanted, strict=False)
+    )
+
+
 def scratch_root() -> Path:
     """Where the fresh runs' workspace lives: beside the sessions, not among them."""
     return default_workspace_root().parent / "scratch"
@@ -177,6 +189,11 @@ class MainWindow(QMainWindow):
         self._prepare_worker: FunctionWorker | None = None
         self._dark = False
         self._untitled = 0
+        #: The editor tab the run in progress came from.
+        self._run_editor: CodeEditor | None = None
+        #: The editor tab each kept profile's code ran from (for the gutter and jumps).
+        self._profile_editors: dict[str, CodeEditor] = {}
+        self._profiles_made = 0
 
         self.tabs = QTabWidget(self)
         self.tabs.setTabsClosable(True)
@@ -196,6 +213,7 @@ class MainWindow(QMainWindow):
 
         self._build_output_dock()
         self._build_history_dock()
+        self._build_profile_dock()
         self._build_result_dock()
         self._build_policy_dock()
         self._build_sessions_dock()
@@ -258,6 +276,18 @@ class MainWindow(QMainWindow):
         self.output_dock.raise_()
         self.history_dock = dock
 
+    def _build_profile_dock(self) -> None:
+        self.profile_view = ProfileView(self)
+        self.profile_view.sig_line_requested.connect(self._go_to_profile_line)
+        self.profile_view.sig_run_shown.connect(self._profile_shown)
+        dock = QDockWidget("Profile", self)
+        dock.setObjectName("profile-dock")
+        dock.setWidget(self.profile_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.tabifyDockWidget(self.history_dock, dock)
+        self.output_dock.raise_()
+        self.profile_dock = dock
+
     def _build_result_dock(self) -> None:
         box = QWidget(self)
         layout = QVBoxLayout(box)
@@ -281,6 +311,10 @@ class MainWindow(QMainWindow):
         self.chart_title = self._plain_label("Runs of fresh runs", "Chart title")
         self.run_chart = RunChart(self.history, self)
         self.run_chart.set_session(SCRATCH_SESSION)
+        self.run_chart.sig_profile_requested.connect(self.open_profile)
+        self.profile_view.sig_runs_changed.connect(
+            lambda: self.run_chart.set_profiled({run.run_id for run in self.profile_view.runs()})
+        )
         self.margin_spin = QSpinBox(self)
         self.margin_spin.setRange(0, 1000)
         self.margin_spin.setValue(50)
@@ -398,7 +432,16 @@ class MainWindow(QMainWindow):
             (left, [self.sessions_dock, self.agent_sessions_dock]),
             (left, [self.files_dock]),
             (right, [self.result_dock, self.policy_dock, self.variables_dock, self.mcp_dock]),
-            (bottom, [self.output_dock, self.history_dock, self.console_dock, self.batch_dock]),
+            (
+                bottom,
+                [
+                    self.output_dock,
+                    self.history_dock,
+                    self.console_dock,
+                    self.batch_dock,
+                    self.profile_dock,
+                ],
+            ),
         ]
         for _area, docks in groups:
             for dock in docks:
@@ -475,6 +518,13 @@ class MainWindow(QMainWindow):
         self.run_action = action(
             "Run", "Ctrl+Return", "Run the code in a fresh sandbox", self.run_code
         )
+        self.run_profile_action = action(
+            "Run with profile",
+            "Ctrl+Alt+Return",
+            "Run the code and record where its fuel went, line by line (Profile tab, "
+            "editor gutter); a profiled run is slower in wall time, not in fuel",
+            self.run_with_profile,
+        )
         self.run_selection_action = action(
             "Run selection",
             "Ctrl+Shift+Return",
@@ -543,11 +593,13 @@ class MainWindow(QMainWindow):
         style = self.style()
         for item, pixmap in (
             (self.run_action, QStyle.StandardPixmap.SP_MediaPlay),
+            (self.run_profile_action, QStyle.StandardPixmap.SP_FileDialogDetailedView),
             (self.stop_action, QStyle.StandardPixmap.SP_MediaStop),
             (self.extract_action, QStyle.StandardPixmap.SP_FileDialogContentsView),
         ):
             item.setIcon(style.standardIcon(pixmap))
         bar.addAction(self.run_action)
+        bar.addAction(self.run_profile_action)
         bar.addAction(self.stop_action)
         bar.addSeparator()
         self.runtime_combo = QComboBox(self)
@@ -588,7 +640,12 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.find_action)
         edit_menu.addAction(self.extract_action)
         run_menu = menu.addMenu("&Run")
-        for item in (self.run_action, self.run_selection_action, self.stop_action):
+        for item in (
+            self.run_action,
+            self.run_profile_action,
+            self.run_selection_action,
+            self.stop_action,
+        ):
             run_menu.addAction(item)
         examples_menu = menu.addMenu("E&xamples")
         examples_menu.setToolTipsVisible(True)
@@ -600,6 +657,7 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.output_dock.toggleViewAction())
         view_menu.addAction(self.history_dock.toggleViewAction())
+        view_menu.addAction(self.profile_dock.toggleViewAction())
         view_menu.addAction(self.policy_dock.toggleViewAction())
         view_menu.addAction(self.sessions_dock.toggleViewAction())
         view_menu.addAction(self.agent_sessions_dock.toggleViewAction())
@@ -677,6 +735,26 @@ class MainWindow(QMainWindow):
         self._run(self.editor.toPlainText())
 
     @Slot()
+    def run_with_profile(self) -> None:
+        """Run the whole editor text with a fuel profile (Ctrl+Alt+Enter).
+
+        Like Run, in a fresh sandbox or the current session; the result also
+        says where the fuel went: the Profile tab lists the top lines and
+        functions, and the editor's gutter shows each line's fuel.
+        """
+        self._run(self.editor.toPlainText(), profile=True)
+
+    @Slot(str)
+    def open_profile(self, run_id: str) -> bool:
+        """Show the profile of run ``run_id`` in the Profile tab; False if it isn't kept."""
+        if not self.profile_view.show_run(run_id):
+            self.statusBar().showMessage("That run's profile is no longer kept.")
+            return False
+        self.profile_dock.show()
+        self.profile_dock.raise_()
+        return True
+
+    @Slot()
     def run_selection(self) -> None:
         """Run the selected text, or the whole text if nothing is selected.
 
@@ -690,7 +768,7 @@ class MainWindow(QMainWindow):
             return
         first = self.editor.document().findBlock(cursor.selectionStart()).blockNumber() + 1
         last = self.editor.document().findBlock(cursor.selectionEnd()).blockNumber() + 1
-        self._run(selected, language=self._fence_language(first, last))
+        self._run(selected, language=self._fence_language(first, last), line_offset=first - 1)
 
     @Slot()
     def calibrate(self) -> None:
@@ -1040,6 +1118,8 @@ class MainWindow(QMainWindow):
         policy: ExecutionPolicy | None = None,
         *,
         language: RuntimeType | None = None,
+        profile: bool = False,
+        line_offset: int = 0,
     ) -> None:
         if self.running:
             self.statusBar().showMessage("A run is in progress; stop it first.")
@@ -1071,7 +1151,8 @@ class MainWindow(QMainWindow):
         self._token = uuid.uuid4().hex
         self._code = code
         self._run_policy = policy
-        self._line_offset = _answer_line_offset(choice) if choice.answer else 0
+        self._line_offset = line_offset + (_answer_line_offset(choice) if choice.answer else 0)
+        self._run_editor = self.editor
         self.output.clear()
         self.output_dock.raise_()  # a run's output is what the person wants to see now
         if choice.answer:
@@ -1080,13 +1161,14 @@ class MainWindow(QMainWindow):
                 "Keep just the code (Ctrl+Shift+K) to edit it."
             )
         self.truncation_banner.hide()
-        worker = ExecutionWorker(target, code, policy, self._token)
+        worker = ExecutionWorker(target, code, policy, self._token, profile=profile)
         worker.sig_output_ready.connect(self._drain_output)
         worker.sig_finished.connect(self._finished)
         worker.sig_errored.connect(self._errored)
         self._worker = worker
         self._update_run_state(running=True)
-        self.statusBar().showMessage(f"Running {runtime.value}...")
+        profiling = " with a fuel profile" if profile else ""
+        self.statusBar().showMessage(f"Running {runtime.value}{profiling}...")
         start_in_thread(worker)
         self.sig_execution_started.emit(self._token)
 
@@ -1163,10 +1245,81 @@ class MainWindow(QMainWindow):
             )
         )
         self.statusBar().showMessage(result.summary().splitlines()[0])
+        if result.profile is not None:
+            self._keep_profile(result)
         if self._calibrating:
             self._calibrating = False
             self._finish_calibration(result)
         self.sig_execution_finished.emit(result)
+
+    def _keep_profile(self, result: SandboxResult) -> None:
+        """Hand a profiled run to the Profile tab, which shows it (and the gutter its heat)."""
+        assert result.profile is not None
+        self._profiles_made += 1
+        session = result.session_id
+        where = (
+            f"session {session[:8]}"
+            if session is not None and session != SCRATCH_SESSION
+            else "fresh runs"
+        )
+        remark = ""
+        if result.trap_kind is TrapKind.DEADLINE:
+            remark = (
+                "Profiling makes a run far slower in wall time (not in fuel): raise the "
+                "timeout in the Policy tab to profile all of it."
+            )
+            self.statusBar().showMessage(f"The profiled run {result.trap_kind.words}. {remark}")
+        run = ProfiledRun(
+            run_id=result.execution_id,
+            profile=result.profile,
+            code=self._code,
+            line_offset=self._line_offset,
+            started_at=time.time() - result.duration_ms / 1000,
+            where=where,
+            number=self._profiles_made,
+            remark=remark,
+        )
+        if self._run_editor is not None:
+            self._profile_editors[run.run_id] = self._run_editor
+        self.profile_view.add_run(run)
+        kept = {item.run_id for item in self.profile_view.runs()}
+        self._profile_editors = {
+            key: editor for key, editor in self._profile_editors.items() if key in kept
+        }
+        self.profile_dock.show()  # the person asked for a profile: a closed tab comes back
+        self.profile_dock.raise_()
+
+    def _profile_editor(self, run_id: str) -> CodeEditor | None:
+        """The editor tab run ``run_id`` ran from, if it is still open."""
+        editor = self._profile_editors.get(run_id)
+        if editor is None or not shiboken6.isValid(editor) or self.tabs.indexOf(editor) < 0:
+            return None
+        return editor
+
+    @Slot(str)
+    def _profile_shown(self, run_id: str) -> None:
+        """Put the shown profile's heat in its editor's gutter, if the code is still there."""
+        run = self.profile_view.run(run_id)
+        for other in self.editors():
+            other.clear_line_heat()
+        editor = self._profile_editor(run_id)
+        if run is None or editor is None:
+            return
+        if not _code_is_at(editor.toPlainText(), run.code, run.line_offset):
+            self.statusBar().showMessage(
+                f"The editor's code changed since run #{run.number}: its profile is in the "
+                "Profile tab but not in the gutter."
+            )
+            return
+        editor.set_line_heat(line_heat(run))
+
+    @Slot(str, int)
+    def _go_to_profile_line(self, run_id: str, line: int) -> None:
+        """Show ``line`` in the editor tab the profiled run came from (else the current one)."""
+        editor = self._profile_editor(run_id) or self.editor
+        self.tabs.setCurrentWidget(editor)
+        editor.go_to_line(line)
+        editor.setFocus()
 
     def _finish_calibration(self, result: SandboxResult) -> None:
         if result.trap_kind is not TrapKind.NONE:
@@ -1287,6 +1440,7 @@ class MainWindow(QMainWindow):
 
     def _update_run_state(self, *, running: bool) -> None:
         self.run_action.setEnabled(not running)
+        self.run_profile_action.setEnabled(not running)
         self.run_selection_action.setEnabled(not running)
         self.stop_action.setEnabled(running)
 

@@ -4,12 +4,18 @@ People tune a policy by running the same code again and again; the trend shows
 whether a change helped. Drawn with pyqtgraph (fuel on the left axis, time on
 the right one), fed by the workbench's :class:`~workbench.sandbox.RunHistory`
 and filtered to the session that runs the next code.
+
+Runs with a fuel profile (Run with profile) are ringed; clicking a ring emits
+:attr:`RunChart.sig_profile_requested` with the run's id, and the window opens
+that run's profile.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workbench.sandbox import RunHistory, RunRecord
@@ -21,6 +27,7 @@ MAX_POINTS = 200
 FUEL_COLOR = "#1565c0"
 TIME_COLOR = "#ef6c00"
 FAILED_COLOR = "#c62828"
+PROFILE_COLOR = "#6a1b9a"
 #: Space above the highest point, as a share of its value.
 HEADROOM = 0.15
 #: The value axes' tops before any run (fuel in millions, time in seconds).
@@ -37,17 +44,21 @@ class RunChart(QWidget):
 
     #: Emitted with the number of runs drawn after every redraw.
     sig_redrawn = Signal(int)
+    #: Emitted when a profiled run's ring is clicked. Contains the run's id.
+    sig_profile_requested = Signal(str)
 
     def __init__(self, history: RunHistory, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.history = history
         self.session_id: str | None = None
         self._records: list[RunRecord] = []
+        self._profiled: set[str] = set()
         self.plot = pg.PlotWidget(self, background=None)
         self.plot.setAccessibleName("Fuel and time over this session's runs")
         self.plot.setToolTip(
             "Each point is one run of the current session: fuel used (blue, left axis, "
-            "red when the run failed) and wall time (orange, right axis)"
+            "red when the run failed) and wall time (orange, right axis). "
+            "A ringed point has a fuel profile: click it to open the profile"
         )
         self.plot.setMinimumHeight(150)
         self.plot.setMouseEnabled(x=False, y=False)
@@ -79,6 +90,20 @@ class RunChart(QWidget):
             symbolBrush=TIME_COLOR,
         )
         self.time_view.addItem(self.time_curve)
+        # Profiled runs: a ring around their fuel point, clickable.
+        self.profile_marks = pg.ScatterPlotItem(
+            symbol="o",
+            size=15,
+            pen=pg.mkPen(PROFILE_COLOR, width=2),
+            brush=pg.mkBrush(0, 0, 0, 0),
+            hoverable=True,
+            tip=None,
+        )
+        self.profile_marks.setZValue(20)
+        item.addItem(self.profile_marks)
+        # Clicks are read from the scene: the time axis' view box lies above the
+        # plot, and its points would take a click meant for a ring.
+        self.plot.scene().sigMouseClicked.connect(self._scene_clicked)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -92,6 +117,19 @@ class RunChart(QWidget):
         """Draw the runs of ``session_id`` (the fresh-run sandbox has one too)."""
         self.session_id = session_id
         self.redraw()
+
+    def set_profiled(self, run_ids: set[str]) -> None:
+        """Ring the runs whose ids are in ``run_ids`` (runs that have a profile to open)."""
+        self._profiled = set(run_ids)
+        self._draw_marks()
+
+    def profiled_points(self) -> list[tuple[int, str]]:
+        """(position on the runs axis, run id) of every ringed run drawn."""
+        return [
+            (n, record.run_id)
+            for n, record in enumerate(self._records, start=1)
+            if record.run_id in self._profiled
+        ]
 
     def points(self) -> list[tuple[int, float]]:
         """(fuel consumed, wall time in ms) of every run drawn, oldest first."""
@@ -107,6 +145,7 @@ class RunChart(QWidget):
             xs, [r.fuel_consumed / 1e6 for r in self._records], symbolBrush=brushes
         )
         self.time_curve.setData(xs, [r.duration_ms / 1000 for r in self._records])
+        self._draw_marks()
         self._set_ranges()
         self._sync_views()
         self.sig_redrawn.emit(len(self._records))
@@ -115,6 +154,24 @@ class RunChart(QWidget):
 
     def _history_changed(self, _event: str, _index: int) -> None:
         self.redraw()
+
+    def _draw_marks(self) -> None:
+        marks = self.profiled_points()
+        self.profile_marks.setData(
+            [n for n, _ in marks],
+            [self._records[n - 1].fuel_consumed / 1e6 for n, _ in marks],
+            data=[run_id for _, run_id in marks],
+        )
+
+    def _scene_clicked(self, event: Any) -> None:  # pyqtgraph's MouseClickEvent
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        where = self.profile_marks.mapFromScene(event.scenePos())
+        for point in self.profile_marks.pointsAt(where):
+            run_id = point.data()
+            if isinstance(run_id, str):
+                self.sig_profile_requested.emit(run_id)
+                return
 
     def _set_ranges(self) -> None:
         # Set by hand: pyqtgraph's auto range puts one point in the middle of a

@@ -41,13 +41,21 @@ class ExecutionWorker(QObject):
     sig_errored = Signal(str, object)
 
     def __init__(
-        self, sandbox: Sandbox | Session, code: str, policy: ExecutionPolicy, token: str
+        self,
+        sandbox: Sandbox | Session,
+        code: str,
+        policy: ExecutionPolicy,
+        token: str,
+        *,
+        profile: bool = False,
     ) -> None:
         super().__init__()
         self.sandbox = sandbox
         self.code = code
         self.policy = policy
         self.token = token
+        #: Record a fuel profile: the result's ``profile`` then says where the fuel went.
+        self.profile = profile
         self._pending: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._signalled = False
@@ -72,7 +80,9 @@ class ExecutionWorker(QObject):
         """Execute (called in the worker thread)."""
         self.sig_started.emit(self.token)
         try:
-            result = self.sandbox.execute(self.code, policy=self.policy, on_output=self._on_output)
+            result = self.sandbox.execute(
+                self.code, policy=self.policy, on_output=self._on_output, profile=self.profile
+            )
         except Exception as exc:  # reported to the GUI, which shows it in words
             self.sig_errored.emit(self.token, exc)
             return
