@@ -90,6 +90,7 @@ from .file_browser import FileBrowser
 from .fuel_bar import FuelBar
 from .history import RunHistoryPanel
 from .mcp_panel import McpSessionsView, install_mcp_dock
+from .plots_view import install_plots_dock
 from .policy_editor import PolicyEditor
 from .run_chart import RunChart
 from .sessions_panel import SessionsPanel
@@ -208,6 +209,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.console_dock = install_console(self)  # Console dock (gui/console.py)
         self.batch_dock = install_batch_dock(self)  # Batch dock (gui/batch_view.py)
+        self.plots_dock = install_plots_dock(self)  # Plots dock (gui/plots_view.py)
         self._place_docks()
         self.statusBar().showMessage("Ready")
         self._restore_settings()
@@ -397,7 +399,16 @@ class MainWindow(QMainWindow):
         groups: list[tuple[Qt.DockWidgetArea, list[QDockWidget]]] = [
             (left, [self.sessions_dock, self.agent_sessions_dock]),
             (left, [self.files_dock]),
-            (right, [self.result_dock, self.policy_dock, self.variables_dock, self.mcp_dock]),
+            (
+                right,
+                [
+                    self.result_dock,
+                    self.plots_dock,
+                    self.policy_dock,
+                    self.variables_dock,
+                    self.mcp_dock,
+                ],
+            ),
             (bottom, [self.output_dock, self.history_dock, self.console_dock, self.batch_dock]),
         ]
         for _area, docks in groups:
