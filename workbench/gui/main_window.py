@@ -456,7 +456,7 @@ class MainWindow(QMainWindow):
         )
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(session.runtime.value))
         self.runtime_combo.setEnabled(False)  # a session has one runtime
-        self.editor.set_language(session.runtime.value)
+        self.editor.set_language(session.runtime.language)  # python-sci is Python
         self.statusBar().showMessage(
             f"Live {session.runtime.value} session: variables and imports carry over."
         )
@@ -753,7 +753,7 @@ class MainWindow(QMainWindow):
     def load_example(self, example: Example) -> None:
         """Put an example in the editor, with its runtime and preset selected."""
         self.editor.replace_text_undoably(example.code())
-        self.editor.set_language(example.runtime.value)
+        self.editor.set_language(example.runtime.language)
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(example.runtime.value))
         index = self.preset_combo.findData(example.policy)
         if index >= 0:
@@ -764,7 +764,7 @@ class MainWindow(QMainWindow):
     def rerun(self, record: RunRecord) -> None:
         """Run a past run's code again, in its runtime, with the current policy."""
         self.editor.replace_text_undoably(record.code)
-        self.editor.set_language(record.runtime.value)
+        self.editor.set_language(record.runtime.language)
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(record.runtime.value))
         self.run_code()
 
