@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 OUT = Path(__file__).resolve().parent / "screenshots"
 
 
-def run_and_wait(window: object, code: str) -> None:
+def run_and_wait(window: object, code: str, timeout_ms: int = 60_000) -> None:
     """Run ``code`` in the window and wait for the result."""
     from workbench.gui.main_window import MainWindow
 
@@ -28,9 +28,40 @@ def run_and_wait(window: object, code: str) -> None:
     loop = QEventLoop()
     window.sig_execution_finished.connect(lambda _result: loop.quit())
     window.run_action.trigger()
-    QTimer.singleShot(60_000, loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
     loop.exec()
     QApplication.processEvents()
+
+
+#: Data code whose figures fill the Plots dock (python-sci, picked by Auto).
+PLOTS_CODE = """\
+import matplotlib.pyplot as plt
+import numpy as np
+
+x = np.linspace(0, 4 * np.pi, 200)
+plt.plot(x, np.sin(x), label="sin")
+plt.plot(x, np.cos(x), label="cos")
+plt.legend()
+plt.title("Two waves")
+plt.show()
+
+plt.figure(figsize=(4, 3))
+plt.hist(np.random.default_rng(1).normal(size=500), bins=30)
+plt.title("500 normal samples")
+"""
+
+
+def render_plots(window: object) -> None:
+    """A python-sci run's figures in the Plots dock (``plots.png``)."""
+    from workbench.gui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    window.policy_editor.set_policy(
+        window.policy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
+    )
+    # The first python-sci instance imports numpy, pandas and pyplot as it starts.
+    run_and_wait(window, PLOTS_CODE, timeout_ms=300_000)
+    window.grab().save(str(OUT / "plots.png"))
 
 
 def main() -> int:
@@ -84,6 +115,8 @@ def main() -> int:
     window.dark_action.trigger()
     QApplication.processEvents()
     window.grab().save(str(OUT / "out-of-fuel-dark.png"))
+    window.dark_action.trigger()
+    render_plots(window)
     window.close()
     app.processEvents()
     for name in sorted(p.name for p in OUT.glob("*.png")):
