@@ -174,6 +174,26 @@ def test_sci_kernel_sends_figures_as_display_data(sci_kernel: Client) -> None:
     assert [kind for kind, _ in outputs] == ["stream"]
 
 
+def test_sci_kernel_keeps_to_the_per_run_figure_cap(sci_kernel: Client) -> None:
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "for n in range(55):\n"
+        "    plt.figure(figsize=(1, 1), dpi=20)\n"
+        "    plt.plot([0, n])\n"
+        "plt.show()"
+    )
+    reply, outputs = sci_kernel.run(code, timeout=300)
+    assert reply["status"] == "ok", reply
+    shown = [content for kind, content in outputs if kind == "display_data"]
+    assert len(shown) == 50  # the sandbox keeps at most 50 figures per run
+    assert [c["data"]["text/plain"].split(":")[0] for c in shown[:2]] == [
+        "<Figure 1",
+        "<Figure 2",
+    ]
+    notes = "".join(c["text"] for kind, c in outputs if kind == "stream")
+    assert "per-run figure cap" in notes
+
+
 def test_javascript_cells(js_kernel: Client) -> None:
     reply, outputs = js_kernel.run("let n = 20;\nconsole.log('hi');\nn + 22")
     assert reply["status"] == "ok"
