@@ -369,3 +369,33 @@ async def test_figures_past_the_image_cap_are_described_not_sent(
     assert [item.type for item in called.content] == ["text"]
     assert not any(f["in_content"] for f in ok(called)["figures"])
     assert "too large to send as images" in called.content[0].text  # type: ignore[union-attr]
+
+
+def test_the_text_says_which_figures_are_images() -> None:
+    from workbench.mcp._models import ExecuteResult, figures_in_content
+    from workbench.mcp._server import _result_text
+    from workbench.sandbox import Figure, RuntimeType, SandboxResult
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 92  # 100 bytes; the text never decodes it
+    figures = [Figure(index=i, data=png, width=10, height=10) for i in (1, 2, 3)]
+
+    def text(cap: int, *, figures: list[Figure] = figures, truncated: bool = False) -> str:
+        result = SandboxResult(
+            execution_id="x",
+            success=True,
+            runtime=RuntimeType.PYTHON_SCI,
+            figures=figures,
+            figures_truncated=truncated,
+        )
+        sent = figures_in_content(result, cap)
+        model = ExecuteResult.from_result(result, cap)
+        assert [f.in_content for f in model.figures] == [f in sent for f in figures]
+        return _result_text(model, cap)
+
+    assert "drew 3 figures (PNG images after this text)." in text(300)
+    assert "figures 1-2 are PNG images after this text" in text(299)
+    assert "cap of 150 bytes" in text(150) and "figure 1 is a PNG image" in text(150)
+    assert "too large to send as images" in text(0)
+    assert "per-run figure cap" in text(300, truncated=True)
+    assert "figures were left out" in text(300, figures=[], truncated=True)
+    assert "figure" not in text(300, figures=[])

@@ -559,7 +559,7 @@ def _language(runtime: RuntimeType) -> Language:
 def _result_text(model: ExecuteResult, max_image_bytes: int) -> str:
     """The text content of an execute_code result: summary, then the output."""
     parts = [model.summary]
-    if model.figures:
+    if model.figures or model.figures_truncated:
         parts.append(_figures_text(model, max_image_bytes))
     if model.code_note:
         parts.insert(0, model.code_note)
@@ -580,6 +580,8 @@ def _figures_text(model: ExecuteResult, max_image_bytes: int) -> str:
     """One line on the run's figures: how many, and which are images in this result."""
     drawn = len(model.figures)
     sent = sum(1 for figure in model.figures if figure.in_content)
+    if not drawn:
+        return "The run's figures were left out: the per-figure or per-run size cap was reached."
     line = f"The run drew {drawn} figure{'s' if drawn != 1 else ''}"
     if sent == drawn:
         line += " (PNG images after this text)."
