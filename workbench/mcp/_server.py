@@ -91,7 +91,9 @@ no network. execute_code without a session_id uses this client's default session
 the language, created on first use: variables, imports and files persist between calls \
 until the session ends. create_session(auto_persist_globals=True) also keeps \
 serializable globals across interpreter restarts. Results carry error_guidance and \
-fuel_analysis with concrete fixes when a run fails or nears its budget."""
+fuel_analysis with concrete fixes when a run fails or nears its budget. Data code \
+(numpy, pandas, matplotlib ...) runs in python-sci; the figures it draws come back as \
+PNG image content after the text."""
 
 _SESSION_ID = Field(
     default=None,
@@ -536,7 +538,8 @@ _DESCRIPTIONS = {
     RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 JavaScript with the qjs:std and qjs:os modules.",
     RuntimeType.PYTHON_SCI: "CPython 3.15 compiled to WebAssembly with numpy, pandas, scipy, "
     "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in; figures drawn with "
-    "matplotlib come back with the result. Chosen automatically when Python code imports them.",
+    "matplotlib come back as PNG image content. Chosen automatically when Python code imports "
+    "them.",
 }
 
 
