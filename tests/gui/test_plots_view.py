@@ -108,7 +108,7 @@ def test_a_python_sci_run_shows_its_figures_to_zoom_save_and_copy(
         view.save_action.trigger()
     finally:
         QFileDialog.getSaveFileName = original  # type: ignore[method-assign]
-    assert Path(offered[0]).name == "figure-2.png"
+    assert Path(offered[0]) == tmp_path / "figure-2.png"  # where the last save went
     assert QImage(str(tmp_path / "chosen.png")).size().toTuple() == (300, 200)
 
     # Copy: the clipboard holds the image and its PNG bytes.

@@ -10,9 +10,10 @@ finished: nothing here waits for wasm.
 * Thumbnails of every figure, in order, wrapping as the dock's width allows.
 * Below them the selected figure, fitted to the space or at 100 %, zoomed in
   and out; *Open larger* (or a double click) shows it in a window of its own.
-* *Save...* writes the bytes the guest rendered to a file the person chooses
-  (PNG; SVG when the guest rendered SVG); the name offered is ours
-  (``figure-<n>.png``), never the guest's. *Copy* puts the image on the
+* *Save...* writes the bytes the guest rendered to a file the person chooses,
+  in the figure's own format (PNG today: the runtime renders no SVG; the
+  dialog's filter follows :attr:`Figure.format`); the name offered is ours
+  (``figure-<n>.png``) in the folder last saved to, never the guest's. *Copy* puts the image on the
   clipboard (as an image and as ``image/png``).
 
 Editor runs and Console cells both fill it: what the last run drew is shown.
@@ -217,6 +218,8 @@ class PlotsView(QWidget):
         self._images: list[QImage | None] = []
         self._windows: list[QDialog] = []
         self._truncated = False
+        #: Where the save dialog opens (the folder last saved to).
+        self.save_folder = Path.home()
         style = self.style()
         # A tool bar: in a narrow dock the actions that don't fit go to its
         # extension menu (>>) instead of widening the right column.
@@ -237,7 +240,9 @@ class PlotsView(QWidget):
         self.zoom_out_action = action("-", "Zoom out")
         self.zoom_in_action = action("+", "Zoom in")
         self.save_action = action(
-            "Save...", "Save the figure as PNG (or SVG)", QStyle.StandardPixmap.SP_DialogSaveButton
+            "Save...",
+            "Save the figure as the PNG the run drew",
+            QStyle.StandardPixmap.SP_DialogSaveButton,
         )
         self.copy_action = action("Copy", "Copy the figure to the clipboard")
         self.larger_action = action(
@@ -356,16 +361,17 @@ class PlotsView(QWidget):
         if target.suffix.lower() != f".{figure.format}":
             target = target.with_name(f"{target.name}.{figure.format}")
         target.write_bytes(figure.data)
+        self.save_folder = target.parent
         self.sig_figure_saved.emit(str(target))
         return target
 
-    def save_current(self, folder: str | Path | None = None) -> Path | None:
+    def save_current(self) -> Path | None:
         """Ask where to save the selected figure, then save it; None if cancelled."""
         index = self.current_index
         if index < 0:
             return None
         figure = self.figures[index]
-        start = Path(folder) if folder is not None else Path.home()
+        start = self.save_folder
         chosen, _filter = QFileDialog.getSaveFileName(
             self,
             "Save figure",
