@@ -161,19 +161,23 @@ def test_the_view_fits_a_narrow_dock(qtbot: QtBot, count: int) -> None:
     assert view.thumbnails.count() == count
 
 
-def test_a_console_cell_in_a_python_sci_session_fills_the_view(
+def test_a_console_cell_drawing_a_figure_starts_python_sci_and_fills_the_view(
     qtbot: QtBot, window: MainWindow, sci_engine: SandboxEngine
 ) -> None:
     window.policy_editor.set_policy(
         window.policy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
     )
-    session = window.sessions_panel.new_session(RuntimeType.PYTHON_SCI)
-    assert session is not None
+    # Fresh runs selected and Auto in the toolbar: the first input starts a live
+    # session, python-sci because the input imports matplotlib.
+    assert window.sessions_panel.session is None and window.chosen_runtime() is None
     dock = window.console_dock
     with qtbot.waitSignal(dock.sig_result, timeout=300_000) as blocker:
         dock.execute("import matplotlib.pyplot as plt\nplt.plot([2, 1])\nplt.show()")
     result: SandboxResult = blocker.args[0]
+    session = window.sessions_panel.session
+    assert session is not None and session.runtime is RuntimeType.PYTHON_SCI
     assert result.success and result.session_id == session.session_id
+    assert "python-sci session" in window.windowTitle()  # selecting it raised before
     view = plots(window)
     qtbot.waitUntil(lambda: view.thumbnails.count() == 1)
     assert view.figures[0].data == result.figures[0].data
