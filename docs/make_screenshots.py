@@ -21,7 +21,14 @@ OUT = Path(__file__).resolve().parent / "screenshots"
 
 
 #: The pictures, by the names the command line takes.
-SHOTS = ("run-succeeded", "error-guidance", "live-session", "out-of-fuel-dark", "profile")
+SHOTS = (
+    "run-succeeded",
+    "error-guidance",
+    "live-session",
+    "out-of-fuel-dark",
+    "profile",
+    "plots",
+)
 
 #: The code of the profile picture: its hot loop is line 5.
 PROFILE_CODE = """def is_prime(n):
@@ -42,7 +49,9 @@ print(count_primes(LIMIT), words[0])
 """
 
 
-def run_and_wait(window: object, code: str, *, profile: bool = False) -> None:
+def run_and_wait(
+    window: object, code: str, *, profile: bool = False, timeout_ms: int = 150_000
+) -> None:
     """Run ``code`` in the window (with a fuel profile if asked) and wait for the result."""
     from workbench.gui.main_window import MainWindow
 
@@ -51,9 +60,40 @@ def run_and_wait(window: object, code: str, *, profile: bool = False) -> None:
     loop = QEventLoop()
     window.sig_execution_finished.connect(lambda _result: loop.quit())
     (window.run_profile_action if profile else window.run_action).trigger()
-    QTimer.singleShot(150_000, loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
     loop.exec()
     QApplication.processEvents()
+
+
+#: Data code whose figures fill the Plots dock (python-sci, picked by Auto).
+PLOTS_CODE = """\
+import matplotlib.pyplot as plt
+import numpy as np
+
+x = np.linspace(0, 4 * np.pi, 200)
+plt.plot(x, np.sin(x), label="sin")
+plt.plot(x, np.cos(x), label="cos")
+plt.legend()
+plt.title("Two waves")
+plt.show()
+
+plt.figure(figsize=(4, 3))
+plt.hist(np.random.default_rng(1).normal(size=500), bins=30)
+plt.title("500 normal samples")
+"""
+
+
+def render_plots(window: object) -> None:
+    """A python-sci run's figures in the Plots dock (``plots.png``)."""
+    from workbench.gui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    window.policy_editor.set_policy(
+        window.policy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
+    )
+    # The first python-sci instance imports numpy, pandas and pyplot as it starts.
+    run_and_wait(window, PLOTS_CODE, timeout_ms=300_000)
+    window.grab().save(str(OUT / "plots.png"))
 
 
 def main() -> int:
@@ -113,6 +153,11 @@ def main() -> int:
         window.editor.go_to_line(5)
         QApplication.processEvents()
         window.grab().save(str(OUT / "profile.png"))
+
+    if "plots" in wanted:
+        if window.dark_action.isChecked():
+            window.dark_action.trigger()
+        render_plots(window)
     window.close()
     app.processEvents()
     for name in sorted(f"{shot}.png" for shot in wanted):

@@ -673,7 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--json", action="store_true", help="print the result as JSON")
     install.set_defaults(handler=_command_install)
     kernel = sub.add_parser(
-        "kernel", help="Jupyter kernels (WASM Python, WASM JavaScript): install or run"
+        "kernel",
+        help="Jupyter kernels (WASM Python, WASM Python (scientific), WASM JavaScript): "
+        "install or run",
     )
     kernel.set_defaults(handler=_command_kernel, kernel_command=None)
     kernel_sub = kernel.add_subparsers(dest="kernel_command")

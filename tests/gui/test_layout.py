@@ -132,6 +132,7 @@ def test_sessions_list_needs_no_sideways_scrolling(qtbot: QtBot, sized: MainWind
 def test_competing_docks_are_tabs(window: MainWindow) -> None:
     assert window.tabifiedDockWidgets(window.sessions_dock) == [window.agent_sessions_dock]
     assert set(window.tabifiedDockWidgets(window.result_dock)) == {
+        window.plots_dock,
         window.policy_dock,
         window.variables_dock,
         window.mcp_dock,
@@ -216,6 +217,21 @@ def test_a_layout_saved_from_an_older_default_is_replaced(
     assert second.tabifiedDockWidgets(second.sessions_dock) == [second.agent_sessions_dock]
     # The window's size is still the user's.
     assert second.size().toTuple() == (1600, 1000)
+    second.close()
+
+
+def test_a_layout_saved_before_the_plots_dock_keeps_it_in_view(
+    qtbot: QtBot, engine: SandboxEngine, tmp_path: Path
+) -> None:
+    first = open_window(qtbot, tmp_path / "settings.ini", (1600, 1000))
+    move_docks_around(first)
+    # What this version's default saved before the Plots dock existed.
+    first.removeDockWidget(first.plots_dock)
+    first.close()
+    second = open_window(qtbot, tmp_path / "settings.ini", (1600, 1000))
+    assert second.dockWidgetArea(second.sessions_dock) == RIGHT  # the user's layout stays
+    assert not second.plots_dock.isHidden() and not second.plots_dock.isFloating()
+    assert second.dockWidgetArea(second.plots_dock) == RIGHT
     second.close()
 
 

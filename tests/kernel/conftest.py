@@ -46,6 +46,14 @@ def python_kernel(kernelspecs: dict[str, str]) -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
+def sci_kernel(kernelspecs: dict[str, str], sci_engine: object) -> Iterator[Client]:
+    """The python-sci kernel (its runtime compiled once per test run, before the tests)."""
+    client = Client("wasm-python-sci")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
 def js_kernel(kernelspecs: dict[str, str]) -> Iterator[Client]:
     client = Client("wasm-javascript")
     yield client

@@ -26,6 +26,8 @@ def test_kernelspecs_are_installed_with_jupyter_client(kernelspecs: dict[str, st
     specs = KernelSpecManager().get_all_specs()
     assert specs["wasm-python"]["spec"]["display_name"] == "WASM Python"
     assert specs["wasm-javascript"]["spec"]["language"] == "javascript"
+    assert specs["wasm-python-sci"]["spec"]["display_name"] == "WASM Python (scientific)"
+    assert "python-sci" in specs["wasm-python-sci"]["spec"]["argv"]
     spec = json.loads((Path(kernelspecs["wasm-python"]) / "kernel.json").read_text())
     assert spec["interrupt_mode"] == "message"
     assert spec["argv"][-2:] == ["-f", "{connection_file}"]
@@ -138,6 +140,58 @@ def test_images_written_to_app_are_displayed(python_kernel: Client) -> None:
     assert base64.b64decode(by_type["image/png"]["data"]["image/png"]) == PNG
     assert by_type["image/png"]["metadata"]["filename"] == "/app/dot.png"
     assert by_type["image/svg+xml"]["data"]["image/svg+xml"].startswith("<svg")
+
+
+def test_sci_kernel_sends_figures_as_display_data(sci_kernel: Client) -> None:
+    info = sci_kernel.request("kernel_info")["language_info"]
+    assert info["name"] == "python" and info["version"].startswith("3.15")
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "plt.plot([1, 3, 2])\n"
+        "plt.show()\n"
+        "plt.figure(figsize=(3, 2), dpi=100)\n"
+        "plt.bar(['a', 'b'], [2, 5])\n"  # left open: sent at the end of the cell
+        "print('drawn')\n"
+        "21 * 2"
+    )
+    reply, outputs = sci_kernel.run(code, timeout=300)
+    assert reply["status"] == "ok", reply
+    kinds = [kind for kind, _ in outputs]
+    assert kinds == ["stream", "display_data", "display_data", "execute_result"], outputs
+    assert outputs[0][1]["text"] == "drawn\n"
+    figures = [content for kind, content in outputs if kind == "display_data"]
+    for content in figures:
+        png = base64.b64decode(content["data"]["image/png"], validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        width = int.from_bytes(png[16:20], "big")
+        height = int.from_bytes(png[20:24], "big")
+        assert content["metadata"]["image/png"] == {"width": width, "height": height}
+        assert content["data"]["text/plain"].startswith("<Figure ")
+    assert figures[1]["metadata"]["image/png"] == {"width": 300, "height": 200}
+    assert outputs[-1][1]["data"]["text/plain"] == "42"
+    # Shown figures are closed: the next cell draws nothing.
+    reply, outputs = sci_kernel.run("print('again')", timeout=120)
+    assert [kind for kind, _ in outputs] == ["stream"]
+
+
+def test_sci_kernel_keeps_to_the_per_run_figure_cap(sci_kernel: Client) -> None:
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "for n in range(55):\n"
+        "    plt.figure(figsize=(1, 1), dpi=20)\n"
+        "    plt.plot([0, n])\n"
+        "plt.show()"
+    )
+    reply, outputs = sci_kernel.run(code, timeout=300)
+    assert reply["status"] == "ok", reply
+    shown = [content for kind, content in outputs if kind == "display_data"]
+    assert len(shown) == 50  # the sandbox keeps at most 50 figures per run
+    assert [c["data"]["text/plain"].split(":")[0] for c in shown[:2]] == [
+        "<Figure 1",
+        "<Figure 2",
+    ]
+    notes = "".join(c["text"] for kind, c in outputs if kind == "stream")
+    assert "per-run figure cap" in notes
 
 
 def test_javascript_cells(js_kernel: Client) -> None:

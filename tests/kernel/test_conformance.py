@@ -1,4 +1,4 @@
-"""The official conformance suite, jupyter-kernel-test, against both kernels."""
+"""The official conformance suite, jupyter-kernel-test, against every kernel."""
 
 from __future__ import annotations
 
@@ -37,6 +37,27 @@ class TestWasmPython(jupyter_kernel_test.KernelTests):
         {"text": "str.upp", "matches": {"upper"}},
     ]
     code_inspect_sample = "zip"
+
+
+class TestWasmSciPython(TestWasmPython):
+    """python-sci: the same Python answers, and a figure is display_data."""
+
+    kernel_name = "wasm-python-sci"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        # The suite waits 15 s for a reply; importing pyplot the first time in a
+        # new interpreter takes seconds of CPU (more on a loaded machine): done
+        # here, before the suite's timers.
+        cls.kc.execute_interactive("import matplotlib.pyplot", timeout=300)
+
+    code_display_data: list[dict[str, str]] = [
+        {
+            "code": "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()",
+            "mime": "image/png",
+        }
+    ]
 
 
 class TestWasmJavaScript(jupyter_kernel_test.KernelTests):

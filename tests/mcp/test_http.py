@@ -5,6 +5,7 @@ Each test starts a real uvicorn server on an ephemeral port of 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import time
@@ -312,16 +313,89 @@ async def test_stopping_with_a_connected_client_is_clean(
     assert noisy == [], [r.getMessage() for r in noisy]
 
 
-async def test_data_code_goes_to_python_sci_and_lists_its_figures(
+async def test_data_code_goes_to_python_sci_and_returns_its_figures_as_images(
     sci_engine: Any, make_http_server: Any
 ) -> None:
+    # Plain code (no Markdown fence, no language, no session): the import decides.
     code = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nprint('drawn')"
     policy = ExecutionPolicy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
     server = make_http_server(policy=policy)
     async with connect(server.url) as client:
-        runtimes = ok(await client.call_tool("list_runtimes", {}))["runtimes"]
-        assert "python-sci" in [item["language"] for item in runtimes]
-        result = ok(await client.call_tool("execute_code", {"code": code}))
+        runtimes = ok(await client.call_tool("list_runtimes", {}))
+        assert "python-sci" in [item["language"] for item in runtimes["runtimes"]]
+        assert runtimes["limits"]["max_image_bytes"] == 4 * 1024 * 1024
+        called = await client.call_tool("execute_code", {"code": code})
+        result = ok(called)
         assert result["runtime"] == "python-sci", result
         assert result["stdout"] == "drawn\n"
         assert [(f["index"], f["mime_type"]) for f in result["figures"]] == [(1, "image/png")]
+        assert result["figures"][0]["in_content"]
+        # The image itself: image content after the text, a PNG of the described size.
+        text, image = called.content
+        assert text.type == "text" and "drew 1 figure (PNG images after this text)" in text.text
+        assert image.type == "image" and image.mime_type == "image/png"
+        png = base64.b64decode(image.data, validate=True)
+        assert (
+            png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) == result["figures"][0]["size_bytes"]
+        )
+        assert int.from_bytes(png[16:20], "big") == result["figures"][0]["width"]
+
+
+async def test_figures_past_the_image_cap_are_described_not_sent(
+    sci_engine: Any, make_http_server: Any
+) -> None:
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "for n in range(3):\n"
+        "    plt.figure()\n"
+        "    plt.plot(range(n + 2))\n"
+        "    plt.show()\n"
+    )
+    policy = ExecutionPolicy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
+    async with connect(make_http_server(policy=policy).url) as client:
+        first = ok(await client.call_tool("execute_code", {"code": code}))
+    sizes = [f["size_bytes"] for f in first["figures"]]
+    assert len(sizes) == 3
+    # A cap that holds the first figure only; then none at all.
+    capped = make_http_server(policy=policy, max_image_bytes=sizes[0] + sizes[1] - 1)
+    none = make_http_server(policy=policy, max_image_bytes=0)
+    async with connect(capped.url) as client:
+        called = await client.call_tool("execute_code", {"code": code})
+    assert [f["in_content"] for f in ok(called)["figures"]] == [True, False, False]
+    assert [item.type for item in called.content] == ["text", "image"]
+    assert "figure 1 is a PNG image after this text" in called.content[0].text  # type: ignore[union-attr]
+    async with connect(none.url) as client:
+        called = await client.call_tool("execute_code", {"code": code})
+    assert [item.type for item in called.content] == ["text"]
+    assert not any(f["in_content"] for f in ok(called)["figures"])
+    assert "too large to send as images" in called.content[0].text  # type: ignore[union-attr]
+
+
+def test_the_text_says_which_figures_are_images() -> None:
+    from workbench.mcp._models import ExecuteResult, figures_in_content
+    from workbench.mcp._server import _result_text
+    from workbench.sandbox import Figure, RuntimeType, SandboxResult
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 92  # 100 bytes; the text never decodes it
+    figures = [Figure(index=i, data=png, width=10, height=10) for i in (1, 2, 3)]
+
+    def text(cap: int, *, figures: list[Figure] = figures, truncated: bool = False) -> str:
+        result = SandboxResult(
+            execution_id="x",
+            success=True,
+            runtime=RuntimeType.PYTHON_SCI,
+            figures=figures,
+            figures_truncated=truncated,
+        )
+        sent = figures_in_content(result, cap)
+        model = ExecuteResult.from_result(result, cap)
+        assert [f.in_content for f in model.figures] == [f in sent for f in figures]
+        return _result_text(model, cap)
+
+    assert "drew 3 figures (PNG images after this text)." in text(300)
+    assert "figures 1-2 are PNG images after this text" in text(299)
+    assert "cap of 150 bytes" in text(150) and "figure 1 is a PNG image" in text(150)
+    assert "too large to send as images" in text(0)
+    assert "per-run figure cap" in text(300, truncated=True)
+    assert "figures were left out" in text(300, figures=[], truncated=True)
+    assert "figure" not in text(300, figures=[])

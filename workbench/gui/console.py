@@ -52,7 +52,14 @@ from traitlets import Any as AnyTrait
 from traitlets import Instance, List, default
 
 from workbench.kernel._kernel import WasmKernel
-from workbench.sandbox import RuntimeType, SandboxResult, Session, choose_code, detect_language
+from workbench.sandbox import (
+    RuntimeType,
+    SandboxResult,
+    Session,
+    auto_runtime,
+    choose_code,
+    detect_language,
+)
 
 __all__ = ["ConsoleDock", "ConsoleKernel", "install_console"]
 
@@ -350,15 +357,19 @@ class ConsoleDock(QDockWidget):
         """With no session selected, start one for this input (on the GUI thread).
 
         Its runtime is the toolbar's; under Auto, the input's language (a pasted
-        answer's fences first), as Run picks it. An answer that can't run starts
-        nothing: the kernel says why.
+        answer's fences first), as Run picks it, and python-sci for Python that
+        imports the scientific stack. An answer that can't run starts nothing:
+        the kernel says why.
         """
         if self.session is not None or self.session_starter is None or not source.strip():
             return
-        choice = choose_code(source, runtime=self.toolbar_runtime())
+        chosen = self.toolbar_runtime()
+        choice = choose_code(source, runtime=chosen)
         if choice.problem:
             return
         runtime = choice.runtime or detect_language(source) or RuntimeType.PYTHON
+        if chosen is None:  # Auto: data code goes to the runtime that has numpy, pandas ...
+            runtime = auto_runtime(runtime, choice.code) or runtime
         self._starting = True
         try:
             session = self.session_starter(runtime)  # binds through sig_session_changed

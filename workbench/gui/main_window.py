@@ -92,6 +92,7 @@ from .file_browser import FileBrowser
 from .fuel_bar import FuelBar
 from .history import RunHistoryPanel
 from .mcp_panel import McpSessionsView, install_mcp_dock
+from .plots_view import install_plots_dock
 from .policy_editor import PolicyEditor
 from .profile_view import ProfiledRun, ProfileView, line_heat
 from .run_chart import RunChart
@@ -226,6 +227,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.console_dock = install_console(self)  # Console dock (gui/console.py)
         self.batch_dock = install_batch_dock(self)  # Batch dock (gui/batch_view.py)
+        self.plots_dock = install_plots_dock(self)  # Plots dock (gui/plots_view.py)
         self._place_docks()
         self.statusBar().showMessage("Ready")
         self._restore_settings()
@@ -431,7 +433,16 @@ class MainWindow(QMainWindow):
         groups: list[tuple[Qt.DockWidgetArea, list[QDockWidget]]] = [
             (left, [self.sessions_dock, self.agent_sessions_dock]),
             (left, [self.files_dock]),
-            (right, [self.result_dock, self.policy_dock, self.variables_dock, self.mcp_dock]),
+            (
+                right,
+                [
+                    self.result_dock,
+                    self.plots_dock,
+                    self.policy_dock,
+                    self.variables_dock,
+                    self.mcp_dock,
+                ],
+            ),
             (
                 bottom,
                 [
@@ -488,7 +499,7 @@ class MainWindow(QMainWindow):
         )
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(session.runtime.value))
         self.runtime_combo.setEnabled(False)  # a session has one runtime
-        self.editor.set_language(session.runtime.value)
+        self.editor.set_language(session.runtime.language)  # python-sci is Python
         self.statusBar().showMessage(
             f"Live {session.runtime.value} session: variables and imports carry over."
         )
@@ -820,7 +831,7 @@ class MainWindow(QMainWindow):
     def load_example(self, example: Example) -> None:
         """Put an example in the editor, with its runtime and preset selected."""
         self.editor.replace_text_undoably(example.code())
-        self.editor.set_language(example.runtime.value)
+        self.editor.set_language(example.runtime.language)
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(example.runtime.value))
         index = self.preset_combo.findData(example.policy)
         if index >= 0:
@@ -831,7 +842,7 @@ class MainWindow(QMainWindow):
     def rerun(self, record: RunRecord) -> None:
         """Run a past run's code again, in its runtime, with the current policy."""
         self.editor.replace_text_undoably(record.code)
-        self.editor.set_language(record.runtime.value)
+        self.editor.set_language(record.runtime.language)
         self.runtime_combo.setCurrentIndex(self.runtime_combo.findData(record.runtime.value))
         self.run_code()
 

@@ -12,6 +12,9 @@ keeps serving the control channel while wasm runs:
 * a guest exception is an ``error`` reply carrying the guest's traceback (held
   back from the stream so it is shown once); a limit that stopped the cell is an
   ``error`` whose text says which limit, in words (:meth:`SandboxResult.summary`);
+* figures the cell drew (python-sci: ``plt.show()``, figures still open at
+  its end; rendered by the guest and checked by the host) are ``display_data``
+  with ``image/png`` and ``text/plain``, within the sandbox's figure caps;
 * PNG/JPEG/GIF/SVG files the cell created or changed in ``/app`` are shown as
   ``display_data``;
 * ``interrupt_request`` (or SIGINT) cancels the running turn;
@@ -53,7 +56,13 @@ from workbench.sandbox import (
 
 from ._syntax import javascript_is_complete, python_is_complete, token_at
 
-__all__ = ["WasmJavaScriptKernel", "WasmKernel", "WasmPythonKernel", "language_info"]
+__all__ = [
+    "WasmJavaScriptKernel",
+    "WasmKernel",
+    "WasmPythonKernel",
+    "WasmSciPythonKernel",
+    "language_info",
+]
 
 log = logging.getLogger("workbench.kernel")
 
@@ -86,7 +95,7 @@ _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
 def language_info(runtime: RuntimeType) -> dict[str, Any]:
     """The ``language_info`` of a kernel_info reply for ``runtime``."""
     version = get_engine().specs[runtime].language_version
-    if runtime is RuntimeType.PYTHON:
+    if runtime.language == "python":
         return {
             "name": "python",
             "version": version,
@@ -117,7 +126,7 @@ class _StreamBuffer:
         }
         self._pending: list[tuple[str, str]] = []
         self._held = ""  # stderr from the start of an error report on
-        self._error_start = _PY_ERROR_START if runtime is RuntimeType.PYTHON else _JS_ERROR_START
+        self._error_start = _PY_ERROR_START if runtime.language == "python" else _JS_ERROR_START
 
     def write(self, stream: str, chunk: bytes) -> None:
         text = self._decoders[stream].decode(chunk)
@@ -283,6 +292,7 @@ class WasmKernel(Kernel):
             except Exception:  # a listener must not break the kernel
                 log.exception("result listener failed")
         if not silent:
+            self._show_figures(result, parent)
             self._show_images(session, result, parent)
         if result.success:
             if held and not silent:
@@ -355,6 +365,31 @@ class WasmKernel(Kernel):
         for name, text in chunks:
             self._publish("stream", {"name": name, "text": text}, parent)
 
+    def _show_figures(self, result: SandboxResult, parent: dict[str, Any]) -> None:
+        """Send the figures the cell drew, in order, as ``display_data``.
+
+        Their number and size were capped by the sandbox (per figure, per run);
+        when some were left out, a stderr line says so.
+        """
+        for figure in result.figures:
+            self._publish(
+                "display_data",
+                {
+                    "data": {
+                        figure.mime_type: base64.b64encode(figure.data).decode("ascii"),
+                        "text/plain": f"<Figure {figure.index}: {figure.width}x{figure.height}>",
+                    },
+                    "metadata": {
+                        figure.mime_type: {"width": figure.width, "height": figure.height}
+                    },
+                    "transient": {},
+                },
+                parent,
+            )
+        if result.figures_truncated:
+            note = "[some figures were left out: the per-run figure cap was reached]\n"
+            self._send_streams([("stderr", note)], parent)
+
     def _show_images(self, session: Session, result: SandboxResult, parent: dict[str, Any]) -> None:
         shown = 0
         for path in [*result.files_created, *result.files_modified]:
@@ -423,7 +458,7 @@ class WasmKernel(Kernel):
     # ---- is_complete, complete, inspect
 
     async def do_is_complete(self, code: str) -> dict[str, str]:
-        if self.runtime is RuntimeType.PYTHON:
+        if self.runtime.language == "python":
             return python_is_complete(code).reply()
         return javascript_is_complete(code).reply()
 
@@ -529,6 +564,15 @@ class WasmPythonKernel(WasmKernel):
     runtime = RuntimeType.PYTHON
 
 
+class WasmSciPythonKernel(WasmKernel):
+    """The "WASM Python (scientific)" kernel: CPython 3.15 with numpy, pandas, matplotlib ...
+
+    Figures a cell draws are shown inline (``display_data``, ``image/png``).
+    """
+
+    runtime = RuntimeType.PYTHON_SCI
+
+
 class WasmJavaScriptKernel(WasmKernel):
     """The "WASM JavaScript" kernel: QuickJS-NG."""
 
@@ -552,7 +596,7 @@ def _parse_error(report: str, runtime: RuntimeType) -> tuple[str, str]:
     lines = [line for line in report.splitlines() if line.strip()]
     if not lines:
         return "Error", "the code failed"
-    if runtime is RuntimeType.PYTHON:
+    if runtime.language == "python":
         candidates = [line for line in lines if not line.startswith(" ")]
         line = candidates[-1] if candidates else lines[-1]
     else:

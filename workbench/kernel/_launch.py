@@ -73,8 +73,7 @@ def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by ``kernel run`` (and recorded by ``kernel install``)."""
     parser.add_argument(
         "--runtime",
-        # python-sci has no kernel yet (its figures need display_data first).
-        choices=[RuntimeType.PYTHON.value, RuntimeType.JAVASCRIPT.value],
+        choices=[runtime.value for runtime in RuntimeType],
         default=RuntimeType.PYTHON.value,
     )
     parser.add_argument(
@@ -101,9 +100,14 @@ def parse_options(argv: list[str]) -> tuple[KernelOptions, list[str]]:
 
 def kernel_class(runtime: RuntimeType) -> type[Any]:
     """The kernel class for ``runtime``."""
-    from ._kernel import WasmJavaScriptKernel, WasmPythonKernel
+    from ._kernel import WasmJavaScriptKernel, WasmPythonKernel, WasmSciPythonKernel
 
-    return WasmPythonKernel if runtime is RuntimeType.PYTHON else WasmJavaScriptKernel
+    classes: dict[RuntimeType, type[Any]] = {
+        RuntimeType.PYTHON: WasmPythonKernel,
+        RuntimeType.PYTHON_SCI: WasmSciPythonKernel,
+        RuntimeType.JAVASCRIPT: WasmJavaScriptKernel,
+    }
+    return classes[runtime]
 
 
 def policy_from(options: KernelOptions, env: dict[str, str]) -> ExecutionPolicy | None:
@@ -166,12 +170,14 @@ def open_kernel_session(
             runtime, policy=policy, session_id=session_id, workspace_root=workspace_root
         )
     if session.runtime is not runtime:
-        other = session.runtime.value
+        other = session.runtime
         session.close()
+        from ._spec import KERNELS
+
+        display = next(shown for kind, shown in KERNELS.values() if kind is other)
         raise InvalidSessionIdError(
-            f"Session {session_id} is a {other} session; start the WASM "
-            f"{'Python' if other == 'python' else 'JavaScript'} kernel for it, or choose "
-            "another session."
+            f"Session {session_id} is a {other.value} session; start the {display} kernel "
+            "for it, or choose another session."
         )
     return session
 

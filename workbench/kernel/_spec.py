@@ -1,7 +1,7 @@
-"""Kernelspecs for "WASM Python" and "WASM JavaScript", installed with jupyter_client.
+"""Kernelspecs for "WASM Python", "WASM Python (scientific)" and "WASM JavaScript".
 
 ``wasm-workbench kernel install [--user | --sys-prefix | --prefix DIR]``
-writes one folder per kernel (``kernel.json`` and a logo) and hands it to
+writes one folder per kernel (``kernel.json``) and hands it to
 jupyter_client's ``KernelSpecManager.install_kernel_spec``, so JupyterLab,
 Notebook, nbclient and qtconsole find it like any other kernel.
 """
@@ -22,6 +22,7 @@ __all__ = ["KERNELS", "install_kernelspecs", "kernelspec", "uninstall_kernelspec
 #: Kernel name -> (runtime, display name).
 KERNELS: dict[str, tuple[RuntimeType, str]] = {
     "wasm-python": (RuntimeType.PYTHON, "WASM Python"),
+    "wasm-python-sci": (RuntimeType.PYTHON_SCI, "WASM Python (scientific)"),
     "wasm-javascript": (RuntimeType.JAVASCRIPT, "WASM JavaScript"),
 }
 
@@ -73,7 +74,7 @@ def install_kernelspecs(
     extra_args
         Kernel options recorded in every spec (``--policy``, ``--set``...).
     names
-        Which kernels (default: both).
+        Which kernels (default: all of them).
     """
     from jupyter_client.kernelspec import KernelSpecManager
 

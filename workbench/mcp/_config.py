@@ -66,6 +66,13 @@ class McpSettings(BaseModel):
         le=256 * MIB,
         description="Largest file read_file returns or write_file accepts.",
     )
+    max_image_bytes: int = Field(
+        default=4 * MIB,
+        ge=0,
+        le=64 * MIB,
+        description="Most bytes of figures (PNG, before base64) one execute_code result "
+        "carries as image content; figures past it are only described. 0 sends none.",
+    )
     max_sessions_per_client: int = Field(
         default=16, ge=1, le=10_000, description="Sessions one client may hold at once."
     )

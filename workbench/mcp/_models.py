@@ -4,6 +4,8 @@ The JSON schemas clients see are generated from these models. Results of
 ``execute_code`` carry every field of :class:`~workbench.sandbox.SandboxResult`
 except the raw byte copies of the output (``stdout``/``stderr`` are the text),
 plus ``summary``: a few lines in words for clients that only read text.
+Figures are described here (:class:`FigureInfo`); their images travel as MCP
+image content beside the structured result (see :func:`figures_in_content`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.sandbox import (
     ErrorGuidance,
+    Figure,
     FuelAnalysis,
     FuelProfile,
     RuntimeType,
@@ -38,6 +41,7 @@ __all__ = [
     "SessionCreated",
     "WorkspaceInfo",
     "WriteResult",
+    "figures_in_content",
 ]
 
 Language = Literal["python", "javascript", "python-sci"]
@@ -88,6 +92,7 @@ class LimitsInfo(BaseModel):
     workspace_max_bytes: int
     max_code_bytes: int
     max_file_bytes: int
+    max_image_bytes: int = 0
 
 
 class FigureInfo(BaseModel):
@@ -99,6 +104,11 @@ class FigureInfo(BaseModel):
     width: int
     height: int
     size_bytes: int
+    in_content: bool = Field(
+        default=False,
+        description="The image is in this result's content (an image item, in index "
+        "order); false when it would pass the server's max_image_bytes.",
+    )
 
 
 class ExecuteResult(BaseModel):
@@ -159,9 +169,15 @@ class ExecuteResult(BaseModel):
     )
 
     @classmethod
-    def from_result(cls, result: SandboxResult) -> ExecuteResult:
-        """The tool result for ``result``."""
+    def from_result(cls, result: SandboxResult, max_image_bytes: int = 0) -> ExecuteResult:
+        """The tool result for ``result``.
+
+        Figures are described; the first ones whose bytes together stay within
+        ``max_image_bytes`` are marked ``in_content`` (the server sends those as
+        image content beside this model, see :func:`figures_in_content`).
+        """
         data = result.model_dump(exclude={*EXCLUDED_RESULT_FIELDS, "figures"})
+        sent = {figure.index for figure in figures_in_content(result, max_image_bytes)}
         figures = [
             FigureInfo(
                 index=figure.index,
@@ -170,6 +186,7 @@ class ExecuteResult(BaseModel):
                 width=figure.width,
                 height=figure.height,
                 size_bytes=figure.size_bytes,
+                in_content=figure.index in sent,
             )
             for figure in result.figures
         ]
@@ -297,3 +314,20 @@ class PackageInstalled(BaseModel):
         default_factory=list, description="Files that import from source (no bytecode)."
     )
     summary: str
+
+
+def figures_in_content(result: SandboxResult, max_image_bytes: int) -> list[Figure]:
+    """The figures of ``result`` an execute_code result carries as images.
+
+    In order, as long as their bytes together stay within ``max_image_bytes``;
+    the first one that doesn't fit ends the list, so the images a client gets
+    are always the run's first ones, without gaps.
+    """
+    chosen: list[Figure] = []
+    total = 0
+    for figure in result.figures:
+        total += figure.size_bytes
+        if total > max_image_bytes:
+            break
+        chosen.append(figure)
+    return chosen

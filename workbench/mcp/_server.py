@@ -25,7 +25,13 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    ContentBlock,
+    ImageContent,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import Field
 
 from workbench import __version__
@@ -36,6 +42,7 @@ from workbench.sandbox import (
     SandboxError,
     auto_runtime,
     choose_code,
+    detect_language,
     load_runtime_specs,
 )
 from workbench.sandbox._storage import MAX_LIST_ENTRIES
@@ -58,6 +65,7 @@ from ._models import (
     SessionCreated,
     WorkspaceInfo,
     WriteResult,
+    figures_in_content,
 )
 from ._registry import ClientError, ManagedSession, SessionRegistry
 
@@ -83,7 +91,9 @@ no network. execute_code without a session_id uses this client's default session
 the language, created on first use: variables, imports and files persist between calls \
 until the session ends. create_session(auto_persist_globals=True) also keeps \
 serializable globals across interpreter restarts. Results carry error_guidance and \
-fuel_analysis with concrete fixes when a run fails or nears its budget."""
+fuel_analysis with concrete fixes when a run fails or nears its budget. Data code \
+(numpy, pandas, matplotlib ...) runs in python-sci; the figures it draws come back as \
+PNG image content after the text."""
 
 _SESSION_ID = Field(
     default=None,
@@ -200,7 +210,7 @@ class WorkbenchTools:
         if managed is None:
             # Auto (no language, no session): data code goes to the runtime that
             # has numpy, pandas, matplotlib.
-            chosen = runtime or auto_runtime(choice.runtime, code)
+            chosen = runtime or _auto_runtime(choice.runtime, code)
             managed = await self._in_thread(
                 lambda: self.registry.resolve(owner, None, chosen), cancellable=False
             )
@@ -215,13 +225,27 @@ class WorkbenchTools:
         except anyio.get_cancelled_exc_class():
             self.registry.cancel(managed, call)
             raise
-        model = ExecuteResult.from_result(result)
+        max_images = self.settings.max_image_bytes
+        model = ExecuteResult.from_result(result, max_images)
         if choice.answer:
             model.code_note = (
                 f"`code` was a Markdown answer: ran {choice.blocks_words}. {choice.extracted.note}"
             )
+        content: list[ContentBlock] = [
+            TextContent(type="text", text=_result_text(model, max_images))
+        ]
+        # The figures themselves, after the text: PNG the host checked (signature,
+        # size) and capped per figure and per run, and here per result.
+        content += [
+            ImageContent(
+                type="image",
+                data=base64.b64encode(figure.data).decode("ascii"),
+                mime_type=figure.mime_type,
+            )
+            for figure in figures_in_content(result, max_images)
+        ]
         return CallToolResult(
-            content=[TextContent(type="text", text=_result_text(model))],
+            content=content,
             structured_content=model.model_dump(mode="json"),
             is_error=False,
         )
@@ -495,6 +519,7 @@ class WorkbenchTools:
             workspace_max_bytes=p.workspace_max_bytes,
             max_code_bytes=self.settings.max_code_bytes,
             max_file_bytes=self.settings.max_file_bytes,
+            max_image_bytes=self.settings.max_image_bytes,
         )
 
 
@@ -516,18 +541,32 @@ _DESCRIPTIONS = {
     RuntimeType.PYTHON_SCI: "CPython 3.15 compiled to WebAssembly with numpy, pandas, scipy, "
     "scikit-learn, statsmodels, matplotlib, seaborn and lxml built in, plus openpyxl, "
     "tabulate, sympy, networkx, pytz and other pure-Python packages; install_package adds "
-    "more to a session. Figures drawn with matplotlib come back with the result. Chosen "
-    "automatically when Python code imports them.",
+    "more to a session. Figures drawn with matplotlib come back as PNG image content. "
+    "Chosen automatically when Python code imports them.",
 }
+
+
+def _auto_runtime(language: RuntimeType | None, code: str) -> RuntimeType | None:
+    """The runtime for a call that names neither language nor session.
+
+    Data code (Python importing numpy, pandas, matplotlib ...) goes to
+    python-sci. Plain code (no Markdown fences) has no language of its own
+    (``choose_code`` leaves it None), so the scan guesses it; anything else keeps
+    ``language``, where None means the client's last default session.
+    """
+    guess = auto_runtime(language or detect_language(code) or RuntimeType.PYTHON, code)
+    return RuntimeType.PYTHON_SCI if guess is RuntimeType.PYTHON_SCI else language
 
 
 def _language(runtime: RuntimeType) -> Language:
     return runtime.value
 
 
-def _result_text(model: ExecuteResult) -> str:
+def _result_text(model: ExecuteResult, max_image_bytes: int) -> str:
     """The text content of an execute_code result: summary, then the output."""
     parts = [model.summary]
+    if model.figures or model.figures_truncated:
+        parts.append(_figures_text(model, max_image_bytes))
     if model.code_note:
         parts.insert(0, model.code_note)
     if model.display_value is not None:
@@ -541,6 +580,28 @@ def _result_text(model: ExecuteResult) -> str:
     if model.error_guidance is not None and len(model.error_guidance.fixes) > 1:
         parts.append("More fixes:\n" + "\n".join(f"- {f}" for f in model.error_guidance.fixes[1:]))
     return "\n".join(parts)
+
+
+def _figures_text(model: ExecuteResult, max_image_bytes: int) -> str:
+    """One line on the run's figures: how many, and which are images in this result."""
+    drawn = len(model.figures)
+    sent = sum(1 for figure in model.figures if figure.in_content)
+    if not drawn:
+        return "The run's figures were left out: the per-figure or per-run size cap was reached."
+    line = f"The run drew {drawn} figure{'s' if drawn != 1 else ''}"
+    if sent == drawn:
+        line += " (PNG images after this text)."
+    elif sent:
+        which = "figure 1 is a PNG image" if sent == 1 else f"figures 1-{sent} are PNG images"
+        line += (
+            f"; {which} after this text, the others would pass this server's cap of "
+            f"{max_image_bytes:,} bytes of images per result."
+        )
+    else:
+        line += f": too large to send as images (this server's cap is {max_image_bytes:,} bytes)."
+    if model.figures_truncated:
+        line += " More were left out: the per-run figure cap was reached."
+    return line
 
 
 def build_server(

@@ -80,6 +80,7 @@ from ._policy import (
 from ._profile import FuelProfile, ProfileFunction, ProfileLine
 from ._result import (
     ErrorGuidance,
+    Figure,
     FuelAnalysis,
     FuelStatus,
     RuntimeType,
@@ -129,6 +130,7 @@ __all__ = [
     "ExecutionPolicy",
     "ExtractedCode",
     "FailureCause",
+    "Figure",
     "FileInfo",
     "FuelAnalysis",
     "FuelProfile",

@@ -1,0 +1,183 @@
+"""The Plots dock, through the real window running real python-sci code (offscreen Qt)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog
+from pytestqt.qtbot import QtBot
+
+from workbench.gui.main_window import MainWindow
+from workbench.gui.plots_view import EMPTY_TEXT, PlotsView
+from workbench.sandbox import Figure, RuntimeType, SandboxEngine, SandboxResult
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Two figures: one shown with plt.show(), one still open when the code ends.
+TWO_FIGURES = """\
+import matplotlib.pyplot as plt
+plt.plot([1, 3, 2])
+plt.title("first")
+plt.show()
+plt.figure(figsize=(3, 2), dpi=100)
+plt.bar(["a", "b"], [2, 5])
+print("drawn")
+"""
+
+
+def run(qtbot: QtBot, win: MainWindow, code: str, timeout: int = 300_000) -> SandboxResult:
+    win.editor.setPlainText(code)
+    with qtbot.waitSignal(win.sig_execution_finished, timeout=timeout) as blocker:
+        win.run_action.trigger()
+    result: SandboxResult = blocker.args[0]
+    return result
+
+
+def plots(win: MainWindow) -> PlotsView:
+    view = win.plots_dock.widget()
+    assert isinstance(view, PlotsView)
+    return view
+
+
+def test_the_dock_is_a_tab_beside_result_and_says_how_figures_get_there(
+    window: MainWindow,
+) -> None:
+    view = plots(window)
+    assert window.plots_dock in window.tabifiedDockWidgets(window.result_dock)
+    assert window.plots_dock.toggleViewAction() in window.menuBar().actions()[-2].menu().actions()
+    assert view.empty.text() == EMPTY_TEXT and "python-sci" in EMPTY_TEXT
+    assert "plt.show()" in EMPTY_TEXT
+    assert not view.empty.isHidden() and view.splitter.isHidden()
+    assert not view.save_action.isEnabled() and not view.copy_action.isEnabled()
+
+
+def test_a_python_sci_run_shows_its_figures_to_zoom_save_and_copy(
+    qtbot: QtBot, window: MainWindow, sci_engine: SandboxEngine, tmp_path: Path
+) -> None:
+    window.policy_editor.set_policy(
+        window.policy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
+    )
+    result = run(qtbot, window, TWO_FIGURES)
+    assert result.success, result.stderr
+    assert result.runtime is RuntimeType.PYTHON_SCI  # Auto: the code imports matplotlib
+    view = plots(window)
+    # Both figures, side by side as thumbnails, the first selected and shown.
+    assert view.thumbnails.count() == 2 and len(view.figures) == 2
+    assert [view.thumbnails.item(i).text() for i in range(2)] == ["Figure 1", "Figure 2"]
+    assert not view.thumbnails.item(1).icon().isNull()
+    assert view.current_index == 0 and view.empty.isHidden()
+    QApplication.processEvents()
+    assert not window.plots_dock.visibleRegion().isEmpty()  # brought to the front
+    assert view.viewer.image is not None
+    assert view.viewer.image.size().toTuple() == (result.figures[0].width, 480)
+    assert "2 figures" in view.status.text()
+
+    # Zoom: 100 %, a step in, fit again.
+    view.select(1)
+    assert view.viewer.image.size().toTuple() == (300, 200)
+    view.actual_action.trigger()
+    assert view.viewer.zoom() == 1.0
+    assert view.viewer.label.pixmap().size().toTuple() == (300, 200)
+    view.zoom_in_action.trigger()
+    assert view.viewer.label.pixmap().width() == 375 and "zoom 125 %" in view.status.text()
+    view.fit_action.trigger()
+    assert view.viewer.fitted and "fitted" in view.status.text()
+
+    # Save writes the PNG the guest rendered; the name offered is ours.
+    saved = view.save_figure(0, tmp_path / "plot")
+    assert saved == tmp_path / "plot.png"
+    data = saved.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and data == result.figures[0].data
+    loaded = QImage(str(saved))
+    assert not loaded.isNull() and loaded.width() == result.figures[0].width
+
+    offered: list[str] = []
+
+    def choose(_parent: object, _title: str, start: str, _filter: str) -> tuple[str, str]:
+        offered.append(start)
+        return str(tmp_path / "chosen.png"), _filter
+
+    view.select(1)
+    original = QFileDialog.getSaveFileName
+    QFileDialog.getSaveFileName = staticmethod(choose)  # type: ignore[assignment]
+    try:
+        view.save_action.trigger()
+    finally:
+        QFileDialog.getSaveFileName = original  # type: ignore[method-assign]
+    assert Path(offered[0]) == tmp_path / "figure-2.png"  # where the last save went
+    assert QImage(str(tmp_path / "chosen.png")).size().toTuple() == (300, 200)
+
+    # Copy: the clipboard holds the image and its PNG bytes.
+    view.copy_action.trigger()
+    clipped = QApplication.clipboard().mimeData()
+    assert clipped.data("image/png").data() == result.figures[1].data
+    assert QApplication.clipboard().image().size().toTuple() == (300, 200)
+
+    # A larger view in a window of its own.
+    dialog = view.open_larger()
+    assert isinstance(dialog, QDialog) and dialog.isVisible()
+    assert "300 x 200" in dialog.windowTitle()
+    dialog.close()
+
+    # The next run without figures clears the view: it shows the last run's.
+    result = run(qtbot, window, "import matplotlib\nprint(matplotlib.__name__)")
+    assert result.success and result.figures == []
+    assert view.thumbnails.count() == 0 and not view.empty.isHidden()
+
+
+def test_figures_are_checked_before_they_are_decoded(qtbot: QtBot, tmp_path: Path) -> None:
+    view = PlotsView()
+    qtbot.addWidget(view)
+    # A header claiming a huge image is named, not decoded; a save still writes the
+    # bytes under our name, with the figure's own suffix.
+    huge = Figure(index=1, data=PNG_SIGNATURE + b"\0" * 32, width=60_000, height=60_000)
+    view.set_figures([huge], truncated=True)
+    assert view.viewer.image is None
+    assert "too large to show" in view.viewer.label.text()
+    assert "left out" in view.status.text()
+    assert not view.copy_figure()
+    assert view.save_figure(0, tmp_path / "x.svg") == tmp_path / "x.svg.png"
+
+
+@pytest.mark.parametrize("count", [0, 3])
+def test_the_view_fits_a_narrow_dock(qtbot: QtBot, count: int) -> None:
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(0xFF3366)
+    from PySide6.QtCore import QBuffer, QByteArray
+
+    raw = QByteArray()
+    buffer = QBuffer(raw)
+    buffer.open(QBuffer.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    figures = [Figure(index=i + 1, data=raw.data(), width=40, height=30) for i in range(count)]
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.set_figures(figures)
+    assert view.minimumSizeHint().width() <= 325  # the right column's least width
+    assert view.thumbnails.count() == count
+
+
+def test_a_console_cell_drawing_a_figure_starts_python_sci_and_fills_the_view(
+    qtbot: QtBot, window: MainWindow, sci_engine: SandboxEngine
+) -> None:
+    window.policy_editor.set_policy(
+        window.policy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
+    )
+    # Fresh runs selected and Auto in the toolbar: the first input starts a live
+    # session, python-sci because the input imports matplotlib.
+    assert window.sessions_panel.session is None and window.chosen_runtime() is None
+    dock = window.console_dock
+    with qtbot.waitSignal(dock.sig_result, timeout=300_000) as blocker:
+        dock.execute("import matplotlib.pyplot as plt\nplt.plot([2, 1])\nplt.show()")
+    result: SandboxResult = blocker.args[0]
+    session = window.sessions_panel.session
+    assert session is not None and session.runtime is RuntimeType.PYTHON_SCI
+    assert result.success and result.session_id == session.session_id
+    assert "python-sci session" in window.windowTitle()  # selecting it raised before
+    view = plots(window)
+    qtbot.waitUntil(lambda: view.thumbnails.count() == 1)
+    assert view.figures[0].data == result.figures[0].data
