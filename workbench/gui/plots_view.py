@@ -14,7 +14,7 @@ finished: nothing here waits for wasm.
   in the figure's own format (PNG today: the runtime renders no SVG; the
   dialog's filter follows :attr:`Figure.format`); the name offered is ours
   (``figure-<n>.png``) in the folder last saved to, never the guest's. *Copy* puts the image on the
-  clipboard (as an image and as ``image/png``).
+  clipboard (Qt offers it as ``image/png`` and the platform's image formats).
 
 Editor runs and Console cells both fill it: what the last run drew is shown.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QPoint, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -395,10 +395,11 @@ class PlotsView(QWidget):
         if image is None:
             return False
         figure = self.figures[index]
-        data = QMimeData()
-        data.setImageData(image)
-        data.setData(figure.mime_type, figure.data)
-        QApplication.clipboard().setMimeData(data)
+        # setImage, not setMimeData(QMimeData()): the clipboard outlives Python,
+        # and a QMimeData made in Python crashes the process at exit when Qt's
+        # clipboard deletes it (its wrapper calls into a finalized interpreter).
+        # Qt offers the image as image/png (and the platform's formats) itself.
+        QApplication.clipboard().setImage(image)
         self.status.setText(f"Figure {figure.index} copied to the clipboard.")
         return True
 
