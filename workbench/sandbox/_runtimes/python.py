@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import marshal
 import time
+from collections.abc import Callable
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from .. import _image as images
 from .._guest_output import memory_reader
 from .._instance import (
     _SHUTDOWN,
@@ -34,6 +37,8 @@ from .._result import RuntimeType, TrapKind
 from .._vendor import STDLIB_DRIVER_CODE, STDLIB_GUEST_PATH, STDLIB_STARTUP_ZIP
 
 __all__ = ["PythonInstance"]
+
+log = logging.getLogger("workbench.sandbox.python")
 
 #: Largest control message the driver may send (bytes); more is a protocol error.
 #: Saved globals travel in it (base64; the driver caps them at 32 MiB).
@@ -110,6 +115,16 @@ class PythonInstance(Instance):
     runtime = RuntimeType.PYTHON
     #: Fuel the store starts with; what start-up leaves of it is the turn's.
     startup_fuel_budget = STARTUP_FUEL
+    #: Whether instances of this runtime take and start from images (see _image).
+    supports_images = True
+    _module_sha = ""
+    #: Whether the driver parks in clock_time_get (the module is image-ready, so
+    #: the host shadows that call); otherwise it parks at its ready message.
+    _parks_on_clock = False
+    #: Whether this instance started as a copy of an interpreter image.
+    from_image = False
+    #: The driver's ready message, between its announcement and its park.
+    _untrusted_ready: dict[str, Any] | None = None
 
     def _thread_main(self) -> None:
         self._startup_began = time.perf_counter()
@@ -117,19 +132,36 @@ class PythonInstance(Instance):
         self._control: bytearray | None = None
         self._control_overflow = False
         self._pending_status: dict[str, Any] | None = None
+        self._module_sha = self.engine.specs[RuntimeType.PYTHON].sha256
+        self._parks_on_clock = self.engine.image_ready(module)
+        image = None
+        if images.images_enabled():
+            image = images.registry.get(self._module_sha, self.shape)
         store = self._new_store(*_interpreter_command(self.shape.mounts))
         linker = self._link(module)
         instance = linker.instantiate(store, module)
         memory = instance.exports(store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
         self.memory = memory
+        if image is not None:
+            # Before the trampoline instance exists: restoring grows the memory.
+            entry = image.restore(store, instance)
         self._fetch_originals(store, module)
-        start = instance.exports(store)["_start"]
-        assert isinstance(start, wasmtime.Func)
+        if image is not None:
+            call = self._resume_image(store, image, entry)
+            if call is None:
+                return  # closed before its turn
+        else:
+            start = instance.exports(store)["_start"]
+            assert isinstance(start, wasmtime.Func)
+
+            def call() -> None:
+                start(store)
+
         exit_code: int | None = None
         ended: BaseException | None = None
         try:
-            start(store)
+            call()
             exit_code = 0
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
@@ -144,6 +176,61 @@ class PythonInstance(Instance):
             self.shutdown_exit_code = exit_code
             return
         self._guest_ended(store, exit_code, ended)
+
+    def _resume_image(
+        self, store: wasmtime.Store, image: images.InterpreterImage, entry: wasmtime.Func
+    ) -> Callable[[], object] | None:
+        """Become a copy of ``image``; wait for the first request; return the call to make.
+
+        None if the instance was closed before a request came.
+        """
+        self.from_image = True
+        self._stdout_buffer = image.fresh_stdout_buffer()
+        self._stdout_position = image.stdout_position
+        self.startup_fuel = image.startup_fuel
+        self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
+        self._mark_ready()
+        item = self._requests.get()
+        if not isinstance(item, TurnRequest):
+            return None  # nothing ran in this store: nothing to ask to exit
+        self._hand_over(item)
+        store.set_fuel(item.fuel)
+        # PyVectorcall_Call(serve, (), NULL): the parked clock_time_get calls back into
+        # Python, in this copy of its memory.
+        return lambda: entry(store, image.serve, image.no_args, 0)
+
+    def on_clock(self, caller: wasmtime.Caller) -> None:
+        ready = self._untrusted_ready
+        if ready is None or self._turn is not None or self.state is not InstanceState.STARTING:
+            return
+        # The driver parks here before its first request (see the driver's end).
+        self._untrusted_ready = None
+        self.startup_fuel = max(0, self.startup_fuel_budget - _context_fuel(caller))
+        self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
+        self._take_image(caller, ready)
+        self._mark_ready()
+        self._await_request(caller)
+
+    def _take_image(self, caller: wasmtime.Caller, untrusted_ready: dict[str, Any]) -> None:
+        """Keep this parked interpreter as the image of its shape, if it has none yet."""
+        if not (self.supports_images and self.memory is not None and images.images_enabled()):
+            return
+        if images.registry.get(self._module_sha, self.shape) is not None:
+            return
+        try:
+            image = images.InterpreterImage.capture(
+                caller,
+                self.memory,
+                untrusted_ready,
+                startup_fuel=self.startup_fuel,
+                stdout_buffer=self._stdout_buffer,
+                stdout_position=self._stdout_position,
+            )
+        except Exception:  # no image costs speed only; the instance is fine
+            log.exception("taking an interpreter image failed")
+            return
+        if image is not None:
+            images.registry.add(self._module_sha, self.shape, image)
 
     # ---- Guest ended (fresh turn done, or a crash)
 
@@ -217,6 +304,10 @@ class PythonInstance(Instance):
                 memory_bytes=int(self.memory.data_len(caller)) if self.memory else 0,
             )
         elif self.state is InstanceState.STARTING:
+            if untrusted_message.get("park") == "clock" and self._parks_on_clock:
+                # Ready; it parks in clock_time_get next (see on_clock).
+                self._untrusted_ready = untrusted_message
+                return
             self.startup_fuel = max(0, self.startup_fuel_budget - fuel_left)
             self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
             self._mark_ready()
@@ -242,7 +333,11 @@ class PythonInstance(Instance):
             payload = marshal.dumps({"op": "exit"})
             self._stdin += len(payload).to_bytes(8, "little") + payload
             return
-        request = item
+        self._hand_over(item)
+        _set_context_fuel(caller, item.fuel)
+
+    def _hand_over(self, request: TurnRequest) -> None:
+        """Queue ``request`` on the driver's stdin and begin its turn."""
         # marshal: the driver can decode it with a builtin module (json would cost the
         # guest ~30 M fuel to import). Host -> guest only; nothing from the guest is
         # ever unmarshalled by the host.
@@ -267,4 +362,3 @@ class PythonInstance(Instance):
         payload = marshal.dumps(message)
         self._stdin += len(payload).to_bytes(8, "little") + payload
         self._begin_turn(request)
-        _set_context_fuel(caller, request.fuel)
