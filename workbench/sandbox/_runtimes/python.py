@@ -123,6 +123,8 @@ class PythonInstance(Instance):
     _parks_on_clock = False
     #: Whether this instance started as a copy of an interpreter image.
     from_image = False
+    #: The image this instance's own interpreter became (it then runs as a copy).
+    _image_taken: images.InterpreterImage | None = None
     #: The driver's ready message, between its announcement and its park.
     _untrusted_ready: dict[str, Any] | None = None
 
@@ -137,6 +139,22 @@ class PythonInstance(Instance):
         image = None
         if images.images_enabled():
             image = images.registry.get(self._module_sha, self.shape)
+        if image is None:
+            self._run_guest(module, None)
+            image = self._image_taken
+            if image is None:
+                return
+            # This interpreter became the image and exited. Its turns run in a copy
+            # too, like everyone's: the same code then spends the same fuel
+            # whichever instance runs it (the way into serve() differs otherwise).
+            self._release_store()
+            self._shutting_down = False
+            self._stdin.clear()
+            self._open_fds.clear()
+        self._run_guest(module, image)
+
+    def _run_guest(self, module: wasmtime.Module, image: images.InterpreterImage | None) -> None:
+        """Start the interpreter (or copy ``image``) and run it until it ends."""
         store = self._new_store(*_interpreter_command(self.shape.mounts))
         linker = self._link(module)
         instance = linker.instantiate(store, module)
@@ -170,6 +188,11 @@ class PythonInstance(Instance):
         # Whatever the guest printed and still held in its buffer (os._exit, a
         # trap, Stop, the deadline): its memory is still readable.
         self.drain_stdout_from(store)
+        if self._image_taken is not None and image is None:
+            if exit_code != 0 or self._turn is not None:
+                self._image_taken = None  # not the clean exit asked for: don't copy on
+                self._guest_ended(store, exit_code, ended)
+            return
         if self._shutting_down:
             # Closed while parked: the driver exited on request. Recorded so tests
             # can check no exception travelled through wasm (see _hostcalls).
@@ -207,16 +230,23 @@ class PythonInstance(Instance):
         self._untrusted_ready = None
         self.startup_fuel = max(0, self.startup_fuel_budget - _context_fuel(caller))
         self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
-        self._take_image(caller, ready)
+        if self._take_image(caller, ready):
+            # Exit; this instance then runs as a copy of the image (_thread_main).
+            payload = marshal.dumps({"op": "exit"})
+            self._stdin += len(payload).to_bytes(8, "little") + payload
+            return
         self._mark_ready()
         self._await_request(caller)
 
-    def _take_image(self, caller: wasmtime.Caller, untrusted_ready: dict[str, Any]) -> None:
-        """Keep this parked interpreter as the image of its shape, if it has none yet."""
+    def _take_image(self, caller: wasmtime.Caller, untrusted_ready: dict[str, Any]) -> bool:
+        """Keep this parked interpreter as the image of its shape, if it has none yet.
+
+        Returns whether it did.
+        """
         if not (self.supports_images and self.memory is not None and images.images_enabled()):
-            return
+            return False
         if images.registry.get(self._module_sha, self.shape) is not None:
-            return
+            return False
         try:
             image = images.InterpreterImage.capture(
                 caller,
@@ -228,9 +258,12 @@ class PythonInstance(Instance):
             )
         except Exception:  # no image costs speed only; the instance is fine
             log.exception("taking an interpreter image failed")
-            return
-        if image is not None:
-            images.registry.add(self._module_sha, self.shape, image)
+            return False
+        if image is None:
+            return False
+        images.registry.add(self._module_sha, self.shape, image)
+        self._image_taken = images.registry.get(self._module_sha, self.shape)
+        return self._image_taken is not None
 
     # ---- Guest ended (fresh turn done, or a crash)
 
