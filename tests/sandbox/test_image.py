@@ -289,3 +289,28 @@ def test_the_guest_cannot_park_a_running_turn_on_the_clock(
         engine, shape, "import time\na = time.monotonic()\nb = time.monotonic()\nprint(b >= a)"
     )
     assert outcome.stdout == b"True\n" and outcome.trap_kind is TrapKind.NONE
+
+
+def test_instances_started_beside_the_image_taker_run_as_copies_too(
+    engine: SandboxEngine, workspace: Path
+) -> None:
+    # A pool fills several instances of a new shape at once: whichever parks
+    # first becomes the image, and the others continue as copies of it, so
+    # every turn of the shape runs the same way (and spends the same fuel).
+    shape = _shape(workspace)
+    started = [new_instance(engine, shape) for _ in range(3)]
+    try:
+        for instance in started:
+            assert instance.wait_ready(60) and instance.ready
+        assert all(isinstance(i, PythonInstance) and i.from_image for i in started)
+        fuels = set()
+        for instance in started:
+            code = "print(sorted({'b', 'a'}))"
+            request = turn_request(code, ExecutionPolicy(), scan(workspace), fresh=True)
+            outcome = instance.run(request)
+            assert outcome.stdout == b"['a', 'b']\n"
+            fuels.add(outcome.fuel_consumed)
+        assert len(fuels) == 1
+    finally:
+        for instance in started:
+            instance.close()

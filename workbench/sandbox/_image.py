@@ -74,6 +74,9 @@ WASM_PAGE = 65536
 # tp_name, tp_basicsize, tp_itemsize, tp_dealloc, tp_vectorcall_offset,
 # tp_getattr, tp_setattr, tp_as_async, tp_repr, tp_as_number, tp_as_sequence,
 # tp_as_mapping, tp_hash). Checked against the type's name before use.
+#: Images kept per process (each ~2 MB: the pages that differ from the module's).
+MAX_IMAGES = 16
+
 _OB_TYPE = 4
 _TP_NAME = 12
 _TP_CALL = 64
@@ -246,9 +249,15 @@ class ImageRegistry:
             return self._images.get((module_sha, image_key(shape)))
 
     def add(self, module_sha: str, shape: InstanceShape, image: InterpreterImage) -> None:
-        """Keep ``image`` unless one is already kept for the shape."""
+        """Keep ``image`` unless one is already kept for the shape.
+
+        At most :data:`MAX_IMAGES` are kept; the oldest goes first (its shape's
+        next instance starts the ordinary way and takes a new one).
+        """
         with self._lock:
             self._images.setdefault((module_sha, image_key(shape)), image)
+            while len(self._images) > MAX_IMAGES:
+                del self._images[next(iter(self._images))]
 
     def clear(self) -> None:
         """Forget every image (tests; a changed runtime)."""

@@ -123,7 +123,8 @@ class PythonInstance(Instance):
     _parks_on_clock = False
     #: Whether this instance started as a copy of an interpreter image.
     from_image = False
-    #: The image this instance's own interpreter became (it then runs as a copy).
+    #: The image this instance continues as a copy of, after starting the ordinary
+    #: way (its own interpreter became the image, or started beside the one that did).
     _image_taken: images.InterpreterImage | None = None
     #: The driver's ready message, between its announcement and its park.
     _untrusted_ready: dict[str, Any] | None = None
@@ -239,29 +240,29 @@ class PythonInstance(Instance):
         self._await_request(caller)
 
     def _take_image(self, caller: wasmtime.Caller, untrusted_ready: dict[str, Any]) -> bool:
-        """Keep this parked interpreter as the image of its shape, if it has none yet.
+        """Keep this parked interpreter as its shape's image, unless one exists already.
 
-        Returns whether it did.
+        Returns whether the shape has an image now: the instance then exits and
+        runs its turn in a copy (instances that started at the same time as the
+        image's included, so every turn of a shape runs the same way).
         """
         if not (self.supports_images and self.memory is not None and images.images_enabled()):
             return False
-        if images.registry.get(self._module_sha, self.shape) is not None:
-            return False
-        try:
-            image = images.InterpreterImage.capture(
-                caller,
-                self.memory,
-                untrusted_ready,
-                startup_fuel=self.startup_fuel,
-                stdout_buffer=self._stdout_buffer,
-                stdout_position=self._stdout_position,
-            )
-        except Exception:  # no image costs speed only; the instance is fine
-            log.exception("taking an interpreter image failed")
-            return False
-        if image is None:
-            return False
-        images.registry.add(self._module_sha, self.shape, image)
+        if images.registry.get(self._module_sha, self.shape) is None:
+            try:
+                image = images.InterpreterImage.capture(
+                    caller,
+                    self.memory,
+                    untrusted_ready,
+                    startup_fuel=self.startup_fuel,
+                    stdout_buffer=self._stdout_buffer,
+                    stdout_position=self._stdout_position,
+                )
+            except Exception:  # no image costs speed only; the instance is fine
+                log.exception("taking an interpreter image failed")
+                image = None
+            if image is not None:
+                images.registry.add(self._module_sha, self.shape, image)
         self._image_taken = images.registry.get(self._module_sha, self.shape)
         return self._image_taken is not None
 
