@@ -253,7 +253,7 @@ def report(results: dict[str, Any], cores: int) -> None:
                     "p50",
                     "p90",
                     "CPU / run (median)",
-                    "start-up of a run",
+                    "start-up (last run)",
                     "start-up fuel (reported)",
                     "fuel of the run",
                 ],

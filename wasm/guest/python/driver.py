@@ -11,6 +11,10 @@
 #     parks us until the next request and resets fuel and the deadline.
 #   * In "fresh" mode the driver runs one request and exits with its status, so
 #     the exit code is what the host observes, not something the guest reports.
+#   * Before its first request the driver announces "ready" (with the addresses
+#     of serve() and of the empty tuple) and parks in clock_time_get, where the
+#     host may copy this interpreter as an image: a copy resumes by the host
+#     calling serve() (see workbench/sandbox/_image.py).
 # Start-up cost matters (it is paid for every fresh execution): only builtin
 # modules are imported here; traceback and linecache load only when code fails.
 # User code runs with sys.stdin empty and without sched_yield in os/posix, so it

@@ -3,10 +3,14 @@
 The binary is a WASI *command* module: its only entry point is ``_start``. The
 instance runs the driver (``python -c``, see :func:`_interpreter_command`) on
 its own thread; the driver starts the interpreter, reports "ready" on the
-control channel and parks in the shadowed ``sched_yield`` until the host hands
-it a request. Start-up (~140 M fuel, ~45 ms) therefore happens before the
-user's code arrives, and its fuel is reported apart. See the driver for the
-protocol.
+control channel and parks until the host hands it a request: in the shadowed
+``clock_time_get`` before its first request, in ``sched_yield`` between turns.
+Start-up (~140 M fuel, ~45 ms) therefore happens before the user's code
+arrives, and its fuel is reported apart. See the driver for the protocol.
+
+With interpreter images (:mod:`.._image`, on by default) that start-up runs
+once per process and shape: the first parked interpreter is copied, and every
+instance, that one included, runs its turns in a copy of it.
 """
 
 from __future__ import annotations
