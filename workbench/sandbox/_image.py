@@ -116,8 +116,10 @@ class InterpreterImage:
     stdout_position: int
     #: The whole memory, until the first copy compares it with the initial memory.
     memory: bytes | None
-    #: ``(offset, bytes)`` runs that differ from the module's initial memory.
-    chunks: tuple[tuple[int, bytes], ...] | None = None
+    #: ``(offset, bytes)`` runs that differ from the module's initial memory
+    #: (bytearrays: wasmtime-py's ``Memory.write`` copies anything else once more
+    #: first; they are only read).
+    chunks: tuple[tuple[int, bytearray], ...] | None = None
 
     @classmethod
     def capture(
@@ -172,10 +174,10 @@ class InterpreterImage:
             memory=data,
         )
 
-    def _diff(self, initial: bytes) -> tuple[tuple[int, bytes], ...]:
+    def _diff(self, initial: bytes) -> tuple[tuple[int, bytearray], ...]:
         assert self.memory is not None
         data = self.memory
-        runs: list[tuple[int, bytes]] = []
+        runs: list[tuple[int, bytearray]] = []
         start: int | None = None
         for offset in range(0, self.size, PAGE):
             page = data[offset : offset + PAGE]
@@ -185,10 +187,10 @@ class InterpreterImage:
             if not same and start is None:
                 start = offset
             elif same and start is not None:
-                runs.append((start, data[start:offset]))
+                runs.append((start, bytearray(data[start:offset])))
                 start = None
         if start is not None:
-            runs.append((start, data[start:]))
+            runs.append((start, bytearray(data[start:])))
         return tuple(runs)
 
     def restore(self, store: wasmtime.Store, instance: wasmtime.Instance) -> wasmtime.Func:
