@@ -147,7 +147,7 @@ class PythonInstance(Instance):
         if image is None:
             self._run_guest(module, None)
             image = self._image_taken
-            if image is None:
+            if image is None or self._closing:
                 return
             # This interpreter became the image and exited. Its turns run in a copy
             # too, like everyone's: the same code then spends the same fuel
