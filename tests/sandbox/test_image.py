@@ -294,18 +294,19 @@ def test_the_guest_cannot_park_a_running_turn_on_the_clock(
     assert outcome.stdout == b"True\n" and outcome.trap_kind is TrapKind.NONE
 
 
-def test_instances_started_beside_the_image_taker_run_as_copies_too(
+def test_instances_started_beside_the_image_taker_wait_and_copy_it(
     engine: SandboxEngine, workspace: Path
 ) -> None:
-    # A pool fills several instances of a new shape at once: whichever parks
-    # first becomes the image, and the others continue as copies of it, so
-    # every turn of the shape runs the same way (and spends the same fuel).
+    # A pool fills several instances of a new shape at once: one starts CPython
+    # and becomes the image, the others wait for it and copy it, so one start-up
+    # is spent and every turn of the shape runs the same way (the same fuel).
     shape = _shape(workspace)
     started = [new_instance(engine, shape) for _ in range(3)]
     try:
         for instance in started:
             assert instance.wait_ready(60) and instance.ready
         assert all(isinstance(i, PythonInstance) and i.from_image for i in started)
+        assert sum(isinstance(i, PythonInstance) and i.started_interpreter for i in started) == 1
         fuels = set()
         for instance in started:
             code = "print(sorted({'b', 'a'}))"
@@ -317,3 +318,17 @@ def test_instances_started_beside_the_image_taker_run_as_copies_too(
     finally:
         for instance in started:
             instance.close()
+
+
+def test_waiting_for_an_image_gives_up_after_its_timeout(workspace: Path) -> None:
+    # The registry alone: a second caller waits for the first's image, and
+    # neither a timeout nor a release leaves a claim behind.
+    from workbench.sandbox._image import ImageRegistry
+
+    images = ImageRegistry()
+    shape = _shape(workspace)
+    assert images.get_or_claim("sha", shape, 1.0) == (None, True)
+    assert images.get_or_claim("sha", shape, 0.1) == (None, False)
+    assert images.get_or_claim("sha", shape, 5.0, cancelled=lambda: True) == (None, False)
+    images.release("sha", shape)
+    assert images.get_or_claim("sha", shape, 0.1) == (None, True)

@@ -44,6 +44,10 @@ __all__ = ["PythonInstance"]
 
 log = logging.getLogger("workbench.sandbox.python")
 
+#: How long an instance waits for the image another instance of its shape is
+#: taking before it starts CPython itself (a loaded machine took ~0.5 s).
+IMAGE_WAIT_SECONDS = 10.0
+
 #: Largest control message the driver may send (bytes); more is a protocol error.
 #: Saved globals travel in it (base64; the driver caps them at 32 MiB).
 MAX_CONTROL_MESSAGE = 64 * 1024 * 1024
@@ -127,9 +131,13 @@ class PythonInstance(Instance):
     _parks_on_clock = False
     #: Whether this instance started as a copy of an interpreter image.
     from_image = False
+    #: Whether this instance ran CPython's own start-up (no image was ready).
+    started_interpreter = False
     #: The image this instance continues as a copy of, after starting the ordinary
     #: way (its own interpreter became the image, or started beside the one that did).
     _image_taken: images.InterpreterImage | None = None
+    #: Whether this instance is the one taking its shape's image (others wait).
+    _claimed = False
     #: The driver's ready message, between its announcement and its park.
     _untrusted_ready: dict[str, Any] | None = None
 
@@ -142,10 +150,16 @@ class PythonInstance(Instance):
         self._module_sha = self.engine.specs[RuntimeType.PYTHON].sha256
         self._parks_on_clock = self.engine.image_ready(module)
         image = None
-        if images.images_enabled():
-            image = images.registry.get(self._module_sha, self.shape)
+        if images.images_enabled() and self.supports_images and self._parks_on_clock:
+            image, self._claimed = images.registry.get_or_claim(
+                self._module_sha, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
+            )
         if image is None:
-            self._run_guest(module, None)
+            self.started_interpreter = True
+            try:
+                self._run_guest(module, None)
+            finally:
+                self._release_claim()
             image = self._image_taken
             if image is None or self._closing:
                 return
@@ -235,13 +249,21 @@ class PythonInstance(Instance):
         self._untrusted_ready = None
         self.startup_fuel = max(0, self.startup_fuel_budget - _context_fuel(caller))
         self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
-        if self._take_image(caller, ready):
+        taken = self._take_image(caller, ready)
+        self._release_claim()  # waiting instances of the shape copy it now, or start
+        if taken:
             # Exit; this instance then runs as a copy of the image (_thread_main).
             payload = marshal.dumps({"op": "exit"})
             self._stdin += len(payload).to_bytes(8, "little") + payload
             return
         self._mark_ready()
         self._await_request(caller)
+
+    def _release_claim(self) -> None:
+        """Let other instances of the shape stop waiting for this one's image."""
+        if self._claimed:
+            self._claimed = False
+            images.registry.release(self._module_sha, self.shape)
 
     def _take_image(self, caller: wasmtime.Caller, untrusted_ready: dict[str, Any]) -> bool:
         """Keep this parked interpreter as its shape's image, unless one exists already.
