@@ -520,6 +520,9 @@ class Instance:
         self._stdout_position += POSITION_STEP
         return self._stdout_position
 
+    def on_clock(self, caller: wasmtime.Caller) -> None:
+        return None  # only the Python driver parks here (see _image)
+
     def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
         recorder = self._profiler
         if recorder is None:

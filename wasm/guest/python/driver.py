@@ -11,6 +11,10 @@
 #     parks us until the next request and resets fuel and the deadline.
 #   * In "fresh" mode the driver runs one request and exits with its status, so
 #     the exit code is what the host observes, not something the guest reports.
+#   * Before its first request the driver announces "ready" (with the addresses
+#     of serve() and of the empty tuple) and parks in clock_time_get, where the
+#     host may copy this interpreter as an image: a copy resumes by the host
+#     calling serve() (see workbench/sandbox/_image.py).
 # Start-up cost matters (it is paid for every fresh execution): only builtin
 # modules are imported here; traceback and linecache load only when code fails.
 # User code runs with sys.stdin empty and without sched_yield in os/posix, so it
@@ -459,21 +463,25 @@ def _wb_main():
     # The first compile() builds the _ast node types (~40 M fuel); do it during
     # start-up, which is never charged to the user, rather than in their turn.
     compile("", "<warm-up>", "exec")
-    send({"ready": True})
-    while True:
+
+    def serve():
+        while True:
+            serve_one()
+
+    def serve_one():
         request = receive()
         op = request.get("op")
         if op == "exit":  # the host is closing this interpreter
             posix._exit(0)
         if op == "restore":
             send(restore_state(request))
-            continue
+            return
         if op == "introspect":
             send(introspect(request))
-            continue
+            return
         if op != "exec":
             send({"ok": False, "error": "unknown request"})
-            continue
+            return
         if request.get("fresh"):
             try:
                 status = 0 if run(request)["ok"] else 1
@@ -491,6 +499,16 @@ def _wb_main():
             except Exception as exc:
                 status["state_error"] = type(exc).__name__
         send(status)
+
+    # The host parks the driver until its first request inside clock_time_get,
+    # which CPython calls with its lock held (sched_yield releases it): an
+    # interpreter image taken there (workbench/sandbox/_image.py) resumes by
+    # calling serve(), whose address goes with the ready message.
+    send({"ready": True, "park": "clock", "serve": id(serve), "no_args": id(())})
+    import time
+
+    time.monotonic()
+    serve()
 
 
 _wb_main()
