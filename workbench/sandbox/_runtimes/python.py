@@ -27,7 +27,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .. import _image as images
-from .._guest_output import memory_reader
+from .._guest_output import GuestOutputBuffer, memory_reader
 from .._instance import (
     _SHUTDOWN,
     STARTUP_FUEL,
@@ -227,7 +227,8 @@ class PythonInstance(Instance):
         None if the instance was closed before a request came.
         """
         self.from_image = True
-        self._stdout_buffer = image.fresh_stdout_buffer()
+        fresh = image.fresh_stdout_buffer()
+        self._stdout_buffers = [fresh] if fresh is not None else []
         self._stdout_position = image.stdout_position
         self.startup_fuel = image.startup_fuel
         self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
@@ -281,7 +282,7 @@ class PythonInstance(Instance):
                     self.memory,
                     untrusted_ready,
                     startup_fuel=self.startup_fuel,
-                    stdout_buffer=self._stdout_buffer,
+                    stdout_buffer=self._python_stdout_buffer(),
                     stdout_position=self._stdout_position,
                 )
             except Exception:  # no image costs speed only; the instance is fine
@@ -291,6 +292,11 @@ class PythonInstance(Instance):
                 images.registry.add(self._module_sha, self.shape, image)
         self._image_taken = images.registry.get(self._module_sha, self.shape)
         return self._image_taken is not None
+
+    def _python_stdout_buffer(self) -> GuestOutputBuffer | None:
+        """The registered stdout writer of the interpreter (Python registers one)."""
+        views = [view for view in self._stdout_buffers if isinstance(view, GuestOutputBuffer)]
+        return views[0] if len(views) == 1 and len(self._stdout_buffers) == 1 else None
 
     # ---- Guest ended (fresh turn done, or a crash)
 
