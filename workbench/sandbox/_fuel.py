@@ -135,11 +135,21 @@ def find_hotspot(profile: FuelProfile, fuel_budget: int) -> Hotspot | None:
     top = max(profile.lines, key=lambda item: (item.self_fuel, -item.line))
     if top.self_fuel <= 0:
         return None
-    percent = round(100.0 * top.self_fuel / fuel_budget, 1)
     text = top.text if len(top.text) <= 60 else top.text[:57] + "..."
     where = f"Line {top.line}" + (f", `{text}`," if text else "")
     runs = "once" if top.hits == 1 else f"{top.hits:,} times"
-    sentence = f"{where} used {_percent(percent)} of the budget (it ran {runs})."
+    profiled = profile.total_fuel - profile.unprofiled_fuel
+    if profile.unprofiled_fuel and profiled > 0:
+        # Profiling stopped part-way (its allowance ran out): the share of what
+        # was profiled is the best estimate of the share of the run.
+        percent = round(100.0 * top.self_fuel / profiled, 1)
+        sentence = (
+            f"{where} used {_percent(percent)} of the fuel while the run was profiled "
+            f"(it ran {runs} before profiling stopped)."
+        )
+    else:
+        percent = round(100.0 * top.self_fuel / fuel_budget, 1)
+        sentence = f"{where} used {_percent(percent)} of the budget (it ran {runs})."
     if percent >= HOT_SHARE and top.hits >= HOT_LOOP_HITS:
         per_run = _words(top.self_fuel // top.hits)
         fix = (
