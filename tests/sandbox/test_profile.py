@@ -196,6 +196,7 @@ def test_javascript_says_detail_is_not_available(engine: SandboxEngine, tmp_path
     profile = result.profile
     assert profile is not None and profile.detail == "none"
     assert "isn't available for JavaScript yet" in profile.note
+    assert profile.unavailable == ["line", "function"]
     assert profile.run_fuel == result.fuel_consumed and not profile.lines
 
 
@@ -371,3 +372,27 @@ print(chunks)
     assert profile.overhead_fuel - profile.setup_fuel <= budget
     assert profile.setup_fuel <= _profile.SETUP_FUEL
     assert "allowance" in profile.note
+
+
+def test_calibrate_names_the_line_that_dominates(fib_profile: FuelProfile) -> None:
+    from workbench.sandbox import calibrate_budget
+
+    calibration = calibrate_budget(8_000_000, 0.5, profile=fib_profile)
+    assert calibration.budget == 20_000_000  # 12 M rounded up to a nice number
+    top = fib_profile.top_lines(1)[0]
+    assert calibration.dominant_line == top.line
+    assert f"Line {top.line}, `{top.text}`, spent" in calibration.message
+    plain = calibrate_budget(8_000_000, 0.5)
+    assert plain.dominant_line is None and "Line" not in plain.message
+
+
+def test_a_profiled_result_names_its_dominant_line(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute(FIB, profile=True)
+    fuel = result.fuel_analysis
+    assert fuel is not None and fuel.status == "efficient" and fuel.hot_line is None
+    assert result.profile is not None
+    top = result.profile.top_lines(1)[0]
+    assert fuel.dominant_line == top.line
+    assert fuel.dominant_line_percent is not None and 0 < fuel.dominant_line_percent <= 100
+    assert fuel.dominant_line_sentence.startswith(f"Line {top.line}")
+    assert python_sandbox.execute(FIB).fuel_analysis.dominant_line is None  # type: ignore[union-attr]

@@ -92,10 +92,16 @@ REFUND_FACTOR = 1
 #: ``ECANCELED``): the guest profiler then turns its events off.
 ERRNO_STOP = 11
 
-#: What a JavaScript profile says instead of detail.
+#: What a JavaScript profile says instead of detail. QuickJS-NG has no hook at
+#: function entry or exit that the host can reach (its C API offers an interrupt
+#: handler called every ~10,000 branches, which can't say which function runs),
+#: and wrapping user functions in the prelude or rewriting the source would change
+#: what ``Function.prototype.toString``, stack traces and tail calls show. So a
+#: JavaScript profile holds the run's total only, and says so in ``unavailable``.
 JS_PROFILE_NOTE = (
-    "Per-line/function detail isn't available for JavaScript yet: "
-    "the profile holds the run's total fuel only."
+    "Per-line/function detail isn't available for JavaScript yet: QuickJS has no "
+    "function entry/exit hook the host can read fuel at, so the profile holds the "
+    "run's total fuel only."
 )
 
 # Operations (the ``advice`` argument of the guest's fd_advise call). An event for
@@ -341,6 +347,7 @@ def unavailable_profile(runtime: str, run_fuel: int, note: str) -> FuelProfile:
         note=note,
         total_fuel=run_fuel,
         run_fuel=run_fuel,
+        unavailable=["line", "function"],
     )
 
 
