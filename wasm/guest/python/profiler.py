@@ -45,6 +45,7 @@ ids_get = ids.get
 alive = {}  # id(code) -> code, for the codes in ids: an id is never reused while here
 tool_id = [0]
 user_codes = set()
+user_ids = set()  # their id()s: hashing a code object walks all of it
 modules = {}
 next_id = [1]
 import_machinery = {"importlib._bootstrap", "importlib._bootstrap_external", "zipimport"}
@@ -90,8 +91,9 @@ def register_code(code):
     # freed after, and keeping it (with its constants) alive would leave the garbage
     # collector more young objects than a plain run has, so it would collect more
     # often. Such code is registered again at each of its (few) events.
-    keep = code.co_flags & CO_NEWLOCALS or code in user_codes
-    if code in user_codes:
+    user = key_id in user_ids
+    keep = code.co_flags & CO_NEWLOCALS or user
+    if user:
         kind, label, first = "u", code.co_qualname, code.co_firstlineno
         key = None
     else:
@@ -140,7 +142,9 @@ def slow(op, code, number):
     if op == OP_START:
         # Code starting for the first time was instrumented for the events just
         # before this callback, at a cost the calibration doesn't see: the host
-        # measures instrumenting a copy of it and counts that as the profiler's.
+        # measures instrumenting it twice more (on and off: two walks over the code,
+        # as the first instrumentation allocates and walks) and counts that as the
+        # profiler's.
         copy = code.replace()
         advise(PROFILE_FD, 0, MARK_MEASURE, OP_MARK)
         monitoring.set_local_events(tool_id[0], copy, events.PY_START)
@@ -311,6 +315,8 @@ def profile(code, user_globals, settle):
     walk(code, found)
     user_codes.clear()
     user_codes.update(found)
+    user_ids.clear()
+    user_ids.update(id(item) for item in found)
     register_all = (
         (events.LINE, on_line),
         (events.PY_START, on_start),
