@@ -296,14 +296,31 @@ print(has_close_elements([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3))
 """
 
 
+LONGEST = """\
+from typing import List, Optional
+
+
+def longest(strings: List[str]) -> Optional[str]:
+    if not strings:
+        return None
+    maxlen = max(len(x) for x in strings)
+    for s in strings:
+        if len(s) == maxlen:
+            return s
+
+
+print(longest(["x", "yyy", "zzz"]), longest([]))
+"""
+
+
 @pytest.mark.parametrize(
     "code",
     [
         HUMANEVAL_LIKE,
         "import json\nprint(json.dumps({'a': [1, 2, 3]}, sort_keys=True))\n",
-        "total = 0\nfor i in range(3000):\n    total += i * i\nprint(total)\n",
+        LONGEST,
     ],
-    ids=["humaneval-like", "json", "loop"],
+    ids=["humaneval-like", "json", "strings"],
 )
 def test_a_profiled_run_costs_within_two_percent_of_a_plain_one(
     python_sandbox: Sandbox, code: str
