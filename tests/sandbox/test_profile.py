@@ -413,3 +413,25 @@ def test_a_profiled_result_names_its_dominant_line(python_sandbox: Sandbox) -> N
     assert fuel.dominant_line_percent is not None and 0 < fuel.dominant_line_percent <= 100
     assert fuel.dominant_line_sentence.startswith(f"Line {top.line}")
     assert python_sandbox.execute(FIB).fuel_analysis.dominant_line is None  # type: ignore[union-attr]
+
+
+def test_without_the_unpacked_stdlib_the_profiler_compiles_its_source(
+    python_sandbox: Sandbox,
+    fib_profile: FuelProfile,
+    workspace_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The unpacked stdlib carries the profiler compiled; without it the guest
+    # compiles the source the host sends, at a higher set-up cost (never charged).
+    monkeypatch.setattr("workbench.sandbox._sandbox.python_guest_mounts", lambda wait=False: [])
+    with create_sandbox(
+        RuntimeType.PYTHON, policy=python_sandbox.policy, workspace_root=workspace_root, warm=False
+    ) as sandbox:
+        result = sandbox.execute(FIB, profile=True)
+    assert result.success and result.stdout == "55 [44850]\n"
+    profile = result.profile
+    assert profile is not None and profile.complete
+    assert {(line.line, line.hits) for line in profile.lines} == {
+        (line.line, line.hits) for line in fib_profile.lines
+    }
+    assert profile.setup_fuel > fib_profile.setup_fuel + 30_000_000
