@@ -18,6 +18,7 @@ from workbench.sandbox import (
     _profile,
     create_sandbox,
 )
+from workbench.sandbox._sandbox import profiled_shape
 
 FIB = """\
 def fib(n):
@@ -435,3 +436,21 @@ def test_without_the_unpacked_stdlib_the_profiler_compiles_its_source(
         (line.line, line.hits) for line in fib_profile.lines
     }
     assert profile.setup_fuel > fib_profile.setup_fuel + 30_000_000
+
+
+def test_a_warm_sandbox_keeps_an_interpreter_ready_for_the_next_profile(
+    engine: SandboxEngine, tmp_path: Path
+) -> None:
+    with create_sandbox(
+        RuntimeType.PYTHON, workspace_root=tmp_path, policy=ExecutionPolicy(timeout_seconds=60.0)
+    ) as sandbox:
+        first = sandbox.execute(FIB, profile=True)
+        shape = profiled_shape(sandbox._shape(sandbox.policy))
+        sandbox.pool.fill(shape)
+        for instance in list(sandbox.pool._idle.get(shape, ())):
+            instance.wait_ready(60)
+        second = sandbox.execute(FIB, profile=True)
+        plain = sandbox.execute("import os\nprint(os.environ.get('PYTHONHASHSEED'))")
+    assert second.warm_start and second.profile == first.profile
+    # The fixed seed is the interpreter's, never shown to the code.
+    assert plain.stdout == "None\n"

@@ -11,12 +11,21 @@ keeps the call stack. The guest never reports a number of fuel, so it can't
 forge one; the worst it can do is name the wrong line.
 
 The profiler's own work is not charged to the code. Before the user's code
-runs, the guest runs a calibration (straight-line code and calls with events on
-and off); the host derives the fuel one event costs and, at every event,
-removes it from the reading and gives it back to the store (never more than was
-spent since the previous event, so no event can earn fuel). The profile's
-``overhead_per_event`` and ``total_fuel`` against ``run_fuel`` say how close
-that came. Fuel is deterministic, so two profiles of the same code are equal.
+runs, the guest runs a calibration (the same code with events off and on, for
+line events and for call/return events); the host derives what one event of
+code seen before costs and, at every such event, gives that back to the store
+(never more than was spent since the previous event). Code seen for the first
+time is registered between a pause and its event: that window, and what
+instrumenting the new code cost the interpreter (measured on a copy inside the
+window), is given back whole. The profile's ``event_cost_line``,
+``event_cost_call`` and ``overhead_fuel`` say what was removed.
+
+The host owns these refunds: guest code can reach the profiler's functions and
+call the channel itself, so everything given back during a run is bounded by
+the turn's budget (:data:`REFUND_FACTOR`); past it the host answers ECANCELED,
+the guest turns its events off and the rest runs unprofiled. The set-up before
+the user's code runs on a fixed tank of its own (:data:`SETUP_FUEL`). Fuel is
+deterministic, so two profiles of the same code are equal.
 
 Everything is size-capped (:data:`MAX_CODES`, :data:`MAX_LINES`,
 :data:`MAX_DEPTH`, :data:`MAX_STACKS`); a run that traps mid-way still returns
@@ -46,6 +55,7 @@ __all__ = [
     "MAX_STACKS",
     "PROFILE_FD",
     "PROFILE_OPS",
+    "SCI_PROFILE_NOTE",
     "FuelProfile",
     "ProfileFunction",
     "ProfileLine",
@@ -102,6 +112,13 @@ JS_PROFILE_NOTE = (
     "Per-line/function detail isn't available for JavaScript yet: QuickJS has no "
     "function entry/exit hook the host can read fuel at, so the profile holds the "
     "run's total fuel only."
+)
+
+#: What a python-sci profile says: its CPython 3.15 reactor runs turns through an
+#: export of its own, without the driver and the fd_advise channel the profiler uses.
+SCI_PROFILE_NOTE = (
+    "Per-line/function detail isn't available for python-sci yet: its runtime has no "
+    "channel for the profiler's events, so the profile holds the run's total fuel only."
 )
 
 # Operations (the ``advice`` argument of the guest's fd_advise call). An event for
