@@ -454,3 +454,21 @@ def test_a_warm_sandbox_keeps_an_interpreter_ready_for_the_next_profile(
     assert second.warm_start and second.profile == first.profile
     # The fixed seed is the interpreter's, never shown to the code.
     assert plain.stdout == "None\n"
+
+
+def test_a_second_profiled_turn_names_its_functions_again(
+    engine: SandboxEngine, workspace_root: Path
+) -> None:
+    from workbench.sandbox import create_session
+
+    session = create_session(RuntimeType.PYTHON, workspace_root=workspace_root)
+    try:
+        code = "import json\ndef f(x):\n    return json.dumps(x)\nf([1])\n"
+        first = session.execute(code, profile=True)
+        second = session.execute(code, profile=True)
+        for result in (first, second):
+            assert result.success and result.profile is not None
+            names = {function.name for function in result.profile.functions}
+            assert {"<module>", "f", "json"} <= names and "<unknown>" not in names
+    finally:
+        session.close()

@@ -349,4 +349,12 @@ def profile(code, user_globals, settle):
         for event, _ in register_all:
             monitoring.register_callback(tool, event, None)
         monitoring.free_tool_id(tool)
+        # The next profiled turn has a new host recorder: it must hear every name
+        # again. Cleared here, inside the window, what a fresh run's exit frees is less.
+        ids.clear()
+        alive.clear()
+        modules.clear()
+        user_codes.clear()
+        user_ids.clear()
+        next_id[0] = 1
         mark(MARK_END)  # the host gives back the clean-up since MARK_STOP
