@@ -23,6 +23,8 @@ OP_SKIP = 0xA5  # ends a pause without an event (code the profiler ignores)
 OP_NAME = 0xA8
 OP_MARK = 0xA9
 OP_UNWIND = -1  # a return that can't be disabled (local to this module)
+OP_THROW = -2  # a resume that can't be disabled (local to this module)
+EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
 MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
 MARK_START = 20
@@ -44,6 +46,7 @@ ids = {}  # id(code) -> code id (0: not followed); see register_code
 ids_get = ids.get
 alive = {}  # id(code) -> code, for the codes in ids: an id is never reused while here
 tool_id = [0]
+importing = [0]  # depth of library module bodies running (imports in progress)
 user_codes = set()
 user_ids = set()  # their id()s: hashing a code object walks all of it
 modules = {}
@@ -135,29 +138,59 @@ def slow(op, code, number):
     if type(code) is not code_type or type(number) is not int:
         advise(PROFILE_FD, 0, 0, OP_SKIP)
         return None
-    cid = register(code)
-    if not cid:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return None if op == OP_UNWIND else DISABLE  # PY_UNWIND can't be disabled
     if op == OP_START:
         # Code starting for the first time was instrumented for the events just
         # before this callback, at a cost the calibration doesn't see: the host
-        # measures instrumenting it twice more (on and off: two walks over the code,
-        # as the first instrumentation allocates and walks) and counts that as the
-        # profiler's.
+        # measures instrumenting a copy of it and counts that as the profiler's.
         copy = code.replace()
         advise(PROFILE_FD, 0, MARK_MEASURE, OP_MARK)
         monitoring.set_local_events(tool_id[0], copy, events.PY_START)
         advise(PROFILE_FD, 0, MARK_MEASURED, OP_MARK)
         del copy
+    # An import runs the imported module's body: it is followed as one call of that
+    # module, and code first seen inside it (the module's own set-up, and modules
+    # it imports) is collapsed into it: its events are turned off for good, so an
+    # import costs a few host calls per new function rather than one per call.
+    body = (
+        code.co_name == "<module>" and id(code) not in user_ids and code.co_filename not in own
+    )
+    if body and op == OP_START:
+        importing[0] += 1
+        if importing[0] > 1:
+            advise(PROFILE_FD, 0, 0, OP_SKIP)
+            return None
+    elif body and importing[0] and (op == OP_RETURN or op == OP_UNWIND):
+        importing[0] -= 1
+        if importing[0]:
+            advise(PROFILE_FD, 0, 0, OP_SKIP)
+            return None
+    elif importing[0] and code.co_filename not in own:
+        if code.co_flags & CO_NEWLOCALS:
+            ids[id(code)], alive[id(code)] = 0, code
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None if op < 0 else DISABLE
+    cid = register(code)
+    if not cid:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None if op < 0 else DISABLE  # PY_UNWIND and PY_THROW can't be disabled
     try:
         if op == OP_LINE:
             advise(PROFILE_FD, cid, number, OP_LINE)
         else:
-            advise(PROFILE_FD, cid, 0, OP_RETURN if op == OP_UNWIND else op)
+            advise(PROFILE_FD, cid, 0, EVENT_OF.get(op, op))
     except OSError:
         return stopped()
     return None
+
+
+def ignored():
+    # Code not followed: this event's cost is the profiler's all the same, and it
+    # is the last from this place (DISABLE).
+    try:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+    except OSError:
+        return stopped()
+    return DISABLE
 
 
 def stopped():
@@ -188,7 +221,7 @@ def on_start(code, offset):
     if cid is None:
         return slow(OP_START, code, offset)
     if not cid:
-        return DISABLE
+        return ignored()
     try:
         advise(PROFILE_FD, cid, 0, OP_START)
     except OSError:
@@ -200,7 +233,7 @@ def on_resume(code, offset):
     if cid is None:
         return slow(OP_RESUME, code, offset)
     if not cid:
-        return DISABLE
+        return ignored()
     try:
         advise(PROFILE_FD, cid, 0, OP_RESUME)
     except OSError:
@@ -208,7 +241,15 @@ def on_resume(code, offset):
 
 
 def on_throw(code, offset, exc):
-    return on_resume(code, offset)
+    # Like on_resume, but PY_THROW can't be disabled: never DISABLE.
+    cid = ids_get(id(code))
+    if cid is None:
+        slow(OP_THROW, code, offset)
+    elif cid:
+        try:
+            advise(PROFILE_FD, cid, 0, OP_RESUME)
+        except OSError:
+            stopped()
 
 
 def on_return(code, offset, value):
@@ -216,7 +257,7 @@ def on_return(code, offset, value):
     if cid is None:
         return slow(OP_RETURN, code, offset)
     if not cid:
-        return DISABLE
+        return ignored()
     try:
         advise(PROFILE_FD, cid, 0, OP_RETURN)
     except OSError:
@@ -357,4 +398,5 @@ def profile(code, user_globals, settle):
         user_codes.clear()
         user_ids.clear()
         next_id[0] = 1
+        importing[0] = 0
         mark(MARK_END)  # the host gives back the clean-up since MARK_STOP
