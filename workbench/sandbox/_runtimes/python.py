@@ -36,7 +36,7 @@ from .._instance import (
     TurnRequest,
 )
 from .._profile import MARK_BEGIN, OP_MARK
-from .._resources import data_path, driver_source
+from .._resources import data_path, driver_source, profiler_source
 from .._result import RuntimeType, TrapKind
 from .._vendor import STDLIB_DRIVER_CODE, STDLIB_GUEST_PATH, STDLIB_STARTUP_ZIP
 
@@ -63,18 +63,6 @@ def introspect_source() -> str:
         path = data_path("wasm") / "guest" / "python" / "introspect.py"
         _introspect_source = path.read_text("utf-8")
     return _introspect_source
-
-
-_profiler_source: str | None = None
-
-
-def profiler_source() -> str:
-    """The guest half of the fuel profiler (``profiler.py``), sent with profiled turns."""
-    global _profiler_source
-    if _profiler_source is None:
-        path = data_path("wasm") / "guest" / "python" / "profiler.py"
-        _profiler_source = path.read_text("utf-8")
-    return _profiler_source
 
 
 def _context_fuel(caller: wasmtime.Caller) -> int:
