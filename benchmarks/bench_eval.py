@@ -3,15 +3,23 @@
 Run (from the repo root, in our venv, with the ``bench`` extra; ``--ray`` also
 needs the ``ray`` extra)::
 
-    python benchmarks/bench_eval.py [--sections humaneval,rate] [--samples N]
-                                    [--ray] [--fuel N] [--json out.json]
+    python benchmarks/bench_eval.py [--sections hello,humaneval,rate] [--samples N]
+                                    [--ray] [--fuel N] [--images off,on]
+                                    [--hello-runs N] [--json out.json]
 
 Sections:
+
+- ``hello``: fresh ``print('hello')`` with no warm pool (every run starts its
+  instance on demand): p50/p90 wall time, CPU per run, start-up and run fuel.
 
 - ``humaneval``: the 164 canonical solutions as samples of the 164 problems,
   each fresh, end to end through ``evaluate()`` (worker start-up included): one
   worker, then every core with threads, then every core with processes. Target
   (issue 15): <= 2.5 s on all cores of the 2-core machine.
+
+``--images`` (default ``off,on``) runs ``hello`` and ``humaneval`` with
+interpreter images off, then on (``WASM_WORKBENCH_IMAGES``, see
+``workbench/sandbox/_image.py``), in the same command, for a before/after.
 - ``rate``: ``--samples`` samples (default 10,000): the canonical solutions
   repeated round-robin, each made distinct by a trailing comment, run locally
   on every core (threads) and, with ``--ray``, on a local Ray instance with as
@@ -30,6 +38,7 @@ import importlib.metadata
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -93,6 +102,46 @@ def timed(
     return row
 
 
+def set_images(mode: str) -> None:
+    """Interpreter images on or off for what starts next (worker processes inherit it)."""
+    os.environ["WASM_WORKBENCH_IMAGES"] = "1" if mode == "on" else "0"
+
+
+def hello_row(mode: str, runs: int) -> dict[str, Any]:
+    """Fresh ``print('hello')``: each run starts its instance on demand (no warm pool).
+
+    What a fresh execution costs when nothing was started ahead: with images off
+    that is CPython's start-up, with images on a copy of the image (the first
+    run of the shape takes the image and is left out of the median).
+    """
+    from workbench.sandbox import create_sandbox
+
+    set_images(mode)
+    log(f"hello, images {mode}: {runs} runs ...")
+    walls: list[float] = []
+    cpus: list[float] = []
+    with create_sandbox("python", warm=False) as sandbox:
+        first = sandbox.execute("print('hello')")
+        for _ in range(runs):
+            cpu0 = cpu_seconds()
+            began = time.perf_counter()
+            result = sandbox.execute("print('hello')")
+            walls.append(time.perf_counter() - began)
+            cpus.append(cpu_seconds() - cpu0)
+            assert result.stdout == "hello\n", result.stderr
+    return {
+        "images": mode,
+        "runs": runs,
+        "p50_ms": 1000 * statistics.median(walls),
+        "p90_ms": 1000 * statistics.quantiles(walls, n=10)[-1],
+        "cpu_ms": 1000 * statistics.median(cpus),
+        "startup_ms": result.startup_ms,
+        "startup_fuel": result.startup_fuel,
+        "first_startup_fuel": first.startup_fuel,
+        "fuel": result.fuel_consumed,
+    }
+
+
 def varied_samples(problems: list[dict[str, Any]], count: int) -> list[dict[str, str]]:
     return [
         {
@@ -111,38 +160,52 @@ def main() -> None:
     parser.add_argument(
         "--fuel", type=int, default=10_000_000_000, help="fuel budget (HumanEval/75 needs ~7.7 B)"
     )
+    parser.add_argument(
+        "--images",
+        default="off,on",
+        help="interpreter images for the humaneval and hello sections: off, on or off,on "
+        "(both, in that order, in the same command)",
+    )
+    parser.add_argument("--hello-runs", type=int, default=60, help="runs for 'hello'")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    image_modes = [m.strip() for m in args.images.split(",") if m.strip()]
     sections = set(args.sections.split(","))
     problems = load_humaneval()
     cores = os.cpu_count() or 1
     policy = ExecutionPolicy(fuel_budget=args.fuel)
     results: dict[str, Any] = {"machine": machine_info(), "loadavg_start": loadavg(), "rows": []}
     canonical = [{"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in problems]
+    if "hello" in sections:
+        results["hello"] = [hello_row(mode, args.hello_runs) for mode in image_modes]
     if "humaneval" in sections:
-        results["rows"].append(
-            timed("HumanEval 164, 1 worker", problems, canonical, policy, workers=1)
-        )
-        results["rows"].append(
-            timed(
-                f"HumanEval 164, {cores} threads",
-                problems,
-                canonical,
-                policy,
-                workers=cores,
-                executor="thread",
+        for mode in image_modes:
+            set_images(mode)
+            suffix = f", images {mode}" if len(image_modes) > 1 else ""
+            results["rows"].append(
+                timed(f"HumanEval 164, 1 worker{suffix}", problems, canonical, policy, workers=1)
             )
-        )
-        results["rows"].append(
-            timed(
-                f"HumanEval 164, {cores} processes",
-                problems,
-                canonical,
-                policy,
-                workers=cores,
-                executor="process",
+            results["rows"].append(
+                timed(
+                    f"HumanEval 164, {cores} threads{suffix}",
+                    problems,
+                    canonical,
+                    policy,
+                    workers=cores,
+                    executor="thread",
+                )
             )
-        )
+            results["rows"].append(
+                timed(
+                    f"HumanEval 164, {cores} processes{suffix}",
+                    problems,
+                    canonical,
+                    policy,
+                    workers=cores,
+                    executor="process",
+                )
+            )
+        set_images("on")
     if "rate" in sections:
         samples = varied_samples(problems, args.samples)
         results["rows"].append(
@@ -182,6 +245,33 @@ def report(results: dict[str, Any], cores: int) -> None:
     print("# bench_eval results\n")
     print_machine_info(results["machine"])
     print(f"Load average at start / end: {results['loadavg_start']} / {results['loadavg_end']}\n")
+    if results.get("hello"):
+        print(
+            md_table(
+                [
+                    "fresh hello (no warm pool)",
+                    "p50",
+                    "p90",
+                    "CPU / run (median)",
+                    "start-up (last run)",
+                    "start-up fuel (reported)",
+                    "fuel of the run",
+                ],
+                [
+                    [
+                        f"images {h['images']} ({h['runs']} runs)",
+                        f"{h['p50_ms']:.1f} ms",
+                        f"{h['p90_ms']:.1f} ms",
+                        f"{h['cpu_ms']:.1f} ms",
+                        f"{h['startup_ms']:.1f} ms",
+                        f"{h['startup_fuel'] / 1e6:.0f} M",
+                        f"{h['fuel'] / 1e6:.2f} M",
+                    ]
+                    for h in results["hello"]
+                ],
+            )
+        )
+        print()
     rows = []
     for r in results["rows"]:
         rate = r["samples"] / r["wall_s"]

@@ -522,10 +522,14 @@ def test_closing_instances_never_changes_another_runs_outcome(
 
 
 def test_closing_a_parked_python_instance_ends_with_a_guest_exit(
-    engine: SandboxEngine, workspace_root: Path
+    engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from workbench.sandbox._instance import InstanceShape
     from workbench.sandbox._runtimes import new_instance
+
+    # An interpreter started the ordinary way, parked in the driver (a copy of an
+    # interpreter image closed before its turn never ran: see test_image).
+    monkeypatch.setenv("WASM_WORKBENCH_IMAGES", "0")
 
     workspace = workspace_root / "w"
     workspace.mkdir()

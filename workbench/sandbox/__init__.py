@@ -64,7 +64,7 @@ from ._extract import (
     runtime_for_path,
     scientific_imports,
 )
-from ._fuel import analyze_fuel
+from ._fuel import Calibration, analyze_fuel, calibrate_budget
 from ._guidance import analyze_error
 from ._history import RunHistory, RunRecord, outcome_words
 from ._ids import new_session_id, validate_session_id
@@ -119,6 +119,7 @@ from ._vendor import (
 
 __all__ = [
     "BatchEvaluation",
+    "Calibration",
     "CodeBlock",
     "CodeChoice",
     "CompileProgress",
@@ -178,6 +179,7 @@ __all__ = [
     "assemble_program",
     "auto_runtime",
     "cache_dir",
+    "calibrate_budget",
     "check_platform",
     "choose_code",
     "config_dir",

@@ -42,6 +42,7 @@ import platformdirs
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from . import _wasmedit as wasmedit
 from ._atomic import atomic_write
 from ._errors import RuntimeNotAvailableError, UnsupportedPlatformError
 from ._filelock import FileLock
@@ -184,6 +185,9 @@ class RuntimeSpec:
     profile: EngineProfile = EngineProfile()
     #: Other files of the distribution the runtime needs, by name (``stdlib``).
     data: tuple[DataFile, ...] = ()
+    #: Compile a copy that exports the shadow stack pointer and the function
+    #: table, so instances can start from an interpreter image (see _image).
+    image: bool = False
 
     def locate(self) -> Path:
         """The binary's path on this machine (the override, or inside its distribution).
@@ -268,6 +272,35 @@ class RuntimeSpec:
         return path
 
 
+#: Bump when :func:`image_ready` changes what it adds: the cache key includes it.
+IMAGE_EXPORTS_VERSION = 1
+
+
+def image_ready(data: bytes) -> bytes:
+    """``data`` with its shadow stack pointer and function table exported (see _image).
+
+    Only a module with exactly one global (a C toolchain's ``__stack_pointer``)
+    and one table, neither exported, is changed; any other comes back as it is
+    and its instances start the ordinary way.
+    """
+    try:
+        present = {(kind, index) for kind, index in wasmedit.exports(data).values()}
+        if wasmedit.global_count(data) != 1 or wasmedit.table_count(data) != 1:
+            return data
+        if present & {(wasmedit.EXPORT_GLOBAL, 0), (wasmedit.EXPORT_TABLE, 0)}:
+            return data
+        return wasmedit.add_exports(
+            data,
+            {
+                wasmedit.STACK_POINTER_EXPORT: (wasmedit.EXPORT_GLOBAL, 0),
+                wasmedit.TABLE_EXPORT: (wasmedit.EXPORT_TABLE, 0),
+            },
+        )
+    except wasmedit.WasmFormatError as exc:
+        log.warning("not adding the image exports: %s", exc)
+        return data
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     with path.open("rb") as fh:
@@ -324,6 +357,7 @@ def load_runtime_specs(user_config: Path | None = None) -> dict[RuntimeType, Run
                 DataFile(name, item["file"], item["sha256"], int(item["size"]))
                 for name, item in entry.get("data", {}).items()
             ),
+            image=bool(entry.get("image", False)),
         )
     return specs
 
@@ -413,6 +447,7 @@ class SandboxEngine:
         self.specs = load_runtime_specs()
         self._modules: dict[RuntimeType, wasmtime.Module] = {}
         self._trampolines: dict[int, wasmtime.Module] = {}
+        self._image_ready: dict[int, bool] = {}
         self._linkers: dict[int, wasmtime.Linker] = {}
         #: wasmtime-py keeps host callbacks in process-global slabs that are not
         #: thread-safe: hold this lock around anything that allocates or frees one
@@ -437,6 +472,8 @@ class SandboxEngine:
     def cache_key(self, spec: RuntimeSpec) -> str:
         """Cache key for a runtime: binary hash + wasmtime version + engine config."""
         material = f"{spec.sha256};{engine_fingerprint(spec.profile)}"
+        if spec.image:
+            material += f";image-exports={IMAGE_EXPORTS_VERSION}"
         return hashlib.sha256(material.encode()).hexdigest()[:32]
 
     def engine_for(self, runtime: RuntimeType) -> wasmtime.Engine:
@@ -538,6 +575,16 @@ class SandboxEngine:
                 base.define_wasi()
         return found, base
 
+    def image_ready(self, module: wasmtime.Module) -> bool:
+        """Whether ``module`` exports what interpreter images need (see _image)."""
+        key = id(module)
+        found = self._image_ready.get(key)
+        if found is None:
+            names = {item.name for item in module.exports}
+            found = {wasmedit.STACK_POINTER_EXPORT, wasmedit.TABLE_EXPORT} <= names
+            self._image_ready[key] = found
+        return found
+
     def is_ready(self, runtime: RuntimeType) -> bool:
         """Whether the module is loaded in this process (no compile or load pending)."""
         return runtime in self._modules
@@ -618,7 +665,10 @@ class SandboxEngine:
             f"({path.stat().st_size / 1e6:.0f} MB of WebAssembly); later starts load it "
             "from cache",
         )
-        module = wasmtime.Module.from_file(engine, str(path))
+        if spec.image:
+            module = wasmtime.Module(engine, image_ready(path.read_bytes()))
+        else:
+            module = wasmtime.Module.from_file(engine, str(path))
         report("saving", "Saving the compiled runtime to the cache")
         try:
             self._store_cached(module, prefix)

@@ -29,7 +29,16 @@ from ._policy import _bounds, format_fuel
 from ._profile import FuelProfile, ProfileLine
 from ._result import FuelAnalysis, FuelStatus
 
-__all__ = ["MIN_SUGGESTED_BUDGET", "Hotspot", "analyze_fuel", "find_hotspot", "nice_ceil"]
+__all__ = [
+    "MIN_SUGGESTED_BUDGET",
+    "Calibration",
+    "Hotspot",
+    "analyze_fuel",
+    "calibrate_budget",
+    "dominant_line",
+    "find_hotspot",
+    "nice_ceil",
+]
 
 #: The smallest budget ever suggested (a fresh Python run alone costs more).
 MIN_SUGGESTED_BUDGET = 10_000_000
@@ -95,6 +104,7 @@ def analyze_fuel(
         hotspot = find_hotspot(profile, budget)
         if hotspot is not None:
             recommendation = f"{recommendation} {hotspot.sentence} {hotspot.fix}"
+    dominant = dominant_line(profile) if profile is not None else None
     return FuelAnalysis(
         status=status,
         utilization_percent=round(utilization, 2),
@@ -104,6 +114,77 @@ def analyze_fuel(
         recommendation=recommendation,
         hot_line=hotspot.line.line if hotspot else None,
         hot_line_percent=hotspot.percent if hotspot else None,
+        dominant_line=dominant[0].line if dominant else None,
+        dominant_line_percent=dominant[1] if dominant else None,
+        dominant_line_sentence=dominant[2] if dominant else "",
+    )
+
+
+def dominant_line(profile: FuelProfile) -> tuple[ProfileLine, float, str] | None:
+    """The line that spent the most fuel itself, its share of the profiled fuel, in words."""
+    if not profile.lines:
+        return None
+    top = max(profile.lines, key=lambda item: (item.self_fuel, -item.line))
+    profiled = profile.total_fuel - profile.unprofiled_fuel
+    if top.self_fuel <= 0 or profiled <= 0:
+        return None
+    percent = round(100.0 * top.self_fuel / profiled, 1)
+    text = top.text if len(top.text) <= 60 else top.text[:57] + "..."
+    where = f"Line {top.line}" + (f", `{text}`," if text else "")
+    runs = "once" if top.hits == 1 else f"{top.hits:,} times"
+    return top, percent, f"{where} spent {_percent(percent)} of the fuel (it ran {runs})."
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fuel budget measured from one run (see :func:`calibrate_budget`)."""
+
+    budget: int  # the budget to set
+    fuel_used: int  # what the measuring run used
+    dominant_line: int | None  # with a profile: the line that spent the most
+    message: str  # one or two sentences for a status bar or a log
+
+
+def calibrate_budget(
+    fuel_used: int,
+    margin: float,
+    *,
+    profile: FuelProfile | None = None,
+    min_budget: int = MIN_SUGGESTED_BUDGET,
+) -> Calibration:
+    """The budget a measuring run suggests: what it used plus ``margin``, rounded up.
+
+    Parameters
+    ----------
+    fuel_used
+        The measuring run's ``fuel_consumed`` (run it with a generous budget).
+    margin
+        Head-room as a fraction (0.5 is 50 %).
+    profile
+        The run's fuel profile, if it was profiled: the message then names the
+        line that dominates, so a budget isn't raised for one loop that should change.
+    min_budget
+        The smallest budget returned.
+
+    Usage::
+
+        result = sandbox.execute(code, policy=generous, profile=True)
+        calibrate_budget(result.fuel_consumed, 0.5, profile=result.profile).budget
+    """
+    used = max(0, fuel_used)
+    budget = min(_max_budget(), max(min_budget, nice_ceil(int(used * (1 + max(0.0, margin))))))
+    message = (
+        f"Calibrated: the code used {_words(used)}; fuel budget {_words(budget)} "
+        f"({round(100 * max(0.0, margin))} % margin)."
+    )
+    dominant = dominant_line(profile) if profile is not None else None
+    if dominant is not None:
+        message = f"{message} {dominant[2]}"
+    return Calibration(
+        budget=budget,
+        fuel_used=used,
+        dominant_line=dominant[0].line if dominant else None,
+        message=message,
     )
 
 
@@ -135,11 +216,21 @@ def find_hotspot(profile: FuelProfile, fuel_budget: int) -> Hotspot | None:
     top = max(profile.lines, key=lambda item: (item.self_fuel, -item.line))
     if top.self_fuel <= 0:
         return None
-    percent = round(100.0 * top.self_fuel / fuel_budget, 1)
     text = top.text if len(top.text) <= 60 else top.text[:57] + "..."
     where = f"Line {top.line}" + (f", `{text}`," if text else "")
     runs = "once" if top.hits == 1 else f"{top.hits:,} times"
-    sentence = f"{where} used {_percent(percent)} of the budget (it ran {runs})."
+    profiled = profile.total_fuel - profile.unprofiled_fuel
+    if profile.unprofiled_fuel and profiled > 0:
+        # Profiling stopped part-way (its allowance ran out): the share of what
+        # was profiled is the best estimate of the share of the run.
+        percent = round(100.0 * top.self_fuel / profiled, 1)
+        sentence = (
+            f"{where} used {_percent(percent)} of the fuel while the run was profiled "
+            f"(it ran {runs} before profiling stopped)."
+        )
+    else:
+        percent = round(100.0 * top.self_fuel / fuel_budget, 1)
+        sentence = f"{where} used {_percent(percent)} of the budget (it ran {runs})."
     if percent >= HOT_SHARE and top.hits >= HOT_LOOP_HITS:
         per_run = _words(top.self_fuel // top.hits)
         fix = (

@@ -22,6 +22,12 @@ slot, so with several instances running another thread could receive it (and
 lose its own exit code or trap). To stop a guest, a host call returns and lets
 the store's epoch-deadline callback trap it (a wasmtime error, no Python
 exception involved); a parked Python driver is asked to exit instead.
+``clock_time_get``
+    Only for a module ready for interpreter images (see :mod:`._image`): where
+    the Python driver parks before its first request. CPython reads clocks with
+    its lock held (``sched_yield`` and most other calls release it), so an image
+    taken inside this call resumes by calling Python directly. Otherwise it
+    forwards; other modules keep wasmtime's own, which costs no host call.
 ``fd_advise``
     The fuel profiler's channel: on standard input with an advice code no real
     call uses (:data:`._profile.PROFILE_OPS` and up) the guest profiler names an
@@ -77,6 +83,7 @@ from wasmtime._func import Caller
 from ._guest_output import Reader, memory_reader
 from ._links import LinkGuard
 from ._profile import PROFILE_FD, PROFILE_OPS
+from ._wasmedit import STACK_POINTER_EXPORT
 
 __all__ = [
     "SHADOWED",
@@ -126,6 +133,7 @@ SHADOWED = (
     "path_rename",
     "fd_renumber",
     "fd_advise",
+    "clock_time_get",
 )
 
 
@@ -154,6 +162,9 @@ class HostState(Protocol):
 
     def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
         """Handle a guest profiler call; None when no profile is being recorded."""
+
+    def on_clock(self, caller: wasmtime.Caller) -> None:
+        """The guest reads a clock (the Python driver may park here, see _image)."""
 
     def write_output(self, fd: int, data: bytes, address: int, read: Reader) -> bool:
         """Take what the guest wrote to fd 1 (stdout) or 2 (stderr).
@@ -336,6 +347,16 @@ def _fd_advise(caller: wasmtime.Caller, fd: int, offset: int, length: int, advic
         return EBADF
     forwarded: int = state.originals["fd_advise"](caller, fd, offset, length, advice)
     return forwarded
+
+
+# ---- clock_time_get (where the Python driver parks before its first request)
+
+
+def _clock_time_get(caller: wasmtime.Caller, clock_id: int, precision: int, result: int) -> int:
+    state = current_state()
+    state.on_clock(caller)
+    errno: int = state.originals["clock_time_get"](caller, clock_id, precision, result)
+    return errno
 
 
 # ---- standard input
@@ -582,12 +603,9 @@ def _entry_call(name: str) -> Callable[..., int]:
     return call
 
 
-#: Shadowed imports that forward to wasmtime's implementation through the trampoline.
-#: ``clock_time_get`` is not shadowed; ``poll_oneoff`` calls it to read the guest's clock.
-FORWARDED = (
-    *(name for name in SHADOWED if name not in ("poll_oneoff", "sched_yield")),
-    "clock_time_get",
-)
+#: Shadowed imports that forward to wasmtime's implementation through the trampoline
+#: (``poll_oneoff`` also calls ``clock_time_get`` there to read the guest's clock).
+FORWARDED = tuple(name for name in SHADOWED if name not in ("poll_oneoff", "sched_yield"))
 
 
 def trampoline_wat(module: wasmtime.Module) -> str:
@@ -679,9 +697,14 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         "path_link": _path_link,
         "path_rename": _path_rename,
         "fd_advise": _fd_advise,
+        "clock_time_get": _clock_time_get,
     }
     del i32, i64
     linker.allow_shadowing = True
+    # The park for interpreter images costs a host call per clock read: only
+    # for modules made ready for images (they export their stack pointer).
+    if not any(item.name == STACK_POINTER_EXPORT for item in module.exports):
+        del impls["clock_time_get"]
     for imp in module.imports:
         if imp.module != WASI or imp.name not in impls:
             continue

@@ -49,7 +49,13 @@ from ._guest_output import (
 )
 from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._links import LinkGuard
-from ._profile import JS_PROFILE_NOTE, FuelProfile, ProfileRecorder, unavailable_profile
+from ._profile import (
+    JS_PROFILE_NOTE,
+    SCI_PROFILE_NOTE,
+    FuelProfile,
+    ProfileRecorder,
+    unavailable_profile,
+)
 from ._resources import data_path
 from ._result import Figure, RuntimeType, TrapKind
 from ._workspace import scan
@@ -520,6 +526,9 @@ class Instance:
         self._stdout_position += POSITION_STEP
         return self._stdout_position
 
+    def on_clock(self, caller: wasmtime.Caller) -> None:
+        return None  # only the Python driver parks here (see _image)
+
     def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
         recorder = self._profiler
         if recorder is None:
@@ -873,7 +882,8 @@ class Instance:
             profile = self._profiler.finish(fuel_left, fuel_consumed, self.runtime)
             self._profiler = None
         elif request.profile:
-            profile = unavailable_profile(self.runtime, fuel_consumed, JS_PROFILE_NOTE)
+            note = JS_PROFILE_NOTE if self.runtime is RuntimeType.JAVASCRIPT else SCI_PROFILE_NOTE
+            profile = unavailable_profile(self.runtime, fuel_consumed, note)
         outcome = TurnOutcome(
             exit_code=exit_code,
             trap_kind=trap_kind,

@@ -4,7 +4,10 @@ A fresh CPython costs ~45 ms and ~140 M fuel to start, QuickJS ~2 ms. The pool
 keeps a few instances per :class:`~._instance.InstanceShape` started ahead of
 time and starts a replacement in the background each time one is taken. Every
 execution still gets an instance no earlier code has touched; start-up fuel is
-reported apart and never charged to the user's budget.
+reported apart and never charged to the user's budget. With interpreter images
+(:mod:`._image`) a CPython instance is a copy made in a few milliseconds and no
+fuel, once its shape has an image; the pool still starts them ahead, so no run
+waits even that long.
 
 Background start-ups share :attr:`SandboxEngine.startup_slots`, so refills can't
 swamp the machine; a start-up the user is waiting for doesn't queue behind them.

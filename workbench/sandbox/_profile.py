@@ -11,12 +11,21 @@ keeps the call stack. The guest never reports a number of fuel, so it can't
 forge one; the worst it can do is name the wrong line.
 
 The profiler's own work is not charged to the code. Before the user's code
-runs, the guest runs a calibration (straight-line code and calls with events on
-and off); the host derives the fuel one event costs and, at every event,
-removes it from the reading and gives it back to the store (never more than was
-spent since the previous event, so no event can earn fuel). The profile's
-``overhead_per_event`` and ``total_fuel`` against ``run_fuel`` say how close
-that came. Fuel is deterministic, so two profiles of the same code are equal.
+runs, the guest runs a calibration (the same code with events off and on, for
+line events and for call/return events); the host derives what one event of
+code seen before costs and, at every such event, gives that back to the store
+(never more than was spent since the previous event). Code seen for the first
+time is registered between a pause and its event: that window, and what
+instrumenting the new code cost the interpreter (measured on a copy inside the
+window), is given back whole. The profile's ``event_cost_line``,
+``event_cost_call`` and ``overhead_fuel`` say what was removed.
+
+The host owns these refunds: guest code can reach the profiler's functions and
+call the channel itself, so everything given back during a run is bounded by
+the turn's budget (:data:`REFUND_FACTOR`); past it the host answers ECANCELED,
+the guest turns its events off and the rest runs unprofiled. The set-up before
+the user's code runs on a fixed tank of its own (:data:`SETUP_FUEL`). Fuel is
+deterministic, so two profiles of the same code are equal.
 
 Everything is size-capped (:data:`MAX_CODES`, :data:`MAX_LINES`,
 :data:`MAX_DEPTH`, :data:`MAX_STACKS`); a run that traps mid-way still returns
@@ -46,6 +55,7 @@ __all__ = [
     "MAX_STACKS",
     "PROFILE_FD",
     "PROFILE_OPS",
+    "SCI_PROFILE_NOTE",
     "FuelProfile",
     "ProfileFunction",
     "ProfileLine",
@@ -70,27 +80,51 @@ MAX_DEPTH = 4096
 MAX_STACKS = 20_000
 #: Bytes of name the guest may register per code object.
 MAX_NAME_BYTES = 600
-#: Fuel one event may cost at most; calibration above this is clamped, so a
-#: tampered calibration can't make events refund more than this.
+#: Fuel one event may cost at most; calibration above this is clamped.
 MAX_EVENT_OVERHEAD = 200_000
 
-#: Fuel for the profiler's set-up and calibration, apart from the budget.
-SETUP_FUEL = 2_000_000_000
+#: What instrumenting one new code object may be counted as at most.
+MAX_INSTRUMENT_COST = 2_000_000
 
-#: The profiler gives back at most this many times the turn's budget: honest
-#: profiling costs ~10-50x the code it watches (see BENCHMARKS.md); a guest that
-#: tampers with the profiler can't stretch its fuel past this bound.
-REFUND_FACTOR = 64
+#: Fuel for the profiler's set-up and calibration, apart from the budget: a tank
+#: of its own, given before the user's code starts and taken back after (the
+#: first profiled turn of an interpreter needs ~60-70 M).
+SETUP_FUEL = 250_000_000
 
-#: What a JavaScript profile says instead of detail.
+#: The profiler's own fuel given back during the run is at most this many times
+#: the turn's budget. The host owns that bound: whatever a guest does to the
+#: profiler (its functions are reachable from user code), a profiled run executes
+#: at most its budget plus this allowance, plus :data:`SETUP_FUEL` before it starts.
+#: When the allowance is spent, profiling stops and the rest runs unprofiled.
+REFUND_FACTOR = 1
+
+#: The errno the host answers an event with once the allowance is spent (WASI
+#: ``ECANCELED``): the guest profiler then turns its events off.
+ERRNO_STOP = 11
+
+#: What a JavaScript profile says instead of detail. QuickJS-NG has no hook at
+#: function entry or exit that the host can reach (its C API offers an interrupt
+#: handler called every ~10,000 branches, which can't say which function runs),
+#: and wrapping user functions in the prelude or rewriting the source would change
+#: what ``Function.prototype.toString``, stack traces and tail calls show. So a
+#: JavaScript profile holds the run's total only, and says so in ``unavailable``.
 JS_PROFILE_NOTE = (
-    "Per-line/function detail isn't available for JavaScript yet: "
-    "the profile holds the run's total fuel only."
+    "Per-line/function detail isn't available for JavaScript yet: QuickJS has no "
+    "function entry/exit hook the host can read fuel at, so the profile holds the "
+    "run's total fuel only."
 )
 
-# Operations (the ``advice`` argument of the guest's fd_advise call). Each guest
-# callback sends OP_PAUSE first and its event last; the fuel in between is the
-# profiler's and is given back exactly.
+#: What a python-sci profile says: its CPython 3.15 reactor runs turns through an
+#: export of its own, without the driver and the fd_advise channel the profiler uses.
+SCI_PROFILE_NOTE = (
+    "Per-line/function detail isn't available for python-sci yet: its runtime has no "
+    "channel for the profiler's events, so the profile holds the run's total fuel only."
+)
+
+# Operations (the ``advice`` argument of the guest's fd_advise call). An event for
+# code the guest has looked up before is one call (its cost is calibrated); code
+# seen for the first time is registered between OP_PAUSE and the event, a window
+# whose fuel is given back exactly.
 OP_PAUSE = 0xA0
 OP_LINE = 0xA1
 OP_START = 0xA2
@@ -102,15 +136,19 @@ OP_MARK = 0xA9
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4)
-MARK_START = 7
-MARK_STOP = 8
-MARK_END = 10
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
+MARK_START = 20
+MARK_STOP = 21
+MARK_END = 22
+# Inside a registration window: the fuel between these two is the cost of
+# instrumenting the new code, which the interpreter paid before the callback.
+MARK_MEASURE = 30
+MARK_MEASURED = 31
 
-# Calibration phases: events counted between marks 1-2 (plain code) and 3-4
-# (the same code with line events).
-_CAL_PLAIN = 1
-_CAL_WATCHED = 2
+# Calibration phases: plain code (marks 1-2) against the same code with line
+# events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
+_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4}
+_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, _CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED = 1, 2, 3, 4
 
 
 class ProfileLine(BaseModel):
@@ -163,7 +201,30 @@ class FuelProfile(BaseModel):
     overhead_fuel: int = Field(
         default=0, description="The profiler's own fuel, removed and refunded."
     )
-    overhead_per_event: int = 0
+    overhead_per_event: int = Field(
+        default=0, description="Same as ``event_cost_line`` (kept for older readers)."
+    )
+    event_cost_line: int = Field(
+        default=0, description="Calibrated fuel of one line event, removed at each."
+    )
+    event_cost_call: int = Field(
+        default=0, description="Calibrated fuel of one call or return event, removed at each."
+    )
+    setup_fuel: int = Field(
+        default=0,
+        description="The profiler's set-up and calibration (its own tank, never the budget's).",
+    )
+    unprofiled_fuel: int = Field(
+        default=0,
+        description=(
+            "Fuel run after profiling stopped (the profiler's allowance was spent); "
+            "part of outside_fuel."
+        ),
+    )
+    unavailable: list[Literal["line", "function"]] = Field(
+        default_factory=list,
+        description="Levels of detail this runtime can't give (for the UI to say so).",
+    )
     events: int = 0
     complete: bool = Field(default=True, description="False when the run trapped mid-way.")
     truncated: bool = Field(
@@ -303,6 +364,7 @@ def unavailable_profile(runtime: str, run_fuel: int, note: str) -> FuelProfile:
         note=note,
         total_fuel=run_fuel,
         run_fuel=run_fuel,
+        unavailable=["line", "function"],
     )
 
 
@@ -346,20 +408,26 @@ class ProfileRecorder:
         self.last = 0  # the store's fuel after the previous reading (refunds applied)
         self.clock = 0  # fuel attributed so far
         self.outside = 0
-        self.overhead = 0
+        self.overhead = 0  # given back during the run and its clean-up (the allowance's)
+        self.setup_overhead = 0  # given back from the set-up's own tank
         self.events = 0
         self.truncated = False
-        # The fuel an event costs outside its pause window, from the calibration.
-        self.residual = 0
-        self.paused: int | None = None  # the reading at the current callback's pause
-        self.refund_cap = REFUND_FACTOR * budget
-        self.capped = 0  # events past the refund cap
-        self.pending_refund = 0
+        # What one event of code seen before costs, from the calibration: a line
+        # event, and a call or return event.
+        self.cost_line = 0
+        self.cost_call = 0
+        self.paused: int | None = None  # the reading at the current window's pause
+        self.measuring: int | None = None  # the reading at MARK_MEASURE
+        self.measured = 0  # instrumentation cost the next event also removes
+        #: What the host gives back at most during the run (see REFUND_FACTOR).
+        self.allowance = REFUND_FACTOR * max(0, budget)
+        self.exhausted = False  # the allowance ran out: profiling stopped there
+        self.unprofiled = 0  # fuel after the allowance ran out
         self._marks: dict[int, int] = {}
         self._cal_phase = 0
         self._cal_paused: int | None = None
-        self._cal_counts = {_CAL_PLAIN: 0, _CAL_WATCHED: 0}
-        self._cal_excluded = {_CAL_PLAIN: 0, _CAL_WATCHED: 0}
+        self._cal_counts = dict.fromkeys(range(1, 5), 0)
+        self._cal_excluded = dict.fromkeys(range(1, 5), 0)
         self.names: dict[int, bytearray] = {}
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
@@ -379,12 +447,16 @@ class ProfileRecorder:
     # ---- The host call (instance thread)
 
     def on_call(self, caller: wasmtime.Caller, op: int, untrusted_a: int, untrusted_b: int) -> int:
-        """Handle one guest profiler call; returns the WASI errno (0)."""
+        """Handle one guest profiler call; returns the WASI errno.
+
+        0, or :data:`ERRNO_STOP` once the allowance for the profiler's own fuel
+        is spent (the guest then stops sending events).
+        """
         now = _fuel_left(caller)
+        if op in (OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP):
+            return self._event(caller, op, untrusted_a, untrusted_b, now)
         if op == OP_PAUSE:
             self._pause(now)
-        elif op in (OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP):
-            self._event(caller, op, untrusted_a, untrusted_b, now)
         elif op == OP_MARK:
             self._mark(caller, untrusted_b, now)
         elif op == OP_NAME:
@@ -392,48 +464,55 @@ class ProfileRecorder:
         return 0
 
     def _pause(self, now: int) -> None:
-        """A guest callback began: charge the code up to here, minus the residual cost."""
+        """A window of the profiler's own work begins (registering new code)."""
         if self.phase == "running":
             if self.paused is None:
-                spent = max(0, self.last - now)
-                refund = min(self.residual, spent)
-                self._attribute(spent - refund)
-                self.pending_refund = refund
-            self.paused = now
+                self.paused = now
         elif self.phase == "setup" and self._cal_phase:
             self._cal_paused = now
 
+    def _give_back(self, caller: wasmtime.Caller, fuel: int, now: int) -> int:
+        """Refund up to ``fuel`` within the allowance; returns the store's new level."""
+        fuel = min(fuel, self.allowance - self.overhead)
+        if fuel <= 0:
+            return now
+        self.overhead += fuel
+        _set_fuel(caller, now + fuel)
+        return now + fuel
+
     def _event(
         self, caller: wasmtime.Caller, op: int, untrusted_a: int, line: int, now: int
-    ) -> None:
+    ) -> int:
         if self.phase == "setup":
-            if self._cal_phase and self._cal_paused is not None:
-                self._cal_counts[self._cal_phase] += 1
-                self._cal_excluded[self._cal_phase] += max(0, self._cal_paused - now)
-                self._cal_paused = None
-            return
+            if self._cal_phase:
+                if self._cal_paused is not None:
+                    self._cal_excluded[self._cal_phase] += max(0, self._cal_paused - now)
+                    self._cal_paused = None
+                if op != OP_SKIP:
+                    self._cal_counts[self._cal_phase] += 1
+            return 0
         if self.phase != "running":
-            return
-        if self.paused is None:  # no pause before it (a misbehaving guest): charge it all
-            self._attribute(max(0, self.last - now))
-            self.last = now
-        else:
-            # Everything since the pause was the profiler's: give it back, and the
-            # residual cost of reaching the callback with it. Past the refund cap
-            # (a guest that patched the profiler's own functions could make the
-            # window do its work) nothing more is given back.
-            if self.overhead + self.paused - now + self.pending_refund > self.refund_cap:
-                self.paused, self.pending_refund = now, 0
-                self.capped += 1
-            restored = self.paused + self.pending_refund
-            self.overhead += restored - now
-            if restored != now:
-                _set_fuel(caller, restored)
-            self.last = restored
+            return 0
+        if self.exhausted:  # a guest that didn't stop: its events cost it fuel, nothing more
             self.paused = None
-            self.pending_refund = 0
+            return ERRNO_STOP
+        # The fuel since the previous event: the code's, and what reaching this
+        # callback cost (calibrated). A window (new code registered) is given back whole.
+        before = self.paused if self.paused is not None else now
+        window = before - now
+        spent = max(0, self.last - before)
+        cost = self.cost_line if op == OP_LINE else self.cost_call
+        cost = min(cost + min(self.measured, MAX_INSTRUMENT_COST), spent)
+        self._attribute(spent - cost)
+        self.paused = None
+        self.measuring = None
+        self.measured = 0
+        self.last = self._give_back(caller, cost + window, now)
+        if self.overhead >= self.allowance and self.last < now + cost + window:
+            self.exhausted = True
+            return ERRNO_STOP
         if op == OP_SKIP:
-            return
+            return 0
         self.events += 1
         code = untrusted_a if 0 < untrusted_a < MAX_CODES else 0
         if op == OP_LINE:
@@ -442,6 +521,7 @@ class ProfileRecorder:
             self._push(code, counted=op == OP_START)
         else:
             self._pop()
+        return 0
 
     def _mark(self, caller: wasmtime.Caller, mark: int, now: int) -> None:
         if mark == MARK_BEGIN and self.phase == "setup" and self.begin_fuel is None:
@@ -451,41 +531,59 @@ class ProfileRecorder:
             _set_fuel(caller, now + SETUP_FUEL)
         elif mark in MARK_CAL and self.phase == "setup" and mark not in self._marks:
             self._marks[mark] = now
-            self._cal_phase = {1: _CAL_PLAIN, 3: _CAL_WATCHED}.get(mark, 0)
+            self._cal_phase = _CAL_PHASES.get(mark, 0)
             self._cal_paused = None
         elif mark == MARK_START and self.phase == "setup" and self.begin_fuel is not None:
             self._calibrate()
-            # The profiler's set-up and calibration are given back in full.
-            self.overhead += max(0, self.begin_fuel + SETUP_FUEL - now)
+            # The set-up and calibration are given back in full (from their own tank).
+            self.setup_overhead += max(0, self.begin_fuel + SETUP_FUEL - now)
             _set_fuel(caller, self.begin_fuel)
-            now = self.begin_fuel
-            self.last = now
+            self.last = self.begin_fuel
             self.phase = "running"
+        elif mark == MARK_MEASURE and self.phase == "running" and self.paused is not None:
+            self.measuring = now
+        elif mark == MARK_MEASURED and self.measuring is not None:
+            self.measured += max(0, self.measuring - now)
+            self.measuring = None
         elif mark == MARK_STOP and self.phase == "running":
-            if self.paused is not None:
-                now = self.paused
-            self._attribute(max(0, self.last - now))
-            self.last = now
+            end = self.paused if self.paused is not None else now
+            self._charge_rest(end)
+            self.paused = None
             self._close_all()
             self.phase = "stopped"
             self.stop_fuel = now
         elif mark == MARK_END and self.phase == "stopped" and self.stop_fuel is not None:
-            if self.stop_fuel > now:  # the profiler's clean-up is given back too
-                self.overhead += self.stop_fuel - now
-                _set_fuel(caller, self.stop_fuel)
+            if self.stop_fuel > now:  # the profiler's clean-up, within the allowance
+                self._give_back(caller, self.stop_fuel - now, now)
             self.stop_fuel = None
 
+    def _charge_rest(self, end: int) -> None:
+        """Charge the fuel from the last event to ``end`` (the run stopped there)."""
+        rest = max(0, self.last - end)
+        if self.exhausted:
+            self.unprofiled += rest
+            self.clock += rest
+            self.outside += rest
+        else:
+            self._attribute(rest)
+        self.last = end
+
     def _calibrate(self) -> None:
-        """The residual cost of one event: watched minus plain code, pause windows removed."""
+        """What one event costs: watched minus plain code over the extra events."""
         m = self._marks
         if len(m) != len(MARK_CAL):
             return
-        extra = self._cal_counts[_CAL_WATCHED] - self._cal_counts[_CAL_PLAIN]
-        if extra <= 0:
-            return
-        plain = m[1] - m[2] - self._cal_excluded[_CAL_PLAIN]
-        watched = m[3] - m[4] - self._cal_excluded[_CAL_WATCHED]
-        self.residual = max(0, min((watched - plain) // extra, MAX_EVENT_OVERHEAD))
+
+        def per_event(plain: int, watched: int, first: int) -> int:
+            extra = self._cal_counts[watched] - self._cal_counts[plain]
+            if extra <= 0:
+                return 0
+            plain_fuel = m[first] - m[first + 1] - self._cal_excluded[plain]
+            watched_fuel = m[first + 2] - m[first + 3] - self._cal_excluded[watched]
+            return max(0, min((watched_fuel - plain_fuel) // extra, MAX_EVENT_OVERHEAD))
+
+        self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
+        self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
 
     def _name(self, code: int, chunk: int) -> None:
         if 0 < code < MAX_CODES:
@@ -584,8 +682,7 @@ class ProfileRecorder:
         """Build the profile; ``fuel_left`` is the store's fuel when the turn ended."""
         complete = self.phase == "stopped"
         if self.phase == "running":  # trapped or exited mid-way: charge the rest
-            end = self.paused if self.paused is not None else fuel_left
-            self._attribute(max(0, self.last - end))
+            self._charge_rest(self.paused if self.paused is not None else fuel_left)
             self._close_all()
             self.phase = "stopped"
         names = {code: self._decode_name(raw) for code, raw in self.names.items()}
@@ -630,9 +727,12 @@ class ProfileRecorder:
             note = "The run ended before its code finished: the profile stops there."
         if self.truncated:
             note = (note + " " if note else "") + "Size caps were reached: some detail is lumped."
-        if self.capped:
+        if self.exhausted:
             note = (note + " " if note else "") + (
-                "The profiler's own cost passed its cap; past it, it was charged to the code."
+                f"Profiling stopped after {self.events:,} events: the profiler's own cost "
+                f"reached its allowance (the budget, {self.allowance:,} instructions). "
+                f"The rest of the run ({self.unprofiled:,} instructions) ran unprofiled "
+                "and is counted outside any line."
             )
         return FuelProfile(
             runtime=str(runtime),
@@ -640,8 +740,12 @@ class ProfileRecorder:
             total_fuel=self.clock,
             run_fuel=run_fuel,
             outside_fuel=self.outside,
-            overhead_fuel=self.overhead,
-            overhead_per_event=self.residual,
+            overhead_fuel=self.overhead + self.setup_overhead,
+            overhead_per_event=self.cost_line,
+            event_cost_line=self.cost_line,
+            event_cost_call=self.cost_call,
+            setup_fuel=self.setup_overhead,
+            unprofiled_fuel=self.unprofiled,
             events=self.events,
             complete=complete,
             truncated=self.truncated,

@@ -13,7 +13,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["bundle_root", "data_path", "driver_source", "program_command"]
+__all__ = ["bundle_root", "data_path", "driver_source", "profiler_source", "program_command"]
 
 _KNOWN = ("wasm", "policies", "resources", "vendor")
 
@@ -85,3 +85,15 @@ def driver_source() -> str:
     if _driver_source is None:
         _driver_source = (data_path("wasm") / "guest" / "python" / "driver.py").read_text("utf-8")
     return _driver_source
+
+
+_profiler_source: str | None = None
+
+
+def profiler_source() -> str:
+    """The guest half of the fuel profiler, ``wasm/guest/python/profiler.py`` (read once)."""
+    global _profiler_source
+    if _profiler_source is None:
+        path = data_path("wasm") / "guest" / "python" / "profiler.py"
+        _profiler_source = path.read_text("utf-8")
+    return _profiler_source

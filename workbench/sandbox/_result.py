@@ -152,6 +152,12 @@ class FuelAnalysis(BaseModel):
     #: itself, and its share of the budget (percent).
     hot_line: int | None = None
     hot_line_percent: float | None = None
+    #: With a fuel profile: the line that dominates the run whatever its status
+    #: (what Calibrate reports), its share of the fuel the run used (percent), and
+    #: a sentence naming it ("Line 4, `x += f(i)`, spent 81% of the fuel ...").
+    dominant_line: int | None = None
+    dominant_line_percent: float | None = None
+    dominant_line_sentence: str = ""
 
 
 class SandboxResult(BaseModel):

@@ -246,8 +246,11 @@ class Sandbox:
             shape = self._shape(policy)
             if profile:
                 # Its own interpreter, with a fixed hash seed: the same code then
-                # spends the same fuel, and two profiles of it are equal.
-                instance = new_instance(self.engine, profiled_shape(shape))
+                # spends the same fuel, and two profiles of it are equal. A warm
+                # sandbox keeps one started after the first profiled run.
+                shape = profiled_shape(shape)
+            if profile and not self.warm:
+                instance = new_instance(self.engine, shape)
             elif self.warm:
                 instance = self.pool.acquire(shape)
             else:
@@ -286,7 +289,7 @@ class Sandbox:
             self._fuel += result.fuel_consumed
             # Refill last: a start-up begun earlier would compete with this
             # caller's own work for the CPU (two cores here).
-            if self.warm and not self._closed and not profile:
+            if self.warm and not self._closed:
                 self.pool.refill_later(shape)
             return result
 

@@ -54,7 +54,7 @@ import wasmtime
 
 from ._engine import EPOCH_TICK_SECONDS, cache_dir, get_engine, load_runtime_specs, sha256_file
 from ._errors import PackageError
-from ._resources import data_path, driver_source
+from ._resources import data_path, driver_source, profiler_source
 from ._result import RuntimeType
 from ._wheels import (
     check_pure_wheel,
@@ -71,6 +71,7 @@ __all__ = [
     "BUNDLE_GUEST_PATH",
     "STDLIB_DRIVER_CODE",
     "STDLIB_GUEST_PATH",
+    "STDLIB_PROFILER_CODE",
     "STDLIB_STARTUP_ZIP",
     "LockedPackage",
     "VendorBundle",
@@ -100,6 +101,9 @@ STDLIB_STARTUP_MODULES = ("encodings/__init__.pyc", "encodings/aliases.pyc", "en
 #: In the unpacked stdlib: the guest driver compiled by the guest (a marshalled code
 #: object). Compiling its source was ~75 M instructions of every start-up.
 STDLIB_DRIVER_CODE = "_wb_driver.bin"
+#: In the unpacked stdlib: the guest fuel profiler compiled by the guest. Compiling
+#: its source was ~60 M instructions of every profiled run's set-up.
+STDLIB_PROFILER_CODE = "_wb_profiler.bin"
 #: Version of the unpacked stdlib's layout (part of its folder's key).
 STDLIB_FORMAT = 2
 #: Bump when the bundle's layout or build steps change: old bundles are then rebuilt.
@@ -1087,6 +1091,12 @@ with open(os.path.join(out, "_wb_driver.py"), encoding="utf-8") as f:
 with open(os.path.join(out, sys.argv[2]), "wb") as f:
     f.write(marshal.dumps(code))
 os.remove(os.path.join(out, "_wb_driver.py"))
+# The fuel profiler, compiled under the name its tracebacks and filters expect.
+with open(os.path.join(out, "_wb_profiler.py"), encoding="utf-8") as f:
+    code = compile(f.read(), "<workbench-profiler>", "exec")
+with open(os.path.join(out, sys.argv[3]), "wb") as f:
+    f.write(marshal.dumps(code))
+os.remove(os.path.join(out, "_wb_profiler.py"))
 """
 _stdlib_path: Path | None = None
 _stdlib_failed = False
@@ -1097,7 +1107,11 @@ def stdlib_key() -> str:
     """Key of the unpacked stdlib: the Python runtime's and the driver's hashes, the format."""
     runtime = load_runtime_specs()[RuntimeType.PYTHON].sha256
     driver = hashlib.sha256(driver_source().encode("utf-8")).hexdigest()
-    material = f"{runtime};format={BUNDLE_FORMAT};stdlib={STDLIB_FORMAT};driver={driver}"
+    profiler = hashlib.sha256(profiler_source().encode("utf-8")).hexdigest()
+    material = (
+        f"{runtime};format={BUNDLE_FORMAT};stdlib={STDLIB_FORMAT};driver={driver};"
+        f"profiler={profiler}"
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
@@ -1111,7 +1125,8 @@ def ensure_stdlib() -> Path:
     its own zip into a fresh folder (no user code runs); no network is needed.
     The folder also gets what halves every interpreter start-up: the guest driver
     compiled (:data:`STDLIB_DRIVER_CODE`) and the start-up modules' small zip
-    (:data:`STDLIB_STARTUP_ZIP`); the key includes the driver's hash.
+    (:data:`STDLIB_STARTUP_ZIP`), and the fuel profiler compiled
+    (:data:`STDLIB_PROFILER_CODE`); the key includes the driver's and profiler's hashes.
 
     Raises
     ------
@@ -1128,8 +1143,9 @@ def ensure_stdlib() -> Path:
     tmp.mkdir()
     try:
         (tmp / "_wb_driver.py").write_text(driver_source(), encoding="utf-8")
+        (tmp / "_wb_profiler.py").write_text(profiler_source(), encoding="utf-8")
         status, output = run_guest_python(
-            ["-I", "-S", "-c", _STDLIB_SCRIPT, "/out", STDLIB_DRIVER_CODE],
+            ["-I", "-S", "-c", _STDLIB_SCRIPT, "/out", STDLIB_DRIVER_CODE, STDLIB_PROFILER_CODE],
             [(tmp, "/out", True)],
             timeout=300.0,
         )
@@ -1137,6 +1153,7 @@ def ensure_stdlib() -> Path:
             status != 0
             or not (tmp / "os.pyc").is_file()
             or not (tmp / STDLIB_DRIVER_CODE).is_file()
+            or not (tmp / STDLIB_PROFILER_CODE).is_file()
         ):
             raise PackageError(f"Unpacking the guest's standard library failed: {output[-300:]}")
         with zipfile.ZipFile(tmp / STDLIB_STARTUP_ZIP, "w", zipfile.ZIP_STORED) as startup:

@@ -22,11 +22,18 @@ OP_RESUME = 0xA4
 OP_SKIP = 0xA5  # ends a pause without an event (code the profiler ignores)
 OP_NAME = 0xA8
 OP_MARK = 0xA9
+OP_UNWIND = -1  # a return that can't be disabled (local to this module)
+OP_THROW = -2  # a resume that can't be disabled (local to this module)
+EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
-MARK_START = 7
-MARK_STOP = 8
-MARK_END = 10
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
+MARK_START = 20
+MARK_STOP = 21
+MARK_END = 22
+MARK_MEASURE = 30
+MARK_MEASURED = 31
 MAX_CODES = 4096
+CO_NEWLOCALS = 0x2
 
 import gc
 
@@ -35,8 +42,13 @@ monitoring = sys.monitoring
 events = monitoring.events
 DISABLE = monitoring.DISABLE
 code_type = type(compile("", "<x>", "exec"))
-ids = {}
+ids = {}  # id(code) -> code id (0: not followed); see register_code
+ids_get = ids.get
+alive = {}  # id(code) -> code, for the codes in ids: an id is never reused while here
+tool_id = [0]
+importing = [0]  # depth of library module bodies running (imports in progress)
 user_codes = set()
+user_ids = set()  # their id()s: hashing a code object walks all of it
 modules = {}
 next_id = [1]
 import_machinery = {"importlib._bootstrap", "importlib._bootstrap_external", "zipimport"}
@@ -74,12 +86,17 @@ def register(code):
 
 
 def register_code(code):
-    if type(code) is not code_type:
-        return 0
+    key_id = id(code)
     if code.co_filename in own:
-        ids[code] = 0
+        ids[key_id], alive[key_id] = 0, code
         return 0
-    if code in user_codes:
+    # Only functions' code is remembered: a module or class body runs once and is
+    # freed after, and keeping it (with its constants) alive would leave the garbage
+    # collector more young objects than a plain run has, so it would collect more
+    # often. Such code is registered again at each of its (few) events.
+    user = key_id in user_ids
+    keep = code.co_flags & CO_NEWLOCALS or user
+    if user:
         kind, label, first = "u", code.co_qualname, code.co_firstlineno
         key = None
     else:
@@ -88,19 +105,23 @@ def register_code(code):
             # Thousands of small calls per import: not followed (DISABLE), so their
             # fuel stays on the line that imports; the imported module's own code
             # still shows under its name.
-            ids[code] = 0
+            if keep:
+                ids[key_id], alive[key_id] = 0, code
             return 0
         kind, first, key = "l", 0, label
         known = modules.get(key)
         if known is not None:
-            ids[code] = known
+            if keep:
+                ids[key_id], alive[key_id] = known, code
             return known
     cid = next_id[0]
     if cid >= MAX_CODES:
-        ids[code] = MAX_CODES
+        if keep:
+            ids[key_id], alive[key_id] = MAX_CODES, code
         return MAX_CODES
     next_id[0] = cid + 1
-    ids[code] = cid
+    if keep:
+        ids[key_id], alive[key_id] = cid, code
     if key is not None:
         modules[key] = cid
     data = ("%s\0%s\0%d" % (kind, label, first)).encode("utf-8", "replace")[:600]
@@ -109,78 +130,150 @@ def register_code(code):
     return cid
 
 
-def on_line(code, line):
+def slow(op, code, number):
+    # Code not looked up before: registered inside a window the host gives back.
+    # A call with made-up arguments must not run their __hash__ or __index__ inside
+    # the window: such calls end it unnamed.
     advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    # A call with made-up arguments must not run their __hash__ or __index__
-    # inside the window the host gives back.
-    if type(code) is not code_type or type(line) is not int:
-        return advise(PROFILE_FD, 0, 0, OP_SKIP)
-    cid = ids.get(code)
+    if type(code) is not code_type or type(number) is not int:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None
+    if op == OP_START:
+        # Code starting for the first time was instrumented for the events just
+        # before this callback, at a cost the calibration doesn't see: the host
+        # measures instrumenting it twice more (events on, then back: two walks
+        # over it, about what the first instrumentation cost) as the profiler's.
+        own_events = monitoring.get_local_events(tool_id[0], code)
+        advise(PROFILE_FD, 0, MARK_MEASURE, OP_MARK)
+        monitoring.set_local_events(tool_id[0], code, own_events | events.PY_START)
+        monitoring.set_local_events(tool_id[0], code, own_events)
+        advise(PROFILE_FD, 0, MARK_MEASURED, OP_MARK)
+    # An import runs the imported module's body: it is followed as one call of that
+    # module, and code first seen inside it (the module's own set-up, and modules
+    # it imports) is collapsed into it: its events are turned off for good, so an
+    # import costs a few host calls per new function rather than one per call.
+    body = (
+        code.co_name == "<module>" and id(code) not in user_ids and code.co_filename not in own
+    )
+    if body and op == OP_START:
+        importing[0] += 1
+        if importing[0] > 1:
+            advise(PROFILE_FD, 0, 0, OP_SKIP)
+            return None
+    elif body and importing[0] and (op == OP_RETURN or op == OP_UNWIND):
+        importing[0] -= 1
+        if importing[0]:
+            advise(PROFILE_FD, 0, 0, OP_SKIP)
+            return None
+    elif importing[0] and code.co_filename not in own:
+        if code.co_flags & CO_NEWLOCALS:
+            ids[id(code)], alive[id(code)] = 0, code
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None if op < 0 else DISABLE
+    cid = register(code)
+    if not cid:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None if op < 0 else DISABLE  # PY_UNWIND and PY_THROW can't be disabled
+    try:
+        if op == OP_LINE:
+            advise(PROFILE_FD, cid, number, OP_LINE)
+        else:
+            advise(PROFILE_FD, cid, 0, EVENT_OF.get(op, op))
+    except OSError:
+        return stopped()
+    return None
+
+
+def ignored():
+    # Code not followed: this event's cost is the profiler's all the same, and it
+    # is the last from this place (DISABLE).
+    try:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+    except OSError:
+        return stopped()
+    return DISABLE
+
+
+def stopped():
+    # The host's allowance for the profiler's own fuel is spent (it answered
+    # ECANCELED): no more events, the rest of the run costs what it would unprofiled.
+    monitoring.set_events(tool_id[0], 0)
+    for item in user_codes:
+        monitoring.set_local_events(tool_id[0], item, 0)
+    return DISABLE
+
+
+# The callbacks: one host call each for code seen before (the host subtracts their
+# calibrated cost), ``slow`` for the rest.
+
+
+def on_line(code, line):
+    cid = ids_get(id(code))
     if cid is None:
-        cid = register(code)
-    advise(PROFILE_FD, cid, line, OP_LINE)
+        return slow(OP_LINE, code, line)
+    try:
+        advise(PROFILE_FD, cid, line, OP_LINE)
+    except OSError:
+        return stopped()
 
 
 def on_start(code, offset):
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type:
-        return advise(PROFILE_FD, 0, 0, OP_SKIP)
-    cid = ids.get(code)
+    cid = ids_get(id(code))
     if cid is None:
-        cid = register(code)
+        return slow(OP_START, code, offset)
     if not cid:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return DISABLE
-    advise(PROFILE_FD, cid, 0, OP_START)
+        return ignored()
+    try:
+        advise(PROFILE_FD, cid, 0, OP_START)
+    except OSError:
+        return stopped()
 
 
 def on_resume(code, offset):
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type:
-        return advise(PROFILE_FD, 0, 0, OP_SKIP)
-    cid = ids.get(code)
+    cid = ids_get(id(code))
     if cid is None:
-        cid = register(code)
+        return slow(OP_RESUME, code, offset)
     if not cid:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return DISABLE
-    advise(PROFILE_FD, cid, 0, OP_RESUME)
+        return ignored()
+    try:
+        advise(PROFILE_FD, cid, 0, OP_RESUME)
+    except OSError:
+        return stopped()
 
 
 def on_throw(code, offset, exc):
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type:
-        return advise(PROFILE_FD, 0, 0, OP_SKIP)
-    cid = ids.get(code)
+    # Like on_resume, but PY_THROW can't be disabled: never DISABLE.
+    cid = ids_get(id(code))
     if cid is None:
-        cid = register(code)
-    if not cid:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return DISABLE
-    advise(PROFILE_FD, cid, 0, OP_RESUME)
+        slow(OP_THROW, code, offset)
+    elif cid:
+        try:
+            advise(PROFILE_FD, cid, 0, OP_RESUME)
+        except OSError:
+            stopped()
 
 
 def on_return(code, offset, value):
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type:
-        return advise(PROFILE_FD, 0, 0, OP_SKIP)
-    cid = ids.get(code)
+    cid = ids_get(id(code))
     if cid is None:
-        cid = register(code)
+        return slow(OP_RETURN, code, offset)
     if not cid:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return DISABLE
-    advise(PROFILE_FD, cid, 0, OP_RETURN)
+        return ignored()
+    try:
+        advise(PROFILE_FD, cid, 0, OP_RETURN)
+    except OSError:
+        return stopped()
 
 
 def on_unwind(code, offset, exc):
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type:
-        return advise(PROFILE_FD, 0, 0, OP_SKIP)
-    cid = ids.get(code)
+    cid = ids_get(id(code))
     if cid is None:
-        cid = register(code)
-    advise(PROFILE_FD, cid, 0, OP_RETURN if cid else OP_SKIP)  # PY_UNWIND can't be disabled
+        return slow(OP_UNWIND, code, offset)
+    if cid:
+        try:
+            advise(PROFILE_FD, cid, 0, OP_RETURN)
+        except OSError:
+            stopped()
 
 
 def mark(number):
@@ -204,37 +297,68 @@ def claim_tool():
     return None
 
 
-CAL_LINES = 24
+CAL_COUNT = 24
+CAL_SOURCE = (
+    "def lines():\n    a = 1\n" + "    a = a + 1\n" * (CAL_COUNT - 1)
+    + "def leaf():\n    return 1\n"
+    + "def calls():\n" + "    leaf()\n" * CAL_COUNT
+)
 
 
-def calibrate(tool, plain, watched):
-    # Two copies of the same function, the watched one with line events: with the
-    # run's global events on for both, the host reads the fuel at the marks and
-    # divides the difference (its pause windows removed) by the extra events.
-    monitoring.set_local_events(tool, watched.__code__, events.LINE)
+def calibrate(tool):
+    # With the run's global events on: two copies of the same code, the second one
+    # watched (line events; its leaf() followed while the plain copy's is not). The
+    # host reads the fuel at the marks and divides the difference by the extra
+    # events: what one line event costs (marks 1-4) and what a call and its return
+    # cost (marks 5-8), for code seen before.
+    plain, watched = {}, {}
+    for space in (plain, watched):
+        exec(compile(CAL_SOURCE, "<workbench-calibration>", "exec"), space)
+        for name in ("lines", "leaf", "calls"):
+            code = space[name].__code__
+            ids[id(code)], alive[id(code)] = MAX_CODES + 1, code  # looked up, as user code is
+    ids[id(plain["leaf"].__code__)] = 0  # not followed: its events are disabled at once
+    monitoring.set_local_events(tool, watched["lines"].__code__, events.LINE)
     for _ in range(2):  # warm up: instrumentation and specialization happen here
-        plain()
-        watched()
+        plain["lines"]()
+        watched["lines"]()
+        plain["calls"]()
+        watched["calls"]()
         mark(99)  # not a calibration mark: warms mark() itself
     mark(1)
-    plain()
+    plain["lines"]()
     mark(2)
     mark(3)
-    watched()
+    watched["lines"]()
     mark(4)
-    monitoring.set_local_events(tool, watched.__code__, 0)
+    mark(5)
+    plain["calls"]()
+    mark(6)
+    mark(7)
+    watched["calls"]()
+    mark(8)
+    monitoring.set_local_events(tool, watched["lines"].__code__, 0)
 
 
-def profile(code, user_globals):
-    """Execute ``code`` in ``user_globals`` with events on; the host keeps the profile."""
+def profile(code, user_globals, settle):
+    """Execute ``code`` in ``user_globals`` with events on; the host keeps the profile.
+
+    ``settle()`` (the driver's) makes the garbage collector run when it would
+    without the profiler; it is called last before the code starts and returns
+    the function that undoes it.
+    """
     mark(MARK_BEGIN)
     tool = claim_tool()
     if tool is None:
+        settle()()
         return exec(code, user_globals)
+    tool_id[0] = tool
     found = set()
     walk(code, found)
     user_codes.clear()
     user_codes.update(found)
+    user_ids.clear()
+    user_ids.update(id(item) for item in found)
     register_all = (
         (events.LINE, on_line),
         (events.PY_START, on_start),
@@ -247,28 +371,33 @@ def profile(code, user_globals):
     for event, callback in register_all:
         monitoring.register_callback(tool, event, callback)
     try:
-        source = "def lines():\n    a = 1\n" + "    a = a + 1\n" * (CAL_LINES - 1)
-        plain, watched = {}, {}
-        exec(compile(source, "<workbench-calibration>", "exec"), plain)
-        exec(compile(source, "<workbench-calibration>", "exec"), watched)
-        for function in (plain["lines"], watched["lines"]):
-            ids[function.__code__] = MAX_CODES + 1  # a cached id, as user code has
         flow = events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN
         flow |= events.PY_YIELD | events.PY_UNWIND
         monitoring.set_events(tool, flow)
-        calibrate(tool, plain["lines"], watched["lines"])
+        calibrate(tool)
         for item in found:
             monitoring.set_local_events(tool, item, events.LINE)
+        unsettle = settle()
         mark(MARK_START)
         try:
             return exec(code, user_globals)
         finally:
             mark(MARK_STOP)
             monitoring.set_events(tool, 0)
+            unsettle()
     finally:
         for item in found:
             monitoring.set_local_events(tool, item, 0)
         for event, _ in register_all:
             monitoring.register_callback(tool, event, None)
         monitoring.free_tool_id(tool)
+        # The next profiled turn has a new host recorder: it must hear every name
+        # again. Cleared here, inside the window, what a fresh run's exit frees is less.
+        ids.clear()
+        alive.clear()
+        modules.clear()
+        user_codes.clear()
+        user_ids.clear()
+        next_id[0] = 1
+        importing[0] = 0
         mark(MARK_END)  # the host gives back the clean-up since MARK_STOP

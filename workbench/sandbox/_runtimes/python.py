@@ -3,24 +3,31 @@
 The binary is a WASI *command* module: its only entry point is ``_start``. The
 instance runs the driver (``python -c``, see :func:`_interpreter_command`) on
 its own thread; the driver starts the interpreter, reports "ready" on the
-control channel and parks in the shadowed ``sched_yield`` until the host hands
-it a request. Start-up (~140 M fuel, ~45 ms) therefore happens before the
-user's code arrives, and its fuel is reported apart. See the driver for the
-protocol.
+control channel and parks until the host hands it a request: in the shadowed
+``clock_time_get`` before its first request, in ``sched_yield`` between turns.
+Start-up (~140 M fuel, ~45 ms) therefore happens before the user's code
+arrives, and its fuel is reported apart. See the driver for the protocol.
+
+With interpreter images (:mod:`.._image`, on by default) that start-up runs
+once per process and shape: the first parked interpreter is copied, and every
+instance, that one included, runs its turns in a copy of it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import marshal
 import time
+from collections.abc import Callable
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._guest_output import memory_reader
+from .. import _image as images
+from .._guest_output import GuestOutputBuffer, memory_reader
 from .._instance import (
     _SHUTDOWN,
     STARTUP_FUEL,
@@ -29,11 +36,17 @@ from .._instance import (
     TurnRequest,
 )
 from .._profile import MARK_BEGIN, OP_MARK
-from .._resources import data_path, driver_source
+from .._resources import data_path, driver_source, profiler_source
 from .._result import RuntimeType, TrapKind
 from .._vendor import STDLIB_DRIVER_CODE, STDLIB_GUEST_PATH, STDLIB_STARTUP_ZIP
 
 __all__ = ["PythonInstance"]
+
+log = logging.getLogger("workbench.sandbox.python")
+
+#: How long an instance waits for the image another instance of its shape is
+#: taking before it starts CPython itself (a loaded machine took ~0.5 s).
+IMAGE_WAIT_SECONDS = 10.0
 
 #: Largest control message the driver may send (bytes); more is a protocol error.
 #: Saved globals travel in it (base64; the driver caps them at 32 MiB).
@@ -50,18 +63,6 @@ def introspect_source() -> str:
         path = data_path("wasm") / "guest" / "python" / "introspect.py"
         _introspect_source = path.read_text("utf-8")
     return _introspect_source
-
-
-_profiler_source: str | None = None
-
-
-def profiler_source() -> str:
-    """The guest half of the fuel profiler (``profiler.py``), sent with profiled turns."""
-    global _profiler_source
-    if _profiler_source is None:
-        path = data_path("wasm") / "guest" / "python" / "profiler.py"
-        _profiler_source = path.read_text("utf-8")
-    return _profiler_source
 
 
 def _context_fuel(caller: wasmtime.Caller) -> int:
@@ -110,6 +111,23 @@ class PythonInstance(Instance):
     runtime = RuntimeType.PYTHON
     #: Fuel the store starts with; what start-up leaves of it is the turn's.
     startup_fuel_budget = STARTUP_FUEL
+    #: Whether instances of this runtime take and start from images (see _image).
+    supports_images = True
+    _module_sha = ""
+    #: Whether the driver parks in clock_time_get (the module is image-ready, so
+    #: the host shadows that call); otherwise it parks at its ready message.
+    _parks_on_clock = False
+    #: Whether this instance started as a copy of an interpreter image.
+    from_image = False
+    #: Whether this instance ran CPython's own start-up (no image was ready).
+    started_interpreter = False
+    #: The image this instance continues as a copy of, after starting the ordinary
+    #: way (its own interpreter became the image, or started beside the one that did).
+    _image_taken: images.InterpreterImage | None = None
+    #: Whether this instance is the one taking its shape's image (others wait).
+    _claimed = False
+    #: The driver's ready message, between its announcement and its park.
+    _untrusted_ready: dict[str, Any] | None = None
 
     def _thread_main(self) -> None:
         self._startup_began = time.perf_counter()
@@ -117,19 +135,58 @@ class PythonInstance(Instance):
         self._control: bytearray | None = None
         self._control_overflow = False
         self._pending_status: dict[str, Any] | None = None
+        self._module_sha = self.engine.specs[RuntimeType.PYTHON].sha256
+        self._parks_on_clock = self.engine.image_ready(module)
+        image = None
+        if images.images_enabled() and self.supports_images and self._parks_on_clock:
+            image, self._claimed = images.registry.get_or_claim(
+                self._module_sha, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
+            )
+        if image is None:
+            self.started_interpreter = True
+            try:
+                self._run_guest(module, None)
+            finally:
+                self._release_claim()
+            image = self._image_taken
+            if image is None or self._closing:
+                return
+            # This interpreter became the image and exited. Its turns run in a copy
+            # too, like everyone's: the same code then spends the same fuel
+            # whichever instance runs it (the way into serve() differs otherwise).
+            self._release_store()
+            self._shutting_down = False
+            self._stdin.clear()
+            self._open_fds.clear()
+        self._run_guest(module, image)
+
+    def _run_guest(self, module: wasmtime.Module, image: images.InterpreterImage | None) -> None:
+        """Start the interpreter (or copy ``image``) and run it until it ends."""
         store = self._new_store(*_interpreter_command(self.shape.mounts))
         linker = self._link(module)
         instance = linker.instantiate(store, module)
         memory = instance.exports(store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
         self.memory = memory
+        if image is not None:
+            # Before the trampoline instance exists: restoring grows the memory.
+            entry = image.restore(store, instance)
         self._fetch_originals(store, module)
-        start = instance.exports(store)["_start"]
-        assert isinstance(start, wasmtime.Func)
+        if image is not None:
+            call = self._resume_image(store, image, entry)
+            if call is None:
+                return  # closed before its turn
+        else:
+            start = instance.exports(store)["_start"]
+            assert isinstance(start, wasmtime.Func)
+
+            def call() -> None:
+                start(store)
+
         exit_code: int | None = None
         ended: BaseException | None = None
         try:
-            start(store)
+            call()
             exit_code = 0
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
@@ -138,12 +195,96 @@ class PythonInstance(Instance):
         # Whatever the guest printed and still held in its buffer (os._exit, a
         # trap, Stop, the deadline): its memory is still readable.
         self.drain_stdout_from(store)
+        if self._image_taken is not None and image is None:
+            if exit_code != 0 or self._turn is not None:
+                self._image_taken = None  # not the clean exit asked for: don't copy on
+                self._guest_ended(store, exit_code, ended)
+            return
         if self._shutting_down:
             # Closed while parked: the driver exited on request. Recorded so tests
             # can check no exception travelled through wasm (see _hostcalls).
             self.shutdown_exit_code = exit_code
             return
         self._guest_ended(store, exit_code, ended)
+
+    def _resume_image(
+        self, store: wasmtime.Store, image: images.InterpreterImage, entry: wasmtime.Func
+    ) -> Callable[[], object] | None:
+        """Become a copy of ``image``; wait for the first request; return the call to make.
+
+        None if the instance was closed before a request came.
+        """
+        self.from_image = True
+        fresh = image.fresh_stdout_buffer()
+        self._stdout_buffers = [fresh] if fresh is not None else []
+        self._stdout_position = image.stdout_position
+        self.startup_fuel = image.startup_fuel
+        self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
+        self._mark_ready()
+        item = self._requests.get()
+        if not isinstance(item, TurnRequest):
+            return None  # nothing ran in this store: nothing to ask to exit
+        self._hand_over(item)
+        store.set_fuel(item.fuel)
+        # PyVectorcall_Call(serve, (), NULL): the parked clock_time_get calls back into
+        # Python, in this copy of its memory.
+        return lambda: entry(store, image.serve, image.no_args, 0)
+
+    def on_clock(self, caller: wasmtime.Caller) -> None:
+        ready = self._untrusted_ready
+        if ready is None or self._turn is not None or self.state is not InstanceState.STARTING:
+            return
+        # The driver parks here before its first request (see the driver's end).
+        self._untrusted_ready = None
+        self.startup_fuel = max(0, self.startup_fuel_budget - _context_fuel(caller))
+        self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
+        taken = self._take_image(caller, ready)
+        self._release_claim()  # waiting instances of the shape copy it now, or start
+        if taken:
+            # Exit; this instance then runs as a copy of the image (_thread_main).
+            payload = marshal.dumps({"op": "exit"})
+            self._stdin += len(payload).to_bytes(8, "little") + payload
+            return
+        self._mark_ready()
+        self._await_request(caller)
+
+    def _release_claim(self) -> None:
+        """Let other instances of the shape stop waiting for this one's image."""
+        if self._claimed:
+            self._claimed = False
+            images.registry.release(self._module_sha, self.shape)
+
+    def _take_image(self, caller: wasmtime.Caller, untrusted_ready: dict[str, Any]) -> bool:
+        """Keep this parked interpreter as its shape's image, unless one exists already.
+
+        Returns whether the shape has an image now: the instance then exits and
+        runs its turn in a copy (instances that started at the same time as the
+        image's included, so every turn of a shape runs the same way).
+        """
+        if not (self.supports_images and self.memory is not None and images.images_enabled()):
+            return False
+        if images.registry.get(self._module_sha, self.shape) is None:
+            try:
+                image = images.InterpreterImage.capture(
+                    caller,
+                    self.memory,
+                    untrusted_ready,
+                    startup_fuel=self.startup_fuel,
+                    stdout_buffer=self._python_stdout_buffer(),
+                    stdout_position=self._stdout_position,
+                )
+            except Exception:  # no image costs speed only; the instance is fine
+                log.exception("taking an interpreter image failed")
+                image = None
+            if image is not None:
+                images.registry.add(self._module_sha, self.shape, image)
+        self._image_taken = images.registry.get(self._module_sha, self.shape)
+        return self._image_taken is not None
+
+    def _python_stdout_buffer(self) -> GuestOutputBuffer | None:
+        """The registered stdout writer of the interpreter (Python registers one)."""
+        views = [view for view in self._stdout_buffers if isinstance(view, GuestOutputBuffer)]
+        return views[0] if len(views) == 1 and len(self._stdout_buffers) == 1 else None
 
     # ---- Guest ended (fresh turn done, or a crash)
 
@@ -217,6 +358,10 @@ class PythonInstance(Instance):
                 memory_bytes=int(self.memory.data_len(caller)) if self.memory else 0,
             )
         elif self.state is InstanceState.STARTING:
+            if untrusted_message.get("park") == "clock" and self._parks_on_clock:
+                # Ready; it parks in clock_time_get next (see on_clock).
+                self._untrusted_ready = untrusted_message
+                return
             self.startup_fuel = max(0, self.startup_fuel_budget - fuel_left)
             self.startup_ms = (time.perf_counter() - self._startup_began) * 1000
             self._mark_ready()
@@ -242,7 +387,11 @@ class PythonInstance(Instance):
             payload = marshal.dumps({"op": "exit"})
             self._stdin += len(payload).to_bytes(8, "little") + payload
             return
-        request = item
+        self._hand_over(item)
+        _set_context_fuel(caller, item.fuel)
+
+    def _hand_over(self, request: TurnRequest) -> None:
+        """Queue ``request`` on the driver's stdin and begin its turn."""
         # marshal: the driver can decode it with a builtin module (json would cost the
         # guest ~30 M fuel to import). Host -> guest only; nothing from the guest is
         # ever unmarshalled by the host.
@@ -267,4 +416,3 @@ class PythonInstance(Instance):
         payload = marshal.dumps(message)
         self._stdin += len(payload).to_bytes(8, "little") + payload
         self._begin_turn(request)
-        _set_context_fuel(caller, request.fuel)

@@ -231,6 +231,8 @@ class ScientificPythonInstance(PythonInstance):
 
     runtime = RuntimeType.PYTHON_SCI
     startup_fuel_budget = SCI_STARTUP_FUEL
+    #: Already a snapshot; a run-time image would copy ~100 MB per instance.
+    supports_images = False
 
     def __init__(
         self,
