@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from workbench.gui.variables import VariablesPanel
+from workbench.gui.variables import SHAPE_COLUMN, VariablesPanel
 from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, Session, create_session
 
 pytestmark = pytest.mark.slow
@@ -47,6 +47,7 @@ def test_shape_column_tooltip_and_detail_pane(qtbot: QtBot, session: Session) ->
     )
     assert rows["grid"][3] == "2 \u00d7 3 \u00b7 float64"
     assert rows["label"][3] == ""  # no shape for plain values
+    assert not panel.table.isColumnHidden(SHAPE_COLUMN)
     # The first rows: in every cell's tooltip, and in the detail pane when selected.
     index = panel.proxy.index(list(rows).index("sales"), 3)
     tooltip = index.data(Qt.ItemDataRole.ToolTipRole)
@@ -71,3 +72,16 @@ def test_shape_column_tooltip_and_detail_pane(qtbot: QtBot, session: Session) ->
         panel.refresh()
     row = [r[0] for r in panel.rows()].index("label")
     assert "&lt;b&gt;" in panel.proxy.index(row, 4).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_without_arrays_or_tables_the_shape_column_leaves_the_room_to_values(
+    qtbot: QtBot, engine: SandboxEngine, workspace_root: Path
+) -> None:
+    with create_session(runtime=RuntimeType.PYTHON, workspace_root=workspace_root) as plain:
+        assert plain.execute("scores = [3, 5, 8]\nlabel = 'q3'").success
+        panel = VariablesPanel()
+        qtbot.addWidget(panel)
+        with qtbot.waitSignal(panel.sig_refreshed, timeout=60_000):
+            panel.set_session(plain)
+        assert {row[0] for row in panel.rows()} == {"scores", "label"}
+        assert panel.table.isColumnHidden(SHAPE_COLUMN)

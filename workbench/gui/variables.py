@@ -36,6 +36,7 @@ from .workers import FunctionWorker, start_in_thread
 __all__ = ["VariablesPanel"]
 
 COLUMNS = ("Name", "Type", "Size", "Shape", "Value")
+SHAPE_COLUMN = COLUMNS.index("Shape")
 #: Where each row keeps its VariableInfo (on the Name item).
 _INFO_ROLE = Qt.ItemDataRole.UserRole + 1
 _NO_SESSION = "Variables show here for live sessions. Start one in the Sessions dock."
@@ -80,8 +81,8 @@ class VariablesPanel(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         # Shapes with many dtypes are long: a fixed start width the user can change
         # (the whole text is in the tooltip), so the Value column keeps room.
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(3, 120)
+        header.setSectionResizeMode(SHAPE_COLUMN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(SHAPE_COLUMN, 120)
         header.setStretchLastSection(True)
         self.table.setWordWrap(False)  # one line per variable; the rest is elided
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -203,6 +204,9 @@ class VariablesPanel(QWidget):
             for item in items:
                 item.setToolTip(tip)
             self.model.appendRow(items)
+        # Only arrays and tables have a shape: without one the column would take
+        # the room of the values (the dock is narrow), so it shows only then.
+        self.table.setColumnHidden(SHAPE_COLUMN, not any(info.shape_text() for info in rows))
         if isinstance(keep, str):
             self.select(keep)  # the same variable stays selected across refreshes
 
