@@ -15,7 +15,7 @@ import pytest
 from test_batch import EXPECTED, POLICY, PROBLEMS, SAMPLES, key
 
 from workbench.sandbox import RuntimeType, TrapKind, create_sandbox, evaluate
-from workbench.sandbox._signals import signal_handlers_kept
+from workbench.sandbox._signals import _sigaction, signal_handlers_kept
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
 
@@ -48,7 +48,7 @@ def test_a_guest_trap_after_a_ray_run_is_still_a_result(tmp_path: Path) -> None:
 def _c_handler(number: int) -> int:
     """The handler address the C library has for a signal (0: the default)."""
     buffer = ctypes.create_string_buffer(512)
-    assert ctypes.CDLL(None).sigaction(number, None, buffer) == 0
+    assert _sigaction()(number, None, buffer) == 0
     return ctypes.c_void_p.from_buffer(buffer).value or 0
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -213,7 +214,7 @@ def sweep(root: Path, *, force: bool = False) -> list[Path]:
 def _is_kept(folder: Path) -> bool:
     """Whether ``folder`` holds a :data:`KEEP_FILE` (a regular file, not a link)."""
     try:
-        return (folder / KEEP_FILE).lstat().st_mode & 0o170000 == 0o100000
+        return stat.S_ISREG((folder / KEEP_FILE).lstat().st_mode)
     except OSError:
         return False
 
