@@ -213,6 +213,17 @@ def _wb_main():
         size = 65536
         try:
             raw = io.FileIO(1, "w", closefd=False)
+            try:
+                raw.tell()
+            except OSError:
+                # CPython 3.15 (python-sci) judges fd 1 unseekable from fstat and
+                # no longer asks; the host answers tell() on fd 1 with the position
+                # registration looks for, so ask it directly.
+                class StdoutFileIO(io.FileIO):
+                    def tell(self):
+                        return posix.lseek(self.fileno(), 0, 1)
+
+                raw = StdoutFileIO(1, "w", closefd=False)
             buffered = io.BufferedWriter(raw, size)
             buffered.write(marker)
             posix.write(1, b"\x00wasm-workbench register stdout buffer\x00%d %d" % (id(buffered), size))
