@@ -376,6 +376,8 @@ class TestJavaScriptOutput(OutputContract):
             assert result.trap_kind is TrapKind.OUT_OF_FUEL
             assert consecutive(result) > 100
             assert sandbox.execute(FORMATS).success
+            # Neither FILE is read by the host: console.log still flushes std.out first.
+            assert sandbox.execute("std.puts('a');\nconsole.log('b');").stdout == "ab\n"
 
     def test_guest_code_cannot_register_an_output_buffer(self, sandbox: Sandbox) -> None:
         from workbench.sandbox._guest_output import FILE_CONFIRM, FILE_PROBE, REGISTER_FILE_PREFIX

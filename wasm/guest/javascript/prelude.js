@@ -93,6 +93,7 @@
         }[name]
       : {
           [name](...args) {
+            flushStdout();
             putLine(args.length === 1 ? text(args[0]) : line(args), "\n");
             flushLines();
           },
