@@ -8,8 +8,17 @@ executions (the turn's own wall time, ``duration_ms``; start-up excluded):
 * *not watched*: no ``on_output`` (MCP, ``--json``, batch runs);
 * *watched*: an ``on_output`` callback that keeps every chunk (the GUI, a CLI on
   a terminal), so the host streams the guest's buffer on every epoch tick;
-* *in memory*: the same loop printing into ``io.StringIO`` (JS: pushing onto an
-  array and joining it): the cost of making the text, with no output path;
+* *in memory*: the same loop printing into ``io.StringIO``: the cost of making
+  the text, with no output path (the fuel target is <= 1.1x this row). JavaScript
+  has no console that writes into memory, so its row is the same loop calling a
+  ``console.log`` replaced by the cheapest function of the same shape that keeps
+  its lines in an array (rest arguments, ``String`` of a single argument); the
+  text alone (pushed onto an array and joined, no call) is shown too;
+* *write replaced*: Python only, designs measured and not taken (see
+  BENCHMARKS.md): ``sys.stdout.write`` set on the instance to ``list.append``
+  (cheapest, but the text piles up in guest memory with nothing to drain it) and
+  to a Python function that encodes and writes into the buffer the host reads
+  (exact, but a Python call per write costs what it saves);
 * *text held back*: Python only, the loop printing to a ``TextIOWrapper`` without
   write-through over a 64 KiB ``BufferedWriter``: cheaper in fuel, but completed
   writes wait as ``str`` objects the host can't read (the design not taken);
@@ -56,12 +65,32 @@ PYTHON_CASES = {
         "for i in range({n}):\n    print(i, file=out)",
         False,
     ),
+    "write replaced by list.append (text piles up; not taken)": (
+        "import sys\nparts = []\nsys.stdout.write = parts.append\n"
+        "for i in range({n}):\n    print(i)\n"
+        "del sys.stdout.write\nsys.stdout.write(''.join(parts))",
+        False,
+    ),
+    "write replaced by a Python function (exact; not taken)": (
+        "import sys\ndef make(write):\n    def text_write(s):\n        write(s.encode())\n"
+        "        return len(s)\n    return text_write\n"
+        "sys.stdout.write = make(sys.stdout.buffer.write)\n"
+        "for i in range({n}):\n    print(i)\ndel sys.stdout.write",
+        False,
+    ),
     "no output (str(i))": ("for i in range({n}):\n    str(i)", False),
 }  # fmt: skip
 JS_CASES = {
     "console.log, not watched": ("for (let i = 0; i < {n}; i++) console.log(i);", False),
     "console.log, watched": ("for (let i = 0; i < {n}; i++) console.log(i);", True),
-    "into an array, joined": (
+    "console.log into memory": (
+        "const out = [];\nconsole.log = (...args) => {{\n"
+        "  if (args.length === 1) out.push(String(args[0]), '\\n');\n"
+        "  else out.push(args.join(' '), '\\n');\n}};\n"
+        "for (let i = 0; i < {n}; i++) console.log(i);",
+        False,
+    ),
+    "text only, into an array, joined": (
         "const parts = [];\nfor (let i = 0; i < {n}; i++) parts.push(String(i));\n"
         "const text = parts.join('\\n') + '\\n';",
         False,
@@ -174,7 +203,7 @@ def main() -> None:
         javascript = guest("javascript", JS_CASES, n, args.runs)
         native_js_text = f"{native_js:.3f} s" if native_js is not None else "n/a"
         print(f"\n## JavaScript guest, {n:,} lines (native node: {native_js_text})\n")
-        print(table(javascript, native_js, "into an array, joined"))
+        print(table(javascript, native_js, "console.log into memory"))
     print(
         f"\nload average at end: {loadavg()}; other processes used {noise.others_cores():.2f} cores"
     )

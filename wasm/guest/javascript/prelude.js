@@ -49,7 +49,7 @@
     if (value === null || (typeof value !== "object" && typeof value !== "function")) return "<exception>";
     try {
       return call(objectText, value);
-    } catch (e) {
+    } catch {
       return "<exception>";
     }
   };
@@ -57,7 +57,7 @@
     if (typeof value === "symbol") return "<exception>"; // String() would accept it
     try {
       return toText(value);
-    } catch (e) {
+    } catch {
       return fallback(value);
     }
   };
@@ -72,20 +72,32 @@
   // (`arguments` costs more fuel); the usual single argument goes straight to
   // FILE.puts, which converts it before it writes anything. Methods with computed
   // names: called "log" and "print", not constructors, length 1, like js_print.
+  // Every line pays for this body, so it does no more than the guarantees need
+  // (fuel per line in BENCHMARKS.md, "Printing line by line"): std.out is flushed
+  // because std.puts and std.printf can't be wrapped (std is a module namespace);
+  // `catch` has no binding (one costs ~50 fuel a call); whether the host took
+  // the buffer is decided here, once, not tested on every line.
   const make = (name) => {
-    const method = {
-      [name](...args) {
-        flushStdout();
-        if (args.length === 1) {
-          try {
-            putLine(args[0], "\n");
-          } catch (e) {
-            putLine(fallback(args[0]), "\n");
-          }
-        } else putLine(line(args), "\n");
-        if (!buffered) flushLines();
-      },
-    }[name];
+    const method = buffered
+      ? {
+          [name](...args) {
+            flushStdout();
+            if (args.length === 1) {
+              try {
+                putLine(args[0], "\n");
+              } catch {
+                putLine(fallback(args[0]), "\n");
+              }
+            } else putLine(line(args), "\n");
+          },
+        }[name]
+      : {
+          [name](...args) {
+            flushStdout();
+            putLine(args.length === 1 ? text(args[0]) : line(args), "\n");
+            flushLines();
+          },
+        }[name];
     return Object.defineProperty(method, "length", { value: 1 });
   };
   const methods = { log: make("log"), print: make("print") };
