@@ -11,8 +11,14 @@ const seen = [typeof setTimeout, typeof setInterval, typeof clearInterval,
               typeof sandbox_utils, typeof __wbShow, typeof __wbSaveGlobals,
               os.getcwd()[0], scriptArgs.length];
 let fired = 0;
-const id = setInterval(() => { if (++fired === 2) clearInterval(id); }, 1);
-setTimeout(() => console.log(seen.join(",") + "," + fired), 20);
+// Chained, not raced: a 20 ms timeout could fire before the second tick of a
+// 1 ms interval on a busy machine.
+const id = setInterval(() => {
+  if (++fired === 2) {
+    clearInterval(id);
+    setTimeout(() => console.log(seen.join(",") + "," + fired), 1);
+  }
+}, 1);
 """
 EXPECTED = "function,function,function,object,function,function,/app,1,2\n"
 

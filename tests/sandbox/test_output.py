@@ -302,7 +302,9 @@ class TestJavaScriptOutput(OutputContract):
         for prelude in (source[:start] + source[end:], source):
             monkeypatch.setattr(javascript, "_prelude", prelude)
             monkeypatch.setattr(javascript, "_prelude_bytecode", None)
-            with create_sandbox(self.runtime, workspace_root=workspace_root) as sandbox:
+            # Not warm: a pooled instance may have started with the other prelude,
+            # and a refill started now would leave this one to later tests.
+            with create_sandbox(self.runtime, workspace_root=workspace_root, warm=False) as sandbox:
                 result = sandbox.execute(FORMATS)
             assert result.success, result.stderr
             outputs.append(result.stdout_bytes)
