@@ -1172,7 +1172,10 @@ class MainWindow(QMainWindow):
                 "Keep just the code (Ctrl+Shift+K) to edit it."
             )
         self.truncation_banner.hide()
-        worker = ExecutionWorker(target, code, policy, self._token, profile=profile)
+        # Figures come with SVG too, for the Plots dock's Save (the run pays the fuel).
+        worker = ExecutionWorker(
+            target, code, policy, self._token, profile=profile, figure_svg=True
+        )
         worker.sig_output_ready.connect(self._drain_output)
         worker.sig_finished.connect(self._finished)
         worker.sig_errored.connect(self._errored)

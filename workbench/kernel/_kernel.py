@@ -180,6 +180,9 @@ class WasmKernel(Kernel):
         False,
         help="Render each figure as SVG too and send it as image/svg+xml beside the PNG.",
     ).tag(config=True)
+    #: Whether a figure's SVG goes into ``display_data`` (the workbench's Console
+    #: asks for SVG for its Plots dock, but shows the PNG).
+    display_svg: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -394,7 +397,7 @@ class WasmKernel(Kernel):
                 figure.mime_type: base64.b64encode(figure.data).decode("ascii"),
                 "text/plain": f"<Figure {figure.index}: {figure.width}x{figure.height}>",
             }
-            if figure.svg is not None:
+            if figure.svg is not None and self.display_svg:
                 # Jupyter sends SVG as text (it is XML); the host checked its start only.
                 data["image/svg+xml"] = figure.svg.decode("utf-8", "replace")
             self._publish(
