@@ -334,6 +334,20 @@ def _command_run(args: argparse.Namespace) -> int:
     return _exit_status(result)
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "kib": 1024, "mib": 1024**2}
+
+
+def _byte_size(text: str) -> int:
+    """A byte count for a command-line option: ``4194304``, ``4MiB``, ``500kB``."""
+    match = re.fullmatch(r"\s*([0-9][0-9_]*)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: give bytes, or a number with KiB, MiB, kB or MB (4MiB)"
+        )
+    return int(match.group(1).replace("_", "")) * _SIZE_UNITS[unit]
+
+
 def _write_profile(result: SandboxResult, path: Path) -> None:
     """Write the run's profile: speedscope's format, Chrome's (``*.trace.json``) or ours."""
     assert result.profile is not None
@@ -483,6 +497,7 @@ def _command_mcp(args: argparse.Namespace) -> int:
             cors_origins=args.cors_origin or [],
             idle_timeout_seconds=args.idle_timeout,
             keep_workspaces=args.keep_workspaces,
+            max_image_bytes=args.max_image_bytes,
         )
         if args.transport == "http":
             settings.check_http()
@@ -669,6 +684,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-workspaces",
         action="store_true",
         help="keep the workspaces of ended sessions instead of deleting them",
+    )
+    mcp.add_argument(
+        "--max-image-bytes",
+        type=_byte_size,
+        default=4 * 2**20,
+        metavar="SIZE",
+        help="most bytes of figures (PNG, before base64) one execute_code result carries as "
+        "image content; later figures are only described (default 4MiB, at most 64MiB; "
+        "0 sends none; units: KiB, MiB, kB, MB)",
     )
     mcp.add_argument("--workspace-root", help="folder that holds session workspaces")
     mcp.set_defaults(handler=_command_mcp)
