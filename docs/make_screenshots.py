@@ -91,6 +91,8 @@ def render_plots(window: object) -> None:
     window.policy_editor.set_policy(
         window.policy().with_updates(fuel_budget=60_000_000_000, timeout_seconds=300)
     )
+    # Auto picks python-sci (an earlier picture may have left the toolbar at Python).
+    window.runtime_combo.setCurrentIndex(window.runtime_combo.findData("auto"))
     # The first python-sci instance imports numpy, pandas and pyplot as it starts.
     run_and_wait(window, PLOTS_CODE, timeout_ms=300_000)
     window.grab().save(str(OUT / "plots.png"))

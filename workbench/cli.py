@@ -197,6 +197,13 @@ def _command_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+    if args.svg and not args.figures:
+        print(
+            "wasm-workbench: --svg says in which format to save figures; "
+            "add --figures DIR to say where.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     policy = load_policy(args.policy)
     if args.set:
         policy = policy.with_updates(**dict(parse_policy_setting(item) for item in args.set))
@@ -246,6 +253,7 @@ def _command_run(args: argparse.Namespace) -> int:
                 choice.code,
                 on_output=None if args.json else on_output,
                 profile=bool(args.profile or args.profile_out),
+                figure_svg=bool(args.svg),
             )
         except BaseException as exc:  # re-raised on the main thread
             outcome["error"] = exc
@@ -267,7 +275,7 @@ def _command_run(args: argparse.Namespace) -> int:
     if "error" in outcome:
         raise outcome["error"]
     result: SandboxResult = outcome["result"]
-    written = _write_figures(result, Path(args.figures)) if args.figures else []
+    written = _write_figures(result, Path(args.figures)) if args.figures else {}
     if args.json:
         exclude = {"stdout_bytes", "stderr_bytes", "figures"}
         data = result.model_dump(mode="json", exclude=exclude)
@@ -280,7 +288,9 @@ def _command_run(args: argparse.Namespace) -> int:
                 "width": figure.width,
                 "height": figure.height,
                 "size_bytes": figure.size_bytes,
-                "path": str(written[figure.index - 1]) if written else None,
+                "svg_bytes": figure.svg_bytes,
+                "path": _figure_path(written, figure.index, "png"),
+                "svg_path": _figure_path(written, figure.index, "svg"),
             }
             for figure in result.figures
         ]
@@ -305,8 +315,13 @@ def _command_run(args: argparse.Namespace) -> int:
     if result.profile is not None:
         print(sanitize("\n" + result.profile.table()), file=sys.stderr)
     if written:
-        names = ", ".join(path.name for path in written)
+        names = ", ".join(path.name for paths in written.values() for path in paths)
         print(f"Figures written to {Path(args.figures).resolve()}: {names}", file=sys.stderr)
+        if args.svg and any(figure.svg is None for figure in result.figures):
+            print(
+                "Some figures have no SVG (only PNG): it didn't fit the figure caps.",
+                file=sys.stderr,
+            )
     elif result.figures:
         print(
             f"The run drew {len(result.figures)} figure(s); pass --figures DIR to save them.",
@@ -317,6 +332,20 @@ def _command_run(args: argparse.Namespace) -> int:
     if result.profile is not None and args.profile_out:
         _write_profile(result, Path(args.profile_out))
     return _exit_status(result)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "kib": 1024, "mib": 1024**2}
+
+
+def _byte_size(text: str) -> int:
+    """A byte count for a command-line option: ``4194304``, ``4MiB``, ``500kB``."""
+    match = re.fullmatch(r"\s*([0-9][0-9_]*)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: give bytes, or a number with KiB, MiB, kB or MB (4MiB)"
+        )
+    return int(match.group(1).replace("_", "")) * _SIZE_UNITS[unit]
 
 
 def _write_profile(result: SandboxResult, path: Path) -> None:
@@ -340,17 +369,30 @@ def _write_profile(result: SandboxResult, path: Path) -> None:
     print(f"wasm-workbench: profile written to {path}", file=sys.stderr)
 
 
-def _write_figures(result: SandboxResult, folder: Path) -> list[Path]:
-    """Write the run's figures to ``folder`` as figure-<n>.<format>; return their paths."""
+def _write_figures(result: SandboxResult, folder: Path) -> dict[int, list[Path]]:
+    """Write the run's figures to ``folder`` as figure-<n>.png (and .svg when there).
+
+    Returns the paths written, by figure index.
+    """
     if not result.figures:
-        return []
+        return {}
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    written: dict[int, list[Path]] = {}
     for figure in result.figures:
         path = folder / f"figure-{figure.index}.{figure.format}"
         path.write_bytes(figure.data)
-        paths.append(path)
-    return paths
+        written[figure.index] = [path]
+        if figure.svg is not None:
+            svg_path = folder / f"figure-{figure.index}.svg"
+            svg_path.write_bytes(figure.svg)
+            written[figure.index].append(svg_path)
+    return written
+
+
+def _figure_path(written: dict[int, list[Path]], index: int, suffix: str) -> str | None:
+    """The path written for figure ``index`` in the format ``suffix``, for ``--json``."""
+    found = [path for path in written.get(index, []) if path.suffix == f".{suffix}"]
+    return str(found[0]) if found else None
 
 
 def _ensure_session(
@@ -455,6 +497,7 @@ def _command_mcp(args: argparse.Namespace) -> int:
             cors_origins=args.cors_origin or [],
             idle_timeout_seconds=args.idle_timeout,
             keep_workspaces=args.keep_workspaces,
+            max_image_bytes=args.max_image_bytes,
         )
         if args.transport == "http":
             settings.check_http()
@@ -574,6 +617,12 @@ def build_parser() -> argparse.ArgumentParser:
         "as figure-1.png, figure-2.png ...",
     )
     run.add_argument(
+        "--svg",
+        action="store_true",
+        help="with --figures: also render each figure as SVG in the guest and write it "
+        "beside its PNG (figure-1.svg ...); the rendering is charged to the run's fuel",
+    )
+    run.add_argument(
         "--session",
         help="run in this session's workspace, creating the session if it doesn't exist "
         "(default: a scratch workspace, removed when the run ends)",
@@ -635,6 +684,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-workspaces",
         action="store_true",
         help="keep the workspaces of ended sessions instead of deleting them",
+    )
+    mcp.add_argument(
+        "--max-image-bytes",
+        type=_byte_size,
+        default=4 * 2**20,
+        metavar="SIZE",
+        help="most bytes of figures (PNG, before base64) one execute_code result carries as "
+        "image content; later figures are only described (default 4MiB, at most 64MiB; "
+        "0 sends none; units: KiB, MiB, kB, MB)",
     )
     mcp.add_argument("--workspace-root", help="folder that holds session workspaces")
     mcp.set_defaults(handler=_command_mcp)

@@ -536,6 +536,31 @@ def test_auto_runs_plotting_code_in_python_sci_and_saves_its_figures(
         (1, 640, None),
         (2, 640, None),
     ]
+    assert [f["svg_bytes"] for f in data["figures"]] == [0, 0]  # not asked for
+
+
+def test_run_svg_writes_each_figure_as_svg_too(
+    sci_engine: SandboxEngine, tmp_path: Path, ws: list[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 2], [2, 1])\nplt.title('Sales')\n"
+    folder = tmp_path / "figs"
+    budget = ["--set", "fuel_budget=60000000000", "--set", "timeout_seconds=300"]
+    script = write(tmp_path, "plot.py", code)
+    alone = invoke("run", script, "--svg", *ws)
+    assert alone.returncode == 2 and "add --figures DIR" in alone.stderr
+    run = invoke(
+        "run", script, "--figures", str(folder), "--svg", "--json", *budget, *ws, timeout=400
+    )
+    assert run.returncode == 0, run.stderr
+    (figure,) = json.loads(run.stdout)["figures"]
+    assert figure["svg_path"] == str(folder / "figure-1.svg")
+    assert figure["path"] == str(folder / "figure-1.png")
+    svg = (folder / "figure-1.svg").read_bytes()
+    assert figure["svg_bytes"] == len(svg)
+    assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
+    assert b"Sales" in svg
 
 
 # ---- run --profile

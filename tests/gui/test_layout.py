@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QStyle, QTabBar
 from pytestqt.qtbot import QtBot
 
 from workbench.gui.file_browser import FileBrowser
@@ -130,12 +130,14 @@ def test_sessions_list_needs_no_sideways_scrolling(qtbot: QtBot, sized: MainWind
 
 
 def test_competing_docks_are_tabs(window: MainWindow) -> None:
-    assert window.tabifiedDockWidgets(window.sessions_dock) == [window.agent_sessions_dock]
+    assert set(window.tabifiedDockWidgets(window.sessions_dock)) == {
+        window.agent_sessions_dock,
+        window.mcp_dock,
+    }
     assert set(window.tabifiedDockWidgets(window.result_dock)) == {
         window.plots_dock,
         window.policy_dock,
         window.variables_dock,
-        window.mcp_dock,
     }
     assert set(window.tabifiedDockWidgets(window.output_dock)) == {
         window.history_dock,
@@ -147,6 +149,7 @@ def test_competing_docks_are_tabs(window: MainWindow) -> None:
     assert window.tabifiedDockWidgets(window.files_dock) == []
     assert window.dockWidgetArea(window.files_dock) == LEFT
     assert window.dockWidgetArea(window.agent_sessions_dock) == LEFT
+    assert window.dockWidgetArea(window.mcp_dock) == LEFT  # beside the sessions it serves
     assert window.dockWidgetArea(window.result_dock) == RIGHT
     assert window.dockWidgetArea(window.output_dock) == BOTTOM
     # The Agent sessions view is the one the MCP server reports to.
@@ -171,11 +174,44 @@ def test_the_editor_gets_a_fair_share(sized: MainWindow) -> None:
     assert sized.minimumSizeHint().height() <= 800
 
 
+def dock_tab_bars(win: MainWindow) -> dict[str, QTabBar]:
+    """The tab bar of each group of tabbed docks, by the title of its first tab."""
+    titles = {dock.windowTitle() for dock in win.findChildren(QDockWidget)}
+    bars = {}
+    for bar in win.findChildren(QTabBar):
+        texts = [bar.tabText(i) for i in range(bar.count())]
+        if bar.isVisible() and texts and set(texts) <= titles:
+            bars[texts[0]] = bar
+    return bars
+
+
+@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=lambda s: "x".join(map(str, s)))
+def test_dock_tab_titles_are_read_whole(sized: MainWindow) -> None:
+    bars = dock_tab_bars(sized)
+    assert {"Sessions", "Result", "Output"} <= set(bars)
+    for first, bar in bars.items():
+        metrics = QFontMetrics(bar.font())
+        padding = bar.style().pixelMetric(QStyle.PixelMetric.PM_TabBarTabHSpace, None, bar)
+        for i in range(bar.count()):
+            text = bar.tabText(i)
+            # Qt elides a title ("Res…") when its tab is narrower than this.
+            needed = metrics.horizontalAdvance(text) + padding
+            assert bar.tabRect(i).width() >= needed, (first, text, bar.tabRect(i).width())
+        last = bar.tabRect(bar.count() - 1)
+        assert last.right() < bar.width(), (first, "tabs scroll")
+
+
 def test_first_raised_tabs_are_where_runs_show(window: MainWindow) -> None:
     QApplication.processEvents()
     for shown in (window.sessions_dock, window.result_dock, window.output_dock):
         assert not shown.visibleRegion().isEmpty(), shown.windowTitle()
-    for hidden in (window.agent_sessions_dock, window.policy_dock, window.console_dock):
+    hidden_docks = (
+        window.agent_sessions_dock,
+        window.mcp_dock,
+        window.policy_dock,
+        window.console_dock,
+    )
+    for hidden in hidden_docks:
         assert hidden.visibleRegion().isEmpty(), hidden.windowTitle()
 
 
@@ -214,7 +250,10 @@ def test_a_layout_saved_from_an_older_default_is_replaced(
     assert second.dockWidgetArea(second.sessions_dock) == LEFT
     assert not second.files_dock.isFloating()
     assert second.history_dock.isVisible()
-    assert second.tabifiedDockWidgets(second.sessions_dock) == [second.agent_sessions_dock]
+    assert set(second.tabifiedDockWidgets(second.sessions_dock)) == {
+        second.agent_sessions_dock,
+        second.mcp_dock,
+    }
     # The window's size is still the user's.
     assert second.size().toTuple() == (1600, 1000)
     second.close()

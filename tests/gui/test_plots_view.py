@@ -10,7 +10,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import xml.etree.ElementTree as ET
+
 import pytest
+from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog
 from pytestqt.qtbot import QtBot
@@ -98,11 +101,23 @@ def test_a_python_sci_run_shows_its_figures_to_zoom_save_and_copy(
     loaded = QImage(str(saved))
     assert not loaded.isNull() and loaded.width() == result.figures[0].width
 
+    # The workbench asked for SVG: each figure has one, vector graphics with its text.
+    assert all(figure.svg is not None for figure in result.figures)
+    assert view.no_svg_reason(0) == "" and "No SVG" not in view.status.text()
+    svg_path = view.save_figure(0, tmp_path / "plot.svg")
+    assert svg_path == tmp_path / "plot.svg"
+    root = ET.fromstring(svg_path.read_bytes())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.find(".//{http://www.w3.org/2000/svg}path") is not None
+    assert b"first" in svg_path.read_bytes()  # the figure's title
+
     offered: list[str] = []
+    filters: list[str] = []
 
     def choose(_parent: object, _title: str, start: str, _filter: str) -> tuple[str, str]:
         offered.append(start)
-        return str(tmp_path / "chosen.png"), _filter
+        filters.append(_filter)
+        return str(tmp_path / "chosen.png"), _filter.split(";;")[0]
 
     view.select(1)
     original = QFileDialog.getSaveFileName
@@ -112,7 +127,19 @@ def test_a_python_sci_run_shows_its_figures_to_zoom_save_and_copy(
     finally:
         QFileDialog.getSaveFileName = original  # type: ignore[method-assign]
     assert Path(offered[0]) == tmp_path / "figure-2.png"  # where the last save went
+    assert filters[0] == "PNG image (*.png);;SVG image (*.svg)"
     assert QImage(str(tmp_path / "chosen.png")).size().toTuple() == (300, 200)
+
+    # Choosing the SVG filter saves the SVG, under the name given plus .svg.
+    def choose_svg(_parent: object, _title: str, start: str, _filter: str) -> tuple[str, str]:
+        return str(tmp_path / "vector"), "SVG image (*.svg)"
+
+    QFileDialog.getSaveFileName = staticmethod(choose_svg)  # type: ignore[assignment]
+    try:
+        view.save_action.trigger()
+    finally:
+        QFileDialog.getSaveFileName = original  # type: ignore[method-assign]
+    assert (tmp_path / "vector.svg").read_bytes() == result.figures[1].svg
 
     # Copy: the clipboard holds the image (the platform offers it as PNG).
     view.copy_action.trigger()
@@ -143,6 +170,49 @@ def test_figures_are_checked_before_they_are_decoded(qtbot: QtBot, tmp_path: Pat
     assert "left out" in view.status.text()
     assert not view.copy_figure()
     assert view.save_figure(0, tmp_path / "x.svg") == tmp_path / "x.svg.png"
+    # It has no SVG, and the view says why: here the caps (the run was truncated).
+    assert "didn't fit the run's figure caps" in view.status.text()
+    assert "didn't fit" in view.save_action.toolTip()
+    with pytest.raises(ValueError, match="No SVG"):
+        view.save_figure(0, tmp_path / "y.svg", svg=True)
+
+
+def test_save_offers_svg_only_when_the_figure_has_one(qtbot: QtBot, tmp_path: Path) -> None:
+    view = PlotsView()
+    qtbot.addWidget(view)
+    image = QImage(20, 10, QImage.Format.Format_RGB32)
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    png = bytes(buffer.data().data())
+    svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'
+    view.set_figures(
+        [
+            Figure(index=1, data=png, width=20, height=10),
+            Figure(index=2, data=png, width=20, height=10, svg=svg),
+        ]
+    )
+    filters: list[str] = []
+
+    def choose(_parent: object, _title: str, _start: str, _filter: str) -> tuple[str, str]:
+        filters.append(_filter)
+        return "", ""
+
+    original = QFileDialog.getSaveFileName
+    QFileDialog.getSaveFileName = staticmethod(choose)  # type: ignore[assignment]
+    try:
+        view.save_action.trigger()
+        view.select(1)
+        view.save_action.trigger()
+    finally:
+        QFileDialog.getSaveFileName = original  # type: ignore[method-assign]
+    assert filters == ["PNG image (*.png)", "PNG image (*.png);;SVG image (*.svg)"]
+    view.select(0)
+    assert "rendered PNG only" in view.status.text()
+    assert "rendered PNG only" in view.save_action.toolTip()
+    view.select(1)
+    assert "No SVG" not in view.status.text()
+    assert view.save_action.toolTip() == "Save the figure as PNG or SVG"
 
 
 @pytest.mark.parametrize("count", [0, 3])
@@ -183,6 +253,8 @@ def test_a_console_cell_drawing_a_figure_starts_python_sci_and_fills_the_view(
     view = plots(window)
     qtbot.waitUntil(lambda: view.thumbnails.count() == 1)
     assert view.figures[0].data == result.figures[0].data
+    # The Console asks for SVG for the dock's Save, and shows the PNG itself.
+    assert view.figures[0].svg is not None and view.no_svg_reason(0) == ""
 
 
 def test_copying_a_figure_leaves_a_clean_exit(tmp_path: Path) -> None:

@@ -57,3 +57,39 @@ def test_the_sessions_list_shows_sessions_and_no_other_folder(
         assert stray_folder.is_dir()  # listed or not, never touched
     finally:
         delete_session(session.session_id)
+
+
+def test_new_session_starts_the_runtime_chosen_beside_it(
+    qtbot: QtBot, engine: SandboxEngine
+) -> None:
+    panel = SessionsPanel()
+    qtbot.addWidget(panel)
+    # Every runtime is offered, python-sci under a name that says what it has.
+    offered = [panel.runtime_choice.itemData(i) for i in range(panel.runtime_choice.count())]
+    assert offered == [runtime.value for runtime in RuntimeType]
+    sci = panel.runtime_choice.findData(RuntimeType.PYTHON_SCI.value)
+    assert panel.runtime_choice.itemText(sci) == "Python (scientific)"
+    tip = panel.runtime_choice.itemData(sci, Qt.ItemDataRole.ToolTipRole)
+    assert "pandas" in tip and "Plots" in tip
+
+    panel.runtime_choice.setCurrentIndex(sci)
+    assert panel.chosen_runtime() is RuntimeType.PYTHON_SCI
+    assert "Python (scientific) session" in panel.new_button.toolTip()
+    with qtbot.waitSignal(panel.sig_session_changed) as blocker:
+        qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    session = blocker.args[0]
+    try:
+        assert session is panel.session and session.runtime is RuntimeType.PYTHON_SCI
+        current = panel.list.currentItem()
+        assert current.data(Qt.ItemDataRole.UserRole) == session.session_id
+        assert current.text().startswith("python-sci ")
+        assert "python-sci session" in panel.status.text()
+        # Another runtime, chosen in code the way the window preselects one.
+        panel.choose_runtime(RuntimeType.JAVASCRIPT)
+        with qtbot.waitSignal(panel.sig_session_changed) as blocker:
+            panel.new_button.click()
+        js = blocker.args[0]
+        assert js.runtime is RuntimeType.JAVASCRIPT and js is not session
+        delete_session(js.session_id)
+    finally:
+        delete_session(session.session_id)

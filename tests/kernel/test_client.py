@@ -321,3 +321,30 @@ def test_inspect_shows_signature_and_docstring(python_kernel: Client, js_kernel:
     js = js_kernel.request("inspect", "double", 3)
     assert js["found"] and "(n) => n * 2" in js["data"]["text/plain"]
     assert js_kernel.request("complete", "dou")["matches"] == ["double"]
+
+
+def test_sci_kernel_configured_for_svg_adds_image_svg_xml(
+    kernelspecs: dict[str, str], sci_engine: object
+) -> None:
+    import shutil
+    import xml.etree.ElementTree as ET
+
+    # The installed python-sci spec, with the traitlets option a user would add.
+    source = Path(kernelspecs["wasm-python-sci"])
+    folder = source.with_name("wasm-python-sci-svg")
+    shutil.copytree(source, folder, dirs_exist_ok=True)
+    spec = json.loads((folder / "kernel.json").read_text("utf-8"))
+    spec["argv"].append("--WasmKernel.figure_svg=True")
+    (folder / "kernel.json").write_text(json.dumps(spec), "utf-8")
+    client = Client("wasm-python-sci-svg")
+    try:
+        code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('Kernel SVG')\n"
+        reply, outputs = client.run(code, timeout=300)
+    finally:
+        client.close()
+    assert reply["status"] == "ok", reply
+    (content,) = [content for kind, content in outputs if kind == "display_data"]
+    assert base64.b64decode(content["data"]["image/png"]).startswith(b"\x89PNG")
+    svg = content["data"]["image/svg+xml"]
+    assert ET.fromstring(svg.encode("utf-8")).tag == "{http://www.w3.org/2000/svg}svg"
+    assert "Kernel SVG" in svg

@@ -102,3 +102,46 @@ def test_http_with_a_generated_token(engine: SandboxEngine, workspace_root: Path
     assert proc.returncode == 0, rest
     assert "panicked" not in rest and "Traceback" not in rest, rest
     assert list(workspace_root.iterdir()) == []  # sessions ended with the server
+
+
+def test_max_image_bytes_is_a_command_line_setting(
+    sci_engine: SandboxEngine, workspace_root: Path
+) -> None:
+    from mcp import Client
+    from mcp_helpers import stdio_parameters
+
+    for bad in ("lots", "100MiB"):  # not a size; above McpSettings' 64 MiB
+        proc = subprocess.run(
+            [sys.executable, "-m", "workbench", "mcp", "--max-image-bytes", bad],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 2, (bad, proc.stderr)
+        assert "max" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+    params = stdio_parameters(
+        "--workspace-root",
+        str(workspace_root),
+        "--max-image-bytes",
+        "0",
+        "--set",
+        "fuel_budget=60e9",
+        "--set",
+        "timeout_seconds=300",
+    )
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+
+    async def use() -> None:
+        async with Client(params) as client:
+            limits = ok(await client.call_tool("list_runtimes", {}))["limits"]
+            assert limits["max_image_bytes"] == 0
+            result = await client.call_tool("execute_code", {"code": code})
+            data = ok(result)
+            assert data["runtime"] == "python-sci"
+            assert [figure["in_content"] for figure in data["figures"]] == [False]
+            assert [item.type for item in result.content] == ["text"]  # described, not sent
+
+    anyio.run(use)

@@ -30,7 +30,7 @@ from workbench.sandbox import (
 )
 from workbench.sandbox._engine import EngineProfile
 from workbench.sandbox._filelock import FileLock
-from workbench.sandbox._runtimes.scientific import MAX_FIGURES, png_size
+from workbench.sandbox._runtimes.scientific import MAX_FIGURE_BYTES, MAX_FIGURES, png_size
 
 #: Enough fuel for numpy + matplotlib imported in the run itself (~5-10 B).
 HEAVY = ExecutionPolicy().with_updates(fuel_budget=40_000_000_000, timeout_seconds=300)
@@ -284,3 +284,94 @@ def test_the_compile_lock_is_held_across_processes(tmp_path: Path) -> None:
     killed.stdout.close()
     with FileLock(path) as again:
         assert again.locked
+
+
+SVG_PLOT = textwrap.dedent(
+    """
+    import matplotlib.pyplot as plt
+    plt.plot([1, 2, 3], [3, 1, 2])
+    plt.title('Rainfall by month')
+    plt.show()
+    plt.figure()
+    plt.bar(['a', 'b'], [1, 2])
+    """
+)
+
+
+def test_figures_come_with_svg_only_when_asked(sci: Sandbox) -> None:
+    import xml.etree.ElementTree as ET
+
+    plain = sci.execute(SVG_PLOT, policy=HEAVY)
+    assert plain.success, plain.stderr
+    assert [f.svg for f in plain.figures] == [None, None]
+
+    result = sci.execute(SVG_PLOT, policy=HEAVY, figure_svg=True)
+    assert result.success, result.stderr
+    assert len(result.figures) == 2 and not result.figures_truncated
+    first, second = result.figures
+    assert first.svg is not None and second.svg is not None
+    assert first.data.startswith(b"\x89PNG")  # the PNG is still there
+    root = ET.fromstring(first.svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    # Vector graphics, not a bitmap inside an SVG: paths, and no embedded image.
+    assert root.find(".//{http://www.w3.org/2000/svg}path") is not None
+    assert root.find(".//{http://www.w3.org/2000/svg}image") is None
+    assert b"Rainfall by month" in first.svg
+    assert first.svg_bytes == len(first.svg)
+
+
+def test_a_session_turn_can_ask_for_svg(sci_engine: SandboxEngine, workspace_root: Path) -> None:
+    with create_session(RuntimeType.PYTHON_SCI, workspace_root=workspace_root) as session:
+        result = session.execute(SVG_PLOT, policy=HEAVY, figure_svg=True)
+        assert result.success, result.stderr
+        assert all(f.svg is not None for f in result.figures)
+        again = session.execute("plt.plot([1]); plt.show()", policy=HEAVY)
+        assert again.figures[0].svg is None
+
+
+def test_a_guest_cannot_slip_in_or_outgrow_an_svg(sci: Sandbox) -> None:
+    code = textwrap.dedent(
+        f"""
+        import _host
+        png = b'\\x89PNG\\r\\n\\x1a\\n' + (13).to_bytes(4, 'big') + b'IHDR'
+        png += (1).to_bytes(4, 'big') * 2
+        svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'
+        # An SVG that no PNG asked for, a second one, and one that isn't SVG.
+        print(_host.call(b'figure/svg\\n' + svg))
+        print(_host.call(b'figure/png\\n' + png))
+        print(_host.call(b'figure/svg\\n' + b'<html>'))
+        print(_host.call(b'figure/svg\\n' + svg))
+        print(_host.call(b'figure/png\\n' + png))
+        print(_host.call(b'figure/svg\\n' + svg))
+        print(_host.call(b'figure/svg\\n' + svg))
+        # Too big for one figure; then enough to fill the run.
+        print(_host.call(b'figure/png\\n' + png))
+        print(_host.call(b'figure/svg\\n' + svg + b' ' * {MAX_FIGURE_BYTES}))
+        big = svg + b' ' * ({MAX_FIGURE_BYTES} - len(svg))
+        answers = []
+        for _ in range(8):
+            answers.append(_host.call(b'figure/png\\n' + png))
+            answers.append(_host.call(b'figure/svg\\n' + big))
+        print(answers.count(b'ok'), answers[-1])
+        """
+    )
+    result = sci.execute(code, figure_svg=True)
+    assert result.success, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:7] == [
+        "b'invalid'",  # no PNG before it
+        "b'ok svg'",
+        "b'invalid'",  # not an SVG: and the figure's one chance is gone
+        "b'invalid'",
+        "b'ok svg'",
+        "b'ok'",
+        "b'invalid'",  # a second SVG for the same figure
+    ]
+    assert lines[7:9] == ["b'ok svg'", "b'full'"]
+    # 32 MiB per run: three 8 MiB SVGs fit beside the small PNGs, the fourth doesn't.
+    assert lines[9] == "3 b'full'"
+    assert result.figures_truncated
+    sizes = [f.size_bytes + f.svg_bytes for f in result.figures]
+    assert sum(sizes) <= 32 * 1024 * 1024
+    assert all(f.svg_bytes <= MAX_FIGURE_BYTES for f in result.figures)
+    assert [f.svg is not None for f in result.figures[:3]] == [False, True, False]

@@ -32,7 +32,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 os.environ.setdefault("QT_API", "pyside6")  # qtconsole goes through qtpy
 
@@ -132,8 +132,13 @@ class ConsoleKernel(WasmKernel):
 
         return logging.getLogger("workbench.gui.console")
 
+    #: Cells' figures come with SVG for the Plots dock's *Save as SVG*; the
+    #: console itself shows the PNG (no guest SVG is rendered on the GUI thread).
+    display_svg: ClassVar[bool] = False
+
     def __init__(self, **traits: Any) -> None:
         super().__init__(**traits)
+        self.figure_svg = True
         self._underlying_iopub_socket.observe(self._io_dispatch, names=["message_sent"])
         # Create the IOPub thread now, on the constructing thread: a traitlets default
         # is not thread-safe, and the kernel thread and the GUI thread both reach for it

@@ -117,7 +117,7 @@ MAX_KEPT_TAB_CHARS = 2_000_000
 #: Version of the default dock layout, saved with the layout. A layout saved under
 #: an older version was the old default or built on it: the current default
 #: replaces it once. Raise it when the default layout changes.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 #: Width of the left (Sessions, Files) and right (Result...) columns in the default
 #: layout: (share of the window's width, least, most) in pixels.
 LEFT_COLUMN = (0.22, 325, 400)
@@ -429,19 +429,16 @@ class MainWindow(QMainWindow):
         ):
             self.setCorner(corner, area)
         # Tab groups, top to bottom within an area: Sessions and Agent sessions
-        # compete for the same strip, so they share one; Files stays in view below.
+        # compete for the same strip, so they share one, with the MCP Server that
+        # the agents' sessions come from; Files stays in view below. A column is
+        # 325 px at 1280x800: each group holds at most what its tab titles need
+        # to be read whole there (four on the right, three on the left).
         groups: list[tuple[Qt.DockWidgetArea, list[QDockWidget]]] = [
-            (left, [self.sessions_dock, self.agent_sessions_dock]),
+            (left, [self.sessions_dock, self.agent_sessions_dock, self.mcp_dock]),
             (left, [self.files_dock]),
             (
                 right,
-                [
-                    self.result_dock,
-                    self.plots_dock,
-                    self.policy_dock,
-                    self.variables_dock,
-                    self.mcp_dock,
-                ],
+                [self.result_dock, self.plots_dock, self.policy_dock, self.variables_dock],
             ),
             (
                 bottom,
@@ -1172,7 +1169,10 @@ class MainWindow(QMainWindow):
                 "Keep just the code (Ctrl+Shift+K) to edit it."
             )
         self.truncation_banner.hide()
-        worker = ExecutionWorker(target, code, policy, self._token, profile=profile)
+        # Figures come with SVG too, for the Plots dock's Save (the run pays the fuel).
+        worker = ExecutionWorker(
+            target, code, policy, self._token, profile=profile, figure_svg=True
+        )
         worker.sig_output_ready.connect(self._drain_output)
         worker.sig_finished.connect(self._finished)
         worker.sig_errored.connect(self._errored)

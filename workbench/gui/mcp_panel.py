@@ -33,12 +33,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -628,7 +630,13 @@ class McpDock(QDockWidget):
     def __init__(self, panel: McpPanel, parent: QWidget | None = None) -> None:
         super().__init__("MCP Server", parent)
         self.setObjectName("mcp-dock")
-        self.setWidget(panel)
+        # Scrolled, so the form doesn't set the least height of the tab group it
+        # shares with Sessions (the Files dock below keeps its share at 1280x800).
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(panel)
+        self.setWidget(scroll)
         self.panel = panel
         self.controller = panel.controller
 
@@ -649,7 +657,8 @@ def install_mcp_dock(window: MainWindow) -> McpDock:
 
     view.sig_workspace_requested.connect(show_workspace)
     dock = McpDock(panel, window)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    window.tabifyDockWidget(window.policy_dock, dock)
+    # Beside the Agent sessions it reports to (MainWindow._place_docks has the layout).
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+    window.tabifyDockWidget(window.agent_sessions_dock, dock)
     window.result_dock.raise_()
     return dock

@@ -10,11 +10,14 @@ finished: nothing here waits for wasm.
 * Thumbnails of every figure, in order, wrapping as the dock's width allows.
 * Below them the selected figure, fitted to the space or at 100 %, zoomed in
   and out; *Open larger* (or a double click) shows it in a window of its own.
-* *Save...* writes the bytes the guest rendered to a file the person chooses,
-  in the figure's own format (PNG today: the runtime renders no SVG; the
-  dialog's filter follows :attr:`Figure.format`); the name offered is ours
-  (``figure-<n>.png``) in the folder last saved to, never the guest's. *Copy* puts the image on the
-  clipboard (Qt offers it as ``image/png`` and the platform's image formats).
+* *Save...* writes the bytes the guest rendered to a file the person chooses:
+  the PNG, or the SVG when the run has one (the workbench's runs ask the guest
+  for it, ``figure_svg``: matplotlib's SVG backend, real vector graphics). The
+  dialog offers SVG only then; otherwise the button's tooltip and the status
+  line say why not. The SVG is saved, never rendered here. The name offered is
+  ours (``figure-<n>.png``) in the folder last saved to, never the guest's.
+  *Copy* puts the image on the clipboard (Qt offers it as ``image/png`` and the
+  platform's image formats).
 
 Editor runs and Console cells both fill it: what the last run drew is shown.
 """
@@ -69,6 +72,15 @@ EMPTY_TEXT = (
     "plotting): plt.show(), or figures still open when the code ends. They are drawn "
     "by the python-sci runtime, which Auto picks when the code imports matplotlib, "
     "numpy, pandas ... (or choose it in the toolbar). Nothing needs saving to a file."
+)
+#: Why a figure has no SVG to save (the caps dropped it, or nobody asked for one).
+NO_SVG_CAPS = (
+    "No SVG of this figure: it didn't fit the run's figure caps (8 MiB each, 32 MiB in "
+    "all with the PNGs). Save the PNG, or draw fewer points."
+)
+NO_SVG_NOT_ASKED = (
+    "No SVG of this figure: the run that drew it rendered PNG only (runs from the "
+    "editor and the Console render both)."
 )
 TRUNCATED_TEXT = (
     "Some figures were left out: a run keeps at most 50 figures, 8 MiB each and 32 MiB "
@@ -241,7 +253,7 @@ class PlotsView(QWidget):
         self.zoom_in_action = action("+", "Zoom in")
         self.save_action = action(
             "Save...",
-            "Save the figure as the PNG the run drew",
+            "Save the figure as PNG or SVG",
             QStyle.StandardPixmap.SP_DialogSaveButton,
         )
         self.copy_action = action("Copy", "Copy the figure to the clipboard")
@@ -316,9 +328,11 @@ class PlotsView(QWidget):
         self.thumbnails.clear()
         for figure, image in zip(self.figures, self._images, strict=True):
             item = QListWidgetItem(f"Figure {figure.index}")
+            formats = f"{figure.format.upper()}, {figure.size_bytes:,} bytes"
+            if figure.svg is not None:
+                formats += f"; SVG, {figure.svg_bytes:,} bytes"
             item.setToolTip(
-                f"Figure {figure.index}: {figure.width} x {figure.height} px, "
-                f"{figure.format.upper()}, {figure.size_bytes:,} bytes"
+                f"Figure {figure.index}: {figure.width} x {figure.height} px, {formats}"
             )
             if image is not None:
                 thumb = image.scaled(
@@ -345,22 +359,31 @@ class PlotsView(QWidget):
         """Select the figure at position ``index`` (from 0)."""
         self.thumbnails.setCurrentRow(index)
 
-    def save_figure(self, index: int, path: str | Path) -> Path:
+    def save_figure(self, index: int, path: str | Path, *, svg: bool | None = None) -> Path:
         """Write figure ``index`` (from 0) to ``path``, as the guest rendered it.
 
-        The suffix is the figure's format (added if ``path`` has none). Returns
-        the path written.
+        ``svg=None`` saves the SVG when ``path`` ends in ``.svg`` and the figure
+        has one, the PNG otherwise; the suffix of the format written is added
+        if ``path`` lacks it. Returns the path written.
 
         Raises
         ------
         OSError
             If the file can't be written.
+        ValueError
+            If ``svg=True`` and the figure has no SVG (the message says why).
         """
         figure = self.figures[index]
         target = Path(path)
-        if target.suffix.lower() != f".{figure.format}":
-            target = target.with_name(f"{target.name}.{figure.format}")
-        target.write_bytes(figure.data)
+        if svg is None:
+            svg = target.suffix.lower() == ".svg" and figure.svg is not None
+        if svg and figure.svg is None:
+            raise ValueError(self.no_svg_reason(index))
+        suffix, data = (".svg", figure.svg) if svg else (f".{figure.format}", figure.data)
+        assert data is not None
+        if target.suffix.lower() != suffix:
+            target = target.with_name(f"{target.name}{suffix}")
+        target.write_bytes(data)
         self.save_folder = target.parent
         self.sig_figure_saved.emit(str(target))
         return target
@@ -372,19 +395,32 @@ class PlotsView(QWidget):
             return None
         figure = self.figures[index]
         start = self.save_folder
-        chosen, _filter = QFileDialog.getSaveFileName(
+        filters = [_FILTERS.get(figure.format, f"{figure.format.upper()} (*.{figure.format})")]
+        if figure.svg is not None:
+            filters.append(_FILTERS["svg"])
+        chosen, chosen_filter = QFileDialog.getSaveFileName(
             self,
             "Save figure",
             str(start / f"figure-{figure.index}.{figure.format}"),
-            _FILTERS.get(figure.format, f"{figure.format.upper()} (*.{figure.format})"),
+            ";;".join(filters),
         )
         if not chosen:
             return None
+        # The SVG filter, or a name ending in .svg, saves the SVG.
+        svg = figure.svg is not None and (
+            chosen_filter == _FILTERS["svg"] or chosen.lower().endswith(".svg")
+        )
         try:
-            return self.save_figure(index, chosen)
+            return self.save_figure(index, chosen, svg=svg)
         except OSError as exc:
             self.status.setText(f"Could not save the figure: {exc}. Choose another folder.")
             return None
+
+    def no_svg_reason(self, index: int) -> str:
+        """Why figure ``index`` (from 0) has no SVG to save ("" if it has one)."""
+        if self.figures[index].svg is not None:
+            return ""
+        return NO_SVG_CAPS if self._truncated else NO_SVG_NOT_ASKED
 
     def copy_figure(self, index: int | None = None) -> bool:
         """Put figure ``index`` (default: the selected one) on the clipboard."""
@@ -454,6 +490,14 @@ class PlotsView(QWidget):
                 f"; figure {figure.index}: {figure.width} x {figure.height} px, "
                 f"{shown} {self.viewer.zoom() * 100:.0f} %"
             )
+            reason = self.no_svg_reason(index)
+            self.save_action.setToolTip(
+                "Save the figure as PNG or SVG"
+                if not reason
+                else f"Save the figure as PNG. {reason}"
+            )
+            if reason:
+                text += "\n" + reason
         if self._truncated:
             text += "\n" + TRUNCATED_TEXT
         self.status.setText(text)

@@ -3,6 +3,9 @@
 Sessions live in the core (:mod:`workbench.sandbox._sessions`); this panel lists
 them, creates, opens, destroys and prunes them, and tells the window which one
 runs the next code (``None`` means a fresh interpreter for every run).
+
+*New session* starts a session in the runtime chosen beside it (every runtime
+the core has, python-sci included), whatever the toolbar says.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from datetime import timedelta
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -40,6 +44,17 @@ __all__ = ["SessionsPanel"]
 #: Sessions unused this long are removed by "Prune old sessions".
 PRUNE_AFTER = timedelta(days=7)
 _FRESH = "__fresh__"
+#: How the runtime list names each runtime, and what its tooltip says about it
+#: (a runtime missing here is listed under its own name).
+RUNTIME_CHOICES: dict[RuntimeType, tuple[str, str]] = {
+    RuntimeType.PYTHON: ("Python", "CPython 3.12 and its standard library; starts in ms"),
+    RuntimeType.PYTHON_SCI: (
+        "Python (scientific)",
+        "CPython 3.15 with numpy, pandas, scipy, scikit-learn, statsmodels and matplotlib; "
+        "figures appear in the Plots dock. Starts in seconds (its first use compiles it)",
+    ),
+    RuntimeType.JAVASCRIPT: ("JavaScript", "QuickJS-NG; starts in ms"),
+}
 
 
 class SessionsPanel(QWidget):
@@ -61,8 +76,19 @@ class SessionsPanel(QWidget):
             "variables, imports and files between runs."
         )
         self.list.currentItemChanged.connect(self._selection_changed)
-        self.new_python = self._button("New Python", "Start a live Python session")
-        self.new_js = self._button("New JavaScript", "Start a live JavaScript session")
+        # The runtime of the next new session, then the button that starts it.
+        self.runtime_choice = QComboBox(self)
+        self.runtime_choice.setAccessibleName("Runtime of a new session")
+        self.runtime_choice.setToolTip("The runtime a new session runs its code in")
+        for runtime in RuntimeType:
+            label, tip = RUNTIME_CHOICES.get(runtime, (runtime.value, ""))
+            self.runtime_choice.addItem(label, runtime.value)
+            self.runtime_choice.setItemData(
+                self.runtime_choice.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
+            )
+        self.new_button = self._button(
+            "New session", "Start a live session in the runtime chosen beside this button"
+        )
         self.destroy_button = self._button(
             "Destroy", "Delete the selected session: its interpreter, workspace and history"
         )
@@ -73,13 +99,13 @@ class SessionsPanel(QWidget):
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
         self.status.setAccessibleName("Sessions status")
-        self.new_python.clicked.connect(lambda: self.new_session(RuntimeType.PYTHON))
-        self.new_js.clicked.connect(lambda: self.new_session(RuntimeType.JAVASCRIPT))
+        self.new_button.clicked.connect(lambda: self.new_session(self.chosen_runtime()))
+        self.runtime_choice.currentIndexChanged.connect(self._runtime_chosen)
         self.destroy_button.clicked.connect(self.destroy_selected)
         self.prune_button.clicked.connect(self.prune)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.new_python)
-        buttons.addWidget(self.new_js)
+        buttons.addWidget(self.runtime_choice, 1)
+        buttons.addWidget(self.new_button)
         more = QHBoxLayout()
         more.addWidget(self.destroy_button)
         more.addWidget(self.prune_button)
@@ -88,6 +114,7 @@ class SessionsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(more)
         layout.addWidget(self.status)
+        self._runtime_chosen()
         self.refresh()
 
     def _button(self, text: str, tip: str) -> QPushButton:
@@ -97,6 +124,16 @@ class SessionsPanel(QWidget):
         return button
 
     # ---- Public API
+
+    def chosen_runtime(self) -> RuntimeType:
+        """The runtime *New session* starts (chosen in the list beside it)."""
+        return RuntimeType(self.runtime_choice.currentData())
+
+    def choose_runtime(self, runtime: RuntimeType) -> None:
+        """Preselect ``runtime`` for the next *New session*."""
+        index = self.runtime_choice.findData(runtime.value)
+        if index >= 0:
+            self.runtime_choice.setCurrentIndex(index)
 
     def set_policy(self, policy: ExecutionPolicy) -> None:
         """The policy new sessions start with (each run still passes its own)."""
@@ -169,6 +206,11 @@ class SessionsPanel(QWidget):
         self.refresh()
 
     # ---- Internals
+
+    @Slot()
+    def _runtime_chosen(self, *_args: object) -> None:
+        label = self.runtime_choice.currentText()
+        self.new_button.setToolTip(f"Start a live {label} session: its interpreter keeps state")
 
     def _confirm(self, question: str) -> bool:
         answer = QMessageBox.question(self, "WASM Workbench", question)

@@ -48,6 +48,7 @@ class ExecutionWorker(QObject):
         token: str,
         *,
         profile: bool = False,
+        figure_svg: bool = False,
     ) -> None:
         super().__init__()
         self.sandbox = sandbox
@@ -56,6 +57,8 @@ class ExecutionWorker(QObject):
         self.token = token
         #: Record a fuel profile: the result's ``profile`` then says where the fuel went.
         self.profile = profile
+        #: Have the guest render figures as SVG too (the Plots dock saves them).
+        self.figure_svg = figure_svg
         self._pending: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._signalled = False
@@ -81,7 +84,11 @@ class ExecutionWorker(QObject):
         self.sig_started.emit(self.token)
         try:
             result = self.sandbox.execute(
-                self.code, policy=self.policy, on_output=self._on_output, profile=self.profile
+                self.code,
+                policy=self.policy,
+                on_output=self._on_output,
+                profile=self.profile,
+                figure_svg=self.figure_svg,
             )
         except Exception as exc:  # reported to the GUI, which shows it in words
             self.sig_errored.emit(self.token, exc)

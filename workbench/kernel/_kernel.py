@@ -15,6 +15,9 @@ keeps serving the control channel while wasm runs:
 * figures the cell drew (python-sci: ``plt.show()``, figures still open at
   its end; rendered by the guest and checked by the host) are ``display_data``
   with ``image/png`` and ``text/plain``, within the sandbox's figure caps;
+  with :attr:`WasmKernel.figure_svg` on (``--WasmKernel.figure_svg=True``, or
+  ``c.WasmKernel.figure_svg = True`` in a kernel config file) the guest renders
+  each figure as SVG too and ``image/svg+xml`` is added beside the PNG;
 * PNG/JPEG/GIF/SVG files the cell created or changed in ``/app`` are shown as
   ``display_data``;
 * ``interrupt_request`` (or SIGINT) cancels the running turn;
@@ -42,6 +45,7 @@ from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
 from ipykernel.kernelbase import Kernel
+from traitlets import Bool
 
 from workbench import __version__
 from workbench.sandbox import (
@@ -170,6 +174,15 @@ class WasmKernel(Kernel):
     runtime: RuntimeType = RuntimeType.PYTHON
     #: How often output is sent while a cell runs (seconds).
     stream_interval: ClassVar[float] = 0.05
+    #: Have the guest render each figure as SVG too, sent as ``image/svg+xml``
+    #: beside the PNG (costs the cell fuel; off unless configured).
+    figure_svg = Bool(
+        False,
+        help="Render each figure as SVG too and send it as image/svg+xml beside the PNG.",
+    ).tag(config=True)
+    #: Whether a figure's SVG goes into ``display_data`` (the workbench's Console
+    #: asks for SVG for its Plots dock, but shows the PNG).
+    display_svg: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -263,8 +276,16 @@ class WasmKernel(Kernel):
         loop = asyncio.get_running_loop()
         policy = self.policy
 
+        figure_svg = bool(self.figure_svg)
+
         def work() -> SandboxResult:
-            return session.execute(code, policy=policy, on_output=buffer.write, interactive=True)
+            return session.execute(
+                code,
+                policy=policy,
+                on_output=buffer.write,
+                interactive=True,
+                figure_svg=figure_svg,
+            )
 
         self._executing = True
         future = loop.run_in_executor(None, work)
@@ -372,13 +393,17 @@ class WasmKernel(Kernel):
         when some were left out, a stderr line says so.
         """
         for figure in result.figures:
+            data = {
+                figure.mime_type: base64.b64encode(figure.data).decode("ascii"),
+                "text/plain": f"<Figure {figure.index}: {figure.width}x{figure.height}>",
+            }
+            if figure.svg is not None and self.display_svg:
+                # Jupyter sends SVG as text (it is XML); the host checked its start only.
+                data["image/svg+xml"] = figure.svg.decode("utf-8", "replace")
             self._publish(
                 "display_data",
                 {
-                    "data": {
-                        figure.mime_type: base64.b64encode(figure.data).decode("ascii"),
-                        "text/plain": f"<Figure {figure.index}: {figure.width}x{figure.height}>",
-                    },
+                    "data": data,
                     "metadata": {
                         figure.mime_type: {"width": figure.width, "height": figure.height}
                     },

@@ -148,6 +148,8 @@ class TurnRequest:
     value_max: int = 65536
     #: Record a fuel profile of the turn (see :mod:`._profile`).
     profile: bool = False
+    #: Have the guest render each figure as SVG too (runtimes that draw).
+    figure_svg: bool = False
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).
     workspace_bytes_used: int = 0

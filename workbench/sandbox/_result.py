@@ -103,10 +103,18 @@ class Figure(BaseModel):
     call channel, never through a file. The host checked the format's signature
     and read the size itself; the bytes are otherwise the guest's.
 
+    When the run asked for it (``execute(..., figure_svg=True)``) the guest also
+    renders the figure with matplotlib's SVG backend into :attr:`svg`: real
+    vector graphics, not the PNG wrapped. The host only checked that it starts
+    like an SVG document; treat it as untrusted markup (save it, don't show it
+    in a browser page of your own without sanitising it).
+
     Usage::
 
         for figure in result.figures:
             Path(f"plot-{figure.index}.png").write_bytes(figure.data)
+            if figure.svg is not None:
+                Path(f"plot-{figure.index}.svg").write_bytes(figure.svg)
 
     In JSON (``model_dump(mode="json")``) the image is base64.
     """
@@ -122,6 +130,9 @@ class Figure(BaseModel):
     #: Pixel size, read by the host from the image header.
     width: int
     height: int
+    #: The same figure as an SVG document (UTF-8), when the run asked for SVG and
+    #: it fit the caps; None otherwise.
+    svg: bytes | None = None
 
     @property
     def mime_type(self) -> str:
@@ -130,8 +141,13 @@ class Figure(BaseModel):
 
     @property
     def size_bytes(self) -> int:
-        """Length of :attr:`data`."""
+        """Length of :attr:`data` (the PNG; :attr:`svg` not included)."""
         return len(self.data)
+
+    @property
+    def svg_bytes(self) -> int:
+        """Length of :attr:`svg` (0 without one)."""
+        return len(self.svg) if self.svg is not None else 0
 
 
 FuelStatus = Literal["efficient", "moderate", "warning", "critical", "exhausted"]
@@ -220,7 +236,8 @@ class SandboxResult(BaseModel):
     display_value_truncated: bool = False
     #: Figures drawn by the run, in order (runtimes that can draw: python-sci).
     figures: list[Figure] = Field(default_factory=list)
-    #: Figures were left out because a per-figure or per-run size cap was reached.
+    #: Figures (or the SVG of some) were left out because a per-figure or per-run
+    #: size cap was reached.
     figures_truncated: bool = False
 
     error_guidance: ErrorGuidance | None = None

@@ -220,12 +220,16 @@ class Sandbox:
         policy: ExecutionPolicy | None = None,
         on_output: OutputCallback | None = None,
         profile: bool = False,
+        figure_svg: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in a never-used instance and return what happened.
 
         Guest errors and limits come back in the result; this raises only for
         host-side problems. With ``profile=True`` the result's ``profile`` says
         which lines and functions spent the fuel (see :class:`FuelProfile`).
+        With ``figure_svg=True`` a runtime that draws (python-sci) also renders
+        each figure as SVG into ``Figure.svg``; the guest spends fuel on it
+        (charged to the run) and it counts against the figure caps.
 
         Raises
         ------
@@ -261,7 +265,13 @@ class Sandbox:
                     instance.cancel()
                 before = scan(self.workspace)
                 request = turn_request(
-                    code, policy, before, fresh=True, on_output=on_output, profile=profile
+                    code,
+                    policy,
+                    before,
+                    fresh=True,
+                    on_output=on_output,
+                    profile=profile,
+                    figure_svg=figure_svg,
                 )
                 warm_start = instance.ready
                 instance.wait_ready()
@@ -529,6 +539,7 @@ def turn_request(
     interactive: bool = False,
     on_output: OutputCallback | None = None,
     profile: bool = False,
+    figure_svg: bool = False,
 ) -> TurnRequest:
     """The per-turn limits of ``policy``, with the workspace usage as quota baseline."""
     return TurnRequest(
@@ -546,6 +557,7 @@ def turn_request(
         interactive=interactive,
         value_max=DISPLAY_VALUE_MAX_CHARS,
         profile=profile,
+        figure_svg=figure_svg,
         on_output=on_output,
         workspace_bytes_used=usage.total_bytes,
         workspace_entries_used=usage.entries,

@@ -222,6 +222,7 @@ class Session:
         on_output: OutputCallback | None = None,
         interactive: bool = False,
         profile: bool = False,
+        figure_svg: bool = False,
     ) -> SandboxResult:
         """Run ``code`` in the session's live interpreter.
 
@@ -245,6 +246,10 @@ class Session:
             :class:`FuelProfile`). A live interpreter keeps its random string-hash
             seed, so two profiles of one turn may differ slightly; fresh runs
             (``Sandbox.execute``) repeat exactly.
+        figure_svg
+            Have a runtime that draws (python-sci) render each figure as SVG
+            too, into ``Figure.svg`` (fuel charged to the turn; it counts
+            against the figure caps).
 
         Raises
         ------
@@ -257,7 +262,9 @@ class Session:
             self._check_open()
             self._turn_active = True
             try:
-                return self._execute_locked(code, policy, on_output, interactive, profile)
+                return self._execute_locked(
+                    code, policy, on_output, interactive, profile, figure_svg
+                )
             finally:
                 self._turn_active = False
                 self._cancel_requested = False
@@ -269,6 +276,7 @@ class Session:
         on_output: OutputCallback | None,
         interactive: bool,
         profile: bool,
+        figure_svg: bool = False,
     ) -> SandboxResult:
         policy = policy or self.policy
         instance, restored = self._live_instance(policy)
@@ -284,6 +292,7 @@ class Session:
             interactive=interactive,
             on_output=on_output,
             profile=profile,
+            figure_svg=figure_svg,
         )
         emit_start(self.audit, self.session_id, self.runtime, code, policy)
         self._state = SessionState.RUNNING

@@ -30,8 +30,16 @@ What this runtime adds is what the snapshot expects around it:
   the end of a run and sends ``figure/png``, a newline and the PNG; the host checks the
   PNG signature, reads the size from its header, applies
   :data:`MAX_FIGURE_BYTES`, :data:`MAX_RUN_FIGURE_BYTES` and
-  :data:`MAX_FIGURES`, and keeps it for the turn's result. Anything else
-  answers -1 ("no host").
+  :data:`MAX_FIGURES`, and keeps it for the turn's result. When the turn asked
+  for SVG (``figure_svg``) the host answers ``ok svg`` instead of ``ok``, and
+  the guest sends the same figure again as ``figure/svg``, rendered by
+  matplotlib's SVG backend; the host checks that it starts like an SVG
+  document and attaches it to that figure. An SVG counts like a PNG: at most
+  :data:`MAX_FIGURE_BYTES` on its own, and toward :data:`MAX_RUN_FIGURE_BYTES`
+  with everything else the run handed over; one that doesn't fit is dropped
+  (the figure keeps its PNG, ``figures_truncated`` says so). An SVG nobody
+  asked for, or a second one for a figure, is refused. Anything else answers
+  -1 ("no host").
 
 The engine runs it with an 8 MiB wasm stack and the exceptions proposal (its
 manifest entry says so), on a thread whose stack has room for that.
@@ -79,9 +87,11 @@ MPL_DATA_GUEST = f"{ZIP_GUEST_DIR}/{ZIP_NAME}/matplotlib/mpl-data"
 GUEST_TMP = "/tmp"
 WORKSPACE_TMP = ".tmp"
 
-#: Largest figure the host keeps (bytes of PNG); a bigger one is dropped.
+#: Largest figure the host keeps (bytes of PNG, and separately of its SVG); a
+#: bigger one is dropped.
 MAX_FIGURE_BYTES = 8 * 1024 * 1024
-#: Largest total of figures per run (bytes); later figures are dropped.
+#: Largest total of figures per run (bytes of PNG and SVG together); later
+#: figures (or SVGs) are dropped.
 MAX_RUN_FIGURE_BYTES = 32 * 1024 * 1024
 #: Most figures kept per run.
 MAX_FIGURES = 50
@@ -244,6 +254,8 @@ class ScientificPythonInstance(PythonInstance):
     ) -> None:
         #: Modules imported during start-up (None: :func:`preload_modules`).
         self.preload = preload_modules() if preload is None else preload
+        #: The figure whose SVG the host just asked for (instance thread only).
+        self._svg_for: Figure | None = None
         # Made here, before the caller scans the workspace for the run's quota
         # baseline, so the folder is part of the baseline rather than of the run.
         with contextlib.suppress(OSError):  # a missing workspace fails start-up later
@@ -321,33 +333,59 @@ class ScientificPythonInstance(PythonInstance):
     def host_call(self, untrusted_request: bytes) -> bytes | None:
         """Answer the guest's ``_host.call``; None means "no host" (-1)."""
         kind, _, untrusted_data = untrusted_request.partition(b"\n")
-        if kind == b"figure/png" and self._turn is not None:
-            return self._take_figure(untrusted_data)
+        turn = self._turn
+        # Whatever comes next, only the reply to the PNG just taken may be an SVG.
+        svg_for, self._svg_for = self._svg_for, None
+        if kind == b"figure/png" and turn is not None:
+            return self._take_figure(untrusted_data, svg=turn.figure_svg)
+        if kind == b"figure/svg" and turn is not None:
+            return self._take_svg(untrusted_data, svg_for)
         return None
 
-    def _take_figure(self, untrusted_png: bytes) -> bytes:
+    def _figure_bytes(self) -> int:
+        return sum(figure.size_bytes + figure.svg_bytes for figure in self._figures)
+
+    def _take_figure(self, untrusted_png: bytes, *, svg: bool) -> bytes:
         size = png_size(untrusted_png)
         if size is None:
             return b"invalid"
-        used = sum(figure.size_bytes for figure in self._figures)
         if (
             len(untrusted_png) > MAX_FIGURE_BYTES
-            or used + len(untrusted_png) > MAX_RUN_FIGURE_BYTES
+            or self._figure_bytes() + len(untrusted_png) > MAX_RUN_FIGURE_BYTES
             or len(self._figures) >= MAX_FIGURES
         ):
             self._figures_truncated = True
             return b"full"
         width, height = size
         # Every field is checked here: skip pydantic's validation pass.
-        self._figures.append(
-            Figure.model_construct(
-                index=len(self._figures) + 1,
-                format="png",
-                data=untrusted_png,
-                width=width,
-                height=height,
-            )
+        figure = Figure.model_construct(
+            index=len(self._figures) + 1,
+            format="png",
+            data=untrusted_png,
+            width=width,
+            height=height,
+            svg=None,
         )
+        self._figures.append(figure)
+        if svg:
+            self._svg_for = figure
+            return b"ok svg"
+        return b"ok"
+
+    def _take_svg(self, untrusted_svg: bytes, svg_for: Figure | None) -> bytes:
+        # Only right after its PNG, for the figure the host asked about (identity:
+        # the list is new each turn, so an old turn's figure never matches).
+        if svg_for is None or not self._figures or self._figures[-1] is not svg_for:
+            return b"invalid"
+        if not looks_like_svg(untrusted_svg):
+            return b"invalid"
+        if (
+            len(untrusted_svg) > MAX_FIGURE_BYTES
+            or self._figure_bytes() + len(untrusted_svg) > MAX_RUN_FIGURE_BYTES
+        ):
+            self._figures_truncated = True
+            return b"full"
+        self._figures[-1] = svg_for.model_copy(update={"svg": untrusted_svg})
         return b"ok"
 
 
@@ -436,6 +474,18 @@ def png_size(untrusted_png: bytes) -> tuple[int, int] | None:
     if not (0 < width < 1 << 20 and 0 < height < 1 << 20):
         return None
     return width, height
+
+
+def looks_like_svg(untrusted_svg: bytes) -> bool:
+    """Whether the bytes start like an SVG document (an XML declaration or ``<svg``).
+
+    Only a shape check: the host never parses guest markup. matplotlib's SVG
+    backend writes ``<?xml ...?>``, a doctype and the ``<svg`` element first.
+    """
+    head = untrusted_svg[:1024].lstrip()
+    if not head.startswith((b"<?xml", b"<svg")):
+        return False
+    return b"<svg" in head
 
 
 def _host_call(caller: wasmtime.Caller, ptr: int, length: int, out_pp: int, out_lp: int) -> int:
