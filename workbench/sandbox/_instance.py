@@ -148,6 +148,10 @@ class TurnRequest:
     value_max: int = 65536
     #: Record a fuel profile of the turn (see :mod:`._profile`).
     profile: bool = False
+    #: What a profiled run costs beyond a plain one whatever its code does,
+    #: measured by the host (see :func:`._sandbox.profile_baseline`): given back
+    #: when the profiler's clean-up ends.
+    profile_baseline: int = 0
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).
     workspace_bytes_used: int = 0
@@ -852,7 +856,9 @@ class Instance:
         self._turn_started = time.perf_counter()
         self._profiler = None
         if request.profile and self.runtime is RuntimeType.PYTHON:
-            self._profiler = ProfileRecorder(request.code, request.filename, request.fuel)
+            self._profiler = ProfileRecorder(
+                request.code, request.filename, request.fuel, baseline=request.profile_baseline
+            )
         self.engine.begin_execution()
         self._begun = True
 

@@ -17,8 +17,14 @@ code seen before costs and, at every such event, gives that back to the store
 (never more than was spent since the previous event). Code seen for the first
 time is registered between a pause and its event: that window, and what
 instrumenting the new code cost the interpreter (measured on a copy inside the
-window), is given back whole. The profile's ``event_cost_line``,
-``event_cost_call`` and ``overhead_fuel`` say what was removed.
+window), is given back whole; so is one calibrated mark call at the end (the
+return from the start mark and the call of the stop mark). What the profiler
+leaves the rest of the turn to pay (about 12 k instructions: the driver's code
+runs after it in an interpreter whose code was instrumented) is measured by the
+host on code that does nothing, ``pass`` plain and profiled (see
+``_sandbox.profile_baseline``), and given back after the clean-up. The profile's
+``event_cost_line``, ``event_cost_call``, ``baseline_fuel`` and ``overhead_fuel``
+say what was removed.
 
 The host owns these refunds: guest code can reach the profiler's functions and
 call the channel itself, so everything given back during a run is bounded by
@@ -82,6 +88,9 @@ MAX_STACKS = 20_000
 MAX_NAME_BYTES = 600
 #: Fuel one event may cost at most; calibration above this is clamped.
 MAX_EVENT_OVERHEAD = 200_000
+
+#: What a host-measured baseline (see ProfileRecorder) may give back at most.
+MAX_BASELINE = 1_000_000
 
 #: What instrumenting one new code object may be counted as at most.
 MAX_INSTRUMENT_COST = 2_000_000
@@ -213,6 +222,13 @@ class FuelProfile(BaseModel):
     setup_fuel: int = Field(
         default=0,
         description="The profiler's set-up and calibration (its own tank, never the budget's).",
+    )
+    baseline_fuel: int = Field(
+        default=0,
+        description=(
+            "Given back after the run: what a profiled run of code that does nothing "
+            "costs beyond a plain one, measured by the host (part of overhead_fuel)."
+        ),
     )
     unprofiled_fuel: int = Field(
         default=0,
@@ -399,8 +415,10 @@ class ProfileRecorder:
     All fuel figures are read from the store by the host.
     """
 
-    def __init__(self, code: str, filename: str, budget: int) -> None:
+    def __init__(self, code: str, filename: str, budget: int, *, baseline: int = 0) -> None:
         self.code = code
+        #: Given back at MARK_END (see TurnRequest.profile_baseline), capped.
+        self.baseline = max(0, min(baseline, MAX_BASELINE))
         self.filename = filename
         self.phase = "setup"  # setup -> running -> stopped
         self.begin_fuel: int | None = None
@@ -416,6 +434,8 @@ class ProfileRecorder:
         # event, and a call or return event.
         self.cost_line = 0
         self.cost_call = 0
+        self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
+        self.baseline_given = 0
         self.paused: int | None = None  # the reading at the current window's pause
         self.measuring: int | None = None  # the reading at MARK_MEASURE
         self.measured = 0  # instrumentation cost the next event also removes
@@ -547,14 +567,20 @@ class ProfileRecorder:
             self.measuring = None
         elif mark == MARK_STOP and self.phase == "running":
             end = self.paused if self.paused is not None else now
-            self._charge_rest(end)
+            # Reaching this mark, and the return from MARK_START's, are the
+            # profiler's: one calibrated mark call, given back with the clean-up.
+            own = min(self.cost_mark, max(0, self.last - end))
+            self._charge_rest(end + own)
             self.paused = None
             self._close_all()
             self.phase = "stopped"
-            self.stop_fuel = now
+            self.stop_fuel = self._give_back(caller, own, now)
         elif mark == MARK_END and self.phase == "stopped" and self.stop_fuel is not None:
-            if self.stop_fuel > now:  # the profiler's clean-up, within the allowance
-                self._give_back(caller, self.stop_fuel - now, now)
+            # The profiler's clean-up, and what it leaves the rest of the turn to
+            # pay (the baseline), within the allowance.
+            before = self.overhead
+            self._give_back(caller, max(0, self.stop_fuel - now) + self.baseline, now)
+            self.baseline_given = max(0, min(self.baseline, self.overhead - before))
             self.stop_fuel = None
 
     def _charge_rest(self, end: int) -> None:
@@ -584,6 +610,10 @@ class ProfileRecorder:
 
         self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
         self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
+        # Marks 2 and 3 (and 6 and 7) follow each other: the fuel between them is
+        # one mark call, from the return of the first to the host's reading.
+        between = min(m[2] - m[3], m[6] - m[7])
+        self.cost_mark = max(0, min(between, MAX_EVENT_OVERHEAD))
 
     def _name(self, code: int, chunk: int) -> None:
         if 0 < code < MAX_CODES:
@@ -745,6 +775,7 @@ class ProfileRecorder:
             event_cost_line=self.cost_line,
             event_cost_call=self.cost_call,
             setup_fuel=self.setup_overhead,
+            baseline_fuel=self.baseline_given,
             unprofiled_fuel=self.unprofiled,
             events=self.events,
             complete=complete,

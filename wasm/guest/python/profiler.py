@@ -8,7 +8,8 @@
 # ever computed or reported here.
 #
 # Names the driver gives this module: sys, advise (the real posix.posix_fadvise),
-# own_files (filenames of the driver's code, never profiled).
+# own_files (filenames of the driver's code, never profiled), after_codes (the
+# driver's code that runs after the user's).
 # Every callback starts with OP_PAUSE and ends with the event: the host gives back
 # the fuel between the two exactly, and subtracts a calibrated cost for the rest
 # (reaching the callback, the two calls themselves), so keep both ends short.
@@ -388,6 +389,13 @@ def profile(code, user_globals, settle):
     finally:
         for item in found:
             monitoring.set_local_events(tool, item, 0)
+        # The driver's code that runs after this was instrumented for the run's
+        # events; CPython would take them out again at its next call, after
+        # MARK_END, where the run pays. Done here (events on and off again: the
+        # second pass leaves it as a plain run has it), inside the clean-up.
+        for item in after_codes:
+            monitoring.set_local_events(tool, item, events.PY_START)
+            monitoring.set_local_events(tool, item, 0)
         for event, _ in register_all:
             monitoring.register_callback(tool, event, None)
         monitoring.free_tool_id(tool)
@@ -400,4 +408,5 @@ def profile(code, user_globals, settle):
         user_ids.clear()
         next_id[0] = 1
         importing[0] = 0
-        mark(MARK_END)  # the host gives back the clean-up since MARK_STOP
+        # The driver sends MARK_END once this has returned: the host gives back the
+        # clean-up since MARK_STOP, returns included.
