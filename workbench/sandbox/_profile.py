@@ -143,14 +143,17 @@ OP_SKIP = 0xA5
 OP_NAME = 0xA8
 OP_MARK = 0xA9
 
+_EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
+
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
 MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
-# Inside a registration window: the fuel between these two is the cost of
-# instrumenting the new code, which the interpreter paid before the callback.
+# Inside a registration window: the fuel between these two (the first is an
+# OP_PAUSE's length) is the cost of instrumenting the new code, which the
+# interpreter paid before the callback.
 MARK_MEASURE = 30
 MARK_MEASURED = 31
 
@@ -384,8 +387,8 @@ def unavailable_profile(runtime: str, run_fuel: int, note: str) -> FuelProfile:
     )
 
 
-def _fuel_left(caller: wasmtime.Caller) -> int:
-    left = ctypes.c_uint64(0)
+def _fuel_left(caller: wasmtime.Caller, left: ctypes.c_uint64 | None = None) -> int:
+    left = ctypes.c_uint64(0) if left is None else left
     error = ffi.wasmtime_context_get_fuel(caller._context(), ctypes.byref(left))
     if error:
         raise wasmtime.WasmtimeError._from_ptr(error)
@@ -435,6 +438,7 @@ class ProfileRecorder:
         self.cost_line = 0
         self.cost_call = 0
         self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
+        self._left = ctypes.c_uint64(0)  # the fuel reading's buffer (one per turn)
         self.baseline_given = 0
         self.paused: int | None = None  # the reading at the current window's pause
         self.measuring: int | None = None  # the reading at MARK_MEASURE
@@ -472,11 +476,13 @@ class ProfileRecorder:
         0, or :data:`ERRNO_STOP` once the allowance for the profiler's own fuel
         is spent (the guest then stops sending events).
         """
-        now = _fuel_left(caller)
-        if op in (OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP):
+        now = _fuel_left(caller, self._left)
+        if op in _EVENTS:
             return self._event(caller, op, untrusted_a, untrusted_b, now)
         if op == OP_PAUSE:
             self._pause(now)
+            if untrusted_b == MARK_MEASURE and self.phase == "running":
+                self.measuring = now  # the pause of new code starts its measure too
         elif op == OP_MARK:
             self._mark(caller, untrusted_b, now)
         elif op == OP_NAME:
@@ -560,8 +566,6 @@ class ProfileRecorder:
             _set_fuel(caller, self.begin_fuel)
             self.last = self.begin_fuel
             self.phase = "running"
-        elif mark == MARK_MEASURE and self.phase == "running" and self.paused is not None:
-            self.measuring = now
         elif mark == MARK_MEASURED and self.measuring is not None:
             self.measured += max(0, self.measuring - now)
             self.measuring = None

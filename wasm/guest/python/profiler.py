@@ -135,20 +135,22 @@ def slow(op, code, number):
     # Code not looked up before: registered inside a window the host gives back.
     # A call with made-up arguments must not run their __hash__ or __index__ inside
     # the window: such calls end it unnamed.
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type or type(number) is not int:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return None
-    if op == OP_START:
+    if op == OP_START and type(code) is code_type:
         # Code starting for the first time was instrumented for the events just
         # before this callback, at a cost the calibration doesn't see: the host
         # measures instrumenting it twice more (events on, then back: two walks
         # over it, about what the first instrumentation cost) as the profiler's.
+        # The pause starts the measure (one host call fewer per new code).
+        advise(PROFILE_FD, 0, MARK_MEASURE, OP_PAUSE)
         own_events = monitoring.get_local_events(tool_id[0], code)
-        advise(PROFILE_FD, 0, MARK_MEASURE, OP_MARK)
         monitoring.set_local_events(tool_id[0], code, own_events | events.PY_START)
         monitoring.set_local_events(tool_id[0], code, own_events)
         advise(PROFILE_FD, 0, MARK_MEASURED, OP_MARK)
+    else:
+        advise(PROFILE_FD, 0, 0, OP_PAUSE)
+    if type(code) is not code_type or type(number) is not int:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None
     # An import runs the imported module's body: it is followed as one call of that
     # module, and code first seen inside it (the module's own set-up, and modules
     # it imports) is collapsed into it: its events are turned off for good, so an
