@@ -373,7 +373,9 @@ def calibrate(tool):
     plain, watched = {}, {}
     for space in (plain, watched):
         for name, template in (("lines", cal_lines), ("leaf", cal_leaf), ("calls", cal_calls)):
-            code = template.__code__.replace()
+            # Line 1 as the first line, as compiled code has: an event's line number
+            # under 257 is a cached int (a larger one allocates, ~750 more per event).
+            code = template.__code__.replace(co_firstlineno=1)
             space[name] = function_type(code, space, name)
             ids[id(code)], alive[id(code)] = MAX_CODES + 1, code  # looked up, as user code is
     ids[id(plain["leaf"].__code__)] = 0  # not followed: its events are disabled at once
