@@ -147,7 +147,7 @@ _EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -159,8 +159,12 @@ MARK_MEASURED = 31
 
 # Calibration phases: plain code (marks 1-2) against the same code with line
 # events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
-_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4}
+_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5}
 _CAL_LINES_PLAIN, _CAL_LINES_WATCHED, _CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED = 1, 2, 3, 4
+_CAL_HIGH_LINES_WATCHED = 5  # marks 9-10: lines numbered past 256
+#: The largest line number CPython passes as a cached int: past it, each line
+#: event allocates its number (costs more, calibrated apart).
+SMALL_INT_MAX = 256
 
 
 class ProfileLine(BaseModel):
@@ -221,6 +225,13 @@ class FuelProfile(BaseModel):
     )
     event_cost_call: int = Field(
         default=0, description="Calibrated fuel of one call or return event, removed at each."
+    )
+    event_cost_line_high: int = Field(
+        default=0,
+        description=(
+            "Calibrated fuel of one line event past line 256 (CPython allocates its "
+            "number), removed at each."
+        ),
     )
     setup_fuel: int = Field(
         default=0,
@@ -437,6 +448,7 @@ class ProfileRecorder:
         # event, and a call or return event.
         self.cost_line = 0
         self.cost_call = 0
+        self.cost_line_high = 0  # a line event past line 256 (its number allocates)
         self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
         self._left = ctypes.c_uint64(0)  # the fuel reading's buffer (one per turn)
         self.baseline_given = 0
@@ -450,8 +462,8 @@ class ProfileRecorder:
         self._marks: dict[int, int] = {}
         self._cal_phase = 0
         self._cal_paused: int | None = None
-        self._cal_counts = dict.fromkeys(range(1, 5), 0)
-        self._cal_excluded = dict.fromkeys(range(1, 5), 0)
+        self._cal_counts = dict.fromkeys(range(1, 6), 0)
+        self._cal_excluded = dict.fromkeys(range(1, 6), 0)
         self.names: dict[int, bytearray] = {}
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
@@ -527,7 +539,10 @@ class ProfileRecorder:
         before = self.paused if self.paused is not None else now
         window = before - now
         spent = max(0, self.last - before)
-        cost = self.cost_line if op == OP_LINE else self.cost_call
+        if op == OP_LINE:
+            cost = self.cost_line_high if line > SMALL_INT_MAX else self.cost_line
+        else:
+            cost = self.cost_call
         cost = min(cost + min(self.measured, MAX_INSTRUMENT_COST), spent)
         self._attribute(spent - cost)
         self.paused = None
@@ -604,15 +619,17 @@ class ProfileRecorder:
         if len(m) != len(MARK_CAL):
             return
 
-        def per_event(plain: int, watched: int, first: int) -> int:
+        def per_event(plain: int, watched: int, first: int, watched_first: int = 0) -> int:
             extra = self._cal_counts[watched] - self._cal_counts[plain]
             if extra <= 0:
                 return 0
+            at = watched_first or first + 2
             plain_fuel = m[first] - m[first + 1] - self._cal_excluded[plain]
-            watched_fuel = m[first + 2] - m[first + 3] - self._cal_excluded[watched]
+            watched_fuel = m[at] - m[at + 1] - self._cal_excluded[watched]
             return max(0, min((watched_fuel - plain_fuel) // extra, MAX_EVENT_OVERHEAD))
 
         self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
+        self.cost_line_high = per_event(_CAL_LINES_PLAIN, _CAL_HIGH_LINES_WATCHED, 1, 9)
         self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
         # Marks 2 and 3 (and 6 and 7) follow each other: the fuel between them is
         # one mark call, from the return of the first to the host's reading.
@@ -778,6 +795,7 @@ class ProfileRecorder:
             overhead_per_event=self.cost_line,
             event_cost_line=self.cost_line,
             event_cost_call=self.cost_call,
+            event_cost_line_high=self.cost_line_high,
             setup_fuel=self.setup_overhead,
             baseline_fuel=self.baseline_given,
             unprofiled_fuel=self.unprofiled,

@@ -27,7 +27,7 @@ OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -370,19 +370,22 @@ def calibrate(tool):
     # host reads the fuel at the marks and divides the difference by the extra
     # events: what one line event costs (marks 1-4) and what a call and its return
     # cost (marks 5-8), for code seen before.
-    plain, watched = {}, {}
-    for space in (plain, watched):
+    # A third copy, watched too, numbers its lines past 256: CPython allocates such
+    # a number for each event (~750 instructions more), so the host calibrates
+    # those line events apart (marks 9-10).
+    plain, watched, high = {}, {}, {}
+    for space, first in ((plain, 1), (watched, 1), (high, 1001)):
         for name, template in (("lines", cal_lines), ("leaf", cal_leaf), ("calls", cal_calls)):
-            # Line 1 as the first line, as compiled code has: an event's line number
-            # under 257 is a cached int (a larger one allocates, ~750 more per event).
-            code = template.__code__.replace(co_firstlineno=1)
+            code = template.__code__.replace(co_firstlineno=first)
             space[name] = function_type(code, space, name)
             ids[id(code)], alive[id(code)] = MAX_CODES + 1, code  # looked up, as user code is
     ids[id(plain["leaf"].__code__)] = 0  # not followed: its events are disabled at once
     monitoring.set_local_events(tool, watched["lines"].__code__, events.LINE)
+    monitoring.set_local_events(tool, high["lines"].__code__, events.LINE)
     for _ in range(2):  # warm up: instrumentation and specialization happen here
         plain["lines"]()
         watched["lines"]()
+        high["lines"]()
         plain["calls"]()
         watched["calls"]()
         mark(99)  # not a calibration mark: warms mark() itself
@@ -398,7 +401,11 @@ def calibrate(tool):
     mark(7)
     watched["calls"]()
     mark(8)
+    mark(9)
+    high["lines"]()
+    mark(10)
     monitoring.set_local_events(tool, watched["lines"].__code__, 0)
+    monitoring.set_local_events(tool, high["lines"].__code__, 0)
 
 
 def profile(code, user_globals, settle):
