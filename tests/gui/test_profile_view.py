@@ -211,6 +211,34 @@ def test_a_profiled_run_that_times_out_says_why(qtbot: QtBot, window: MainWindow
     assert set(heat) == {1, 2} and max(item.share for item in heat.values()) == 1.0
 
 
+def test_calibrate_names_the_dominant_line_and_shows_its_profile(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.profile_dock.close()
+    window.editor.setPlainText(HOT.format(n=3000))
+    window.margin_spin.setValue(50)
+    runs: list[SandboxResult] = []
+    window.sig_execution_finished.connect(runs.append)
+    with qtbot.waitSignal(window.sig_calibrated, timeout=60_000) as blocker:
+        qtbot.mouseClick(window.calibrate_button, Qt.MouseButton.LeftButton)
+    calibration = blocker.args[0]
+    (measured,) = runs  # one run: profiled, and the budget comes from its fuel
+    assert measured.success and measured.profile is not None
+    assert calibration.dominant_line == HOT_LINE
+    assert window.policy().fuel_budget == calibration.budget >= measured.fuel_consumed * 1.5
+    # The dominant line beside the suggested budget, in the status bar and the Output.
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Calibrated") and f"Line {HOT_LINE}, `total += i * i`," in message
+    assert "3,000 times" in message
+    assert calibration.message in window.output.toPlainText()
+    # The Profile tab (closed before) shows the calibration run's profile, the gutter its heat.
+    assert window.profile_dock.isVisible()
+    current = window.profile_view.current()
+    assert current is not None and current.run_id == measured.execution_id
+    heat = window.editor.line_heat()
+    assert max(heat, key=lambda line: heat[line].share) == HOT_LINE
+
+
 def test_lines_match_across_an_edit() -> None:
     old = "a = 1\nb = 2\nc = 3\n"
     new = "# new\na = 1\nb = 20\nc = 3\n"

@@ -322,8 +322,11 @@ print(longest(["x", "yyy", "zzz"]), longest([]))
         HUMANEVAL_LIKE,
         "import json\nprint(json.dumps({'a': [1, 2, 3]}, sort_keys=True))\n",
         LONGEST,
+        "print('hi')\n",
+        "x = 1\n",
+        "t = 0\nfor i in range(10):\n    t += i\nprint(t)\n",
     ],
-    ids=["humaneval-like", "json", "strings"],
+    ids=["humaneval-like", "json", "strings", "tiny-print", "tiny-assign", "tiny-loop"],
 )
 def test_a_profiled_run_costs_within_two_percent_of_a_plain_one(
     python_sandbox: Sandbox, code: str
@@ -347,6 +350,23 @@ def test_a_profiled_run_costs_within_two_percent_of_a_plain_one(
     assert profiled.success and profiled.stdout == plain.stdout.decode()
     assert profiled.profile is not None and profiled.profile.events > 0
     assert profiled.fuel_consumed == pytest.approx(plain.fuel_consumed, rel=0.02)
+
+
+def test_the_baseline_a_profile_gives_back_is_measured_by_the_host(
+    python_sandbox: Sandbox,
+) -> None:
+    # Tiny programs are where a fixed cost shows: the host measures it ("pass"
+    # plain and profiled), the same for every run of the shape, and small.
+    from workbench.sandbox._sandbox import profile_baseline
+
+    shape = profiled_shape(python_sandbox._shape(python_sandbox.policy))
+    baseline = profile_baseline(python_sandbox.engine, shape)
+    assert 0 < baseline < 100_000
+    assert profile_baseline(python_sandbox.engine, shape) == baseline
+    result = python_sandbox.execute("x = 1\n", profile=True)
+    assert result.profile is not None
+    assert result.profile.baseline_fuel == baseline
+    assert result.profile.overhead_fuel >= baseline
 
 
 def test_guest_code_cannot_forge_refunds_past_the_budget(python_sandbox: Sandbox) -> None:

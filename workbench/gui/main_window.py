@@ -66,6 +66,7 @@ from workbench.sandbox import (
     TrapKind,
     add_vendor_progress_listener,
     auto_runtime,
+    calibrate_budget,
     choose_code,
     config_dir,
     create_sandbox,
@@ -79,7 +80,6 @@ from workbench.sandbox import (
     runtime_for_path,
 )
 from workbench.sandbox._engine import WASMTIME_VERSION, cache_dir
-from workbench.sandbox._fuel import nice_ceil
 from workbench.sandbox._policy import format_bytes, format_fuel
 from workbench.sandbox._resources import bundle_root
 from workbench.sandbox._vendor import VendorProgress, python_guest_mounts
@@ -172,6 +172,9 @@ class MainWindow(QMainWindow):
     sig_runtimes_ready = Signal()
     #: Emitted with the exception when the runtimes could not be made ready.
     sig_runtimes_failed = Signal(object)
+    #: Emitted with the Calibration (budget, dominant line, message) when Calibrate
+    #: has set the fuel budget.
+    sig_calibrated = Signal(object)
 
     def __init__(self, settings: QSettings | None = None, history_path: Path | None = None) -> None:
         super().__init__()
@@ -783,14 +786,20 @@ class MainWindow(QMainWindow):
         """Run the code with a generous fuel budget and set the budget from what it used.
 
         The measuring run uses the policy's other limits (timeout, memory...) and
-        the largest fuel budget a policy allows; its result shows as usual.
+        the largest fuel budget a policy allows; its result shows as usual. It is
+        profiled (fuel is the same, wall time longer), so the message names the
+        line that dominates beside the budget and the Profile tab shows where the
+        fuel went. A profiled run that runs out of time is measured again unprofiled.
         """
         code = self.editor.toPlainText()
         if not code.strip():
             self.statusBar().showMessage("Nothing to calibrate: the editor is empty.")
             return
+        self._calibrate(code, profile=True)
+
+    def _calibrate(self, code: str, *, profile: bool) -> None:
         self._calibrating = True
-        self._run(code, policy=self.policy().with_updates(fuel_budget=MAX_FUEL))
+        self._run(code, policy=self.policy().with_updates(fuel_budget=MAX_FUEL), profile=profile)
         if not self.running:
             self._calibrating = False
 
@@ -1333,21 +1342,32 @@ class MainWindow(QMainWindow):
         editor.setFocus()
 
     def _finish_calibration(self, result: SandboxResult) -> None:
+        if result.trap_kind is TrapKind.DEADLINE and result.profile is not None:
+            # Profiling is slow in wall time, not in fuel: measure without it.
+            self._calibrate(self._code, profile=False)
+            if self.running:  # said after the new run has cleared the Output
+                self._write_note(
+                    "The profiled calibration run ran out of time (its profile is in the "
+                    "Profile tab); measuring again without the profile."
+                )
+                return
         if result.trap_kind is not TrapKind.NONE:
             self.statusBar().showMessage(
                 f"Calibration run {result.trap_kind.words}; the budget was not changed."
             )
             return
-        margin = self.margin_spin.value() / 100
-        budget = min(
-            MAX_FUEL, max(MIN_CALIBRATED_FUEL, nice_ceil(int(result.fuel_consumed * (1 + margin))))
+        calibration = calibrate_budget(
+            result.fuel_consumed,
+            self.margin_spin.value() / 100,
+            profile=result.profile,
+            min_budget=MIN_CALIBRATED_FUEL,
         )
+        budget = min(MAX_FUEL, calibration.budget)
         self.policy_editor.set_fuel_budget(budget)
-        self.statusBar().showMessage(
-            f"Calibrated: the code used {format_fuel(result.fuel_consumed)}; fuel budget set "
-            f"to {format_fuel(budget)} ({self.margin_spin.value()} % margin). "
-            "Run again with Ctrl+Enter."
-        )
+        message = f"{calibration.message} Run again with Ctrl+Enter."
+        self._write_note(calibration.message)
+        self.statusBar().showMessage(message)
+        self.sig_calibrated.emit(calibration)
 
     @Slot(str, object)
     def _errored(self, token: str, exc: BaseException) -> None:

@@ -150,6 +150,10 @@ class TurnRequest:
     profile: bool = False
     #: Have the guest render each figure as SVG too (runtimes that draw).
     figure_svg: bool = False
+    #: What a profiled run costs beyond a plain one whatever its code does,
+    #: measured by the host (see :func:`._sandbox.profile_baseline`): given back
+    #: when the profiler's clean-up ends.
+    profile_baseline: int = 0
     on_output: OutputCallback | None = None
     # Workspace usage at the start of the turn (the quota's baseline).
     workspace_bytes_used: int = 0
@@ -854,7 +858,9 @@ class Instance:
         self._turn_started = time.perf_counter()
         self._profiler = None
         if request.profile and self.runtime is RuntimeType.PYTHON:
-            self._profiler = ProfileRecorder(request.code, request.filename, request.fuel)
+            self._profiler = ProfileRecorder(
+                request.code, request.filename, request.fuel, baseline=request.profile_baseline
+            )
         self.engine.begin_execution()
         self._begun = True
 

@@ -17,8 +17,14 @@ code seen before costs and, at every such event, gives that back to the store
 (never more than was spent since the previous event). Code seen for the first
 time is registered between a pause and its event: that window, and what
 instrumenting the new code cost the interpreter (measured on a copy inside the
-window), is given back whole. The profile's ``event_cost_line``,
-``event_cost_call`` and ``overhead_fuel`` say what was removed.
+window), is given back whole; so is one calibrated mark call at the end (the
+return from the start mark and the call of the stop mark). What the profiler
+leaves the rest of the turn to pay (about 12 k instructions: the driver's code
+runs after it in an interpreter whose code was instrumented) is measured by the
+host on code that does nothing, ``pass`` plain and profiled (see
+``_sandbox.profile_baseline``), and given back after the clean-up. The profile's
+``event_cost_line``, ``event_cost_call``, ``baseline_fuel`` and ``overhead_fuel``
+say what was removed.
 
 The host owns these refunds: guest code can reach the profiler's functions and
 call the channel itself, so everything given back during a run is bounded by
@@ -83,6 +89,9 @@ MAX_NAME_BYTES = 600
 #: Fuel one event may cost at most; calibration above this is clamped.
 MAX_EVENT_OVERHEAD = 200_000
 
+#: What a host-measured baseline (see ProfileRecorder) may give back at most.
+MAX_BASELINE = 1_000_000
+
 #: What instrumenting one new code object may be counted as at most.
 MAX_INSTRUMENT_COST = 2_000_000
 
@@ -134,21 +143,28 @@ OP_SKIP = 0xA5
 OP_NAME = 0xA8
 OP_MARK = 0xA9
 
+_EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
+
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
-# Inside a registration window: the fuel between these two is the cost of
-# instrumenting the new code, which the interpreter paid before the callback.
+# Inside a registration window: the fuel between these two (the first is an
+# OP_PAUSE's length) is the cost of instrumenting the new code, which the
+# interpreter paid before the callback.
 MARK_MEASURE = 30
 MARK_MEASURED = 31
 
 # Calibration phases: plain code (marks 1-2) against the same code with line
 # events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
-_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4}
+_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5}
 _CAL_LINES_PLAIN, _CAL_LINES_WATCHED, _CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED = 1, 2, 3, 4
+_CAL_HIGH_LINES_WATCHED = 5  # marks 9-10: lines numbered past 256
+#: The largest line number CPython passes as a cached int: past it, each line
+#: event allocates its number (costs more, calibrated apart).
+SMALL_INT_MAX = 256
 
 
 class ProfileLine(BaseModel):
@@ -210,9 +226,23 @@ class FuelProfile(BaseModel):
     event_cost_call: int = Field(
         default=0, description="Calibrated fuel of one call or return event, removed at each."
     )
+    event_cost_line_high: int = Field(
+        default=0,
+        description=(
+            "Calibrated fuel of one line event past line 256 (CPython allocates its "
+            "number), removed at each."
+        ),
+    )
     setup_fuel: int = Field(
         default=0,
         description="The profiler's set-up and calibration (its own tank, never the budget's).",
+    )
+    baseline_fuel: int = Field(
+        default=0,
+        description=(
+            "Given back after the run: what a profiled run of code that does nothing "
+            "costs beyond a plain one, measured by the host (part of overhead_fuel)."
+        ),
     )
     unprofiled_fuel: int = Field(
         default=0,
@@ -368,8 +398,8 @@ def unavailable_profile(runtime: str, run_fuel: int, note: str) -> FuelProfile:
     )
 
 
-def _fuel_left(caller: wasmtime.Caller) -> int:
-    left = ctypes.c_uint64(0)
+def _fuel_left(caller: wasmtime.Caller, left: ctypes.c_uint64 | None = None) -> int:
+    left = ctypes.c_uint64(0) if left is None else left
     error = ffi.wasmtime_context_get_fuel(caller._context(), ctypes.byref(left))
     if error:
         raise wasmtime.WasmtimeError._from_ptr(error)
@@ -399,8 +429,10 @@ class ProfileRecorder:
     All fuel figures are read from the store by the host.
     """
 
-    def __init__(self, code: str, filename: str, budget: int) -> None:
+    def __init__(self, code: str, filename: str, budget: int, *, baseline: int = 0) -> None:
         self.code = code
+        #: Given back at MARK_END (see TurnRequest.profile_baseline), capped.
+        self.baseline = max(0, min(baseline, MAX_BASELINE))
         self.filename = filename
         self.phase = "setup"  # setup -> running -> stopped
         self.begin_fuel: int | None = None
@@ -416,6 +448,10 @@ class ProfileRecorder:
         # event, and a call or return event.
         self.cost_line = 0
         self.cost_call = 0
+        self.cost_line_high = 0  # a line event past line 256 (its number allocates)
+        self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
+        self._left = ctypes.c_uint64(0)  # the fuel reading's buffer (one per turn)
+        self.baseline_given = 0
         self.paused: int | None = None  # the reading at the current window's pause
         self.measuring: int | None = None  # the reading at MARK_MEASURE
         self.measured = 0  # instrumentation cost the next event also removes
@@ -426,8 +462,8 @@ class ProfileRecorder:
         self._marks: dict[int, int] = {}
         self._cal_phase = 0
         self._cal_paused: int | None = None
-        self._cal_counts = dict.fromkeys(range(1, 5), 0)
-        self._cal_excluded = dict.fromkeys(range(1, 5), 0)
+        self._cal_counts = dict.fromkeys(range(1, 6), 0)
+        self._cal_excluded = dict.fromkeys(range(1, 6), 0)
         self.names: dict[int, bytearray] = {}
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
@@ -452,11 +488,13 @@ class ProfileRecorder:
         0, or :data:`ERRNO_STOP` once the allowance for the profiler's own fuel
         is spent (the guest then stops sending events).
         """
-        now = _fuel_left(caller)
-        if op in (OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP):
+        now = _fuel_left(caller, self._left)
+        if op in _EVENTS:
             return self._event(caller, op, untrusted_a, untrusted_b, now)
         if op == OP_PAUSE:
             self._pause(now)
+            if untrusted_b == MARK_MEASURE and self.phase == "running":
+                self.measuring = now  # the pause of new code starts its measure too
         elif op == OP_MARK:
             self._mark(caller, untrusted_b, now)
         elif op == OP_NAME:
@@ -501,7 +539,10 @@ class ProfileRecorder:
         before = self.paused if self.paused is not None else now
         window = before - now
         spent = max(0, self.last - before)
-        cost = self.cost_line if op == OP_LINE else self.cost_call
+        if op == OP_LINE:
+            cost = self.cost_line_high if line > SMALL_INT_MAX else self.cost_line
+        else:
+            cost = self.cost_call
         cost = min(cost + min(self.measured, MAX_INSTRUMENT_COST), spent)
         self._attribute(spent - cost)
         self.paused = None
@@ -540,21 +581,25 @@ class ProfileRecorder:
             _set_fuel(caller, self.begin_fuel)
             self.last = self.begin_fuel
             self.phase = "running"
-        elif mark == MARK_MEASURE and self.phase == "running" and self.paused is not None:
-            self.measuring = now
         elif mark == MARK_MEASURED and self.measuring is not None:
             self.measured += max(0, self.measuring - now)
             self.measuring = None
         elif mark == MARK_STOP and self.phase == "running":
             end = self.paused if self.paused is not None else now
-            self._charge_rest(end)
+            # Reaching this mark, and the return from MARK_START's, are the
+            # profiler's: one calibrated mark call, given back with the clean-up.
+            own = min(self.cost_mark, max(0, self.last - end))
+            self._charge_rest(end + own)
             self.paused = None
             self._close_all()
             self.phase = "stopped"
-            self.stop_fuel = now
+            self.stop_fuel = self._give_back(caller, own, now)
         elif mark == MARK_END and self.phase == "stopped" and self.stop_fuel is not None:
-            if self.stop_fuel > now:  # the profiler's clean-up, within the allowance
-                self._give_back(caller, self.stop_fuel - now, now)
+            # The profiler's clean-up, and what it leaves the rest of the turn to
+            # pay (the baseline), within the allowance.
+            before = self.overhead
+            self._give_back(caller, max(0, self.stop_fuel - now) + self.baseline, now)
+            self.baseline_given = max(0, min(self.baseline, self.overhead - before))
             self.stop_fuel = None
 
     def _charge_rest(self, end: int) -> None:
@@ -574,16 +619,22 @@ class ProfileRecorder:
         if len(m) != len(MARK_CAL):
             return
 
-        def per_event(plain: int, watched: int, first: int) -> int:
+        def per_event(plain: int, watched: int, first: int, watched_first: int = 0) -> int:
             extra = self._cal_counts[watched] - self._cal_counts[plain]
             if extra <= 0:
                 return 0
+            at = watched_first or first + 2
             plain_fuel = m[first] - m[first + 1] - self._cal_excluded[plain]
-            watched_fuel = m[first + 2] - m[first + 3] - self._cal_excluded[watched]
+            watched_fuel = m[at] - m[at + 1] - self._cal_excluded[watched]
             return max(0, min((watched_fuel - plain_fuel) // extra, MAX_EVENT_OVERHEAD))
 
         self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
+        self.cost_line_high = per_event(_CAL_LINES_PLAIN, _CAL_HIGH_LINES_WATCHED, 1, 9)
         self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
+        # Marks 2 and 3 (and 6 and 7) follow each other: the fuel between them is
+        # one mark call, from the return of the first to the host's reading.
+        between = min(m[2] - m[3], m[6] - m[7])
+        self.cost_mark = max(0, min(between, MAX_EVENT_OVERHEAD))
 
     def _name(self, code: int, chunk: int) -> None:
         if 0 < code < MAX_CODES:
@@ -744,7 +795,9 @@ class ProfileRecorder:
             overhead_per_event=self.cost_line,
             event_cost_line=self.cost_line,
             event_cost_call=self.cost_call,
+            event_cost_line_high=self.cost_line_high,
             setup_fuel=self.setup_overhead,
+            baseline_fuel=self.baseline_given,
             unprofiled_fuel=self.unprofiled,
             events=self.events,
             complete=complete,

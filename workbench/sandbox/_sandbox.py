@@ -253,6 +253,7 @@ class Sandbox:
                 # spends the same fuel, and two profiles of it are equal. A warm
                 # sandbox keeps one started after the first profiled run.
                 shape = profiled_shape(shape)
+            baseline = profile_baseline(self.engine, shape) if profile else 0
             if profile and not self.warm:
                 instance = new_instance(self.engine, shape)
             elif self.warm:
@@ -273,6 +274,7 @@ class Sandbox:
                     profile=profile,
                     figure_svg=figure_svg,
                 )
+                request.profile_baseline = baseline
                 warm_start = instance.ready
                 instance.wait_ready()
                 if instance.startup_error is not None:
@@ -515,6 +517,54 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
         env=tuple(sorted(policy.guest_environment().items())),
         mounts=tuple(mounts),
     )
+
+
+#: Baselines measured so far, per engine and shape (the workspace left out).
+_baselines: weakref.WeakKeyDictionary[SandboxEngine, dict[InstanceShape, int]] = (
+    weakref.WeakKeyDictionary()
+)
+_baselines_lock = threading.Lock()
+#: The fuel the baseline runs may use (a plain "pass" costs ~0.5 M).
+_BASELINE_FUEL = 2_000_000_000
+
+
+def profile_baseline(engine: SandboxEngine, shape: InstanceShape) -> int:
+    """What a profiled fresh run costs beyond a plain one when its code does nothing.
+
+    Most of the profiler's own fuel is measured at its events and given back, but
+    the state it leaves behind (code instrumented and then not, the allocator's
+    pools) makes the driver's work after the user's code cost ~12 k instructions
+    more than in a plain run, which is 2-3 % of a tiny program. The host measures
+    it: ``pass`` run plain and profiled in two new interpreters of ``shape`` (a
+    profiled one), once per engine and shape; profiled runs get it back at the
+    end (:attr:`TurnRequest.profile_baseline`). 0 when the runs don't succeed.
+    """
+    if shape.runtime is not RuntimeType.PYTHON:
+        return 0
+    key = dataclasses.replace(shape, workspace="")
+    with _baselines_lock:
+        known = _baselines.setdefault(engine, {})
+        if key in known:
+            return known[key]
+        policy = ExecutionPolicy(fuel_budget=_BASELINE_FUEL, timeout_seconds=120.0)
+        fuel: list[int] = []
+        for profile in (False, True):
+            instance = new_instance(engine, shape)
+            try:
+                instance.wait_ready()
+                if instance.startup_error is not None:
+                    break
+                empty = Snapshot(files={}, entries=0, total_bytes=0, complete=True)
+                request = turn_request("pass\n", policy, empty, fresh=True, profile=profile)
+                outcome = instance.run(request)
+            finally:
+                instance.close()
+            if outcome.exit_code != 0 or outcome.trap_kind is not TrapKind.NONE:
+                break
+            fuel.append(outcome.fuel_consumed)
+        found = max(0, fuel[1] - fuel[0]) if len(fuel) == 2 else 0
+        known[key] = found
+        return found
 
 
 def profiled_shape(shape: InstanceShape) -> InstanceShape:

@@ -8,7 +8,8 @@
 # ever computed or reported here.
 #
 # Names the driver gives this module: sys, advise (the real posix.posix_fadvise),
-# own_files (filenames of the driver's code, never profiled).
+# own_files (filenames of the driver's code, never profiled), after_codes (the
+# driver's code that runs after the user's).
 # Every callback starts with OP_PAUSE and ends with the event: the host gives back
 # the fuel between the two exactly, and subtracts a calibrated cost for the rest
 # (reaching the callback, the two calls themselves), so keep both ends short.
@@ -26,7 +27,7 @@ OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8)
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -134,20 +135,22 @@ def slow(op, code, number):
     # Code not looked up before: registered inside a window the host gives back.
     # A call with made-up arguments must not run their __hash__ or __index__ inside
     # the window: such calls end it unnamed.
-    advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type or type(number) is not int:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-        return None
-    if op == OP_START:
+    if op == OP_START and type(code) is code_type:
         # Code starting for the first time was instrumented for the events just
         # before this callback, at a cost the calibration doesn't see: the host
         # measures instrumenting it twice more (events on, then back: two walks
         # over it, about what the first instrumentation cost) as the profiler's.
+        # The pause starts the measure (one host call fewer per new code).
+        advise(PROFILE_FD, 0, MARK_MEASURE, OP_PAUSE)
         own_events = monitoring.get_local_events(tool_id[0], code)
-        advise(PROFILE_FD, 0, MARK_MEASURE, OP_MARK)
         monitoring.set_local_events(tool_id[0], code, own_events | events.PY_START)
         monitoring.set_local_events(tool_id[0], code, own_events)
         advise(PROFILE_FD, 0, MARK_MEASURED, OP_MARK)
+    else:
+        advise(PROFILE_FD, 0, 0, OP_PAUSE)
+    if type(code) is not code_type or type(number) is not int:
+        advise(PROFILE_FD, 0, 0, OP_SKIP)
+        return None
     # An import runs the imported module's body: it is followed as one call of that
     # module, and code first seen inside it (the module's own set-up, and modules
     # it imports) is collapsed into it: its events are turned off for good, so an
@@ -298,11 +301,67 @@ def claim_tool():
 
 
 CAL_COUNT = 24
-CAL_SOURCE = (
-    "def lines():\n    a = 1\n" + "    a = a + 1\n" * (CAL_COUNT - 1)
-    + "def leaf():\n    return 1\n"
-    + "def calls():\n" + "    leaf()\n" * CAL_COUNT
-)
+function_type = type(mark)
+
+
+# The calibration's code, compiled with this module (compiling it here cost ~13 M
+# instructions a profiled run): each calibration runs copies (code.replace()).
+def cal_lines():  # CAL_COUNT lines
+    a = 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+
+
+def cal_leaf():
+    return 1
+
+
+def cal_calls():  # CAL_COUNT calls of the copy's own leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
+    leaf()
 
 
 def calibrate(tool):
@@ -311,17 +370,22 @@ def calibrate(tool):
     # host reads the fuel at the marks and divides the difference by the extra
     # events: what one line event costs (marks 1-4) and what a call and its return
     # cost (marks 5-8), for code seen before.
-    plain, watched = {}, {}
-    for space in (plain, watched):
-        exec(compile(CAL_SOURCE, "<workbench-calibration>", "exec"), space)
-        for name in ("lines", "leaf", "calls"):
-            code = space[name].__code__
+    # A third copy, watched too, numbers its lines past 256: CPython allocates such
+    # a number for each event (~750 instructions more), so the host calibrates
+    # those line events apart (marks 9-10).
+    plain, watched, high = {}, {}, {}
+    for space, first in ((plain, 1), (watched, 1), (high, 1001)):
+        for name, template in (("lines", cal_lines), ("leaf", cal_leaf), ("calls", cal_calls)):
+            code = template.__code__.replace(co_firstlineno=first)
+            space[name] = function_type(code, space, name)
             ids[id(code)], alive[id(code)] = MAX_CODES + 1, code  # looked up, as user code is
     ids[id(plain["leaf"].__code__)] = 0  # not followed: its events are disabled at once
     monitoring.set_local_events(tool, watched["lines"].__code__, events.LINE)
+    monitoring.set_local_events(tool, high["lines"].__code__, events.LINE)
     for _ in range(2):  # warm up: instrumentation and specialization happen here
         plain["lines"]()
         watched["lines"]()
+        high["lines"]()
         plain["calls"]()
         watched["calls"]()
         mark(99)  # not a calibration mark: warms mark() itself
@@ -337,7 +401,11 @@ def calibrate(tool):
     mark(7)
     watched["calls"]()
     mark(8)
+    mark(9)
+    high["lines"]()
+    mark(10)
     monitoring.set_local_events(tool, watched["lines"].__code__, 0)
+    monitoring.set_local_events(tool, high["lines"].__code__, 0)
 
 
 def profile(code, user_globals, settle):
@@ -388,6 +456,13 @@ def profile(code, user_globals, settle):
     finally:
         for item in found:
             monitoring.set_local_events(tool, item, 0)
+        # The driver's code that runs after this was instrumented for the run's
+        # events; CPython would take them out again at its next call, after
+        # MARK_END, where the run pays. Done here (events on and off again: the
+        # second pass leaves it as a plain run has it), inside the clean-up.
+        for item in after_codes:
+            monitoring.set_local_events(tool, item, events.PY_START)
+            monitoring.set_local_events(tool, item, 0)
         for event, _ in register_all:
             monitoring.register_callback(tool, event, None)
         monitoring.free_tool_id(tool)
@@ -400,4 +475,5 @@ def profile(code, user_globals, settle):
         user_ids.clear()
         next_id[0] = 1
         importing[0] = 0
-        mark(MARK_END)  # the host gives back the clean-up since MARK_STOP
+        # The driver sends MARK_END once this has returned: the host gives back the
+        # clean-up since MARK_STOP, returns included.
