@@ -16,6 +16,7 @@ the scientific stack):
 Usage::
 
     python benchmarks/bench_scientific.py [--runs N] [--turns N] [--rss-runs N]
+        [--sections hello,imports,loop,rss]
 
 The python-sci compile (~75 s, 2.6 GiB) must be done first
 (``wasm-workbench runtimes --prepare``); it is not measured here.
@@ -131,6 +132,11 @@ def main() -> None:
     parser.add_argument("--loop-runs", type=int, default=3)
     parser.add_argument("--rss-runs", type=int, default=50)
     parser.add_argument("--pace", type=float, default=1.0, help="seconds between fresh runs")
+    parser.add_argument(
+        "--sections",
+        default="hello,imports,loop,rss",
+        help="comma-separated: hello (fresh hello and session turns), imports, loop, rss",
+    )
     args = parser.parse_args()
     print_machine_info(machine_info())
     print(f"load average at start: {loadavg()}")
@@ -140,9 +146,10 @@ def main() -> None:
     for runtime in (RuntimeType.PYTHON, RuntimeType.PYTHON_SCI):
         engine.module(runtime)
     rss_start = rss_mb()
+    sections = set(args.sections.split(","))
 
     rows = []
-    for runtime in ("python", "python-sci"):
+    for runtime in ("python", "python-sci") if "hello" in sections else ():
         hello = fresh_runs(runtime, "print('hello')", args.runs, args.pace)
         turn = session_turns(runtime, args.turns)
         rows.append(
@@ -158,8 +165,18 @@ def main() -> None:
             f"{hello['startup_fuel']['p50'] / 1e9:.2f} B fuel (not charged to runs)",
             flush=True,
         )
-    print(md_table(["runtime", "fresh hello p50", "warm starts", "session turn p50"], rows))
+    if rows:
+        print(md_table(["runtime", "fresh hello p50", "warm starts", "session turn p50"], rows))
+    if "imports" in sections:
+        show_imports(args)
+    if "loop" in sections:
+        show_loop(args)
+    if "rss" in sections:
+        show_rss(args, rss_start)
+    print(f"load average at end: {loadavg()}")
 
+
+def show_imports(args: argparse.Namespace) -> None:
     imports = fresh_runs("python-sci", IMPORTS, args.runs, args.pace * 3)
     print(
         f"\npython-sci fresh `{IMPORTS.splitlines()[0]}` p50 "
@@ -167,6 +184,8 @@ def main() -> None:
         f"warm starts {imports['warm']}/{imports['runs']}"
     )
 
+
+def show_loop(args: argparse.Namespace) -> None:
     native = summarize(native_loop(args.loop_runs))["p50"]
     small = summarize(loop_seconds("python", args.loop_runs))["p50"]
     sci = summarize(loop_seconds("python-sci", args.loop_runs))["p50"]
@@ -182,6 +201,8 @@ def main() -> None:
         )
     )
 
+
+def show_rss(args: argparse.Namespace, rss_start: float) -> None:
     before = rss_mb()
     fresh_runs(
         "python-sci", "import pandas\nprint(pandas.DataFrame({'a': [1]}).shape)", args.rss_runs, 0.0
@@ -192,7 +213,6 @@ def main() -> None:
         f"and {after:.0f} MB after {args.rss_runs} fresh pandas runs "
         f"(growth {after - before:+.0f} MB)"
     )
-    print(f"load average at end: {loadavg()}")
 
 
 if __name__ == "__main__":
