@@ -29,10 +29,21 @@ from workbench.sandbox import (  # noqa: E402
     SandboxEngine,
     get_engine,
 )
+from workbench.sandbox._pool import DEFAULT_DEPTH  # noqa: E402
+from workbench.sandbox._sandbox import shared_pool  # noqa: E402
 
 #: The small runtimes; python-sci (a ~75 s compile the first time) is compiled
 #: before the first test (see ``pytest_collection_finish``).
 SMALL_RUNTIMES = (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT)
+
+#: Warm instances the shared pool keeps per shape during the tests. The
+#: product's depth (12 CPython, 16 QuickJS: :data:`workbench.sandbox._pool.DEFAULT_DEPTH`)
+#: is for bursts of runs in one workspace; a test makes a sandbox in a fresh
+#: workspace, runs once or twice and closes it, so nearly all of those start-ups
+#: were thrown away: a quarter of a sandbox test's CPU, taken from the other
+#: worker. Two still keep every next run warm; tests of the depth itself ask for
+#: the product's with ``product_pool_depth``.
+TEST_POOL_DEPTH = {RuntimeType.PYTHON: 2, RuntimeType.JAVASCRIPT: 2, RuntimeType.PYTHON_SCI: 1}
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +59,21 @@ def _collect_garbage_between_tests() -> Iterator[None]:
     """
     yield
     gc.collect()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shallow_shared_pool() -> None:
+    """Keep :data:`TEST_POOL_DEPTH` warm instances per shape in this process."""
+    shared_pool(get_engine()).depth.update(TEST_POOL_DEPTH)
+
+
+@pytest.fixture
+def product_pool_depth() -> Iterator[dict[RuntimeType, int]]:
+    """The shared pool at the product's depth for one test, then shallow again."""
+    depth = shared_pool(get_engine()).depth
+    depth.update(DEFAULT_DEPTH)
+    yield depth
+    depth.update(TEST_POOL_DEPTH)
 
 
 @pytest.fixture(scope="session")
