@@ -2,8 +2,12 @@
 
 The compiled-module cache is per test run unless WASM_WORKBENCH_CACHE_DIR is
 already set (developers can point it at a warm cache to skip the compiles: ~10 s
-for the small runtimes, over a minute for python-sci).
-Data and config folders are always fresh, so no test sees a user's sessions.
+for the small runtimes, over a minute for python-sci). Under pytest-xdist the
+controller imports this file before it starts the workers, which inherit its
+environment: all workers share the run's cache, and a compile one of them is
+doing makes the others wait for its file (the engine's cross-process lock).
+Data and config folders are always fresh (one set per process), so no test sees
+a user's sessions.
 """
 
 from __future__ import annotations
