@@ -284,7 +284,9 @@ def test_resume_skips_samples_already_done(
     assert run.summary().samples == len(SAMPLES)
 
 
-def test_the_pool_is_shallow_during_a_batch_and_deep_again_after() -> None:
+def test_the_pool_is_shallow_during_a_batch_and_deep_again_after(
+    product_pool_depth: object,
+) -> None:
     from workbench.sandbox import get_engine
     from workbench.sandbox._batch import WORKER_POOL_DEPTH
     from workbench.sandbox._pool import DEFAULT_DEPTH
@@ -298,7 +300,9 @@ def test_the_pool_is_shallow_during_a_batch_and_deep_again_after() -> None:
     assert depth == DEFAULT_DEPTH
 
 
-def test_overlapping_batches_put_the_pool_depth_back_once_both_end() -> None:
+def test_overlapping_batches_put_the_pool_depth_back_once_both_end(
+    product_pool_depth: object,
+) -> None:
     from workbench.sandbox import get_engine
     from workbench.sandbox._batch import WORKER_POOL_DEPTH
     from workbench.sandbox._pool import DEFAULT_DEPTH
