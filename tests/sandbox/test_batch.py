@@ -390,3 +390,32 @@ def test_unittest_problems_run_in_python_sci(sci_engine: object) -> None:
         (False, FailureCause.ASSERTION),
     ], results
     assert "test_sum" in results[1].error
+
+
+def test_python_sci_samples_keep_a_working_tmp_that_no_other_sample_sees(
+    sci_engine: object,
+) -> None:
+    # The workspace is emptied between samples; python-sci's /tmp lives in it and
+    # is held open by instances started ahead, so it must be emptied, not deleted.
+    problem = {
+        "task_id": "tmp",
+        "language": "python-sci",
+        "format": "unittest",
+        "prompt": "",
+        "test": (
+            "import os, unittest\n"
+            "class TestTmp(unittest.TestCase):\n"
+            "    def test_own_tmp(self):\n"
+            "        self.assertEqual(write_and_list(), ['mine'])\n"
+        ),
+    }
+    completion = (
+        "import os\n"
+        "def write_and_list():\n"
+        "    with open('/tmp/mine', 'w') as fh:\n        fh.write('x')\n"
+        "    return sorted(n for n in os.listdir('/tmp') if n != 'matplotlib')\n"
+    )
+    samples = [{"task_id": "tmp", "completion": completion}] * 3
+    policy = POLICY.with_updates(memory_bytes=512 * 1024**2, fuel_budget=20_000_000_000)
+    results = list(evaluate([problem], samples, policy=policy, workers=1))
+    assert [r.passed for r in results] == [True, True, True], results

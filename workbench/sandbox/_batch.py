@@ -86,6 +86,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._errors import RuntimeNotAvailableError, UnsupportedPlatformError
 from ._policy import ExecutionPolicy
 from ._result import RuntimeType, SandboxResult, TrapKind
+from ._runtimes.scientific import WORKSPACE_TMP
 from ._sandbox import Sandbox, create_sandbox
 
 __all__ = [
@@ -723,9 +724,17 @@ def _cancelled(job: _Job) -> SampleResult:
 
 
 def _empty(workspace: Path) -> None:
-    """Delete everything in ``workspace`` (links themselves, never what they point to)."""
+    """Delete everything in ``workspace`` (links themselves, never what they point to).
+
+    python-sci's ``/tmp`` (the workspace's ``.tmp``) is emptied but kept: the
+    instances started ahead hold it open as a preopened directory, and one
+    deleted under them leaves their ``/tmp`` (matplotlib's config and font
+    cache) pointing at nothing.
+    """
     for entry in workspace.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.name == WORKSPACE_TMP and entry.is_dir() and not entry.is_symlink():
+            _empty(entry)
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
