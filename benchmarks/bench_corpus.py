@@ -311,11 +311,10 @@ def ensure_native_venv(folder: Path, guest: Mapping[str, str], extra: Iterable[s
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = [str(venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    done = subprocess.run([*pip, *exact, *others], timeout=1800)
-    if done.returncode != 0:
-        log("some exact versions have no wheel for this Python: using the nearest below them")
-        nearest = [line.replace("==", "<=") for line in exact]
-        subprocess.run([*pip, *nearest, *others], check=True, timeout=1800)
+    # "<=" is the exact version where it has a wheel for this Python, else the
+    # nearest below it (numpy 2.5 needs Python 3.12, for example).
+    nearest = [line.replace("==", "<=") for line in exact]
+    subprocess.run([*pip, *nearest, *others], check=True, timeout=1800)
     marker.write_text(wanted, encoding="utf-8")
     return venv
 
