@@ -374,7 +374,7 @@ def test_unknown_preset(cli: Cli, tmp_path: Path) -> None:
     run = cli("run", write(tmp_path, "a.py", "print(1)\n"), "--policy", "nope")
     assert run.returncode == 2
     assert "No policy preset named 'nope'" in run.stderr
-    assert "conservative, default, document-processing" in run.stderr
+    assert "conservative, data-analysis, default, document-processing" in run.stderr
     assert run.stdout == ""
 
 
@@ -454,8 +454,8 @@ def test_policies_lists_the_presets(cli: Cli) -> None:
     run = cli("policies")
     assert run.returncode == 0, run.stderr
     names = [line.split()[0] for line in run.stdout.splitlines()]
-    assert names == ["conservative", "default", "document-processing"]
-    default_line = run.stdout.splitlines()[1]
+    assert names == ["conservative", "data-analysis", "default", "document-processing"]
+    default_line = run.stdout.splitlines()[2]
     assert "2,000,000,000" in default_line
     assert "128 MiB" in default_line
     assert "30 s" in default_line

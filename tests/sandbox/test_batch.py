@@ -330,3 +330,96 @@ def test_closing_an_evaluation_stops_the_samples_running() -> None:
     began = time.monotonic()
     run.close()
     assert time.monotonic() - began < 15  # not the 60 s the sleeping samples ask for
+
+
+# ---- unittest suites as benchmarks ship them, and python-sci problems
+
+MAIN_GUARDED_SUITE = {
+    "task_id": "guarded",
+    "format": "unittest",
+    "prompt": "",
+    "test": (
+        "import unittest\n"
+        "class TestTriple(unittest.TestCase):\n"
+        "    def test_two(self):\n        self.assertEqual(triple(2), 6)\n"
+        'if __name__ == "__main__":\n    unittest.main()\n'
+    ),
+}
+
+
+def test_a_suite_ending_with_unittest_main_is_run_by_the_harness() -> None:
+    # BigCodeBench-style suites end with ``unittest.main()``: run as __main__, it
+    # would run the tests and exit before the harness (every sample an early exit).
+    samples = [
+        {"task_id": "guarded", "completion": "def triple(x):\n    return 3 * x\n"},
+        {"task_id": "guarded", "completion": "def triple(x):\n    return 2 * x\n"},
+    ]
+    results = sorted(
+        evaluate([MAIN_GUARDED_SUITE], samples, policy=POLICY, workers=1),
+        key=lambda r: r.sample_index,
+    )
+    assert [(r.passed, r.cause) for r in results] == [
+        (True, None),
+        (False, FailureCause.ASSERTION),
+    ], results
+    assert "1 of 1 tests failed: test_two" in results[1].error
+
+
+def test_unittest_problems_run_in_python_sci(sci_engine: object) -> None:
+    problem = {
+        "task_id": "frame",
+        "language": "python-sci",
+        "format": "unittest",
+        "prompt": "import pandas as pd\n",
+        "test": (
+            "import unittest\n"
+            "class TestFrame(unittest.TestCase):\n"
+            "    def test_sum(self):\n"
+            "        self.assertEqual(total(pd.DataFrame({'a': [1, 2]})), 3)\n"
+        ),
+    }
+    samples = [
+        {"task_id": "frame", "completion": "def total(df):\n    return int(df['a'].sum())\n"},
+        {"task_id": "frame", "completion": "def total(df):\n    return len(df)\n"},
+    ]
+    # python-sci starts at ~80 MB, and its unittest and first DataFrame cost fuel.
+    policy = POLICY.with_updates(memory_bytes=512 * 1024**2, fuel_budget=20_000_000_000)
+    results = sorted(
+        evaluate([problem], samples, policy=policy, workers=1), key=lambda r: r.sample_index
+    )
+    assert load_problems([problem])[0]["frame"].language == "python-sci"
+    # The error line is Python's last traceback line (not the first line of stderr).
+    assert [(r.passed, r.cause) for r in results] == [
+        (True, None),
+        (False, FailureCause.ASSERTION),
+    ], results
+    assert "test_sum" in results[1].error
+
+
+def test_python_sci_samples_keep_a_working_tmp_that_no_other_sample_sees(
+    sci_engine: object,
+) -> None:
+    # The workspace is emptied between samples; python-sci's /tmp lives in it and
+    # is held open by instances started ahead, so it must be emptied, not deleted.
+    problem = {
+        "task_id": "tmp",
+        "language": "python-sci",
+        "format": "unittest",
+        "prompt": "",
+        "test": (
+            "import os, unittest\n"
+            "class TestTmp(unittest.TestCase):\n"
+            "    def test_own_tmp(self):\n"
+            "        self.assertEqual(write_and_list(), ['mine'])\n"
+        ),
+    }
+    completion = (
+        "import os\n"
+        "def write_and_list():\n"
+        "    with open('/tmp/mine', 'w') as fh:\n        fh.write('x')\n"
+        "    return sorted(n for n in os.listdir('/tmp') if n != 'matplotlib')\n"
+    )
+    samples = [{"task_id": "tmp", "completion": completion}] * 3
+    policy = POLICY.with_updates(memory_bytes=512 * 1024**2, fuel_budget=20_000_000_000)
+    results = list(evaluate([problem], samples, policy=policy, workers=1))
+    assert [r.passed for r in results] == [True, True, True], results

@@ -361,13 +361,15 @@ def test_save_toml_writes_a_new_commented_file(tmp_path: Path) -> None:
 
 def test_list_presets() -> None:
     presets = list_presets()
-    assert set(presets) == {"default", "conservative", "document-processing"}
+    assert set(presets) == {"default", "conservative", "document-processing", "data-analysis"}
     for name, path in presets.items():
         assert path.is_file()
         assert path.name == f"{name}.toml"
 
 
-@pytest.mark.parametrize("name", ["default", "conservative", "document-processing"])
+@pytest.mark.parametrize(
+    "name", ["default", "conservative", "document-processing", "data-analysis"]
+)
 def test_every_preset_loads(name: str) -> None:
     policy = load_policy(name)
     assert policy == ExecutionPolicy.from_toml(list_presets()[name])
@@ -383,6 +385,15 @@ def test_presets_are_ordered_from_tight_to_roomy() -> None:
     )
     for field in ("fuel_budget", "memory_bytes", "timeout_seconds", "workspace_max_bytes"):
         assert getattr(tight, field) < getattr(normal, field) < getattr(roomy, field), field
+
+
+def test_the_data_analysis_preset_has_room_for_the_scientific_stack() -> None:
+    # What python-sci needs beyond document-processing (see the preset's comments).
+    data, documents = load_policy("data-analysis"), load_policy("document-processing")
+    assert data.fuel_budget >= 50_000_000_000
+    assert data.memory_bytes >= 1024**3
+    for field in ("fuel_budget", "memory_bytes", "timeout_seconds"):
+        assert getattr(data, field) > getattr(documents, field), field
 
 
 def test_load_policy_by_path(tmp_path: Path) -> None:
@@ -402,7 +413,7 @@ def test_load_policy_unknown_name_lists_the_presets() -> None:
         load_policy("nope")
     message = str(info.value)
     assert "No policy preset named 'nope'" in message
-    assert "conservative, default, document-processing" in message
+    assert "conservative, data-analysis, default, document-processing" in message
     assert ".toml" in message
 
 

@@ -254,7 +254,7 @@ def test_vendored_packages_and_seaborn_in_a_fresh_run(
     sci_bundle: VendorBundle, workspace_root: Path
 ) -> None:
     names = {package.name for package in sci_bundle_packages()}
-    assert {"pytz", "odfpy", "markdown"} <= names
+    assert {"pytz", "odfpy", "markdown", "requests", "faker"} <= names
     assert not names & {"openpyxl", "tabulate", "jinja2"}  # the zip has them
     code = textwrap.dedent(
         """

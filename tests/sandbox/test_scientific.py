@@ -375,3 +375,30 @@ def test_a_guest_cannot_slip_in_or_outgrow_an_svg(sci: Sandbox) -> None:
     assert sum(sizes) <= 32 * 1024 * 1024
     assert all(f.svg_bytes <= MAX_FIGURE_BYTES for f in result.figures)
     assert [f.svg is not None for f in result.figures[:3]] == [False, True, False]
+
+
+@pytest.mark.slow
+def test_the_data_analysis_preset_runs_what_the_default_cannot_hold(
+    sci_engine: SandboxEngine, workspace_root: Path
+) -> None:
+    # scikit-learn, statsmodels and seaborn are not preloaded: imported in the run,
+    # they cost more fuel (and memory) than the default policy gives.
+    from workbench.sandbox import TrapKind, load_policy
+
+    code = (
+        "import sklearn.linear_model, statsmodels.api, seaborn\n"
+        "import numpy as np\n"
+        "model = sklearn.linear_model.LinearRegression().fit(np.arange(4).reshape(-1, 1), "
+        "[1, 3, 5, 7])\nprint(round(float(model.coef_[0]), 3))\n"
+    )
+    with create_sandbox(
+        RuntimeType.PYTHON_SCI, policy=load_policy("data-analysis"), workspace_root=workspace_root
+    ) as sb:
+        roomy = sb.execute(code)
+        tight = sb.execute(code, policy=load_policy("default"))
+    assert roomy.success, roomy.stderr[-2000:]
+    assert roomy.stdout.strip() == "2.0"
+    assert not tight.success
+    assert tight.trap_kind in (TrapKind.OUT_OF_FUEL, TrapKind.MEMORY) or "MemoryError" in (
+        tight.stderr
+    ), tight.summary()

