@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,11 @@ os.environ["WASM_WORKBENCH_CONFIG_DIR"] = str(_BASE / "config")
 # python-sci instances import numpy, pandas and pyplot while they start (~10 B fuel,
 # seconds of CPU each): tests that need a module import it themselves.
 os.environ.setdefault("WASM_WORKBENCH_SCI_PRELOAD", "")
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits
+# SIGINT ignored, and so would every process a test starts: the tests that stop a
+# CLI run or a server with SIGINT (Ctrl+C) would wait for it in vain.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from workbench.sandbox import (  # noqa: E402
     RuntimeType,

@@ -24,7 +24,13 @@ import pytest
 
 import workbench
 from workbench.cli import main
-from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, list_sessions
+from workbench.sandbox import (
+    ExecutionPolicy,
+    RuntimeType,
+    SandboxEngine,
+    ensure_vendor_bundle,
+    list_sessions,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MIB = 1024**2
@@ -299,6 +305,9 @@ def test_sleep_shorter_than_the_timeout_really_sleeps(
 
 def test_sigint_cancels_the_run(engine: SandboxEngine, tmp_path: Path, ws: list[str]) -> None:
     assert all(engine.is_ready(rt) for rt in (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT))
+    # The run would otherwise wait for (or build) the package bundle before it
+    # starts: the first such test of a process took over the 30 s below.
+    ensure_vendor_bundle()
     code = "print('started', flush=True)\nwhile True:\n    pass\n"
     source = write(tmp_path, "spin.py", code)
     args = command("run", source, "--set", "fuel_budget=1T", "--set", "timeout_seconds=60", *ws)

@@ -14,7 +14,7 @@ import anyio
 import pytest
 from mcp_helpers import connect, ok
 
-from workbench.sandbox import SandboxEngine
+from workbench.sandbox import SandboxEngine, ensure_vendor_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +54,7 @@ def test_bad_settings_are_usage_errors() -> None:
 
 
 def test_http_with_a_generated_token(engine: SandboxEngine, workspace_root: Path) -> None:
+    ensure_vendor_bundle()  # the server would build it first, inside the timeouts below
     proc = subprocess.Popen(
         [
             sys.executable,

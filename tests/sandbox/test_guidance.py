@@ -19,7 +19,20 @@ PY = RuntimeType.PYTHON
 JS = RuntimeType.JAVASCRIPT
 MIB = 1024 * 1024
 LIB = "/wlr/build-staging/python/v3.12.0-aio/checkout/Lib"
-VENDORED = ("yaml", "tabulate", "jinja2", "markupsafe", "dateutil")
+
+
+class MountedBundle(tuple[str, ...]):
+    """Vendored import names whose bundle is mounted, whatever this process has built.
+
+    Without ``status()`` the guidance asks the process's own bundle, which a
+    test process (a pytest-xdist worker) may not have built yet.
+    """
+
+    def status(self) -> tuple[str, str]:
+        return ("ready", "")
+
+
+VENDORED = MountedBundle(("yaml", "tabulate", "jinja2", "markupsafe", "dateutil"))
 
 
 def guide(
@@ -421,10 +434,10 @@ def test_vendored_module_spelt_like_its_install_name(typed: str) -> None:
 
 
 def test_vendored_list_may_hold_install_names() -> None:
-    result = missing("yaml", vendored=("PyYAML", "python-dateutil"))
+    result = missing("yaml", vendored=MountedBundle(("PyYAML", "python-dateutil")))
     assert result.error_type == "VendoredModuleNotFound"
     assert "import yaml" in result.fixes[0]
-    dateutil = missing("python_dateutil", vendored=("python-dateutil",))
+    dateutil = missing("python_dateutil", vendored=MountedBundle(("python-dateutil",)))
     assert dateutil.fixes[0] == "Import it as: import dateutil"
 
 
