@@ -542,3 +542,40 @@ def test_closing_a_parked_python_instance_ends_with_a_guest_exit(
     # The driver was asked to exit and did (a clean proc_exit), so no Python
     # exception had to travel through wasm to stop it.
     assert instance.shutdown_exit_code == 0
+
+
+@pytest.mark.parametrize("runtime", list(RuntimeType))
+def test_removing_a_folder_named_with_a_trailing_slash_works_as_on_posix(
+    request: pytest.FixtureRequest,
+    engine: SandboxEngine,
+    workspace_root: Path,
+    runtime: RuntimeType,
+) -> None:
+    # Tests that clean up after themselves write os.rmdir("./out/"): wasmtime's WASI
+    # answered EINVAL, so the corpus's suites errored in tearDown.
+    if runtime is RuntimeType.PYTHON_SCI:
+        request.getfixturevalue("sci_engine")
+    python = (
+        "import os, shutil\n"
+        "os.makedirs('./out/', exist_ok=True)\nos.rmdir('./out/')\n"
+        "os.makedirs('tree/sub/')\nshutil.rmtree('tree/')\n"
+        "open('f', 'w').close()\n"
+        "try:\n    os.rmdir('f/')\nexcept NotADirectoryError:\n    print('file refused')\n"
+        "try:\n    os.rmdir('/')\nexcept OSError:\n    print('root refused')\n"
+        "print(sorted(set(os.listdir('.')) & {'out', 'tree', 'f'}))"
+    )
+    code = {
+        RuntimeType.PYTHON: python,
+        RuntimeType.PYTHON_SCI: python,
+        RuntimeType.JAVASCRIPT: (
+            'os.mkdir("out");\nconsole.log(os.remove("out/"), os.remove("out//"));'
+        ),
+    }[runtime]
+    with create_sandbox(runtime, workspace_root=workspace_root) as sandbox:
+        result = sandbox.execute(code)
+        assert result.success, result.stderr
+        if runtime is RuntimeType.JAVASCRIPT:
+            assert result.stdout == "0 -44\n"  # the second: gone already (WASI's ENOENT)
+        else:
+            assert result.stdout == "file refused\nroot refused\n['f']\n"
+        assert not (sandbox.workspace / "out").exists()

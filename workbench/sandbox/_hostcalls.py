@@ -50,6 +50,11 @@ exception involved); a parked Python driver is asked to exit instead.
 ``path_symlink`` / ``path_link``
     Charge writes and new entries against the workspace quota (ENOSPC when full),
     so a guest can't fill the disk.
+``path_remove_directory``
+    A path with trailing slashes (``os.rmdir("out/")``, as tests that clean up
+    after themselves write it) removes the folder, as POSIX ``rmdir`` does:
+    wasmtime's own answers ``EINVAL``. The slashes are dropped (a shorter length,
+    same memory) before it forwards.
 ``path_symlink`` / ``path_link`` / ``path_rename`` / ``fd_close`` / ``fd_renumber``
     Keep every symbolic link in the workspace leading inside it (see
     :mod:`._links`): a call that would leave a link leading out, or that names
@@ -131,6 +136,7 @@ SHADOWED = (
     "path_symlink",
     "path_link",
     "path_rename",
+    "path_remove_directory",
     "fd_renumber",
     "fd_advise",
     "clock_time_get",
@@ -513,6 +519,18 @@ def _path_rename(
     return errno
 
 
+def _path_remove_directory(caller: wasmtime.Caller, fd: int, path: int, path_len: int) -> int:
+    state = current_state()
+    # A longer path is no folder's name (wasmtime refuses it): not worth copying.
+    untrusted_path = _read(caller, state, path, path_len) if path_len <= 4096 else None
+    if untrusted_path is not None:
+        trimmed = untrusted_path.rstrip(b"/")
+        if trimmed:  # "/" alone (or "//") stays as it was
+            path_len = len(trimmed)
+    errno: int = state.originals["path_remove_directory"](caller, fd, path, path_len)
+    return errno
+
+
 # ---- workspace quota
 
 
@@ -696,6 +714,7 @@ def define_host_calls(linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         "path_symlink": _path_symlink,
         "path_link": _path_link,
         "path_rename": _path_rename,
+        "path_remove_directory": _path_remove_directory,
         "fd_advise": _fd_advise,
         "clock_time_get": _clock_time_get,
     }
