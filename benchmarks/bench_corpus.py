@@ -27,7 +27,7 @@ Usage::
     python benchmarks/bench_corpus.py [--split test|val|both] [--limit N]
         [--policy NAME] [--set KEY=VALUE ...] [--no-pace] [--json out.json]
 
-The sandbox runs use the ``data-analysis`` preset (50 B fuel, 1 GiB, 180 s) unless
+The sandbox runs use the ``data-analysis`` preset (500 B fuel, 1 GiB, 180 s) unless
 ``--policy`` says otherwise: under the default policy (2 B fuel, 128 MiB) a fresh
 ``import sklearn`` alone runs out of fuel and ``statsmodels.api`` out of memory.
 
