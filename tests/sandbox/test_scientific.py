@@ -142,6 +142,20 @@ def test_preloaded_modules_are_imported_before_the_user_and_not_charged(
     assert result.startup_fuel > 0
 
 
+def test_what_start_up_writes_is_not_the_users_change(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cold instance (the CLI's) imports matplotlib while it starts, and matplotlib
+    # writes its font cache into /tmp: every `run` listed it as the user's file.
+    monkeypatch.setenv("WASM_WORKBENCH_SCI_PRELOAD", "matplotlib.font_manager")
+    with create_sandbox(RuntimeType.PYTHON_SCI, workspace_root=workspace_root, warm=False) as sb:
+        result = sb.execute("open('/app/mine.txt', 'w').close()")
+        font_cache = list((sb.workspace / ".tmp" / "matplotlib").glob("fontlist-*.json"))
+    assert result.success, result.stderr
+    assert font_cache, "the start-up wrote no font cache: the test proves nothing"
+    assert result.files_created == ["mine.txt"]
+
+
 def test_png_size_reads_the_header_and_refuses_the_rest() -> None:
     header = b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR"
     assert png_size(header + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")) == (640, 480)

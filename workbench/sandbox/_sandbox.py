@@ -264,6 +264,12 @@ class Sandbox:
             try:
                 if self._cancel_requested:
                     instance.cancel()
+                warm_start = instance.ready
+                instance.wait_ready()
+                if instance.startup_error is not None:
+                    raise instance.startup_error
+                # After start-up: what the runtime itself wrote while it started
+                # (python-sci's matplotlib font cache in /tmp) isn't the user's change.
                 before = scan(self.workspace)
                 request = turn_request(
                     code,
@@ -275,10 +281,6 @@ class Sandbox:
                     figure_svg=figure_svg,
                 )
                 request.profile_baseline = baseline
-                warm_start = instance.ready
-                instance.wait_ready()
-                if instance.startup_error is not None:
-                    raise instance.startup_error
                 emit_start(self.audit, self.session_id, self.runtime, code, policy, fresh=True)
                 outcome = instance.run(request)
             finally:
