@@ -140,14 +140,23 @@ OP_START = 0xA2
 OP_RETURN = 0xA3
 OP_RESUME = 0xA4
 OP_SKIP = 0xA5
+# Code whose line numbers CPython 3.12 would look up in its line table at every
+# LINE event (lines 127 or more past where its compact encoding reaches: a module
+# body's main loop at line 150, the end of a long function) is followed with
+# instruction events at the instructions that can start a line instead: a line
+# named that way (length: line * 2 + 1 past offset 256, where CPython allocates
+# the offset), and an instruction event at no line start, disabled after it
+# (length: its offset). Each has its own calibrated cost.
+OP_ILINE = 0xA6
+OP_ISKIP = 0xA7
 OP_NAME = 0xA8
 OP_MARK = 0xA9
 
-_EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
+_EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP, OP_ILINE, OP_ISKIP))
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+MARK_CAL = tuple(range(1, 21))
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -159,9 +168,15 @@ MARK_MEASURED = 31
 
 # Calibration phases: plain code (marks 1-2) against the same code with line
 # events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
-_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5}
+# Then instruction events (see OP_ILINE): long code plain (11-12) against the same
+# code with its line starts up to offset 256 watched (13-14) and past it (15-16),
+# and a fresh copy's first run plain (17-18) against one whose every instruction
+# is an event disabled at once (19-20).
+_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5, 11: 6, 13: 7, 15: 8, 17: 9, 19: 10}
 _CAL_LINES_PLAIN, _CAL_LINES_WATCHED, _CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED = 1, 2, 3, 4
 _CAL_HIGH_LINES_WATCHED = 5  # marks 9-10: lines numbered past 256
+_CAL_LONG_PLAIN, _CAL_ILINES, _CAL_ILINES_HIGH = 6, 7, 8
+_CAL_FRESH_PLAIN, _CAL_ISKIPS = 9, 10
 #: The largest line number CPython passes as a cached int: past it, each line
 #: event allocates its number (costs more, calibrated apart).
 SMALL_INT_MAX = 256
@@ -231,6 +246,24 @@ class FuelProfile(BaseModel):
         description=(
             "Calibrated fuel of one line event past line 256 (CPython allocates its "
             "number), removed at each."
+        ),
+    )
+    event_cost_instruction: int = Field(
+        default=0,
+        description=(
+            "Calibrated fuel of one line named at an instruction event (code whose "
+            "line numbers CPython would look up in its line table), removed at each."
+        ),
+    )
+    event_cost_instruction_high: int = Field(
+        default=0,
+        description="The same past offset 256 (CPython allocates the offset), removed at each.",
+    )
+    event_cost_instruction_skip: int = Field(
+        default=0,
+        description=(
+            "Calibrated fuel of an instruction event at no line start (once per "
+            "instruction: it is disabled after), removed at each."
         ),
     )
     setup_fuel: int = Field(
@@ -449,6 +482,12 @@ class ProfileRecorder:
         self.cost_line = 0
         self.cost_call = 0
         self.cost_line_high = 0  # a line event past line 256 (its number allocates)
+        # A line named at an instruction event, up to offset 256 and past it (the
+        # offset allocates), and an instruction event disabled at once (OP_ILINE).
+        self.cost_iline = 0
+        self.cost_iline_high = 0
+        self.cost_iskip = 0
+        self.cost_iskip_high = 0
         self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
         self._left = ctypes.c_uint64(0)  # the fuel reading's buffer (one per turn)
         self.baseline_given = 0
@@ -462,8 +501,8 @@ class ProfileRecorder:
         self._marks: dict[int, int] = {}
         self._cal_phase = 0
         self._cal_paused: int | None = None
-        self._cal_counts = dict.fromkeys(range(1, 6), 0)
-        self._cal_excluded = dict.fromkeys(range(1, 6), 0)
+        self._cal_counts = dict.fromkeys(range(1, 11), 0)
+        self._cal_excluded = dict.fromkeys(range(1, 11), 0)
         self.names: dict[int, bytearray] = {}
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
@@ -541,6 +580,10 @@ class ProfileRecorder:
         spent = max(0, self.last - before)
         if op == OP_LINE:
             cost = self.cost_line_high if line > SMALL_INT_MAX else self.cost_line
+        elif op == OP_ILINE:
+            cost = self.cost_iline_high if line & 1 else self.cost_iline
+        elif op == OP_ISKIP:
+            cost = self.cost_iskip_high if line > SMALL_INT_MAX else self.cost_iskip
         else:
             cost = self.cost_call
         cost = min(cost + min(self.measured, MAX_INSTRUMENT_COST), spent)
@@ -552,12 +595,14 @@ class ProfileRecorder:
         if self.overhead >= self.allowance and self.last < now + cost + window:
             self.exhausted = True
             return ERRNO_STOP
-        if op == OP_SKIP:
+        if op in (OP_SKIP, OP_ISKIP):
             return 0
         self.events += 1
         code = untrusted_a if 0 < untrusted_a < MAX_CODES else 0
         if op == OP_LINE:
             self._line(code, line)
+        elif op == OP_ILINE:
+            self._line(code, line >> 1, again=False)
         elif op in (OP_START, OP_RESUME):
             self._push(code, counted=op == OP_START)
         else:
@@ -631,6 +676,11 @@ class ProfileRecorder:
         self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
         self.cost_line_high = per_event(_CAL_LINES_PLAIN, _CAL_HIGH_LINES_WATCHED, 1, 9)
         self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
+        self.cost_iline = per_event(_CAL_LONG_PLAIN, _CAL_ILINES, 11)
+        self.cost_iline_high = per_event(_CAL_LONG_PLAIN, _CAL_ILINES_HIGH, 11, 15)
+        self.cost_iskip = per_event(_CAL_FRESH_PLAIN, _CAL_ISKIPS, 17)
+        # Past offset 256 a disabled event allocates its offset as a line event does.
+        self.cost_iskip_high = self.cost_iskip + max(0, self.cost_iline_high - self.cost_iline)
         # Marks 2 and 3 (and 6 and 7) follow each other: the fuel between them is
         # one mark call, from the return of the first to the host's reading.
         between = min(m[2] - m[3], m[6] - m[7])
@@ -660,11 +710,17 @@ class ProfileRecorder:
             key = (top.code, top.line)
             self.line_self[key] = self.line_self.get(key, 0) + fuel
 
-    def _line(self, code: int, line: int) -> None:
+    def _line(self, code: int, line: int, *, again: bool = True) -> None:
+        """The frame on top starts ``line``; ``again=False``: unless it is on it already.
+
+        LINE events fire only where the line changes; instruction events (OP_ILINE)
+        fire at every instruction that could start one, so the host drops those
+        that name the line the frame is on.
+        """
         if not self.frames or self.deep:
             return
         top = self.frames[-1]
-        if top.code != code or line <= 0:
+        if top.code != code or line <= 0 or (not again and top.line == line):
             return
         self._leave_line(top)
         key = (code, line)
@@ -796,6 +852,9 @@ class ProfileRecorder:
             event_cost_line=self.cost_line,
             event_cost_call=self.cost_call,
             event_cost_line_high=self.cost_line_high,
+            event_cost_instruction=self.cost_iline,
+            event_cost_instruction_high=self.cost_iline_high,
+            event_cost_instruction_skip=self.cost_iskip,
             setup_fuel=self.setup_overhead,
             baseline_fuel=self.baseline_given,
             unprofiled_fuel=self.unprofiled,

@@ -21,13 +21,15 @@ OP_START = 0xA2
 OP_RETURN = 0xA3
 OP_RESUME = 0xA4
 OP_SKIP = 0xA5  # ends a pause without an event (code the profiler ignores)
+OP_ILINE = 0xA6  # a line named at an instruction event (see markers); b = line * 2 + high
+OP_ISKIP = 0xA7  # an instruction event at no line start (disabled after); b = its offset
 OP_NAME = 0xA8
 OP_MARK = 0xA9
 OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+MARK_CAL = tuple(range(1, 21))
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -35,6 +37,13 @@ MARK_MEASURE = 30
 MARK_MEASURED = 31
 MAX_CODES = 4096
 CO_NEWLOCALS = 0x2
+# CPython 3.12's bytecode, for markers(): jumps (opcode -> inline caches after it,
+# -1 for a backward jump), and the opcodes that never start a line.
+EXTENDED_ARG = 144
+FOR_ITER = 93
+RESUME = 151
+JUMPS = {93: 1, 110: 0, 114: 0, 115: 0, 123: 1, 128: 0, 129: 0, 134: -1, 140: -1}
+NO_LINE_START = (4, 5, 151)  # END_FOR, END_SEND, RESUME
 
 import gc
 
@@ -47,6 +56,12 @@ ids = {}  # id(code) -> code id (0: not followed); see register_code
 ids_get = ids.get
 alive = {}  # id(code) -> code, for the codes in ids: an id is never reused while here
 tool_id = [0]
+# id(code) -> [line * 2 + (offset > 256) at each offset that can start a line, else
+# 0]: code whose lines are named at instruction events (see markers). A list, so
+# the lookup costs the same at every offset (a dict's depends on its probes).
+itables = {}
+itables_get = itables.get
+instruction_lines = sys.version_info[:2] == (3, 12)  # markers() reads 3.12 bytecode
 importing = [0]  # depth of library module bodies running (imports in progress)
 user_codes = set()
 user_ids = set()  # their id()s: hashing a code object walks all of it
@@ -135,12 +150,14 @@ def slow(op, code, number):
     # Code not looked up before: registered inside a window the host gives back.
     # A call with made-up arguments must not run their __hash__ or __index__ inside
     # the window: such calls end it unnamed.
-    if op == OP_START and type(code) is code_type:
+    if op == OP_START and type(code) is code_type and id(code) not in user_ids:
         # Code starting for the first time was instrumented for the events just
         # before this callback, at a cost the calibration doesn't see: the host
         # measures instrumenting it twice more (events on, then back: two walks
         # over it, about what the first instrumentation cost) as the profiler's.
-        # The pause starts the measure (one host call fewer per new code).
+        # The pause starts the measure (one host call fewer per new code). Not
+        # the user's code: profile() instrumented it before the run, so its
+        # first call instruments nothing.
         advise(PROFILE_FD, 0, MARK_MEASURE, OP_PAUSE)
         own_events = monitoring.get_local_events(tool_id[0], code)
         monitoring.set_local_events(tool_id[0], code, own_events | events.PY_START)
@@ -218,6 +235,113 @@ def on_line(code, line):
         advise(PROFILE_FD, cid, line, OP_LINE)
     except OSError:
         return stopped()
+
+
+def on_instruction(code, offset):
+    # Code whose line numbers CPython computes by walking its line table (see
+    # costly_lines): its lines are named here instead, at the instructions that
+    # can start one; every other instruction is disabled at its first event.
+    table = itables_get(id(code))
+    if table is None:  # not one of those (none gets these events)
+        return DISABLE
+    packed = table[offset]
+    if not packed:
+        try:
+            advise(PROFILE_FD, 0, offset, OP_ISKIP)
+        except OSError:
+            return stopped()
+        return DISABLE
+    cid = ids_get(id(code))
+    if cid is None:
+        return slow(OP_LINE, code, packed >> 1)
+    try:
+        advise(PROFILE_FD, cid, packed, OP_ILINE)
+    except OSError:
+        return stopped()
+
+
+def costly_lines(code):
+    # CPython 3.12 keeps each instruction's line as an 8-bit delta from
+    # co_firstlineno + offset // 16 code units; a line that doesn't fit (127 or
+    # more lines past that: a module body's lines past ~130, a long function's)
+    # is looked up in the line table from its start at every LINE event there,
+    # for the event's instruction and the one before: a cost outside the
+    # profiler's callback that grows with the line and that a plain run never
+    # has (~130 k instructions per lookup at line 280). Such code is followed
+    # with instruction events instead, which compute no line. Both shifts CPython
+    # used (3 and 4) are checked, and the margin is one line.
+    first = code.co_firstlineno
+    for start, end, line in code.co_lines():
+        if line is None or end <= start:
+            continue
+        for shift in (3, 4):
+            for at in (start, end - 2):
+                if not -126 < line - first - ((at >> 1) >> shift) < 127:
+                    return True
+    return False
+
+
+def markers(code):
+    # The instructions where a LINE event can fire (CPython's line markers, a
+    # superset): where the line changes in bytecode order, jump targets (the
+    # instruction after FOR_ITER's END_FOR too), exception handlers and the
+    # instruction after each RESUME. The host counts a line again only when it
+    # changes, as LINE events do.
+    lines = {}
+    starts = {}
+    previous = None
+    for start, end, line in code.co_lines():
+        if line is not None:
+            for at in range(start, end, 2):
+                lines[at] = line
+            if line != previous:
+                starts[start] = line
+        previous = line
+    raw = code.co_code
+    targets = []
+    extended = 0
+    for at in range(0, len(raw), 2):
+        op = raw[at]
+        arg = raw[at + 1] | extended
+        extended = 0
+        if op == EXTENDED_ARG:
+            extended = arg << 8
+            continue
+        if op == RESUME:
+            targets.append(at + 2)
+        caches = JUMPS.get(op)
+        if caches is None:
+            continue
+        if caches < 0:
+            targets.append(at + 2 - 2 * arg)
+        else:
+            target = at + 2 + 2 * caches + 2 * arg
+            targets.append(target)
+            if op == FOR_ITER:
+                targets.append(target + 2)
+    table = code.co_exceptiontable
+    at = 0
+    while at < len(table):  # entries of four 6-bit varints; the third is the handler
+        values = []
+        for _ in range(4):
+            byte = table[at]
+            at += 1
+            value = byte & 63
+            while byte & 64 and at < len(table):
+                byte = table[at]
+                at += 1
+                value = (value << 6) | (byte & 63)
+            values.append(value)
+        targets.append(values[2] * 2)
+    for at in targets:
+        line = lines.get(at)
+        if line is not None:
+            starts[at] = line
+    table = [0] * len(raw)
+    for at, line in starts.items():
+        if at < len(raw) and raw[at] not in NO_LINE_START and line > 0:
+            table[at] = line * 2 + (at > 256)
+    return table
 
 
 def on_start(code, offset):
@@ -333,6 +457,57 @@ def cal_lines():  # CAL_COUNT lines
     a = a + 1
 
 
+def cal_long():  # 48 lines: line starts at offsets up to 256 bytes and past it
+    a = 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+
+
 def cal_leaf():
     return 1
 
@@ -406,6 +581,73 @@ def calibrate(tool):
     mark(10)
     monitoring.set_local_events(tool, watched["lines"].__code__, 0)
     monitoring.set_local_events(tool, high["lines"].__code__, 0)
+    calibrate_instructions(tool)
+
+
+def calibrate_instructions(tool):
+    # Lines named at instruction events (see on_instruction): the same long code
+    # plain (marks 11-12) and watched at its line starts up to offset 256 (13-14)
+    # and past it (15-16; CPython allocates the offset there), in steady state;
+    # then the first run of a fresh copy plain (17-18) and watched with no line
+    # start at all (19-20): what an instruction event that is disabled costs.
+    space = {}
+    codes = []
+    for name, template in (
+        ("plain", cal_long),
+        ("low", cal_long),
+        ("high", cal_long),
+        ("fresh", cal_lines),
+        ("skips", cal_lines),
+    ):
+        code = template.__code__.replace(co_firstlineno=2001)
+        space[name] = function_type(code, space, name)
+        ids[id(code)], alive[id(code)] = MAX_CODES + 1, code
+        codes.append(code)
+    plain, low, high, fresh, skips = codes
+    marks = markers(low)
+    itables[id(low)] = [packed if not packed & 1 else 0 for packed in marks]
+    itables[id(high)] = [packed if packed & 1 else 0 for packed in marks]
+    itables[id(skips)] = [0] * len(marks)
+    for code in (low, high, skips):
+        monitoring.set_local_events(tool, code, events.INSTRUCTION)
+    # Brought up to date as the watched copy is, so its first call instruments nothing.
+    monitoring.set_local_events(tool, fresh, events.LINE)
+    monitoring.set_local_events(tool, fresh, 0)
+    # Warm up. The instructions that start no line are disabled at their first
+    # event, which restarts their specialization: the watched copies specialize a
+    # run later than the plain one, so all three run until none is left to do.
+    for _ in range(4):
+        space["plain"]()
+        space["low"]()
+        space["high"]()
+        mark(99)
+    mark(11)
+    space["plain"]()
+    mark(12)
+    mark(13)
+    space["low"]()
+    mark(14)
+    mark(15)
+    space["high"]()
+    mark(16)
+    mark(17)
+    space["fresh"]()
+    mark(18)
+    mark(19)
+    space["skips"]()
+    mark(20)
+    for code in (low, high, skips):
+        monitoring.set_local_events(tool, code, 0)
+        del itables[id(code)]
+    # Out of the lookup table again, which is rebuilt without their places: a
+    # line event's lookup costs what its probes do (ids of code collide on their
+    # low bits), and five more entries made every event of a loop measured
+    # here ~400 instructions dearer than the calibration's.
+    for code in codes:
+        del ids[id(code)], alive[id(code)]
+    kept = dict(ids)
+    ids.clear()
+    ids.update(kept)
 
 
 def profile(code, user_globals, settle):
@@ -435,6 +677,7 @@ def profile(code, user_globals, settle):
         (events.PY_RETURN, on_return),
         (events.PY_YIELD, on_return),
         (events.PY_UNWIND, on_unwind),
+        (events.INSTRUCTION, on_instruction),
     )
     for event, callback in register_all:
         monitoring.register_callback(tool, event, callback)
@@ -444,7 +687,11 @@ def profile(code, user_globals, settle):
         monitoring.set_events(tool, flow)
         calibrate(tool)
         for item in found:
-            monitoring.set_local_events(tool, item, events.LINE)
+            if instruction_lines and costly_lines(item):
+                itables[id(item)] = markers(item)
+                monitoring.set_local_events(tool, item, events.INSTRUCTION)
+            else:
+                monitoring.set_local_events(tool, item, events.LINE)
         unsettle = settle()
         mark(MARK_START)
         try:
@@ -470,6 +717,7 @@ def profile(code, user_globals, settle):
         # again. Cleared here, inside the window, what a fresh run's exit frees is less.
         ids.clear()
         alive.clear()
+        itables.clear()
         modules.clear()
         user_codes.clear()
         user_ids.clear()
