@@ -3,18 +3,31 @@
 A profiled Python run (``execute(code, profile=True)``) loads a small guest
 module (``wasm/guest/python/profiler.py``) that listens to CPython's
 ``sys.monitoring`` events (PEP 669). At each event the guest only *names* where
-it is (a code id and a line) through one shadowed WASI import, ``fd_advise`` on
-standard input with advice codes no real call uses (:data:`PROFILE_FD`). The host answers that call
-here, in :class:`ProfileRecorder`: it reads the store's fuel itself, charges
-what was spent since the previous event to the place the guest was at, and
-keeps the call stack. The guest never reports a number of fuel, so it can't
-forge one; the worst it can do is name the wrong line.
+it is (its code object's address and a line) through one shadowed WASI import,
+``fd_advise`` on standard input with advice codes no real call uses
+(:data:`PROFILE_FD`). The host answers that call here, in
+:class:`ProfileRecorder`: it maps the address to the code (the guest registers
+each code once), reads the store's fuel itself, charges what was spent since the
+previous event to the place the guest was at, and keeps the call stack. The
+guest never reports a number of fuel, so it can't forge one; the worst it can do
+is name the wrong line. The guest looks nothing up at an event: a dict lookup's
+cost depends on its probes, so no calibration could match every key.
+
+Code whose line numbers CPython 3.12 can't keep in its compact 8-bit form (127
+or more lines past where that form reaches: a module body's loop at line 150,
+the end of a long function) would have each LINE event look its line up in the
+line table from the start, twice, outside the profiler's reach: ~130 k
+instructions per lookup at line 280, which made such scripts profile at 20-40
+times their fuel. The guest follows that code with INSTRUCTION events instead
+(they compute no line), kept at the instructions that can start a line, whose
+offsets and lines it sends before the run; the host names the line and counts
+it again only when it changes, as LINE events do (:data:`OP_ILINE`).
 
 The profiler's own work is not charged to the code. Before the user's code
 runs, the guest runs a calibration (the same code with events off and on, for
 line events and for call/return events); the host derives what one event of
 code seen before costs and, at every such event, gives that back to the store
-(never more than was spent since the previous event). Code seen for the first
+(what the fuel since the previous event can't hold is taken from the next). Code seen for the first
 time is registered between a pause and its event: that window, and what
 instrumenting the new code cost the interpreter (measured on a copy inside the
 window), is given back whole; so is one calibrated mark call at the end (the
@@ -130,10 +143,15 @@ SCI_PROFILE_NOTE = (
     "channel for the profiler's events, so the profile holds the run's total fuel only."
 )
 
-# Operations (the ``advice`` argument of the guest's fd_advise call). An event for
-# code the guest has looked up before is one call (its cost is calibrated); code
-# seen for the first time is registered between OP_PAUSE and the event, a window
-# whose fuel is given back exactly.
+# Operations (the ``advice`` argument of the guest's fd_advise call). An event names
+# its code by address (the OP_*_AT operations, ``offset`` = ``id(code)``), which the
+# host maps to a code id (OP_BIND): one call whose calibrated cost is subtracted,
+# and nothing else in the guest, so that cost is the same at every event (a guest
+# dict lookup costs what its probes do, which differs from key to key by hundreds
+# of instructions). Code the host doesn't know gets ERRNO_NEW: that call is the
+# pause of a window in which the guest registers it (OP_NAME, OP_BIND) and sends
+# the event again by code id (OP_LINE ... OP_RESUME); code not followed gets
+# ERRNO_IGNORE, a window too, which OP_SKIP ends. Windows are given back whole.
 OP_PAUSE = 0xA0
 OP_LINE = 0xA1
 OP_START = 0xA2
@@ -146,13 +164,42 @@ OP_SKIP = 0xA5
 # instruction events at the instructions that can start a line instead: a line
 # named that way (length: line * 2 + 1 past offset 256, where CPython allocates
 # the offset), and an instruction event at no line start, disabled after it
-# (length: its offset). Each has its own calibrated cost.
+# (length: its offset). Each has its own calibrated cost. The guest sends the
+# offsets of a code's line starts (OP_LINES, then OP_LINE_START for each) before
+# the run; the host looks the line up. (OP_ILINE and OP_ISKIP are the host's own
+# names for the two kinds; the guest never sends them.)
 OP_ILINE = 0xA6
 OP_ISKIP = 0xA7
 OP_NAME = 0xA8
 OP_MARK = 0xA9
+OP_LINE_AT = 0xAA
+OP_START_AT = 0xAB
+OP_RETURN_AT = 0xAC
+OP_RESUME_AT = 0xAD
+OP_INSTRUCTION_AT = 0xAE
+OP_BIND = 0xAF
+OP_LINES = 0xB0
+OP_LINE_START = 0xB1
 
-_EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP, OP_ILINE, OP_ISKIP))
+_EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
+_BY_ADDRESS = {
+    OP_LINE_AT: OP_LINE,
+    OP_START_AT: OP_START,
+    OP_RETURN_AT: OP_RETURN,
+    OP_RESUME_AT: OP_RESUME,
+    OP_INSTRUCTION_AT: OP_ILINE,
+}
+#: The errno for an event of code the host doesn't know (WASI ``ENOENT``): the guest
+#: registers it inside the window this call began.
+ERRNO_NEW = 44
+#: The errno for an event of code (or an instruction) not followed (WASI ``EPERM``):
+#: the guest disables it and ends the window this call began with OP_SKIP.
+ERRNO_IGNORE = 63
+#: The code id of the calibration's code (counted, never on the stack).
+CAL_CODE = 4097
+#: Addresses bound to code ids, and line starts kept, at most.
+MAX_BOUND = 65_536
+MAX_LINE_STARTS = 200_000
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
@@ -494,6 +541,7 @@ class ProfileRecorder:
         self.paused: int | None = None  # the reading at the current window's pause
         self.measuring: int | None = None  # the reading at MARK_MEASURE
         self.measured = 0  # instrumentation cost the next event also removes
+        self.owed = 0  # calibrated cost the last reading couldn't remove (see _event)
         #: What the host gives back at most during the run (see REFUND_FACTOR).
         self.allowance = REFUND_FACTOR * max(0, budget)
         self.exhausted = False  # the allowance ran out: profiling stopped there
@@ -504,6 +552,11 @@ class ProfileRecorder:
         self._cal_counts = dict.fromkeys(range(1, 11), 0)
         self._cal_excluded = dict.fromkeys(range(1, 11), 0)
         self.names: dict[int, bytearray] = {}
+        self.bound: dict[int, int] = {}  # id(code) in the guest -> code id (0: not followed)
+        # id(code) -> {offset: line}: code whose lines are named at instruction events.
+        self.line_starts: dict[int, dict[int, int]] = {}
+        self._line_starts_of: dict[int, int] | None = None
+        self._line_start_count = 0
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
         self.fn_self: dict[int, int] = {}
@@ -528,6 +581,8 @@ class ProfileRecorder:
         is spent (the guest then stops sending events).
         """
         now = _fuel_left(caller, self._left)
+        if op in _BY_ADDRESS:
+            return self._event_at(caller, op, untrusted_a, untrusted_b, now)
         if op in _EVENTS:
             return self._event(caller, op, untrusted_a, untrusted_b, now)
         if op == OP_PAUSE:
@@ -538,7 +593,57 @@ class ProfileRecorder:
             self._mark(caller, untrusted_b, now)
         elif op == OP_NAME:
             self._name(untrusted_a, untrusted_b)
+        elif op == OP_BIND:
+            self._bind(untrusted_a, untrusted_b)
+        elif op == OP_LINES:
+            self._line_starts_of = None
+            if untrusted_a in self.line_starts or len(self.line_starts) < MAX_BOUND:
+                self._line_starts_of = self.line_starts.setdefault(untrusted_a, {})
+        elif op == OP_LINE_START:
+            table = self._line_starts_of
+            if table is not None and self._line_start_count < MAX_LINE_STARTS and untrusted_b > 0:
+                table[untrusted_a] = untrusted_b
+                self._line_start_count += 1
         return 0
+
+    def _bind(self, untrusted_address: int, untrusted_code: int) -> None:
+        """Events naming this address are the code id's from now on (0: not followed)."""
+        if not 0 <= untrusted_code <= CAL_CODE:
+            return
+        if untrusted_address in self.bound or len(self.bound) < MAX_BOUND:
+            self.bound[untrusted_address] = untrusted_code
+
+    def _event_at(
+        self, caller: wasmtime.Caller, op: int, untrusted_address: int, untrusted_b: int, now: int
+    ) -> int:
+        """An event naming its code by address: mapped here, or answered with an errno."""
+        if self.phase not in ("setup", "running"):
+            return 0
+        code = self.bound.get(untrusted_address)
+        if code is None:  # registered in the window this call begins
+            self._pause(now)
+            return ERRNO_NEW
+        if op == OP_INSTRUCTION_AT:
+            line = self.line_starts.get(untrusted_address, {}).get(untrusted_b) if code else None
+            if line is None:  # no line starts here: the guest disables it
+                return self._ignore(caller, OP_ISKIP, untrusted_b, now)
+            return self._event(
+                caller, OP_ILINE, code, line * 2 + (untrusted_b > SMALL_INT_MAX), now
+            )
+        if not code:
+            return self._ignore(caller, OP_SKIP, 0, now)
+        return self._event(caller, _BY_ADDRESS[op], code, untrusted_b, now)
+
+    def _ignore(self, caller: wasmtime.Caller, op: int, untrusted_b: int, now: int) -> int:
+        """An event not followed: its cost, and a window the guest's OP_SKIP ends."""
+        errno = self._event(caller, op, 0, untrusted_b, now)
+        if errno:
+            return errno
+        if self.phase == "running":
+            self.paused = self.last
+        elif self.phase == "setup" and self._cal_phase:
+            self._cal_paused = now
+        return ERRNO_IGNORE
 
     def _pause(self, now: int) -> None:
         """A window of the profiler's own work begins (registering new code)."""
@@ -586,7 +691,14 @@ class ProfileRecorder:
             cost = self.cost_iskip_high if line > SMALL_INT_MAX else self.cost_iskip
         else:
             cost = self.cost_call
-        cost = min(cost + min(self.measured, MAX_INSTRUMENT_COST), spent)
+        # An event's cost is partly after the host's reading (the callback's
+        # return, a DISABLE): when the fuel since the previous reading doesn't hold
+        # all of it, the rest is owed and taken from the next interval, where it was
+        # spent (an instruction event disabled at once costs more after its reading
+        # than the line event before it does).
+        due = cost + min(self.measured, MAX_INSTRUMENT_COST) + self.owed
+        cost = min(due, spent)
+        self.owed = min(due - cost, MAX_EVENT_OVERHEAD)
         self._attribute(spent - cost)
         self.paused = None
         self.measuring = None
@@ -633,7 +745,8 @@ class ProfileRecorder:
             end = self.paused if self.paused is not None else now
             # Reaching this mark, and the return from MARK_START's, are the
             # profiler's: one calibrated mark call, given back with the clean-up.
-            own = min(self.cost_mark, max(0, self.last - end))
+            own = min(self.cost_mark + self.owed, max(0, self.last - end))
+            self.owed = 0
             self._charge_rest(end + own)
             self.paused = None
             self._close_all()

@@ -2,7 +2,7 @@
 #
 # Loaded by the driver only for a profiled turn (the host sends this source along,
 # like introspect.py). It names events, nothing else: at each sys.monitoring event
-# (PEP 669) it calls posix_fadvise on PROFILE_FD with a code id and a line; the
+# (PEP 669) it calls posix_fadvise on PROFILE_FD with its code's address and a line; the
 # host shadows that WASI import (fd_advise), reads the store's fuel itself and
 # does all the accounting (workbench/sandbox/_profile.py). No number of fuel is
 # ever computed or reported here.
@@ -10,9 +10,13 @@
 # Names the driver gives this module: sys, advise (the real posix.posix_fadvise),
 # own_files (filenames of the driver's code, never profiled), after_codes (the
 # driver's code that runs after the user's).
-# Every callback starts with OP_PAUSE and ends with the event: the host gives back
-# the fuel between the two exactly, and subtracts a calibrated cost for the rest
-# (reaching the callback, the two calls themselves), so keep both ends short.
+# A callback names its code by address (id(code)) and makes one call; the host
+# maps the address to the code's id (see bind) and subtracts a calibrated cost.
+# The callback does nothing else, so that cost is the same at every event: a
+# dict lookup here costs what its probes do, which differs from key to key. The
+# host answers ERRNO_NEW for code it doesn't know (that call is the pause of a
+# window: the code is registered in it, see slow) and ERRNO_IGNORE for code not
+# followed (a window too, which OP_SKIP ends); the host gives windows back whole.
 
 PROFILE_FD = 0  # standard input, served by the host; advice codes 0xA0+ are ours
 OP_PAUSE = 0xA0
@@ -21,10 +25,21 @@ OP_START = 0xA2
 OP_RETURN = 0xA3
 OP_RESUME = 0xA4
 OP_SKIP = 0xA5  # ends a pause without an event (code the profiler ignores)
-OP_ILINE = 0xA6  # a line named at an instruction event (see markers); b = line * 2 + high
-OP_ISKIP = 0xA7  # an instruction event at no line start (disabled after); b = its offset
 OP_NAME = 0xA8
 OP_MARK = 0xA9
+# Events by address (a = id(code)): b is the line, nothing, or an instruction's
+# offset (code whose lines are named at instruction events, see costly_lines).
+OP_LINE_AT = 0xAA
+OP_START_AT = 0xAB
+OP_RETURN_AT = 0xAC
+OP_RESUME_AT = 0xAD
+OP_INSTRUCTION_AT = 0xAE
+OP_BIND = 0xAF  # a = id(code), b = its code id (0: not followed)
+OP_LINES = 0xB0  # a = id(code): the offsets that follow are its (see markers)
+OP_LINE_START = 0xB1  # a = offset, b = line
+OP_INSTRUCTION = -3  # an instruction event (local to this module)
+ERRNO_NEW = 44  # WASI ENOENT: the host doesn't know this code
+ERRNO_IGNORE = 63  # WASI EPERM: code (or instruction) not followed
 OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
@@ -52,15 +67,8 @@ monitoring = sys.monitoring
 events = monitoring.events
 DISABLE = monitoring.DISABLE
 code_type = type(compile("", "<x>", "exec"))
-ids = {}  # id(code) -> code id (0: not followed); see register_code
-ids_get = ids.get
-alive = {}  # id(code) -> code, for the codes in ids: an id is never reused while here
+alive = {}  # id(code) -> code, for the codes bound: an id is never reused while here
 tool_id = [0]
-# id(code) -> [line * 2 + (offset > 256) at each offset that can start a line, else
-# 0]: code whose lines are named at instruction events (see markers). A list, so
-# the lookup costs the same at every offset (a dict's depends on its probes).
-itables = {}
-itables_get = itables.get
 instruction_lines = sys.version_info[:2] == (3, 12)  # markers() reads 3.12 bytecode
 importing = [0]  # depth of library module bodies running (imports in progress)
 user_codes = set()
@@ -101,10 +109,17 @@ def register(code):
             gc_enable()
 
 
+def bind(code, cid):
+    # The host maps this code's address to cid from now on; the code is kept alive
+    # (its address is never another code's while bound).
+    alive[id(code)] = code
+    advise(PROFILE_FD, id(code), cid, OP_BIND)
+
+
 def register_code(code):
     key_id = id(code)
     if code.co_filename in own:
-        ids[key_id], alive[key_id] = 0, code
+        bind(code, 0)
         return 0
     # Only functions' code is remembered: a module or class body runs once and is
     # freed after, and keeping it (with its constants) alive would leave the garbage
@@ -122,22 +137,22 @@ def register_code(code):
             # fuel stays on the line that imports; the imported module's own code
             # still shows under its name.
             if keep:
-                ids[key_id], alive[key_id] = 0, code
+                bind(code, 0)
             return 0
         kind, first, key = "l", 0, label
         known = modules.get(key)
         if known is not None:
             if keep:
-                ids[key_id], alive[key_id] = known, code
+                bind(code, known)
             return known
     cid = next_id[0]
     if cid >= MAX_CODES:
         if keep:
-            ids[key_id], alive[key_id] = MAX_CODES, code
+            bind(code, MAX_CODES)
         return MAX_CODES
     next_id[0] = cid + 1
     if keep:
-        ids[key_id], alive[key_id] = cid, code
+        bind(code, cid)
     if key is not None:
         modules[key] = cid
     data = ("%s\0%s\0%d" % (kind, label, first)).encode("utf-8", "replace")[:600]
@@ -146,8 +161,23 @@ def register_code(code):
     return cid
 
 
+def answer(error, op, code, number):
+    # The host's answer to an event by address that it didn't record.
+    errno = error.errno
+    if errno == ERRNO_NEW:
+        return slow(op, code, number)
+    if errno == ERRNO_IGNORE:
+        try:
+            advise(PROFILE_FD, 0, 0, OP_SKIP)
+        except OSError:
+            return stopped()
+        return None if op < 0 and op != OP_INSTRUCTION else DISABLE
+    return stopped()
+
+
 def slow(op, code, number):
-    # Code not looked up before: registered inside a window the host gives back.
+    # Code the host doesn't know: its event was the pause of a window the host
+    # gives back; the code is registered in it and the event sent again by code id.
     # A call with made-up arguments must not run their __hash__ or __index__ inside
     # the window: such calls end it unnamed.
     if op == OP_START and type(code) is code_type and id(code) not in user_ids:
@@ -163,9 +193,9 @@ def slow(op, code, number):
         monitoring.set_local_events(tool_id[0], code, own_events | events.PY_START)
         monitoring.set_local_events(tool_id[0], code, own_events)
         advise(PROFILE_FD, 0, MARK_MEASURED, OP_MARK)
-    else:
-        advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type or type(number) is not int:
+    if type(code) is not code_type or type(number) is not int or op == OP_INSTRUCTION:
+        # (An instruction event of code not registered yet: none comes before its
+        # start event; dropped, and sent again at its next run.)
         advise(PROFILE_FD, 0, 0, OP_SKIP)
         return None
     # An import runs the imported module's body: it is followed as one call of that
@@ -187,7 +217,7 @@ def slow(op, code, number):
             return None
     elif importing[0] and code.co_filename not in own:
         if code.co_flags & CO_NEWLOCALS:
-            ids[id(code)], alive[id(code)] = 0, code
+            bind(code, 0)
         advise(PROFILE_FD, 0, 0, OP_SKIP)
         return None if op < 0 else DISABLE
     cid = register(code)
@@ -204,16 +234,6 @@ def slow(op, code, number):
     return None
 
 
-def ignored():
-    # Code not followed: this event's cost is the profiler's all the same, and it
-    # is the last from this place (DISABLE).
-    try:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-    except OSError:
-        return stopped()
-    return DISABLE
-
-
 def stopped():
     # The host's allowance for the profiler's own fuel is spent (it answered
     # ECANCELED): no more events, the rest of the run costs what it would unprofiled.
@@ -223,41 +243,60 @@ def stopped():
     return DISABLE
 
 
-# The callbacks: one host call each for code seen before (the host subtracts their
-# calibrated cost), ``slow`` for the rest.
+# The callbacks: one host call each, by address (see the top of this file).
 
 
 def on_line(code, line):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_LINE, code, line)
     try:
-        advise(PROFILE_FD, cid, line, OP_LINE)
-    except OSError:
-        return stopped()
+        advise(PROFILE_FD, id(code), line, OP_LINE_AT)
+    except OSError as error:
+        return answer(error, OP_LINE, code, line)
 
 
 def on_instruction(code, offset):
     # Code whose line numbers CPython computes by walking its line table (see
-    # costly_lines): its lines are named here instead, at the instructions that
-    # can start one; every other instruction is disabled at its first event.
-    table = itables_get(id(code))
-    if table is None:  # not one of those (none gets these events)
-        return DISABLE
-    packed = table[offset]
-    if not packed:
-        try:
-            advise(PROFILE_FD, 0, offset, OP_ISKIP)
-        except OSError:
-            return stopped()
-        return DISABLE
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_LINE, code, packed >> 1)
+    # costly_lines): the host names the line at the instructions that can start
+    # one (see markers) and answers ERRNO_IGNORE at the others, disabled here.
     try:
-        advise(PROFILE_FD, cid, packed, OP_ILINE)
-    except OSError:
-        return stopped()
+        advise(PROFILE_FD, id(code), offset, OP_INSTRUCTION_AT)
+    except OSError as error:
+        return answer(error, OP_INSTRUCTION, code, offset)
+
+
+def on_start(code, offset):
+    try:
+        advise(PROFILE_FD, id(code), 0, OP_START_AT)
+    except OSError as error:
+        return answer(error, OP_START, code, offset)
+
+
+def on_resume(code, offset):
+    try:
+        advise(PROFILE_FD, id(code), 0, OP_RESUME_AT)
+    except OSError as error:
+        return answer(error, OP_RESUME, code, offset)
+
+
+def on_throw(code, offset, exc):
+    # Like on_resume, but PY_THROW can't be disabled: never DISABLE.
+    try:
+        advise(PROFILE_FD, id(code), 0, OP_RESUME_AT)
+    except OSError as error:
+        answer(error, OP_THROW, code, offset)
+
+
+def on_return(code, offset, value):
+    try:
+        advise(PROFILE_FD, id(code), 0, OP_RETURN_AT)
+    except OSError as error:
+        return answer(error, OP_RETURN, code, offset)
+
+
+def on_unwind(code, offset, exc):
+    try:
+        advise(PROFILE_FD, id(code), 0, OP_RETURN_AT)
+    except OSError as error:
+        answer(error, OP_UNWIND, code, offset)
 
 
 def costly_lines(code):
@@ -337,70 +376,18 @@ def markers(code):
         line = lines.get(at)
         if line is not None:
             starts[at] = line
-    table = [0] * len(raw)
-    for at, line in starts.items():
-        if at < len(raw) and raw[at] not in NO_LINE_START and line > 0:
-            table[at] = line * 2 + (at > 256)
-    return table
+    return {
+        at: line
+        for at, line in starts.items()
+        if at < len(raw) and raw[at] not in NO_LINE_START and line > 0
+    }
 
 
-def on_start(code, offset):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_START, code, offset)
-    if not cid:
-        return ignored()
-    try:
-        advise(PROFILE_FD, cid, 0, OP_START)
-    except OSError:
-        return stopped()
-
-
-def on_resume(code, offset):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_RESUME, code, offset)
-    if not cid:
-        return ignored()
-    try:
-        advise(PROFILE_FD, cid, 0, OP_RESUME)
-    except OSError:
-        return stopped()
-
-
-def on_throw(code, offset, exc):
-    # Like on_resume, but PY_THROW can't be disabled: never DISABLE.
-    cid = ids_get(id(code))
-    if cid is None:
-        slow(OP_THROW, code, offset)
-    elif cid:
-        try:
-            advise(PROFILE_FD, cid, 0, OP_RESUME)
-        except OSError:
-            stopped()
-
-
-def on_return(code, offset, value):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_RETURN, code, offset)
-    if not cid:
-        return ignored()
-    try:
-        advise(PROFILE_FD, cid, 0, OP_RETURN)
-    except OSError:
-        return stopped()
-
-
-def on_unwind(code, offset, exc):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_UNWIND, code, offset)
-    if cid:
-        try:
-            advise(PROFILE_FD, cid, 0, OP_RETURN)
-        except OSError:
-            stopped()
+def send_lines(code, lines):
+    # The host keeps the table: looking it up here would cost what its probes do.
+    advise(PROFILE_FD, id(code), 0, OP_LINES)
+    for at, line in lines.items():
+        advise(PROFILE_FD, at, line, OP_LINE_START)
 
 
 def mark(number):
@@ -553,8 +540,8 @@ def calibrate(tool):
         for name, template in (("lines", cal_lines), ("leaf", cal_leaf), ("calls", cal_calls)):
             code = template.__code__.replace(co_firstlineno=first)
             space[name] = function_type(code, space, name)
-            ids[id(code)], alive[id(code)] = MAX_CODES + 1, code  # looked up, as user code is
-    ids[id(plain["leaf"].__code__)] = 0  # not followed: its events are disabled at once
+            bind(code, MAX_CODES + 1)  # known to the host, as user code is
+    bind(plain["leaf"].__code__, 0)  # not followed: its events are disabled at once
     monitoring.set_local_events(tool, watched["lines"].__code__, events.LINE)
     monitoring.set_local_events(tool, high["lines"].__code__, events.LINE)
     for _ in range(2):  # warm up: instrumentation and specialization happen here
@@ -601,13 +588,12 @@ def calibrate_instructions(tool):
     ):
         code = template.__code__.replace(co_firstlineno=2001)
         space[name] = function_type(code, space, name)
-        ids[id(code)], alive[id(code)] = MAX_CODES + 1, code
+        bind(code, MAX_CODES + 1)
         codes.append(code)
     plain, low, high, fresh, skips = codes
-    marks = markers(low)
-    itables[id(low)] = [packed if not packed & 1 else 0 for packed in marks]
-    itables[id(high)] = [packed if packed & 1 else 0 for packed in marks]
-    itables[id(skips)] = [0] * len(marks)
+    lines = markers(low)
+    send_lines(low, {at: line for at, line in lines.items() if at <= 256})
+    send_lines(high, {at: line for at, line in lines.items() if at > 256})
     for code in (low, high, skips):
         monitoring.set_local_events(tool, code, events.INSTRUCTION)
     # Brought up to date as the watched copy is, so its first call instruments nothing.
@@ -638,16 +624,6 @@ def calibrate_instructions(tool):
     mark(20)
     for code in (low, high, skips):
         monitoring.set_local_events(tool, code, 0)
-        del itables[id(code)]
-    # Out of the lookup table again, which is rebuilt without their places: a
-    # line event's lookup costs what its probes do (ids of code collide on their
-    # low bits), and five more entries made every event of a loop measured
-    # here ~400 instructions dearer than the calibration's.
-    for code in codes:
-        del ids[id(code)], alive[id(code)]
-    kept = dict(ids)
-    ids.clear()
-    ids.update(kept)
 
 
 def profile(code, user_globals, settle):
@@ -688,7 +664,7 @@ def profile(code, user_globals, settle):
         calibrate(tool)
         for item in found:
             if instruction_lines and costly_lines(item):
-                itables[id(item)] = markers(item)
+                send_lines(item, markers(item))
                 monitoring.set_local_events(tool, item, events.INSTRUCTION)
             else:
                 monitoring.set_local_events(tool, item, events.LINE)
@@ -715,9 +691,7 @@ def profile(code, user_globals, settle):
         monitoring.free_tool_id(tool)
         # The next profiled turn has a new host recorder: it must hear every name
         # again. Cleared here, inside the window, what a fresh run's exit frees is less.
-        ids.clear()
         alive.clear()
-        itables.clear()
         modules.clear()
         user_codes.clear()
         user_ids.clear()
