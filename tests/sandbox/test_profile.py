@@ -621,3 +621,34 @@ print("sent")
 """
     result = python_sandbox.execute(code, profile=True)
     assert result.success and result.stdout == "sent\n"
+
+
+def test_forged_events_through_lseek_stay_within_the_budget(python_sandbox: Sandbox) -> None:
+    # Events that need an answer come through lseek on standard input, which any
+    # code can call: naming an address the host doesn't know begins a window (the
+    # code is registered in it), which the next event ends. Work wrapped that way
+    # is still bounded by the budget: five budgets of it run out of fuel.
+    code = """\
+import os
+def work(n):
+    t = 0
+    for i in range(n):
+        t += i
+    return t
+chunks = 0
+for _ in range(100):
+    os.lseek(0, 12345 << 24, 0xAB)  # "a start of code you don't know"
+    work(40_000)
+    chunks += 1
+print(chunks)
+"""
+    budget = 100_000_000
+    policy = ExecutionPolicy(fuel_budget=budget, timeout_seconds=120.0)
+    result = python_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL, result.stdout
+    profile = result.profile
+    assert profile is not None
+    assert profile.overhead_fuel - profile.setup_fuel <= budget
+    # Unprofiled, the channel isn't there: the call fails like any bad seek.
+    plain = python_sandbox.execute("import os\nos.lseek(0, 12345 << 24, 0xAB)\n")
+    assert not plain.success and "OSError" in plain.stderr

@@ -10,13 +10,17 @@
 # Names the driver gives this module: sys, advise (the real posix.posix_fadvise),
 # own_files (filenames of the driver's code, never profiled), after_codes (the
 # driver's code that runs after the user's).
-# A callback names its code by address (id(code)) and makes one call; the host
-# maps the address to the code's id (see bind) and subtracts a calibrated cost.
-# The callback does nothing else, so that cost is the same at every event: a
-# dict lookup here costs what its probes do, which differs from key to key. The
-# host answers ERRNO_NEW for code it doesn't know (that call is the pause of a
-# window: the code is registered in it, see slow) and ERRNO_IGNORE for code not
+# A callback names its code by address (id(code)) and makes one call, lseek on
+# PROFILE_FD (the host shadows fd_seek too): the host maps the address to the
+# code's id (see bind), subtracts a calibrated cost and answers in the "new
+# offset". The callback does nothing else, so that cost is the same at every
+# event: a dict lookup here costs what its probes do, which differs from key to
+# key. ANSWER_NEW: code the host doesn't know (that call is the pause of a
+# window: the code is registered in it, see slow); ANSWER_IGNORE: code not
 # followed (a window too, which OP_SKIP ends); the host gives windows back whole.
+# An answer is a return value, not an errno: an OSError would be an object the
+# garbage collector counts, and collections would come at other times than in a
+# plain run.
 
 PROFILE_FD = 0  # standard input, served by the host; advice codes 0xA0+ are ours
 OP_PAUSE = 0xA0
@@ -38,8 +42,9 @@ OP_BIND = 0xAF  # a = id(code), b = its code id (0: not followed)
 OP_LINES = 0xB0  # a = id(code): the offsets that follow are its (see markers)
 OP_LINE_START = 0xB1  # a = offset, b = line
 OP_INSTRUCTION = -3  # an instruction event (local to this module)
-ERRNO_NEW = 44  # WASI ENOENT: the host doesn't know this code
-ERRNO_IGNORE = 63  # WASI EPERM: code (or instruction) not followed
+SEEK_SHIFT = 24  # lseek's offset: (id(code) << SEEK_SHIFT) + the line or offset
+ANSWER_NEW = 1  # the host doesn't know this code
+ANSWER_IGNORE = 2  # code (or instruction) not followed
 OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
@@ -61,6 +66,7 @@ JUMPS = {93: 1, 110: 0, 114: 0, 115: 0, 123: 1, 128: 0, 129: 0, 134: -1, 140: -1
 NO_LINE_START = (4, 5, 151)  # END_FOR, END_SEND, RESUME
 
 import gc
+from posix import lseek as seek
 
 gc_isenabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
 monitoring = sys.monitoring
@@ -161,12 +167,11 @@ def register_code(code):
     return cid
 
 
-def answer(error, op, code, number):
+def answer(said, op, code, number):
     # The host's answer to an event by address that it didn't record.
-    errno = error.errno
-    if errno == ERRNO_NEW:
+    if said == ANSWER_NEW:
         return slow(op, code, number)
-    if errno == ERRNO_IGNORE:
+    if said == ANSWER_IGNORE:
         try:
             advise(PROFILE_FD, 0, 0, OP_SKIP)
         except OSError:
@@ -248,55 +253,75 @@ def stopped():
 
 def on_line(code, line):
     try:
-        advise(PROFILE_FD, id(code), line, OP_LINE_AT)
-    except OSError as error:
-        return answer(error, OP_LINE, code, line)
+        said = seek(PROFILE_FD, (id(code) << SEEK_SHIFT) + line, OP_LINE_AT)
+    except OSError:
+        return stopped()
+    except TypeError:  # not an int: user code calling this with made-up arguments
+        return None
+    if said:
+        return answer(said, OP_LINE, code, line)
 
 
 def on_instruction(code, offset):
     # Code whose line numbers CPython computes by walking its line table (see
     # costly_lines): the host names the line at the instructions that can start
-    # one (see markers) and answers ERRNO_IGNORE at the others, disabled here.
+    # one (see markers) and answers ANSWER_IGNORE at the others, disabled here.
     try:
-        advise(PROFILE_FD, id(code), offset, OP_INSTRUCTION_AT)
-    except OSError as error:
-        return answer(error, OP_INSTRUCTION, code, offset)
+        said = seek(PROFILE_FD, (id(code) << SEEK_SHIFT) + offset, OP_INSTRUCTION_AT)
+    except OSError:
+        return stopped()
+    except TypeError:  # not an int: user code calling this with made-up arguments
+        return None
+    if said:
+        return answer(said, OP_INSTRUCTION, code, offset)
 
 
 def on_start(code, offset):
     try:
-        advise(PROFILE_FD, id(code), 0, OP_START_AT)
-    except OSError as error:
-        return answer(error, OP_START, code, offset)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_START_AT)
+    except OSError:
+        return stopped()
+    if said:
+        return answer(said, OP_START, code, offset)
 
 
 def on_resume(code, offset):
     try:
-        advise(PROFILE_FD, id(code), 0, OP_RESUME_AT)
-    except OSError as error:
-        return answer(error, OP_RESUME, code, offset)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RESUME_AT)
+    except OSError:
+        return stopped()
+    if said:
+        return answer(said, OP_RESUME, code, offset)
 
 
 def on_throw(code, offset, exc):
     # Like on_resume, but PY_THROW can't be disabled: never DISABLE.
     try:
-        advise(PROFILE_FD, id(code), 0, OP_RESUME_AT)
-    except OSError as error:
-        answer(error, OP_THROW, code, offset)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RESUME_AT)
+    except OSError:
+        stopped()
+        return
+    if said:
+        answer(said, OP_THROW, code, offset)
 
 
 def on_return(code, offset, value):
     try:
-        advise(PROFILE_FD, id(code), 0, OP_RETURN_AT)
-    except OSError as error:
-        return answer(error, OP_RETURN, code, offset)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RETURN_AT)
+    except OSError:
+        return stopped()
+    if said:
+        return answer(said, OP_RETURN, code, offset)
 
 
 def on_unwind(code, offset, exc):
     try:
-        advise(PROFILE_FD, id(code), 0, OP_RETURN_AT)
-    except OSError as error:
-        answer(error, OP_UNWIND, code, offset)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RETURN_AT)
+    except OSError:
+        stopped()
+        return
+    if said:
+        answer(said, OP_UNWIND, code, offset)
 
 
 def costly_lines(code):
@@ -624,6 +649,9 @@ def calibrate_instructions(tool):
     mark(20)
     for code in (low, high, skips):
         monitoring.set_local_events(tool, code, 0)
+    # The copies' functions hold their globals, this dict: cleared, no cycle is
+    # left for the collector (it would collect more than a plain run's first time).
+    space.clear()
 
 
 def profile(code, user_globals, settle):
