@@ -550,6 +550,7 @@ class ProfileRecorder:
         self.measuring: int | None = None  # the reading at MARK_MEASURE
         self.measured = 0  # instrumentation cost the next event also removes
         self.owed = 0  # calibrated cost the last reading couldn't remove (see _event)
+        self.skip_as: tuple[int, int] | None = None  # the ignored event OP_SKIP ends
         #: What the host gives back at most during the run (see REFUND_FACTOR).
         self.allowance = REFUND_FACTOR * max(0, budget)
         self.exhausted = False  # the allowance ran out: profiling stopped there
@@ -645,13 +646,20 @@ class ProfileRecorder:
         return ANSWER_OK
 
     def _ignore(self, caller: wasmtime.Caller, op: int, untrusted_b: int, now: int) -> int:
-        """An event not followed: its cost, and a window the guest's OP_SKIP ends."""
-        if self._event(caller, op, 0, untrusted_b, now):
+        """An event not followed: a window the guest's OP_SKIP ends, which costs as ``op``.
+
+        The event's calibrated cost is removed once, at that OP_SKIP (from the
+        fuel before this reading); the window between is given back whole.
+        """
+        if self.phase == "setup":
+            if self._cal_phase and op == OP_ISKIP:
+                self._cal_counts[self._cal_phase] += 1
+            self._pause(now)
+            return ANSWER_IGNORE
+        if self.exhausted:
             return ANSWER_STOP
-        if self.phase == "running":
-            self.paused = self.last
-        elif self.phase == "setup" and self._cal_phase:
-            self._cal_paused = now
+        self._pause(now)
+        self.skip_as = (op, untrusted_b)
         return ANSWER_IGNORE
 
     def _pause(self, now: int) -> None:
@@ -692,6 +700,9 @@ class ProfileRecorder:
         before = self.paused if self.paused is not None else now
         window = before - now
         spent = max(0, self.last - before)
+        if op == OP_SKIP and self.skip_as is not None:  # ends an ignored event's window
+            op, line = self.skip_as
+        self.skip_as = None
         if op == OP_LINE:
             cost = self.cost_line_high if line > SMALL_INT_MAX else self.cost_line
         elif op == OP_ILINE:
