@@ -211,7 +211,7 @@ MAX_LINE_STARTS = 200_000
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = tuple(range(1, 21))
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -223,11 +223,11 @@ MARK_MEASURED = 31
 
 # Calibration phases: plain code (marks 1-2) against the same code with line
 # events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
-# Then instruction events (see OP_ILINE): long code plain (11-12) against the same
-# code with its line starts up to offset 256 watched (13-14) and past it (15-16),
-# and a fresh copy's first run plain (17-18) against one whose every instruction
-# is an event disabled at once (19-20).
-_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5, 11: 6, 13: 7, 15: 8, 17: 9, 19: 10}
+# Then, only when some code is followed at instruction events (see OP_ILINE): long
+# code plain (40-41) against the same code with its line starts up to offset 256
+# watched (42-43) and past it (44-45), and a fresh copy's first run plain (46-47)
+# against one whose every instruction is an event disabled at once (48-49).
+_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5, 40: 6, 42: 7, 44: 8, 46: 9, 48: 10}
 _CAL_LINES_PLAIN, _CAL_LINES_WATCHED, _CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED = 1, 2, 3, 4
 _CAL_HIGH_LINES_WATCHED = 5  # marks 9-10: lines numbered past 256
 _CAL_LONG_PLAIN, _CAL_ILINES, _CAL_ILINES_HIGH = 6, 7, 8
@@ -795,9 +795,13 @@ class ProfileRecorder:
         self.last = end
 
     def _calibrate(self) -> None:
-        """What one event costs: watched minus plain code over the extra events."""
+        """What one event costs: watched minus plain code over the extra events.
+
+        Marks 1-10 always come; 40-49 only when some code is followed at
+        instruction events (the guest calibrates those only then).
+        """
         m = self._marks
-        if len(m) != len(MARK_CAL):
+        if any(mark not in m for mark in MARK_CAL[:10]):
             return
 
         def per_event(plain: int, watched: int, first: int, watched_first: int = 0) -> int:
@@ -812,11 +816,13 @@ class ProfileRecorder:
         self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
         self.cost_line_high = per_event(_CAL_LINES_PLAIN, _CAL_HIGH_LINES_WATCHED, 1, 9)
         self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
-        self.cost_iline = per_event(_CAL_LONG_PLAIN, _CAL_ILINES, 11)
-        self.cost_iline_high = per_event(_CAL_LONG_PLAIN, _CAL_ILINES_HIGH, 11, 15)
-        self.cost_iskip = per_event(_CAL_FRESH_PLAIN, _CAL_ISKIPS, 17)
-        # Past offset 256 a disabled event allocates its offset as a line event does.
-        self.cost_iskip_high = self.cost_iskip + max(0, self.cost_iline_high - self.cost_iline)
+        if all(mark in m for mark in MARK_CAL[10:]):
+            self.cost_iline = per_event(_CAL_LONG_PLAIN, _CAL_ILINES, 40)
+            self.cost_iline_high = per_event(_CAL_LONG_PLAIN, _CAL_ILINES_HIGH, 40, 44)
+            self.cost_iskip = per_event(_CAL_FRESH_PLAIN, _CAL_ISKIPS, 46)
+            # Past offset 256 a disabled event allocates its offset as a line event does.
+            high = max(0, self.cost_iline_high - self.cost_iline)
+            self.cost_iskip_high = self.cost_iskip + high
         # Marks 2 and 3 (and 6 and 7) follow each other: the fuel between them is
         # one mark call, from the return of the first to the host's reading.
         between = min(m[2] - m[3], m[6] - m[7])

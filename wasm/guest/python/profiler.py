@@ -49,7 +49,7 @@ OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
-MARK_CAL = tuple(range(1, 21))
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10) + tuple(range(40, 50))
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -551,7 +551,7 @@ def cal_calls():  # CAL_COUNT calls of the copy's own leaf()
     leaf()
 
 
-def calibrate(tool):
+def calibrate(tool, instructions):
     # With the run's global events on: two copies of the same code, the second one
     # watched (line events; its leaf() followed while the plain copy's is not). The
     # host reads the fuel at the marks and divides the difference by the extra
@@ -593,15 +593,16 @@ def calibrate(tool):
     mark(10)
     monitoring.set_local_events(tool, watched["lines"].__code__, 0)
     monitoring.set_local_events(tool, high["lines"].__code__, 0)
-    calibrate_instructions(tool)
+    if instructions:  # only for code followed at instruction events (~24 M, ~800 calls)
+        calibrate_instructions(tool)
 
 
 def calibrate_instructions(tool):
     # Lines named at instruction events (see on_instruction): the same long code
-    # plain (marks 11-12) and watched at its line starts up to offset 256 (13-14)
-    # and past it (15-16; CPython allocates the offset there), in steady state;
-    # then the first run of a fresh copy plain (17-18) and watched with no line
-    # start at all (19-20): what an instruction event that is disabled costs.
+    # plain (marks 40-41) and watched at its line starts up to offset 256 (42-43)
+    # and past it (44-45; CPython allocates the offset there), in steady state;
+    # then the first run of a fresh copy plain (46-47) and watched with no line
+    # start at all (48-49): what an instruction event that is disabled costs.
     space = {}
     codes = []
     for name, template in (
@@ -632,21 +633,21 @@ def calibrate_instructions(tool):
         space["low"]()
         space["high"]()
         mark(99)
-    mark(11)
+    mark(40)
     space["plain"]()
-    mark(12)
-    mark(13)
+    mark(41)
+    mark(42)
     space["low"]()
-    mark(14)
-    mark(15)
+    mark(43)
+    mark(44)
     space["high"]()
-    mark(16)
-    mark(17)
+    mark(45)
+    mark(46)
     space["fresh"]()
-    mark(18)
-    mark(19)
+    mark(47)
+    mark(48)
     space["skips"]()
-    mark(20)
+    mark(49)
     for code in (low, high, skips):
         monitoring.set_local_events(tool, code, 0)
     # The copies' functions hold their globals, this dict: cleared, no cycle is
@@ -689,9 +690,10 @@ def profile(code, user_globals, settle):
         flow = events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN
         flow |= events.PY_YIELD | events.PY_UNWIND
         monitoring.set_events(tool, flow)
-        calibrate(tool)
+        costly = {id(item) for item in found if instruction_lines and costly_lines(item)}
+        calibrate(tool, bool(costly))
         for item in found:
-            if instruction_lines and costly_lines(item):
+            if id(item) in costly:
                 send_lines(item, markers(item))
                 monitoring.set_local_events(tool, item, events.INSTRUCTION)
             else:
