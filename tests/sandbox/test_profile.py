@@ -517,3 +517,138 @@ def test_an_import_is_one_call_of_the_imported_module(python_sandbox: Sandbox) -
     assert functions["json"].calls >= 2  # the import, then json.dumps
     lines = {line.line: line for line in profile.lines}
     assert lines[2].total_fuel >= functions["typing"].total_fuel
+
+
+def _plain_run_fuel(sandbox: Sandbox, code: str) -> tuple[int, str]:
+    """Fuel and output of ``code`` run plain in a fresh interpreter of the profiled shape."""
+    from workbench.sandbox._runtimes import new_instance
+    from workbench.sandbox._sandbox import turn_request
+    from workbench.sandbox._workspace import scan
+
+    policy = sandbox.policy
+    instance = new_instance(sandbox.engine, profiled_shape(sandbox._shape(policy)))
+    try:
+        instance.wait_ready()
+        plain = instance.run(turn_request(code, policy, scan(sandbox.workspace), fresh=True))
+    finally:
+        instance.close()
+    assert plain.exit_code == 0
+    return plain.fuel_consumed, plain.stdout.decode()
+
+
+# A script whose main loop sits ~150 lines below the start of its module body, and
+# one whose loop closes a long function: CPython 3.12 looks such lines up in the
+# line table at every LINE event (twice), ~100 k instructions a time here, which a
+# plain run never pays. Profiled with LINE events they cost 10-30 times their
+# plain fuel; named at instruction events, within 2 %.
+SETTINGS = "".join(f"setting_{i} = {i} * 3 + 1\n" for i in range(150))
+LONG_MODULE = (
+    '"""A long script: settings first, the work at the bottom."""\n'
+    + SETTINGS
+    + "total = 0\n"
+    + "for i in range(3000):\n"
+    + "    total += (i * setting_7) % 11\n"
+    + "squares = [v * v % 7 for v in range(500)]\n"
+    + "print(total, sum(squares))\n"
+)
+LONG_FUNCTION = (
+    "def report(rows):\n"
+    + "".join(f"    column_{i} = {i} * 2\n" for i in range(150))
+    + "    total = 0\n"
+    + "    for row in rows:\n"
+    + "        total += (row * column_5) % 13\n"
+    + "    return total\n"
+    + "\n"
+    + "print(report(range(3000)))\n"
+)
+
+
+@pytest.mark.parametrize("code", [LONG_MODULE, LONG_FUNCTION], ids=["module-body", "function"])
+def test_a_long_script_profiles_within_two_percent_of_a_plain_run(
+    python_sandbox: Sandbox, code: str
+) -> None:
+    plain_fuel, plain_stdout = _plain_run_fuel(python_sandbox, code)
+    profiled = python_sandbox.execute(code, profile=True)
+    assert profiled.success and profiled.stdout == plain_stdout
+    profile = profiled.profile
+    assert profile is not None and profile.events > 3000
+    assert profile.event_cost_instruction > 0 and profile.event_cost_instruction_skip > 0
+    assert profiled.fuel_consumed == pytest.approx(plain_fuel, rel=0.02)
+    # The loop's lines are named, and counted as LINE events count them.
+    lines = {line.line: line for line in profile.lines}
+    loop = max(number for number, line in lines.items() if line.text.startswith("for "))
+    assert lines[loop].hits == 3001 and lines[loop + 1].hits == 3000
+    assert lines[loop + 1].self_fuel > lines[loop - 1].self_fuel
+
+
+def test_a_comprehension_in_a_long_script_is_one_hit_per_run_of_its_line(
+    python_sandbox: Sandbox,
+) -> None:
+    # Its loop jumps back within the line: no LINE event there, and none counted
+    # when the line is named at instruction events instead.
+    profiled = python_sandbox.execute(LONG_MODULE, profile=True)
+    profile = profiled.profile
+    assert profile is not None
+    squares = next(line for line in profile.lines if line.text.startswith("squares ="))
+    assert squares.hits == 1 and squares.self_fuel > 500 * 1_000
+
+
+def test_two_profiles_of_a_long_script_are_identical(python_sandbox: Sandbox) -> None:
+    first = python_sandbox.execute(LONG_FUNCTION, profile=True)
+    again = python_sandbox.execute(LONG_FUNCTION, profile=True)
+    assert first.profile is not None and first.profile == again.profile
+
+
+def test_code_binding_addresses_and_line_starts_stays_bounded(
+    python_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The channel's address map and line tables are host memory filled by guest
+    # calls: capped, whatever user code sends through a callback's globals.
+    monkeypatch.setattr(_profile, "MAX_BOUND", 50)
+    monkeypatch.setattr(_profile, "MAX_LINE_STARTS", 100)
+    code = """\
+import sys
+m = sys.monitoring
+callback = m.register_callback(m.PROFILER_ID, m.events.LINE, None)
+m.register_callback(m.PROFILER_ID, m.events.LINE, callback)
+advise = callback.__globals__["advise"]
+for address in range(1000):
+    advise(0, 10_000 + address, 7, 0xAF)  # bind
+    advise(0, 10_000 + address, 0, 0xB0)  # its line starts follow
+    for offset in range(5):
+        advise(0, offset, 3, 0xB1)
+print("sent")
+"""
+    result = python_sandbox.execute(code, profile=True)
+    assert result.success and result.stdout == "sent\n"
+
+
+def test_forged_events_through_lseek_stay_within_the_budget(python_sandbox: Sandbox) -> None:
+    # Events that need an answer come through lseek on standard input, which any
+    # code can call: naming an address the host doesn't know begins a window (the
+    # code is registered in it), which the next event ends. Work wrapped that way
+    # is still bounded by the budget: five budgets of it run out of fuel.
+    code = """\
+import os
+def work(n):
+    t = 0
+    for i in range(n):
+        t += i
+    return t
+chunks = 0
+for _ in range(100):
+    os.lseek(0, 12345 << 24, 0xAB)  # "a start of code you don't know"
+    work(40_000)
+    chunks += 1
+print(chunks)
+"""
+    budget = 100_000_000
+    policy = ExecutionPolicy(fuel_budget=budget, timeout_seconds=120.0)
+    result = python_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL, result.stdout
+    profile = result.profile
+    assert profile is not None
+    assert profile.overhead_fuel - profile.setup_fuel <= budget
+    # Unprofiled, the channel isn't there: the call fails like any bad seek.
+    plain = python_sandbox.execute("import os\nos.lseek(0, 12345 << 24, 0xAB)\n")
+    assert not plain.success and "OSError" in plain.stderr

@@ -45,7 +45,11 @@ exception involved); a parked Python driver is asked to exit instead.
     files are charged against the workspace quota.
 ``fd_seek``
     fd 1 answers ``tell`` (see :data:`._guest_output.STDOUT_POSITION`), which a
-    buffered stdout writer needs to count what it flushed; everything else forwards.
+    buffered stdout writer needs to count what it flushed. On standard input with
+    a ``whence`` no real call uses (:data:`._profile.PROFILE_OPS` and up) it is the
+    profiler's channel for events that need an answer: the "new offset" is the
+    host's answer (see :mod:`._profile`), so the guest gets it without an
+    exception. Everything else forwards.
 ``fd_pwrite`` / ``fd_filestat_set_size`` / ``path_create_directory`` /
 ``path_symlink`` / ``path_link``
     Charge writes and new entries against the workspace quota (ENOSPC when full),
@@ -87,7 +91,7 @@ from wasmtime._func import Caller
 
 from ._guest_output import Reader, memory_reader
 from ._links import LinkGuard
-from ._profile import PROFILE_FD, PROFILE_OPS
+from ._profile import PROFILE_FD, PROFILE_OPS, SEEK_SHIFT
 from ._wasmedit import STACK_POINTER_EXPORT
 
 __all__ = [
@@ -238,6 +242,12 @@ def _write(caller: wasmtime.Caller, state: HostState, ptr: int, data: bytes) -> 
         return False
     memory.write(caller, data, ptr)
     return True
+
+
+def _poke_u64(caller: wasmtime.Caller, memory: wasmtime.Memory, address: int, value: int) -> None:
+    """Store a u64 at ``address``, which the caller has bounds-checked."""
+    base = ctypes.addressof(memory.data_ptr(caller).contents)
+    ctypes.c_uint64.from_address(base + address).value = value
 
 
 def _poke_u32(caller: wasmtime.Caller, memory: wasmtime.Memory, address: int, value: int) -> None:
@@ -578,6 +588,17 @@ _SEEK_CUR = 1
 
 
 def _fd_seek(caller: wasmtime.Caller, fd: int, offset: int, whence: int, position: int) -> int:
+    if fd == PROFILE_FD and whence >= PROFILE_OPS:
+        state = current_state()
+        mask = (1 << SEEK_SHIFT) - 1
+        answer = state.on_profile(caller, whence, offset >> SEEK_SHIFT, offset & mask)
+        if answer is None:
+            return EBADF
+        memory = state.memory
+        if memory is None or position < 0 or position + 8 > memory.data_len(caller):
+            return EFAULT
+        _poke_u64(caller, memory, position, answer)  # once per event: no Memory.write
+        return ESUCCESS
     if fd == 1 and offset == 0 and whence == _SEEK_CUR:
         state = current_state()
         if not _write(caller, state, position, struct.pack("<Q", state.tell_stdout())):

@@ -3,18 +3,31 @@
 A profiled Python run (``execute(code, profile=True)``) loads a small guest
 module (``wasm/guest/python/profiler.py``) that listens to CPython's
 ``sys.monitoring`` events (PEP 669). At each event the guest only *names* where
-it is (a code id and a line) through one shadowed WASI import, ``fd_advise`` on
-standard input with advice codes no real call uses (:data:`PROFILE_FD`). The host answers that call
-here, in :class:`ProfileRecorder`: it reads the store's fuel itself, charges
-what was spent since the previous event to the place the guest was at, and
-keeps the call stack. The guest never reports a number of fuel, so it can't
-forge one; the worst it can do is name the wrong line.
+it is (its code object's address and a line) through one shadowed WASI import,
+``fd_advise`` on standard input with advice codes no real call uses
+(:data:`PROFILE_FD`). The host answers that call here, in
+:class:`ProfileRecorder`: it maps the address to the code (the guest registers
+each code once), reads the store's fuel itself, charges what was spent since the
+previous event to the place the guest was at, and keeps the call stack. The
+guest never reports a number of fuel, so it can't forge one; the worst it can do
+is name the wrong line. The guest looks nothing up at an event: a dict lookup's
+cost depends on its probes, so no calibration could match every key.
+
+Code whose line numbers CPython 3.12 can't keep in its compact 8-bit form (127
+or more lines past where that form reaches: a module body's loop at line 150,
+the end of a long function) would have each LINE event look its line up in the
+line table from the start, twice, outside the profiler's reach: ~130 k
+instructions per lookup at line 280, which made such scripts profile at 20-40
+times their fuel. The guest follows that code with INSTRUCTION events instead
+(they compute no line), kept at the instructions that can start a line, whose
+offsets and lines it sends before the run; the host names the line and counts
+it again only when it changes, as LINE events do (:data:`OP_ILINE`).
 
 The profiler's own work is not charged to the code. Before the user's code
 runs, the guest runs a calibration (the same code with events off and on, for
 line events and for call/return events); the host derives what one event of
 code seen before costs and, at every such event, gives that back to the store
-(never more than was spent since the previous event). Code seen for the first
+(what the fuel since the previous event can't hold is taken from the next). Code seen for the first
 time is registered between a pause and its event: that window, and what
 instrumenting the new code cost the interpreter (measured on a copy inside the
 window), is given back whole; so is one calibrated mark call at the end (the
@@ -130,24 +143,75 @@ SCI_PROFILE_NOTE = (
     "channel for the profiler's events, so the profile holds the run's total fuel only."
 )
 
-# Operations (the ``advice`` argument of the guest's fd_advise call). An event for
-# code the guest has looked up before is one call (its cost is calibrated); code
-# seen for the first time is registered between OP_PAUSE and the event, a window
-# whose fuel is given back exactly.
+# Operations (the ``advice`` argument of the guest's fd_advise call). An event names
+# its code by address (the OP_*_AT operations), which the host maps to a code id
+# (OP_BIND): one call whose calibrated cost is subtracted, and nothing else in the
+# guest, so that cost is the same at every event (a guest dict lookup costs what
+# its probes do, which differs from key to key by hundreds of instructions). These
+# go through ``lseek(PROFILE_FD, (id(code) << SEEK_SHIFT) + value, op)`` instead
+# (the value: a line or an instruction's offset), whose "new offset" is the
+# host's answer: ANSWER_NEW for code the host doesn't
+# know (that call is the pause of a window in which the guest registers it with
+# OP_NAME and OP_BIND and sends the event again by code id, OP_LINE ... OP_RESUME),
+# ANSWER_IGNORE for code not followed (a window too, which OP_SKIP ends). An errno
+# would do, but the guest would allocate an OSError for it, an object the garbage
+# collector counts: collections then come at other times than in a plain run
+# (HumanEval/4 came out +3.6 % that way). Windows are given back whole.
 OP_PAUSE = 0xA0
 OP_LINE = 0xA1
 OP_START = 0xA2
 OP_RETURN = 0xA3
 OP_RESUME = 0xA4
 OP_SKIP = 0xA5
+# Code whose line numbers CPython 3.12 would look up in its line table at every
+# LINE event (lines 127 or more past where its compact encoding reaches: a module
+# body's main loop at line 150, the end of a long function) is followed with
+# instruction events at the instructions that can start a line instead: a line
+# named that way (length: line * 2 + 1 past offset 256, where CPython allocates
+# the offset), and an instruction event at no line start, disabled after it
+# (length: its offset). Each has its own calibrated cost. The guest sends the
+# offsets of a code's line starts (OP_LINES, then OP_LINE_START for each) before
+# the run; the host looks the line up. (OP_ILINE and OP_ISKIP are the host's own
+# names for the two kinds; the guest never sends them.)
+OP_ILINE = 0xA6
+OP_ISKIP = 0xA7
 OP_NAME = 0xA8
 OP_MARK = 0xA9
+OP_LINE_AT = 0xAA
+OP_START_AT = 0xAB
+OP_RETURN_AT = 0xAC
+OP_RESUME_AT = 0xAD
+OP_INSTRUCTION_AT = 0xAE
+OP_BIND = 0xAF
+OP_LINES = 0xB0
+OP_LINE_START = 0xB1
 
 _EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
+_BY_ADDRESS = {
+    OP_LINE_AT: OP_LINE,
+    OP_START_AT: OP_START,
+    OP_RETURN_AT: OP_RETURN,
+    OP_RESUME_AT: OP_RESUME,
+    OP_INSTRUCTION_AT: OP_ILINE,
+}
+#: Bits of an event's value (a line or an instruction's offset) below the code's
+#: address in the ``lseek`` offset. (The fd can't carry it: the guest's libc
+#: refuses larger descriptors before the host sees them.)
+SEEK_SHIFT = 24
+#: The answers to an event by address: recorded; code the host doesn't know (the
+#: guest registers it inside the window this call began); code or an instruction
+#: not followed (the guest disables it and ends the window with OP_SKIP); stop
+#: (the allowance is spent, see :data:`ERRNO_STOP`).
+ANSWER_OK, ANSWER_NEW, ANSWER_IGNORE, ANSWER_STOP = 0, 1, 2, 3
+#: The code id of the calibration's code (counted, never on the stack).
+CAL_CODE = 4097
+#: Addresses bound to code ids, and line starts kept, at most.
+MAX_BOUND = 65_536
+MAX_LINE_STARTS = 200_000
 
 # Marks (the ``length`` argument of OP_MARK), in the order the guest sends them.
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49)
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -159,9 +223,15 @@ MARK_MEASURED = 31
 
 # Calibration phases: plain code (marks 1-2) against the same code with line
 # events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
-_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5}
+# Then, only when some code is followed at instruction events (see OP_ILINE): long
+# code plain (40-41) against the same code with its line starts up to offset 256
+# watched (42-43) and past it (44-45), and a fresh copy's first run plain (46-47)
+# against one whose every instruction is an event disabled at once (48-49).
+_CAL_PHASES = {1: 1, 3: 2, 5: 3, 7: 4, 9: 5, 40: 6, 42: 7, 44: 8, 46: 9, 48: 10}
 _CAL_LINES_PLAIN, _CAL_LINES_WATCHED, _CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED = 1, 2, 3, 4
 _CAL_HIGH_LINES_WATCHED = 5  # marks 9-10: lines numbered past 256
+_CAL_LONG_PLAIN, _CAL_ILINES, _CAL_ILINES_HIGH = 6, 7, 8
+_CAL_FRESH_PLAIN, _CAL_ISKIPS = 9, 10
 #: The largest line number CPython passes as a cached int: past it, each line
 #: event allocates its number (costs more, calibrated apart).
 SMALL_INT_MAX = 256
@@ -231,6 +301,24 @@ class FuelProfile(BaseModel):
         description=(
             "Calibrated fuel of one line event past line 256 (CPython allocates its "
             "number), removed at each."
+        ),
+    )
+    event_cost_instruction: int = Field(
+        default=0,
+        description=(
+            "Calibrated fuel of one line named at an instruction event (code whose "
+            "line numbers CPython would look up in its line table), removed at each."
+        ),
+    )
+    event_cost_instruction_high: int = Field(
+        default=0,
+        description="The same past offset 256 (CPython allocates the offset), removed at each.",
+    )
+    event_cost_instruction_skip: int = Field(
+        default=0,
+        description=(
+            "Calibrated fuel of an instruction event at no line start (once per "
+            "instruction: it is disabled after), removed at each."
         ),
     )
     setup_fuel: int = Field(
@@ -449,12 +537,20 @@ class ProfileRecorder:
         self.cost_line = 0
         self.cost_call = 0
         self.cost_line_high = 0  # a line event past line 256 (its number allocates)
+        # A line named at an instruction event, up to offset 256 and past it (the
+        # offset allocates), and an instruction event disabled at once (OP_ILINE).
+        self.cost_iline = 0
+        self.cost_iline_high = 0
+        self.cost_iskip = 0
+        self.cost_iskip_high = 0
         self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
         self._left = ctypes.c_uint64(0)  # the fuel reading's buffer (one per turn)
         self.baseline_given = 0
         self.paused: int | None = None  # the reading at the current window's pause
         self.measuring: int | None = None  # the reading at MARK_MEASURE
         self.measured = 0  # instrumentation cost the next event also removes
+        self.owed = 0  # calibrated cost the last reading couldn't remove (see _event)
+        self.skip_as: tuple[int, int] | None = None  # the ignored event OP_SKIP ends
         #: What the host gives back at most during the run (see REFUND_FACTOR).
         self.allowance = REFUND_FACTOR * max(0, budget)
         self.exhausted = False  # the allowance ran out: profiling stopped there
@@ -462,9 +558,14 @@ class ProfileRecorder:
         self._marks: dict[int, int] = {}
         self._cal_phase = 0
         self._cal_paused: int | None = None
-        self._cal_counts = dict.fromkeys(range(1, 6), 0)
-        self._cal_excluded = dict.fromkeys(range(1, 6), 0)
+        self._cal_counts = dict.fromkeys(range(1, 11), 0)
+        self._cal_excluded = dict.fromkeys(range(1, 11), 0)
         self.names: dict[int, bytearray] = {}
+        self.bound: dict[int, int] = {}  # id(code) in the guest -> code id (0: not followed)
+        # id(code) -> {offset: line}: code whose lines are named at instruction events.
+        self.line_starts: dict[int, dict[int, int]] = {}
+        self._line_starts_of: dict[int, int] | None = None
+        self._line_start_count = 0
         self.frames: list[_Frame] = []
         self.deep = 0  # frames past MAX_DEPTH, not tracked
         self.fn_self: dict[int, int] = {}
@@ -489,6 +590,8 @@ class ProfileRecorder:
         is spent (the guest then stops sending events).
         """
         now = _fuel_left(caller, self._left)
+        if op in _BY_ADDRESS:
+            return self._event_at(caller, op, untrusted_a, untrusted_b, now)
         if op in _EVENTS:
             return self._event(caller, op, untrusted_a, untrusted_b, now)
         if op == OP_PAUSE:
@@ -499,7 +602,65 @@ class ProfileRecorder:
             self._mark(caller, untrusted_b, now)
         elif op == OP_NAME:
             self._name(untrusted_a, untrusted_b)
+        elif op == OP_BIND:
+            self._bind(untrusted_a, untrusted_b)
+        elif op == OP_LINES:
+            self._line_starts_of = None
+            if untrusted_a in self.line_starts or len(self.line_starts) < MAX_BOUND:
+                self._line_starts_of = self.line_starts.setdefault(untrusted_a, {})
+        elif op == OP_LINE_START:
+            table = self._line_starts_of
+            if table is not None and self._line_start_count < MAX_LINE_STARTS and untrusted_b > 0:
+                table[untrusted_a] = untrusted_b
+                self._line_start_count += 1
         return 0
+
+    def _bind(self, untrusted_address: int, untrusted_code: int) -> None:
+        """Events naming this address are the code id's from now on (0: not followed)."""
+        if not 0 <= untrusted_code <= CAL_CODE:
+            return
+        if untrusted_address in self.bound or len(self.bound) < MAX_BOUND:
+            self.bound[untrusted_address] = untrusted_code
+
+    def _event_at(
+        self, caller: wasmtime.Caller, op: int, untrusted_address: int, untrusted_b: int, now: int
+    ) -> int:
+        """An event naming its code by address: mapped here; returns an ANSWER_*."""
+        if self.phase not in ("setup", "running"):
+            return ANSWER_OK
+        code = self.bound.get(untrusted_address)
+        if code is None:  # registered in the window this call begins
+            self._pause(now)
+            return ANSWER_NEW
+        if op == OP_INSTRUCTION_AT:
+            line = self.line_starts.get(untrusted_address, {}).get(untrusted_b) if code else None
+            if line is None:  # no line starts here: the guest disables it
+                return self._ignore(caller, OP_ISKIP, untrusted_b, now)
+            if self._event(caller, OP_ILINE, code, line * 2 + (untrusted_b > SMALL_INT_MAX), now):
+                return ANSWER_STOP
+            return ANSWER_OK
+        if not code:
+            return self._ignore(caller, OP_SKIP, 0, now)
+        if self._event(caller, _BY_ADDRESS[op], code, untrusted_b, now):
+            return ANSWER_STOP
+        return ANSWER_OK
+
+    def _ignore(self, caller: wasmtime.Caller, op: int, untrusted_b: int, now: int) -> int:
+        """An event not followed: a window the guest's OP_SKIP ends, which costs as ``op``.
+
+        The event's calibrated cost is removed once, at that OP_SKIP (from the
+        fuel before this reading); the window between is given back whole.
+        """
+        if self.phase == "setup":
+            if self._cal_phase and op == OP_ISKIP:
+                self._cal_counts[self._cal_phase] += 1
+            self._pause(now)
+            return ANSWER_IGNORE
+        if self.exhausted:
+            return ANSWER_STOP
+        self._pause(now)
+        self.skip_as = (op, untrusted_b)
+        return ANSWER_IGNORE
 
     def _pause(self, now: int) -> None:
         """A window of the profiler's own work begins (registering new code)."""
@@ -539,11 +700,28 @@ class ProfileRecorder:
         before = self.paused if self.paused is not None else now
         window = before - now
         spent = max(0, self.last - before)
+        if op == OP_SKIP and self.skip_as is not None:  # ends an ignored event's window
+            op, line = self.skip_as
+        self.skip_as = None
         if op == OP_LINE:
             cost = self.cost_line_high if line > SMALL_INT_MAX else self.cost_line
+        elif op == OP_ILINE:
+            cost = self.cost_iline_high if line & 1 else self.cost_iline
+        elif op == OP_ISKIP:
+            cost = self.cost_iskip_high if line > SMALL_INT_MAX else self.cost_iskip
         else:
             cost = self.cost_call
-        cost = min(cost + min(self.measured, MAX_INSTRUMENT_COST), spent)
+        # An event's cost is partly after the host's reading (the callback's
+        # return, a DISABLE): when the fuel since the previous reading doesn't hold
+        # all of it, the rest is owed and taken from the next interval, where it was
+        # spent (an instruction event disabled at once costs more after its reading
+        # than the line event before it does).
+        # The instrumentation measured for new code is an estimate (instrumenting it
+        # twice more): only what the fuel since the previous reading holds of it.
+        due = cost + self.owed
+        taken = min(due, spent)
+        self.owed = min(due - taken, MAX_EVENT_OVERHEAD)
+        cost = taken + min(self.measured, MAX_INSTRUMENT_COST, spent - taken)
         self._attribute(spent - cost)
         self.paused = None
         self.measuring = None
@@ -552,12 +730,14 @@ class ProfileRecorder:
         if self.overhead >= self.allowance and self.last < now + cost + window:
             self.exhausted = True
             return ERRNO_STOP
-        if op == OP_SKIP:
+        if op in (OP_SKIP, OP_ISKIP):
             return 0
         self.events += 1
         code = untrusted_a if 0 < untrusted_a < MAX_CODES else 0
         if op == OP_LINE:
             self._line(code, line)
+        elif op == OP_ILINE:
+            self._line(code, line >> 1, again=False)
         elif op in (OP_START, OP_RESUME):
             self._push(code, counted=op == OP_START)
         else:
@@ -588,7 +768,8 @@ class ProfileRecorder:
             end = self.paused if self.paused is not None else now
             # Reaching this mark, and the return from MARK_START's, are the
             # profiler's: one calibrated mark call, given back with the clean-up.
-            own = min(self.cost_mark, max(0, self.last - end))
+            own = min(self.cost_mark + self.owed, max(0, self.last - end))
+            self.owed = 0
             self._charge_rest(end + own)
             self.paused = None
             self._close_all()
@@ -614,9 +795,13 @@ class ProfileRecorder:
         self.last = end
 
     def _calibrate(self) -> None:
-        """What one event costs: watched minus plain code over the extra events."""
+        """What one event costs: watched minus plain code over the extra events.
+
+        Marks 1-10 always come; 40-49 only when some code is followed at
+        instruction events (the guest calibrates those only then).
+        """
         m = self._marks
-        if len(m) != len(MARK_CAL):
+        if any(mark not in m for mark in MARK_CAL[:10]):
             return
 
         def per_event(plain: int, watched: int, first: int, watched_first: int = 0) -> int:
@@ -631,6 +816,13 @@ class ProfileRecorder:
         self.cost_line = per_event(_CAL_LINES_PLAIN, _CAL_LINES_WATCHED, 1)
         self.cost_line_high = per_event(_CAL_LINES_PLAIN, _CAL_HIGH_LINES_WATCHED, 1, 9)
         self.cost_call = per_event(_CAL_CALLS_PLAIN, _CAL_CALLS_WATCHED, 5)
+        if all(mark in m for mark in MARK_CAL[10:]):
+            self.cost_iline = per_event(_CAL_LONG_PLAIN, _CAL_ILINES, 40)
+            self.cost_iline_high = per_event(_CAL_LONG_PLAIN, _CAL_ILINES_HIGH, 40, 44)
+            self.cost_iskip = per_event(_CAL_FRESH_PLAIN, _CAL_ISKIPS, 46)
+            # Past offset 256 a disabled event allocates its offset as a line event does.
+            high = max(0, self.cost_iline_high - self.cost_iline)
+            self.cost_iskip_high = self.cost_iskip + high
         # Marks 2 and 3 (and 6 and 7) follow each other: the fuel between them is
         # one mark call, from the return of the first to the host's reading.
         between = min(m[2] - m[3], m[6] - m[7])
@@ -660,11 +852,17 @@ class ProfileRecorder:
             key = (top.code, top.line)
             self.line_self[key] = self.line_self.get(key, 0) + fuel
 
-    def _line(self, code: int, line: int) -> None:
+    def _line(self, code: int, line: int, *, again: bool = True) -> None:
+        """The frame on top starts ``line``; ``again=False``: unless it is on it already.
+
+        LINE events fire only where the line changes; instruction events (OP_ILINE)
+        fire at every instruction that could start one, so the host drops those
+        that name the line the frame is on.
+        """
         if not self.frames or self.deep:
             return
         top = self.frames[-1]
-        if top.code != code or line <= 0:
+        if top.code != code or line <= 0 or (not again and top.line == line):
             return
         self._leave_line(top)
         key = (code, line)
@@ -796,6 +994,9 @@ class ProfileRecorder:
             event_cost_line=self.cost_line,
             event_cost_call=self.cost_call,
             event_cost_line_high=self.cost_line_high,
+            event_cost_instruction=self.cost_iline,
+            event_cost_instruction_high=self.cost_iline_high,
+            event_cost_instruction_skip=self.cost_iskip,
             setup_fuel=self.setup_overhead,
             baseline_fuel=self.baseline_given,
             unprofiled_fuel=self.unprofiled,

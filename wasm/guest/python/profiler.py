@@ -2,7 +2,7 @@
 #
 # Loaded by the driver only for a profiled turn (the host sends this source along,
 # like introspect.py). It names events, nothing else: at each sys.monitoring event
-# (PEP 669) it calls posix_fadvise on PROFILE_FD with a code id and a line; the
+# (PEP 669) it calls posix_fadvise on PROFILE_FD with its code's address and a line; the
 # host shadows that WASI import (fd_advise), reads the store's fuel itself and
 # does all the accounting (workbench/sandbox/_profile.py). No number of fuel is
 # ever computed or reported here.
@@ -10,9 +10,17 @@
 # Names the driver gives this module: sys, advise (the real posix.posix_fadvise),
 # own_files (filenames of the driver's code, never profiled), after_codes (the
 # driver's code that runs after the user's).
-# Every callback starts with OP_PAUSE and ends with the event: the host gives back
-# the fuel between the two exactly, and subtracts a calibrated cost for the rest
-# (reaching the callback, the two calls themselves), so keep both ends short.
+# A callback names its code by address (id(code)) and makes one call, lseek on
+# PROFILE_FD (the host shadows fd_seek too): the host maps the address to the
+# code's id (see bind), subtracts a calibrated cost and answers in the "new
+# offset". The callback does nothing else, so that cost is the same at every
+# event: a dict lookup here costs what its probes do, which differs from key to
+# key. ANSWER_NEW: code the host doesn't know (that call is the pause of a
+# window: the code is registered in it, see slow); ANSWER_IGNORE: code not
+# followed (a window too, which OP_SKIP ends); the host gives windows back whole.
+# An answer is a return value, not an errno: an OSError would be an object the
+# garbage collector counts, and collections would come at other times than in a
+# plain run.
 
 PROFILE_FD = 0  # standard input, served by the host; advice codes 0xA0+ are ours
 OP_PAUSE = 0xA0
@@ -23,11 +31,25 @@ OP_RESUME = 0xA4
 OP_SKIP = 0xA5  # ends a pause without an event (code the profiler ignores)
 OP_NAME = 0xA8
 OP_MARK = 0xA9
+# Events by address (a = id(code)): b is the line, nothing, or an instruction's
+# offset (code whose lines are named at instruction events, see costly_lines).
+OP_LINE_AT = 0xAA
+OP_START_AT = 0xAB
+OP_RETURN_AT = 0xAC
+OP_RESUME_AT = 0xAD
+OP_INSTRUCTION_AT = 0xAE
+OP_BIND = 0xAF  # a = id(code), b = its code id (0: not followed)
+OP_LINES = 0xB0  # a = id(code): the offsets that follow are its (see markers)
+OP_LINE_START = 0xB1  # a = offset, b = line
+OP_INSTRUCTION = -3  # an instruction event (local to this module)
+SEEK_SHIFT = 24  # lseek's offset: (id(code) << SEEK_SHIFT) + the line or offset
+ANSWER_NEW = 1  # the host doesn't know this code
+ANSWER_IGNORE = 2  # code (or instruction) not followed
 OP_UNWIND = -1  # a return that can't be disabled (local to this module)
 OP_THROW = -2  # a resume that can't be disabled (local to this module)
 EVENT_OF = {OP_UNWIND: OP_RETURN, OP_THROW: OP_RESUME}  # what the host hears
 MARK_BEGIN = 0
-MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+MARK_CAL = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10) + tuple(range(40, 50))
 MARK_START = 20
 MARK_STOP = 21
 MARK_END = 22
@@ -35,18 +57,25 @@ MARK_MEASURE = 30
 MARK_MEASURED = 31
 MAX_CODES = 4096
 CO_NEWLOCALS = 0x2
+# CPython 3.12's bytecode, for markers(): jumps (opcode -> inline caches after it,
+# -1 for a backward jump), and the opcodes that never start a line.
+EXTENDED_ARG = 144
+FOR_ITER = 93
+RESUME = 151
+JUMPS = {93: 1, 110: 0, 114: 0, 115: 0, 123: 1, 128: 0, 129: 0, 134: -1, 140: -1}
+NO_LINE_START = (4, 5, 151)  # END_FOR, END_SEND, RESUME
 
 import gc
+from posix import lseek as seek
 
 gc_isenabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
 monitoring = sys.monitoring
 events = monitoring.events
 DISABLE = monitoring.DISABLE
 code_type = type(compile("", "<x>", "exec"))
-ids = {}  # id(code) -> code id (0: not followed); see register_code
-ids_get = ids.get
-alive = {}  # id(code) -> code, for the codes in ids: an id is never reused while here
+alive = {}  # id(code) -> code, for the codes bound: an id is never reused while here
 tool_id = [0]
+instruction_lines = sys.version_info[:2] == (3, 12)  # markers() reads 3.12 bytecode
 importing = [0]  # depth of library module bodies running (imports in progress)
 user_codes = set()
 user_ids = set()  # their id()s: hashing a code object walks all of it
@@ -86,10 +115,17 @@ def register(code):
             gc_enable()
 
 
+def bind(code, cid):
+    # The host maps this code's address to cid from now on; the code is kept alive
+    # (its address is never another code's while bound).
+    alive[id(code)] = code
+    advise(PROFILE_FD, id(code), cid, OP_BIND)
+
+
 def register_code(code):
     key_id = id(code)
     if code.co_filename in own:
-        ids[key_id], alive[key_id] = 0, code
+        bind(code, 0)
         return 0
     # Only functions' code is remembered: a module or class body runs once and is
     # freed after, and keeping it (with its constants) alive would leave the garbage
@@ -107,22 +143,22 @@ def register_code(code):
             # fuel stays on the line that imports; the imported module's own code
             # still shows under its name.
             if keep:
-                ids[key_id], alive[key_id] = 0, code
+                bind(code, 0)
             return 0
         kind, first, key = "l", 0, label
         known = modules.get(key)
         if known is not None:
             if keep:
-                ids[key_id], alive[key_id] = known, code
+                bind(code, known)
             return known
     cid = next_id[0]
     if cid >= MAX_CODES:
         if keep:
-            ids[key_id], alive[key_id] = MAX_CODES, code
+            bind(code, MAX_CODES)
         return MAX_CODES
     next_id[0] = cid + 1
     if keep:
-        ids[key_id], alive[key_id] = cid, code
+        bind(code, cid)
     if key is not None:
         modules[key] = cid
     data = ("%s\0%s\0%d" % (kind, label, first)).encode("utf-8", "replace")[:600]
@@ -131,24 +167,40 @@ def register_code(code):
     return cid
 
 
+def answer(said, op, code, number):
+    # The host's answer to an event by address that it didn't record.
+    if said == ANSWER_NEW:
+        return slow(op, code, number)
+    if said == ANSWER_IGNORE:
+        try:
+            advise(PROFILE_FD, 0, 0, OP_SKIP)
+        except OSError:
+            return stopped()
+        return None if op < 0 and op != OP_INSTRUCTION else DISABLE
+    return stopped()
+
+
 def slow(op, code, number):
-    # Code not looked up before: registered inside a window the host gives back.
+    # Code the host doesn't know: its event was the pause of a window the host
+    # gives back; the code is registered in it and the event sent again by code id.
     # A call with made-up arguments must not run their __hash__ or __index__ inside
     # the window: such calls end it unnamed.
-    if op == OP_START and type(code) is code_type:
+    if op == OP_START and type(code) is code_type and id(code) not in user_ids:
         # Code starting for the first time was instrumented for the events just
         # before this callback, at a cost the calibration doesn't see: the host
         # measures instrumenting it twice more (events on, then back: two walks
         # over it, about what the first instrumentation cost) as the profiler's.
-        # The pause starts the measure (one host call fewer per new code).
+        # The pause starts the measure (one host call fewer per new code). Not
+        # the user's code: profile() instrumented it before the run, so its
+        # first call instruments nothing.
         advise(PROFILE_FD, 0, MARK_MEASURE, OP_PAUSE)
         own_events = monitoring.get_local_events(tool_id[0], code)
         monitoring.set_local_events(tool_id[0], code, own_events | events.PY_START)
         monitoring.set_local_events(tool_id[0], code, own_events)
         advise(PROFILE_FD, 0, MARK_MEASURED, OP_MARK)
-    else:
-        advise(PROFILE_FD, 0, 0, OP_PAUSE)
-    if type(code) is not code_type or type(number) is not int:
+    if type(code) is not code_type or type(number) is not int or op == OP_INSTRUCTION:
+        # (An instruction event of code not registered yet: none comes before its
+        # start event; dropped, and sent again at its next run.)
         advise(PROFILE_FD, 0, 0, OP_SKIP)
         return None
     # An import runs the imported module's body: it is followed as one call of that
@@ -170,7 +222,7 @@ def slow(op, code, number):
             return None
     elif importing[0] and code.co_filename not in own:
         if code.co_flags & CO_NEWLOCALS:
-            ids[id(code)], alive[id(code)] = 0, code
+            bind(code, 0)
         advise(PROFILE_FD, 0, 0, OP_SKIP)
         return None if op < 0 else DISABLE
     cid = register(code)
@@ -187,16 +239,6 @@ def slow(op, code, number):
     return None
 
 
-def ignored():
-    # Code not followed: this event's cost is the profiler's all the same, and it
-    # is the last from this place (DISABLE).
-    try:
-        advise(PROFILE_FD, 0, 0, OP_SKIP)
-    except OSError:
-        return stopped()
-    return DISABLE
-
-
 def stopped():
     # The host's allowance for the profiler's own fuel is spent (it answered
     # ECANCELED): no more events, the rest of the run costs what it would unprofiled.
@@ -206,77 +248,171 @@ def stopped():
     return DISABLE
 
 
-# The callbacks: one host call each for code seen before (the host subtracts their
-# calibrated cost), ``slow`` for the rest.
+# The callbacks: one host call each, by address (see the top of this file).
 
 
 def on_line(code, line):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_LINE, code, line)
     try:
-        advise(PROFILE_FD, cid, line, OP_LINE)
+        said = seek(PROFILE_FD, (id(code) << SEEK_SHIFT) + line, OP_LINE_AT)
     except OSError:
         return stopped()
+    except TypeError:  # not an int: user code calling this with made-up arguments
+        return None
+    if said:
+        return answer(said, OP_LINE, code, line)
+
+
+def on_instruction(code, offset):
+    # Code whose line numbers CPython computes by walking its line table (see
+    # costly_lines): the host names the line at the instructions that can start
+    # one (see markers) and answers ANSWER_IGNORE at the others, disabled here.
+    try:
+        said = seek(PROFILE_FD, (id(code) << SEEK_SHIFT) + offset, OP_INSTRUCTION_AT)
+    except OSError:
+        return stopped()
+    except TypeError:  # not an int: user code calling this with made-up arguments
+        return None
+    if said:
+        return answer(said, OP_INSTRUCTION, code, offset)
 
 
 def on_start(code, offset):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_START, code, offset)
-    if not cid:
-        return ignored()
     try:
-        advise(PROFILE_FD, cid, 0, OP_START)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_START_AT)
     except OSError:
         return stopped()
+    if said:
+        return answer(said, OP_START, code, offset)
 
 
 def on_resume(code, offset):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_RESUME, code, offset)
-    if not cid:
-        return ignored()
     try:
-        advise(PROFILE_FD, cid, 0, OP_RESUME)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RESUME_AT)
     except OSError:
         return stopped()
+    if said:
+        return answer(said, OP_RESUME, code, offset)
 
 
 def on_throw(code, offset, exc):
     # Like on_resume, but PY_THROW can't be disabled: never DISABLE.
-    cid = ids_get(id(code))
-    if cid is None:
-        slow(OP_THROW, code, offset)
-    elif cid:
-        try:
-            advise(PROFILE_FD, cid, 0, OP_RESUME)
-        except OSError:
-            stopped()
+    try:
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RESUME_AT)
+    except OSError:
+        stopped()
+        return
+    if said:
+        answer(said, OP_THROW, code, offset)
 
 
 def on_return(code, offset, value):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_RETURN, code, offset)
-    if not cid:
-        return ignored()
     try:
-        advise(PROFILE_FD, cid, 0, OP_RETURN)
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RETURN_AT)
     except OSError:
         return stopped()
+    if said:
+        return answer(said, OP_RETURN, code, offset)
 
 
 def on_unwind(code, offset, exc):
-    cid = ids_get(id(code))
-    if cid is None:
-        return slow(OP_UNWIND, code, offset)
-    if cid:
-        try:
-            advise(PROFILE_FD, cid, 0, OP_RETURN)
-        except OSError:
-            stopped()
+    try:
+        said = seek(PROFILE_FD, id(code) << SEEK_SHIFT, OP_RETURN_AT)
+    except OSError:
+        stopped()
+        return
+    if said:
+        answer(said, OP_UNWIND, code, offset)
+
+
+def costly_lines(code):
+    # CPython 3.12 keeps each instruction's line as an 8-bit delta from
+    # co_firstlineno + offset // 16 code units; a line that doesn't fit (127 or
+    # more lines past that: a module body's lines past ~130, a long function's)
+    # is looked up in the line table from its start at every LINE event there,
+    # for the event's instruction and the one before: a cost outside the
+    # profiler's callback that grows with the line and that a plain run never
+    # has (~130 k instructions per lookup at line 280). Such code is followed
+    # with instruction events instead, which compute no line. Both shifts CPython
+    # used (3 and 4) are checked, and the margin is one line.
+    first = code.co_firstlineno
+    for start, end, line in code.co_lines():
+        if line is None or end <= start:
+            continue
+        for shift in (3, 4):
+            for at in (start, end - 2):
+                if not -126 < line - first - ((at >> 1) >> shift) < 127:
+                    return True
+    return False
+
+
+def markers(code):
+    # The instructions where a LINE event can fire (CPython's line markers, a
+    # superset): where the line changes in bytecode order, jump targets (the
+    # instruction after FOR_ITER's END_FOR too), exception handlers and the
+    # instruction after each RESUME. The host counts a line again only when it
+    # changes, as LINE events do.
+    lines = {}
+    starts = {}
+    previous = None
+    for start, end, line in code.co_lines():
+        if line is not None:
+            for at in range(start, end, 2):
+                lines[at] = line
+            if line != previous:
+                starts[start] = line
+        previous = line
+    raw = code.co_code
+    targets = []
+    extended = 0
+    for at in range(0, len(raw), 2):
+        op = raw[at]
+        arg = raw[at + 1] | extended
+        extended = 0
+        if op == EXTENDED_ARG:
+            extended = arg << 8
+            continue
+        if op == RESUME:
+            targets.append(at + 2)
+        caches = JUMPS.get(op)
+        if caches is None:
+            continue
+        if caches < 0:
+            targets.append(at + 2 - 2 * arg)
+        else:
+            target = at + 2 + 2 * caches + 2 * arg
+            targets.append(target)
+            if op == FOR_ITER:
+                targets.append(target + 2)
+    table = code.co_exceptiontable
+    at = 0
+    while at < len(table):  # entries of four 6-bit varints; the third is the handler
+        values = []
+        for _ in range(4):
+            byte = table[at]
+            at += 1
+            value = byte & 63
+            while byte & 64 and at < len(table):
+                byte = table[at]
+                at += 1
+                value = (value << 6) | (byte & 63)
+            values.append(value)
+        targets.append(values[2] * 2)
+    for at in targets:
+        line = lines.get(at)
+        if line is not None:
+            starts[at] = line
+    return {
+        at: line
+        for at, line in starts.items()
+        if at < len(raw) and raw[at] not in NO_LINE_START and line > 0
+    }
+
+
+def send_lines(code, lines):
+    # The host keeps the table: looking it up here would cost what its probes do.
+    advise(PROFILE_FD, id(code), 0, OP_LINES)
+    for at, line in lines.items():
+        advise(PROFILE_FD, at, line, OP_LINE_START)
 
 
 def mark(number):
@@ -333,6 +469,57 @@ def cal_lines():  # CAL_COUNT lines
     a = a + 1
 
 
+def cal_long():  # 48 lines: line starts at offsets up to 256 bytes and past it
+    a = 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+    a = a + 1
+
+
 def cal_leaf():
     return 1
 
@@ -364,7 +551,7 @@ def cal_calls():  # CAL_COUNT calls of the copy's own leaf()
     leaf()
 
 
-def calibrate(tool):
+def calibrate(tool, instructions):
     # With the run's global events on: two copies of the same code, the second one
     # watched (line events; its leaf() followed while the plain copy's is not). The
     # host reads the fuel at the marks and divides the difference by the extra
@@ -378,8 +565,8 @@ def calibrate(tool):
         for name, template in (("lines", cal_lines), ("leaf", cal_leaf), ("calls", cal_calls)):
             code = template.__code__.replace(co_firstlineno=first)
             space[name] = function_type(code, space, name)
-            ids[id(code)], alive[id(code)] = MAX_CODES + 1, code  # looked up, as user code is
-    ids[id(plain["leaf"].__code__)] = 0  # not followed: its events are disabled at once
+            bind(code, MAX_CODES + 1)  # known to the host, as user code is
+    bind(plain["leaf"].__code__, 0)  # not followed: its events are disabled at once
     monitoring.set_local_events(tool, watched["lines"].__code__, events.LINE)
     monitoring.set_local_events(tool, high["lines"].__code__, events.LINE)
     for _ in range(2):  # warm up: instrumentation and specialization happen here
@@ -406,6 +593,66 @@ def calibrate(tool):
     mark(10)
     monitoring.set_local_events(tool, watched["lines"].__code__, 0)
     monitoring.set_local_events(tool, high["lines"].__code__, 0)
+    if instructions:  # only for code followed at instruction events (~24 M, ~800 calls)
+        calibrate_instructions(tool)
+
+
+def calibrate_instructions(tool):
+    # Lines named at instruction events (see on_instruction): the same long code
+    # plain (marks 40-41) and watched at its line starts up to offset 256 (42-43)
+    # and past it (44-45; CPython allocates the offset there), in steady state;
+    # then the first run of a fresh copy plain (46-47) and watched with no line
+    # start at all (48-49): what an instruction event that is disabled costs.
+    space = {}
+    codes = []
+    for name, template in (
+        ("plain", cal_long),
+        ("low", cal_long),
+        ("high", cal_long),
+        ("fresh", cal_lines),
+        ("skips", cal_lines),
+    ):
+        code = template.__code__.replace(co_firstlineno=2001)
+        space[name] = function_type(code, space, name)
+        bind(code, MAX_CODES + 1)
+        codes.append(code)
+    plain, low, high, fresh, skips = codes
+    lines = markers(low)
+    send_lines(low, {at: line for at, line in lines.items() if at <= 256})
+    send_lines(high, {at: line for at, line in lines.items() if at > 256})
+    for code in (low, high, skips):
+        monitoring.set_local_events(tool, code, events.INSTRUCTION)
+    # Brought up to date as the watched copy is, so its first call instruments nothing.
+    monitoring.set_local_events(tool, fresh, events.LINE)
+    monitoring.set_local_events(tool, fresh, 0)
+    # Warm up. The instructions that start no line are disabled at their first
+    # event, which restarts their specialization: the watched copies specialize a
+    # run later than the plain one, so all three run until none is left to do.
+    for _ in range(4):
+        space["plain"]()
+        space["low"]()
+        space["high"]()
+        mark(99)
+    mark(40)
+    space["plain"]()
+    mark(41)
+    mark(42)
+    space["low"]()
+    mark(43)
+    mark(44)
+    space["high"]()
+    mark(45)
+    mark(46)
+    space["fresh"]()
+    mark(47)
+    mark(48)
+    space["skips"]()
+    mark(49)
+    for code in (low, high, skips):
+        monitoring.set_local_events(tool, code, 0)
+    # The copies' functions hold their globals, this dict: cleared, no cycle is
+    # left for the collector (it would collect more than a plain run's first time).
+    space.clear()
 
 
 def profile(code, user_globals, settle):
@@ -435,6 +682,7 @@ def profile(code, user_globals, settle):
         (events.PY_RETURN, on_return),
         (events.PY_YIELD, on_return),
         (events.PY_UNWIND, on_unwind),
+        (events.INSTRUCTION, on_instruction),
     )
     for event, callback in register_all:
         monitoring.register_callback(tool, event, callback)
@@ -442,9 +690,14 @@ def profile(code, user_globals, settle):
         flow = events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN
         flow |= events.PY_YIELD | events.PY_UNWIND
         monitoring.set_events(tool, flow)
-        calibrate(tool)
+        costly = {id(item) for item in found if instruction_lines and costly_lines(item)}
+        calibrate(tool, bool(costly))
         for item in found:
-            monitoring.set_local_events(tool, item, events.LINE)
+            if id(item) in costly:
+                send_lines(item, markers(item))
+                monitoring.set_local_events(tool, item, events.INSTRUCTION)
+            else:
+                monitoring.set_local_events(tool, item, events.LINE)
         unsettle = settle()
         mark(MARK_START)
         try:
@@ -468,7 +721,6 @@ def profile(code, user_globals, settle):
         monitoring.free_tool_id(tool)
         # The next profiled turn has a new host recorder: it must hear every name
         # again. Cleared here, inside the window, what a fresh run's exit frees is less.
-        ids.clear()
         alive.clear()
         modules.clear()
         user_codes.clear()
