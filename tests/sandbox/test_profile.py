@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -192,15 +193,164 @@ def test_a_python_failure_keeps_its_traceback_clean(python_sandbox: Sandbox) -> 
     assert result.profile is not None and result.profile.complete
 
 
-def test_javascript_says_detail_is_not_available(engine: SandboxEngine, tmp_path: Path) -> None:
-    with create_sandbox(RuntimeType.JAVASCRIPT, workspace_root=tmp_path, warm=False) as sandbox:
-        result = sandbox.execute("let s = 0; for (let i = 0; i < 10; i++) s += i;", profile=True)
-    assert result.success
+JS_PROGRAM = """\
+function fib(n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+function counter() {
+  let count = 0;
+  return () => ++count;
+}
+class Box {
+  constructor(value) { this.value = value; }
+  grow(by) { this.value += by; return this; }
+}
+const square = (x) => x * x;
+const next = counter();
+const box = new Box(0);
+for (let i = 0; i < 5; i++) box.grow(square(i) + next());
+[1, 2, 3].map(square);
+console.log(fib(10), box.value);
+"""
+
+
+@pytest.fixture(scope="module")
+def js_sandbox(
+    engine: SandboxEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    root = tmp_path_factory.mktemp("jsprofile")
+    policy = ExecutionPolicy(timeout_seconds=60.0)
+    with create_sandbox(
+        RuntimeType.JAVASCRIPT, policy=policy, workspace_root=root, warm=False
+    ) as sandbox:
+        yield sandbox
+
+
+def test_javascript_profile_names_functions_and_calls(js_sandbox: Sandbox) -> None:
+    result = js_sandbox.execute(JS_PROGRAM, profile=True)
+    assert result.success, result.stderr
+    assert result.stdout == "55 45\n"
     profile = result.profile
+    assert profile is not None and profile.detail == "function"
+    assert profile.unavailable == ["line"] and not profile.lines
+    assert "per function" in profile.note and profile.complete
+    functions = {f.name: f for f in profile.functions}
+    assert {name: f.calls for name, f in functions.items()} == {
+        "fib": 177,
+        "counter": 1,
+        "(anonymous)": 5,  # the closure counter returns
+        "Box.constructor": 1,
+        "Box.grow": 5,
+        "square": 8,
+    }
+    assert [functions[name].first_line for name in ("fib", "counter", "Box.grow", "square")] == [
+        1,
+        4,
+        10,
+        12,
+    ]
+    for function in profile.functions:
+        assert function.kind == "user"
+        assert 0 < function.self_fuel <= function.total_fuel
+    # Recursion: fib's time is all fib's; the top function by fuel is fib.
+    assert functions["fib"].self_fuel == functions["fib"].total_fuel
+    assert profile.top_functions(1)[0].name == "fib"
+    assert functions["fib"].self_fuel > 20 * functions["counter"].self_fuel
+    assert profile.event_cost_call > 0 and profile.events == 2 * 197
+    assert profile.total_fuel == result.fuel_consumed
+    speedscope = profile.to_speedscope()
+    assert {frame["name"] for frame in speedscope["shared"]["frames"]} == set(functions)
+    assert json.dumps(profile.to_chrome_trace())
+
+
+def test_two_javascript_profiles_are_identical(js_sandbox: Sandbox) -> None:
+    first = js_sandbox.execute(JS_PROGRAM, profile=True)
+    second = js_sandbox.execute(JS_PROGRAM, profile=True)
+    assert first.profile is not None and first.profile == second.profile
+    assert first.fuel_consumed == second.fuel_consumed
+
+
+JS_ACCURACY = {
+    "program": JS_PROGRAM,
+    "generators": (
+        "function* range(n) { for (let i = 0; i < n; i++) yield i; }\n"
+        "function* squares(it) { for (const x of it) yield x * x; }\n"
+        "let t = 0;\nfor (const v of squares(range(2000))) t += v;\nconsole.log(t);\n"
+    ),
+    "objects": (
+        "class P { constructor(x, y) { this.x = x; this.y = y; }\n"
+        "  add(o) { return new P(this.x + o.x, this.y + o.y); } }\n"
+        "let p = new P(0, 0);\n"
+        "for (let i = 0; i < 3000; i++) p = p.add(new P(i, 1));\n"
+        "console.log(JSON.stringify(p));\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JS_ACCURACY))
+def test_javascript_profile_total_is_close_to_a_plain_run(js_sandbox: Sandbox, name: str) -> None:
+    code = JS_ACCURACY[name]
+    plain = js_sandbox.execute(code)
+    profiled = js_sandbox.execute(code, profile=True)
+    assert plain.success and profiled.success, profiled.stderr
+    assert profiled.stdout == plain.stdout
+    assert profiled.profile is not None and profiled.profile.events > 0
+    assert abs(profiled.profile.total_fuel - plain.fuel_consumed) <= 0.02 * plain.fuel_consumed
+
+
+def test_a_javascript_trap_keeps_the_profile_so_far(js_sandbox: Sandbox) -> None:
+    code = (
+        "function spin() {\n  let x = 0;\n  for (;;) x++;\n}\n"
+        "function main() { spin(); }\nmain();\n"
+    )
+    policy = ExecutionPolicy(fuel_budget=20_000_000, timeout_seconds=60.0)
+    result = js_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL
+    profile = result.profile
+    assert profile is not None and not profile.complete and "ended before" in profile.note
+    functions = {f.name: f for f in profile.functions}
+    assert functions["spin"].calls == 1 and functions["main"].calls == 1
+    assert functions["spin"].self_fuel > 0.9 * result.fuel_consumed
+    assert functions["main"].total_fuel >= functions["spin"].total_fuel
+
+
+def test_javascript_errors_keep_the_users_line_numbers(js_sandbox: Sandbox) -> None:
+    code = "function f() {\n  return 1;\n}\nfunction g() {\n  null.x;\n}\nf();\ng();\n"
+    plain = js_sandbox.execute(code)
+    profiled = js_sandbox.execute(code, profile=True)
+    assert not profiled.success and "at g (<code>:5:" in plain.stderr
+    # Columns move (the events are spliced into the lines); line numbers don't.
+    lines = lambda text: re.findall(r"<code>:(\d+)", text)  # noqa: E731
+    assert lines(profiled.stderr) == lines(plain.stderr)
+    assert profiled.profile is not None and profiled.profile.complete
+
+
+def test_code_acorn_refuses_runs_unprofiled_and_says_why(js_sandbox: Sandbox) -> None:
+    code = "console.log('before');\nfunction (x) {}\n"
+    plain = js_sandbox.execute(code)
+    profiled = js_sandbox.execute(code, profile=True)
+    assert not plain.success and profiled.stderr == plain.stderr
+    assert profiled.stdout == plain.stdout
+    # The same run, in a context that loaded the profiler's parser: within 1 %.
+    assert abs(profiled.fuel_consumed - plain.fuel_consumed) <= 0.01 * plain.fuel_consumed
+    profile = profiled.profile
     assert profile is not None and profile.detail == "none"
-    assert "isn't available for JavaScript yet" in profile.note
-    assert profile.unavailable == ["line", "function"]
-    assert profile.run_fuel == result.fuel_consumed and not profile.lines
+    assert "acorn" in profile.note and "Unexpected token (2:9)" in profile.note
+    assert profile.run_fuel == profiled.fuel_consumed
+
+
+def test_forged_javascript_events_cant_run_past_the_allowance(js_sandbox: Sandbox) -> None:
+    # The guest can reach the channel (os.seek) itself: every refund it earns that
+    # way comes out of an allowance of one budget, so the run stays within two.
+    code = "function f() {}\nfor (;;) { f(); os.seek(0, 1, 0xb3); os.seek(0, 1, 0xb2); }\n"
+    budget = 30_000_000
+    policy = ExecutionPolicy(fuel_budget=budget, timeout_seconds=60.0)
+    result = js_sandbox.execute(code, policy=policy, profile=True)
+    assert result.trap_kind is TrapKind.OUT_OF_FUEL
+    profile = result.profile
+    assert profile is not None
+    assert profile.overhead_fuel - profile.setup_fuel <= budget
+    assert "Profiling stopped" in profile.note and profile.unprofiled_fuel > 0
 
 
 def test_unprofiled_runs_have_no_profile(python_sandbox: Sandbox) -> None:

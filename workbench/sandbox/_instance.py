@@ -50,7 +50,6 @@ from ._guest_output import (
 from ._hostcalls import FORWARDED, WASI, set_current_state
 from ._links import LinkGuard
 from ._profile import (
-    JS_PROFILE_NOTE,
     SCI_PROFILE_NOTE,
     FuelProfile,
     ProfileRecorder,
@@ -401,6 +400,8 @@ class Instance:
         self._figures: list[Figure] = []
         self._figures_truncated = False
         self._profiler: ProfileRecorder | None = None
+        #: Why a profile asked for holds the total only (set by the runtime).
+        self._profile_note = ""
         with Instance._live_lock:
             Instance._live.add(self)
         self._thread = start_runner_thread(
@@ -857,6 +858,7 @@ class Instance:
         self.watched = request.on_output is not None and bool(self._stdout_buffers)
         self._turn_started = time.perf_counter()
         self._profiler = None
+        self._profile_note = ""
         if request.profile and self.runtime is RuntimeType.PYTHON:
             self._profiler = ProfileRecorder(
                 request.code, request.filename, request.fuel, baseline=request.profile_baseline
@@ -890,7 +892,7 @@ class Instance:
             profile = self._profiler.finish(fuel_left, fuel_consumed, self.runtime)
             self._profiler = None
         elif request.profile:
-            note = JS_PROFILE_NOTE if self.runtime is RuntimeType.JAVASCRIPT else SCI_PROFILE_NOTE
+            note = self._profile_note or SCI_PROFILE_NOTE
             profile = unavailable_profile(self.runtime, fuel_consumed, note)
         outcome = TurnOutcome(
             exit_code=exit_code,

@@ -68,6 +68,7 @@ from wasmtime import _ffi as ffi
 
 __all__ = [
     "JS_PROFILE_NOTE",
+    "JS_UNPROFILED_NOTE",
     "MAX_CODES",
     "MAX_DEPTH",
     "MAX_LINES",
@@ -76,6 +77,7 @@ __all__ = [
     "PROFILE_OPS",
     "SCI_PROFILE_NOTE",
     "FuelProfile",
+    "JsProfileRecorder",
     "ProfileFunction",
     "ProfileLine",
     "ProfileRecorder",
@@ -124,16 +126,17 @@ REFUND_FACTOR = 1
 #: ``ECANCELED``): the guest profiler then turns its events off.
 ERRNO_STOP = 11
 
-#: What a JavaScript profile says instead of detail. QuickJS-NG has no hook at
-#: function entry or exit that the host can reach (its C API offers an interrupt
-#: handler called every ~10,000 branches, which can't say which function runs),
-#: and wrapping user functions in the prelude or rewriting the source would change
-#: what ``Function.prototype.toString``, stack traces and tail calls show. So a
-#: JavaScript profile holds the run's total only, and says so in ``unavailable``.
-JS_PROFILE_NOTE = (
-    "Per-line/function detail isn't available for JavaScript yet: QuickJS has no "
-    "function entry/exit hook the host can read fuel at, so the profile holds the "
-    "run's total fuel only."
+#: What a JavaScript profile says: it is per function. QuickJS-NG has no hook at
+#: function entry or exit the host can reach, so a profiled run runs a copy of the
+#: source with an event spliced into every function (see :class:`JsProfileRecorder`);
+#: a hook per line would cost more than the lines themselves.
+JS_PROFILE_NOTE = "JavaScript profiles are per function: there is no per-line detail."
+
+#: What a JavaScript profile says when its code couldn't be instrumented (the
+#: parser's message follows); the code then ran unchanged, with the total only.
+JS_UNPROFILED_NOTE = (
+    "This code couldn't be profiled per function: the profiler's parser (acorn) "
+    "refused it ({error}). It ran unchanged; the profile holds the run's total fuel only."
 )
 
 #: What a python-sci profile says: its CPython 3.15 reactor runs turns through an
@@ -185,6 +188,14 @@ OP_INSTRUCTION_AT = 0xAE
 OP_BIND = 0xAF
 OP_LINES = 0xB0
 OP_LINE_START = 0xB1
+# JavaScript's events (the ``whence`` of ``os.seek(0, id, op)``, see
+# wasm/guest/javascript/profiler.js): a function's body starts, it returns or
+# throws (its finally), it suspends at a yield or await, and it resumes.
+OP_JS_ENTER = 0xB2
+OP_JS_EXIT = 0xB3
+OP_JS_SUSPEND = 0xB4
+OP_JS_RESUME = 0xB5
+_JS_EVENTS = frozenset((OP_JS_ENTER, OP_JS_EXIT, OP_JS_SUSPEND, OP_JS_RESUME))
 
 _EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
 _BY_ADDRESS = {
@@ -274,8 +285,12 @@ class FuelProfile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     runtime: str = Field(description="The runtime's name ('python', 'javascript').")
-    detail: Literal["line", "none"] = Field(
-        default="line", description="'line': per line and function; 'none': the total only."
+    detail: Literal["line", "function", "none"] = Field(
+        default="line",
+        description=(
+            "'line': per line and function; 'function': per function only "
+            "(JavaScript); 'none': the total only."
+        ),
     )
     note: str = Field(
         default="", description="What the profile lacks, in words (empty when complete)."
@@ -517,6 +532,11 @@ class ProfileRecorder:
     All fuel figures are read from the store by the host.
     """
 
+    #: What the profile holds (see FuelProfile.detail) and says it lacks.
+    detail: Literal["line", "function"] = "line"
+    unavailable: tuple[Literal["line", "function"], ...] = ()
+    base_note = ""
+
     def __init__(self, code: str, filename: str, budget: int, *, baseline: int = 0) -> None:
         self.code = code
         #: Given back at MARK_END (see TurnRequest.profile_baseline), capped.
@@ -544,6 +564,7 @@ class ProfileRecorder:
         self.cost_iskip = 0
         self.cost_iskip_high = 0
         self.cost_mark = 0  # one mark call (subtracted once, at the end of the run)
+        self.cost_yield = 0  # a JavaScript suspend or resume event (a helper's call)
         self._left = ctypes.c_uint64(0)  # the fuel reading's buffer (one per turn)
         self.baseline_given = 0
         self.paused: int | None = None  # the reading at the current window's pause
@@ -709,6 +730,8 @@ class ProfileRecorder:
             cost = self.cost_iline_high if line & 1 else self.cost_iline
         elif op == OP_ISKIP:
             cost = self.cost_iskip_high if line > SMALL_INT_MAX else self.cost_iskip
+        elif op in (OP_JS_SUSPEND, OP_JS_RESUME):
+            cost = self.cost_yield
         else:
             cost = self.cost_call
         # An event's cost is partly after the host's reading (the callback's
@@ -738,8 +761,10 @@ class ProfileRecorder:
             self._line(code, line)
         elif op == OP_ILINE:
             self._line(code, line >> 1, again=False)
-        elif op in (OP_START, OP_RESUME):
-            self._push(code, counted=op == OP_START)
+        elif op in (OP_START, OP_RESUME, OP_JS_ENTER, OP_JS_RESUME):
+            self._push(code, counted=op in (OP_START, OP_JS_ENTER))
+        elif op in (OP_JS_EXIT, OP_JS_SUSPEND):
+            self._pop(code)
         else:
             self._pop()
         return 0
@@ -905,11 +930,16 @@ class ProfileRecorder:
         self.fn_active[code] = self.fn_active.get(code, 0) + 1
         self.frames.append(_Frame(code=code, node=node, entered=self.clock))
 
-    def _pop(self) -> None:
+    def _pop(self, code: int | None = None) -> None:
+        """Leave the frame on top; with ``code``, only if it is that code's.
+
+        (A JavaScript function whose awaited promise rejected was left at the
+        await and never resumed: its exit then finds another frame on top.)
+        """
         if self.deep:
             self.deep -= 1
             return
-        if not self.frames:
+        if not self.frames or (code is not None and self.frames[-1].code != code):
             return
         frame = self.frames.pop()
         self._leave_line(frame)
@@ -971,9 +1001,11 @@ class ProfileRecorder:
             for node, fuel in enumerate(self.node_fuel)
             if fuel and node
         ]
-        note = ""
+        note = self.base_note
         if not complete:
-            note = "The run ended before its code finished: the profile stops there."
+            note = (note + " " if note else "") + (
+                "The run ended before its code finished: the profile stops there."
+            )
         if self.truncated:
             note = (note + " " if note else "") + "Size caps were reached: some detail is lumped."
         if self.exhausted:
@@ -985,6 +1017,8 @@ class ProfileRecorder:
             )
         return FuelProfile(
             runtime=str(runtime),
+            detail=self.detail,
+            unavailable=list(self.unavailable),
             filename=self.filename,
             total_fuel=self.clock,
             run_fuel=run_fuel,
@@ -1021,3 +1055,64 @@ class ProfileRecorder:
         except ValueError:
             first = 0
         return kind, label[:200] or "<unknown>", first
+
+
+class JsProfileRecorder(ProfileRecorder):
+    """The host half of the JavaScript profiler: per function, from spliced events.
+
+    The guest (``wasm/guest/javascript/profiler.js``) runs a copy of the user's
+    code in which every function's body sends an enter event and, from a
+    ``finally``, an exit event; ``yield`` and ``await`` send a suspend and a
+    resume event. Each is ``os.seek(0, id, op)``, which reaches the host's
+    ``fd_seek`` as :meth:`on_call`. The instance runs the parser, learns the
+    functions' names and first lines (:meth:`name`), and measures what one event
+    costs (:attr:`cost_call`, :attr:`cost_yield`) on the profiler's own fuel
+    before the run; from there the accounting, the refunds and their cap
+    (:data:`REFUND_FACTOR`) and the size caps are :class:`ProfileRecorder`'s. A
+    guest that sends events of its own can only name the wrong function, or
+    spend the allowance, after which the rest runs unprofiled.
+
+    Usage (on the instance's thread)::
+
+        recorder = JsProfileRecorder(code, filename, budget)
+        recorder.name(1, "fib", 3)
+        recorder.start(fuel_now)        # the user's code starts
+        ...                             # events arrive through on_call
+        recorder.stop(fuel_now)         # it ended
+        profile = recorder.finish(fuel_left, run_fuel, "javascript")
+    """
+
+    detail: Literal["line", "function"] = "function"
+    unavailable: tuple[Literal["line", "function"], ...] = ("line",)
+    base_note = JS_PROFILE_NOTE
+
+    def name(self, code: int, untrusted_name: str, untrusted_line: int) -> None:
+        """Register function ``code`` (1 .. MAX_CODES - 1) as the guest's parser named it."""
+        if not 0 < code < MAX_CODES:
+            self.truncated = True
+            return
+        label = "".join(ch for ch in str(untrusted_name)[:200] if ch.isprintable())
+        line = untrusted_line if isinstance(untrusted_line, int) and untrusted_line > 0 else 0
+        self.names[code] = bytearray(f"u\0{label}\0{line}".encode())
+
+    def start(self, now: int) -> None:
+        """The user's code starts with ``now`` fuel in the store."""
+        self.last = now
+        self.phase = "running"
+
+    def stop(self, now: int) -> None:
+        """The user's code (and its event loop) ended with ``now`` fuel left."""
+        if self.phase != "running":
+            return
+        self.owed = 0
+        self._charge_rest(self.paused if self.paused is not None else now)
+        self.paused = None
+        self._close_all()
+        self.phase = "stopped"
+
+    def on_call(self, caller: wasmtime.Caller, op: int, untrusted_a: int, untrusted_b: int) -> int:
+        """Handle one event: ``op`` is the seek's ``whence``, the function id its offset."""
+        if op not in _JS_EVENTS:
+            return 0
+        now = _fuel_left(caller, self._left)
+        return self._event(caller, op, untrusted_b if not untrusted_a else 0, 0, now)

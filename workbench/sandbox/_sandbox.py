@@ -540,8 +540,15 @@ def profile_baseline(engine: SandboxEngine, shape: InstanceShape) -> int:
     it: ``pass`` run plain and profiled in two new interpreters of ``shape`` (a
     profiled one), once per engine and shape; profiled runs get it back at the
     end (:attr:`TurnRequest.profile_baseline`). 0 when the runs don't succeed.
+
+    For JavaScript the profiled empty run matters for another reason: it is the
+    process's first profiled run, which compiles the profiler (acorn) to bytecode
+    in a throwaway instance, so every profiled run after it loads the same
+    bytecode into a context that never saw the source, and spends the same fuel.
+    (The JavaScript profiler gives nothing back at the end: its runs leave no
+    work behind.)
     """
-    if shape.runtime is not RuntimeType.PYTHON:
+    if shape.runtime not in (RuntimeType.PYTHON, RuntimeType.JAVASCRIPT):
         return 0
     key = dataclasses.replace(shape, workspace="")
     with _baselines_lock:
@@ -557,7 +564,8 @@ def profile_baseline(engine: SandboxEngine, shape: InstanceShape) -> int:
                 if instance.startup_error is not None:
                     break
                 empty = Snapshot(files={}, entries=0, total_bytes=0, complete=True)
-                request = turn_request("pass\n", policy, empty, fresh=True, profile=profile)
+                nothing = "pass\n" if shape.runtime is RuntimeType.PYTHON else ""
+                request = turn_request(nothing, policy, empty, fresh=True, profile=profile)
                 outcome = instance.run(request)
             finally:
                 instance.close()

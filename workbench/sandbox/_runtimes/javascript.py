@@ -24,6 +24,7 @@ from wasmtime._extern import wrap_extern
 
 from .._fastcall import FastFunc
 from .._instance import _SHUTDOWN, STARTUP_FUEL, Instance, TurnRequest
+from .._profile import JS_UNPROFILED_NOTE, MAX_CODES, MAX_EVENT_OVERHEAD, JsProfileRecorder
 from .._resources import data_path
 from .._result import RuntimeType, TrapKind
 
@@ -65,6 +66,19 @@ _EXPORTS = (
 _MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
 
 _prelude: bytes | None = None
+_profiler_bundle: bytes | None = None
+#: The profiler (acorn and its splicer) compiled to bytecode, as the prelude is.
+_bytecode: dict[str, bytes] = {}
+#: Fuel for the profiler's work before a profiled run (loading acorn, parsing and
+#: splicing the code, measuring an event's cost): a tank of its own, never the
+#: budget's. Loading acorn from bytecode and a first calibration take ~40 M.
+JS_PROFILE_SETUP_FUEL = 4_000_000_000
+#: Function ids an instance hands out (a session's turns share them: a function
+#: spliced in one turn keeps its events in the next), 1 .. MAX_CODES - 1.
+JS_MAX_FUNCTION_ID = MAX_CODES - 1
+#: Calls (and generator steps) of the calibration: two counts, so that what a
+#: measure costs whatever the count cancels out.
+_CAL_COUNTS = (100, 300)
 #: The prelude compiled to QuickJS bytecode by the first instance of this process
 #: (before any user code ran in it); reading it back takes a quarter of the parse time.
 _prelude_bytecode: bytes | None = None
@@ -81,6 +95,21 @@ def prelude_source() -> bytes:
     if _prelude is None:
         _prelude = (data_path("wasm") / "guest" / "javascript" / "prelude.js").read_bytes()
     return _prelude
+
+
+def profiler_bundle() -> bytes:
+    """The profiler (acorn and its splicer) as one script that defines ``__wbInstrument``."""
+    global _profiler_bundle
+    if _profiler_bundle is None:
+        folder = data_path("wasm") / "guest" / "javascript"
+        _profiler_bundle = (
+            b"(function () { const exports = {}, module = { exports };\n"
+            + (folder / "acorn.js").read_bytes()
+            + b"\n;\n"
+            + (folder / "profiler.js").read_bytes()
+            + b"\n})();\n"
+        )
+    return _profiler_bundle
 
 
 def helpers_module_source(guest_lib: str) -> bytes:
@@ -166,6 +195,9 @@ class JavaScriptInstance(Instance):
         # only pays for it when its argv differs.
         self._script_args = _DEFAULT_SCRIPT_ARGS
         self._eval(store, b"globalThis.scriptArgs = " + self._script_args + b";", b"<args>", 0)
+        # The profiler: loaded by the first profiled turn, with what one event costs.
+        self._event_costs: tuple[int, int] | None = None
+        self._next_function_id = 1
         self.startup_fuel = STARTUP_FUEL - store.get_fuel()
         self.startup_ms = (time.perf_counter() - began) * 1000
         self._mark_ready()
@@ -224,28 +256,60 @@ class JavaScriptInstance(Instance):
             value = call["JS_Eval"](store, self._ctx, code_ptr, len(source), name_ptr, flags)
             if flags & JS_EVAL_FLAG_COMPILE_ONLY and not _is_exception(value):
                 return True  # a compiled module belongs to the context; never freed here
-            if flags == JS_EVAL_TYPE_MODULE and not _is_exception(value):
-                value = call["js_std_await"](store, self._ctx, value)
-            if _is_exception(value):
-                call["js_std_dump_error"](store, self._ctx)
-                return False
-            if keep_value:
-                prop = b"__wbLast\0"
-                prop_ptr = call["malloc"](store, len(prop))
-                if not prop_ptr:
-                    call["JS_FreeValue"](store, self._ctx, value)
-                    raise MemoryError("QuickJS could not allocate a property name")
-                self.memory.write(store, prop, prop_ptr)
-                global_object = call["JS_GetGlobalObject"](store, self._ctx)
-                # JS_SetPropertyStr takes ownership of the value.
-                call["JS_SetPropertyStr"](store, self._ctx, global_object, prop_ptr, value)
-                call["JS_FreeValue"](store, self._ctx, global_object)
-                call["free"](store, prop_ptr)
-            else:
-                call["JS_FreeValue"](store, self._ctx, value)
-            return True
+            return self._settle(store, value, flags, keep_value=keep_value)
         finally:
             call["free"](store, code_ptr)
+
+    def _compile(self, store: wasmtime.Store, source: bytes, filename: bytes, flags: int) -> int:
+        """Compile ``source`` without running it: the function (or module), 0 if it fails.
+
+        Nothing is printed on failure; the exception stays pending in the context
+        (the next evaluation replaces it).
+        """
+        assert self.memory is not None
+        call = self._fn
+        data = source + b"\0" + filename + b"\0"
+        code_ptr = call["malloc"](store, len(data))
+        if not code_ptr:
+            raise MemoryError("QuickJS could not allocate the source buffer")
+        self.memory.write(store, data, code_ptr)
+        try:
+            value = call["JS_Eval"](
+                store,
+                self._ctx,
+                code_ptr,
+                len(source),
+                code_ptr + len(source) + 1,
+                flags | JS_EVAL_FLAG_COMPILE_ONLY,
+            )
+            return 0 if _is_exception(value) else int(value)
+        finally:
+            call["free"](store, code_ptr)
+
+    def _settle(self, store: wasmtime.Store, value: int, flags: int, *, keep_value: bool) -> bool:
+        """Finish an evaluation's ``value`` as :meth:`_eval` does (it is consumed)."""
+        assert self.memory is not None
+        call = self._fn
+        if flags == JS_EVAL_TYPE_MODULE and not _is_exception(value):
+            value = call["js_std_await"](store, self._ctx, value)
+        if _is_exception(value):
+            call["js_std_dump_error"](store, self._ctx)
+            return False
+        if keep_value:
+            prop = b"__wbLast\0"
+            prop_ptr = call["malloc"](store, len(prop))
+            if not prop_ptr:
+                call["JS_FreeValue"](store, self._ctx, value)
+                raise MemoryError("QuickJS could not allocate a property name")
+            self.memory.write(store, prop, prop_ptr)
+            global_object = call["JS_GetGlobalObject"](store, self._ctx)
+            # JS_SetPropertyStr takes ownership of the value.
+            call["JS_SetPropertyStr"](store, self._ctx, global_object, prop_ptr, value)
+            call["JS_FreeValue"](store, self._ctx, global_object)
+            call["free"](store, prop_ptr)
+        else:
+            call["JS_FreeValue"](store, self._ctx, value)
+        return True
 
     def _run_prelude(self, store: wasmtime.Store) -> None:
         """Run the prelude: from bytecode when this process has it, else from source.
@@ -255,42 +319,67 @@ class JavaScriptInstance(Instance):
         still untouched context) and runs it; later instances read it back.
         """
         global _prelude_bytecode
+        if _prelude_bytecode is None:
+            _prelude_bytecode = self._run_script(store, prelude_source(), b"<prelude>", None)
+        else:
+            self._run_script(store, b"", b"<prelude>", _prelude_bytecode)
+
+    def _run_script(
+        self,
+        store: wasmtime.Store,
+        source: bytes,
+        name: bytes,
+        bytecode: bytes | None,
+        *,
+        reload: bool = False,
+    ) -> bytes | None:
+        """Run a trusted script of ours from ``bytecode``, or compile ``source``.
+
+        Returns the bytecode compiled from ``source`` (None when run from bytecode
+        or when QuickJS couldn't write it). With ``reload`` the compiled function
+        is dropped and the bytecode read back and run instead, so the context ends
+        as it would from bytecode (the profiler: its functions then cost what they
+        cost in every later instance). Raises RuntimeError when it fails.
+        """
         assert self.memory is not None
         call = self._fn
         ctx = self._ctx
-        bytecode = _prelude_bytecode
+        label = name.decode()
+        compiled: bytes | None = None
         if bytecode is None:
-            prelude = prelude_source()
             # The source and the file name in one buffer, then 4 bytes for the size.
-            data = prelude + b"\0<prelude>\0"
+            data = source + b"\0" + name + b"\0"
             code_ptr = call["malloc"](store, len(data) + 4)
             if not code_ptr:
-                raise MemoryError("QuickJS could not allocate the prelude")
+                raise MemoryError(f"QuickJS could not allocate the {label}")
             self.memory.write(store, data, code_ptr)
-            name_ptr = code_ptr + len(prelude) + 1
+            name_ptr = code_ptr + len(source) + 1
             size_ptr = code_ptr + len(data)
             function = call["JS_Eval"](
                 store,
                 ctx,
                 code_ptr,
-                len(prelude),
+                len(source),
                 name_ptr,
                 JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY,
             )
             if _is_exception(function):
                 call["free"](store, code_ptr)
                 call["js_std_dump_error"](store, ctx)
-                raise RuntimeError("the JavaScript prelude does not compile")
+                raise RuntimeError(f"the JavaScript {label} does not compile")
             written = call["JS_WriteObject"](store, ctx, size_ptr, function, JS_WRITE_OBJ_BYTECODE)
             if written:
                 size = struct.unpack("<I", self.memory.read(store, size_ptr, size_ptr + 4))[0]
-                _prelude_bytecode = bytes(self.memory.read(store, written, written + size))
+                compiled = bytes(self.memory.read(store, written, written + size))
                 call["js_free"](store, ctx, written)
             call["free"](store, code_ptr)
-        else:
+            if reload and compiled is not None:
+                call["JS_FreeValue"](store, ctx, function)
+                bytecode = compiled
+        if bytecode is not None:
             buffer = call["malloc"](store, len(bytecode))
             if not buffer:
-                raise MemoryError("QuickJS could not allocate the prelude")
+                raise MemoryError(f"QuickJS could not allocate the {label}")
             self.memory.write(store, bytecode, buffer)
             function = call["JS_ReadObject"](
                 store, ctx, buffer, len(bytecode), JS_READ_OBJ_BYTECODE
@@ -298,13 +387,14 @@ class JavaScriptInstance(Instance):
             call["free"](store, buffer)
             if _is_exception(function):
                 call["js_std_dump_error"](store, ctx)
-                raise RuntimeError("the JavaScript prelude's bytecode does not load")
+                raise RuntimeError(f"the JavaScript {label}'s bytecode does not load")
         # JS_EvalFunction takes ownership of the function.
         value = call["JS_EvalFunction"](store, ctx, function)
         if _is_exception(value):
             call["js_std_dump_error"](store, ctx)
-            raise RuntimeError("the JavaScript prelude failed")
+            raise RuntimeError(f"the JavaScript {label} failed")
         call["JS_FreeValue"](store, ctx, value)
+        return compiled
 
     def _eval_to_text(self, store: wasmtime.Store, source: bytes) -> str | None:
         """Evaluate ``source`` (host-written, trusted) and return its string result."""
@@ -368,15 +458,24 @@ class JavaScriptInstance(Instance):
                 flags = JS_EVAL_TYPE_MODULE if is_module(request.code) else JS_EVAL_TYPE_GLOBAL
                 # A module's completion value is a promise of nothing: not shown.
                 show = request.interactive and flags == JS_EVAL_TYPE_GLOBAL
-                ok = self._eval(
-                    store,
-                    request.code.encode("utf-8", "surrogatepass"),
-                    request.filename.encode(),
-                    flags,
-                    keep_value=show,
-                )
+                spliced = self._profile_prepare(store, request, flags) if request.profile else 0
+                if spliced:
+                    # JS_EvalFunction takes ownership of the compiled code.
+                    value = self._fn["JS_EvalFunction"](store, self._ctx, spliced)
+                    ok = self._settle(store, value, flags, keep_value=show)
+                else:
+                    ok = self._eval(
+                        store,
+                        request.code.encode("utf-8", "surrogatepass"),
+                        request.filename.encode(),
+                        flags,
+                        keep_value=show,
+                    )
                 if self._fn["js_std_loop"](store, self._ctx) != 0:
                     ok = False
+                recorder = self._profiler
+                if isinstance(recorder, JsProfileRecorder):
+                    recorder.stop(store.get_fuel())
                 exit_code = 0 if ok else 1
                 status = {"ok": ok}
                 if ok and show:
@@ -421,6 +520,101 @@ class JavaScriptInstance(Instance):
             memory_bytes=self._memory_size(),
         )
         return alive and not request.fresh
+
+    # ---- the profiler (instance thread)
+
+    def _profile_prepare(self, store: wasmtime.Store, request: TurnRequest, flags: int) -> int:
+        """Splice ``request.code`` for a per-function profile; the compiled copy, or 0.
+
+        Runs on a tank of its own (:data:`JS_PROFILE_SETUP_FUEL`): loading acorn,
+        parsing and splicing, and measuring an event's cost are not the user's.
+        What compiling the code costs a plain run is measured on the original and
+        charged to the run, so its fuel matches an unprofiled run's. On return the
+        store holds the budget less that, and the recorder is running; with 0 the
+        code runs unchanged and the profile says why (``_profile_note``).
+        """
+        recorder = JsProfileRecorder(request.code, request.filename, request.fuel)
+        self._profiler = recorder  # answers events while setting up (none counted)
+        store.set_fuel(JS_PROFILE_SETUP_FUEL)
+        if self._event_costs is None:
+            bytecode = _bytecode.get("profiler")
+            compiled = self._run_script(
+                store, profiler_bundle(), b"<profiler>", bytecode, reload=True
+            )
+            if compiled is not None:
+                _bytecode["profiler"] = compiled
+            self._event_costs = self._calibrate(store)
+        recorder.cost_call, recorder.cost_yield = self._event_costs
+        source = request.code.encode("utf-8", "surrogatepass")
+        filename = request.filename.encode()
+        module = flags == JS_EVAL_TYPE_MODULE
+        first = self._next_function_id
+        call = b"__wbInstrument(%s, %s, %d, %d)" % (
+            json.dumps(request.code).encode(),
+            b"true" if module else b"false",
+            first,
+            JS_MAX_FUNCTION_ID,
+        )
+        reply = _parse_status(self._eval_to_text(store, call))
+        untrusted_code = reply.get("code")
+        untrusted_functions = reply.get("functions")
+        spliced = 0
+        if reply.get("ok") is True and isinstance(untrusted_code, str):
+            # The original, compiled and dropped: what a plain run pays to compile
+            # it (a module under another name, so the spliced one is the one found).
+            before = store.get_fuel()
+            plain = self._compile(store, source, b"<measure>" if module else filename, flags)
+            compile_fuel = before - store.get_fuel()
+            if plain and not module:
+                self._fn["JS_FreeValue"](store, self._ctx, plain)
+            spliced = self._compile(
+                store, untrusted_code.encode("utf-8", "surrogatepass"), filename, flags
+            )
+            if not spliced:
+                reply = {"error": "the spliced code doesn't compile in QuickJS"}
+        if not spliced:
+            self._profiler = None
+            error = str(reply.get("error") or "no reason given")[:300]
+            self._profile_note = JS_UNPROFILED_NOTE.format(error=error)
+            store.set_fuel(request.fuel)
+            return 0
+        if isinstance(untrusted_functions, list):
+            for offset, item in enumerate(untrusted_functions[:JS_MAX_FUNCTION_ID]):
+                if isinstance(item, list) and len(item) == 2:
+                    recorder.name(first + offset, str(item[0]), item[1])
+            self._next_function_id = min(JS_MAX_FUNCTION_ID + 1, first + len(untrusted_functions))
+        if reply.get("truncated") is True:
+            recorder.truncated = True
+        recorder.setup_overhead = max(0, JS_PROFILE_SETUP_FUEL - store.get_fuel() - compile_fuel)
+        # The compile is charged to the run: it falls in the first interval, outside
+        # any function, as it does in a plain run.
+        store.set_fuel(max(0, request.fuel - compile_fuel))
+        recorder.start(request.fuel)
+        return spliced
+
+    def _calibrate(self, store: wasmtime.Store) -> tuple[int, int]:
+        """What one enter/exit event and one suspend/resume event cost, in fuel.
+
+        The same calls plain and spliced, at two counts: what doesn't grow with
+        the count (the evaluation around them) cancels out. Fuel is
+        deterministic, so this is exact for these calls; events elsewhere differ
+        by a few instructions (a global's lookup, a number's conversion).
+        """
+        self._eval(store, b"__wbCalibrate(-1, 0)", b"<profiler>", 0)
+
+        def spent(kind: int, count: int) -> int:
+            before = store.get_fuel()
+            self._eval(store, b"__wbCalibrate(%d, %d)" % (kind, count), b"<profiler>", 0)
+            return before - store.get_fuel()
+
+        low, high = _CAL_COUNTS
+        costs = []
+        for plain in (0, 2):
+            extra = (spent(plain + 1, high) - spent(plain, high)) - (
+                spent(plain + 1, low) - spent(plain, low)
+            )
+            costs.append(max(0, min(extra // (2 * (high - low)), MAX_EVENT_OVERHEAD)))
+        return costs[0], costs[1]
 
     def _classify(self, exc: BaseException, fuel_left: int) -> tuple[TrapKind, str]:
         kind, message = super()._classify(exc, fuel_left)

@@ -1,0 +1,197 @@
+// WASM Workbench fuel profiler for JavaScript: the guest half (the host half is
+// workbench/sandbox/_profile.py, JsProfileRecorder).
+//
+// QuickJS-NG has no hook at function entry or exit the host could read fuel at,
+// so a profiled run runs a spliced copy of the user's source. acorn (vendored
+// beside this file, acorn.js 8.19.0, MIT, see acorn.LICENSE) parses it here, in
+// the guest, while the host runs this on a fuel tank of its own; nothing of it is
+// charged to the user's budget. Every function (declarations, expressions, arrows
+// with block or expression bodies, methods, getters/setters, class constructors,
+// async and generator functions) gets
+//
+//   an enter event at the start of its body (after its directives), and
+//   an exit event on every way out: the rest of the body runs in try/finally.
+//
+// An event is `__wbS(0, id, op)`: `os.seek` captured before user code runs, so
+// `lseek(0, id, op)` reaches the host's fd_seek with a `whence` no real call uses
+// (OP_JS_* in _profile.py). The host reads the store's fuel there and does all the
+// accounting; the guest never reports a number of fuel. A function's name and
+// first line go to the host once, in the JSON __wbInstrument returns.
+//
+// `yield` and `await` leave the function and come back: `await x` becomes
+// `__wbZ(await __wbY(x, id), id)`, a suspend event after x is evaluated and a
+// resume event when the function runs again. (If the awaited promise rejects or a
+// generator is thrown into, there is no resume event: the code from there to the
+// function's end is charged to its caller. `for await` and the awaits of
+// destructuring are not seen either.)
+//
+// Insertions contain no line break, so every line of the user's code keeps its
+// number and errors and stack traces point at the user's lines (columns move).
+// Code acorn refuses (a syntax error, or syntax QuickJS has and acorn hasn't) is
+// not profiled: __wbInstrument says why, and the host runs the code unchanged.
+//
+// Evaluated by the host inside `(function () { const exports = {}, module = {exports}; <acorn.js>; <this> })()`:
+// `exports` is acorn.
+"use strict";
+(function (acorn) {
+  const seek = os.seek;
+  // The operations (the `whence` of the seek): OP_JS_ENTER ... in _profile.py.
+  const ENTER = 0xb2, EXIT = 0xb3, SUSPEND = 0xb4, RESUME = 0xb5;
+  const hidden = (name, value) =>
+    Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false, configurable: false });
+  hidden("__wbS", seek);
+  hidden("__wbY", (value, id) => {
+    seek(0, id, SUSPEND);
+    return value;
+  });
+  hidden("__wbZ", (value, id) => {
+    seek(0, id, RESUME);
+    return value;
+  });
+
+  const isNode = (value) => value !== null && typeof value === "object" && typeof value.type === "string";
+  const isFunction = (node) =>
+    node.type === "FunctionDeclaration" || node.type === "FunctionExpression" || node.type === "ArrowFunctionExpression";
+
+  // A readable name for a function from where it stands (V8's inferred names, simplified).
+  const keyName = (key, computed, source) => {
+    if (!computed && key.type === "Identifier") return key.name;
+    if (key.type === "PrivateIdentifier") return "#" + key.name;
+    if (key.type === "Literal") return String(key.value);
+    return "[" + source.slice(key.start, key.end).slice(0, 40) + "]";
+  };
+
+  // instrument(source, isModule, firstId, maxId) -> {ok, code, functions: [[name, line], ...], truncated}
+  const instrument = (source, isModule, firstId, maxId) => {
+    const arrows = []; // end offsets of `=>` tokens, in order
+    let ast;
+    try {
+      ast = acorn.parse(source, {
+        ecmaVersion: "latest",
+        sourceType: isModule ? "module" : "script",
+        allowHashBang: true,
+        allowAwaitOutsideFunction: isModule,
+        locations: true,
+        onToken: (token) => {
+          if (token.type.label === "=>") arrows.push(token.end);
+        },
+      });
+    } catch (e) {
+      return { ok: false, error: String((e && e.message) || e) };
+    }
+    const inserts = []; // [position, order, text]
+    const functions = [];
+    let next = firstId;
+    let truncated = false;
+    let order = 0;
+    // At one position, opening text of outer nodes goes first and closing text of
+    // inner nodes first: `order` grows with depth for openings, shrinks for closings.
+    const open = (pos, depth, text) => inserts.push([pos, 1, depth, order++, text]);
+    const close = (pos, depth, text) => inserts.push([pos, 0, -depth, order++, text]);
+    const arrowEnd = (body) => {
+      let lo = 0, hi = arrows.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (arrows[mid] <= body.start) lo = mid + 1;
+        else hi = mid;
+      }
+      return arrows[lo - 1];
+    };
+
+    const visitFunction = (node, name, depth) => {
+      if (next > maxId) {
+        truncated = true;
+        return 0;
+      }
+      const id = next++;
+      const label = name || (node.id && node.id.name) || "(anonymous)";
+      functions.push([label, node.loc.start.line]);
+      const enter = "__wbS(0," + id + "," + ENTER + ");";
+      const exit = "__wbS(0," + id + "," + EXIT + ")";
+      const body = node.body;
+      if (body.type === "BlockStatement") {
+        let at = body.start + 1;
+        for (const statement of body.body) {
+          if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
+          else break;
+        }
+        if (at === body.end - 1) open(at, depth, enter + "try{}finally{" + exit + "}"); // nothing else in it
+        else {
+          open(at, depth, enter + "try{");
+          close(body.end - 1, depth, "}finally{" + exit + "}");
+        }
+      } else {
+        open(arrowEnd(body), depth, "{" + enter + "try{return(");
+        close(node.end, depth, ")}finally{" + exit + "}}");
+      }
+      return id;
+    };
+
+    // Walk the tree; `fn` is the id of the innermost instrumented function (0: none).
+    const walk = (node, depth, fn, name, className) => {
+      if (isFunction(node)) {
+        fn = visitFunction(node, name, depth);
+        name = "";
+      } else if (fn && (node.type === "AwaitExpression" || node.type === "YieldExpression")) {
+        open(node.start, depth, "__wbZ(");
+        if (node.argument) {
+          open(node.argument.start, depth + 1, "__wbY(");
+          close(node.argument.end, depth + 1, "," + fn + ")");
+        } else {
+          close(node.end, depth + 1, " __wbY(void 0," + fn + ")");
+        }
+        close(node.end, depth, "," + fn + ")");
+      }
+      for (const key in node) {
+        if (key === "loc" || key === "type" || key === "start" || key === "end") continue;
+        const value = node[key];
+        if (Array.isArray(value)) {
+          for (const item of value) if (isNode(item)) walk(item, depth + 1, fn, "", className);
+          continue;
+        }
+        if (!isNode(value)) continue;
+        let childName = "";
+        let childClass = className;
+        if (node.type === "VariableDeclarator" && key === "init" && node.id.type === "Identifier") childName = node.id.name;
+        else if (node.type === "AssignmentExpression" && key === "right") childName = source.slice(node.left.start, node.left.end).slice(0, 60);
+        else if (node.type === "Property" && key === "value") childName = keyName(node.key, node.computed, source);
+        else if (node.type === "PropertyDefinition" && key === "value") childName = className + "." + keyName(node.key, node.computed, source);
+        else if (node.type === "MethodDefinition" && key === "value") {
+          const base = node.kind === "constructor" ? "constructor" : keyName(node.key, node.computed, source);
+          const kind = node.kind === "get" || node.kind === "set" ? node.kind + " " : "";
+          childName = kind + className + "." + base;
+        } else if ((node.type === "ClassDeclaration" || node.type === "ClassExpression") && key === "body") {
+          childClass = node.id ? node.id.name : name || "(anonymous class)";
+        }
+        walk(value, depth + 1, fn, childName, childClass);
+      }
+    };
+    walk(ast, 0, 0, "", "");
+    inserts.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3]);
+    let out = "";
+    let at = 0;
+    for (const [pos, , , , text] of inserts) {
+      out += source.slice(at, pos) + text;
+      at = pos;
+    }
+    out += source.slice(at);
+    return { ok: true, code: out, functions, truncated };
+  };
+
+  // The calibration: the host reads the fuel around `__wbCalibrate(kind, n)`, the
+  // same calls plain (even kinds) and spliced (odd kinds), and derives what one
+  // event costs (the spliced functions' ids are past the profile's, never counted).
+  const CALIBRATION =
+    "(function () { function f() { return 1; } function calls(n) { for (let i = 0; i < n; i++) f(); } " +
+    "function* g() { for (;;) yield 1; } function steps(n) { const it = g(); for (let i = 0; i < n; i++) it.next(); } " +
+    "return [calls, steps]; })()";
+  let calibration;
+  hidden("__wbCalibrate", (kind, n) => {
+    if (kind < 0) {
+      const spliced = instrument(CALIBRATION, false, 9000, 9100).code;
+      calibration = [(0, eval)(CALIBRATION), (0, eval)(spliced)];
+    } else calibration[kind & 1][kind >> 1](n);
+  });
+
+  hidden("__wbInstrument", (source, isModule, firstId, maxId) => JSON.stringify(instrument(source, isModule, firstId, maxId)));
+})(exports);
