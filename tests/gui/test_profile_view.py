@@ -170,19 +170,29 @@ def test_compare_shows_which_lines_got_dearer_and_the_chart_opens_profiles(
     assert window.editor.line_heat() == {}
 
 
-def test_javascript_profile_says_what_it_lacks(qtbot: QtBot, window: MainWindow) -> None:
+def test_javascript_profile_shows_functions_and_says_it_has_no_lines(
+    qtbot: QtBot, window: MainWindow
+) -> None:
     window.runtime_combo.setCurrentIndex(window.runtime_combo.findData("javascript"))
-    result = run_profiled(qtbot, window, "let s = 0;\nfor (let i = 0; i < 1000; i++) s += i;")
+    code = (
+        "function fib(n) {\n  return n < 2 ? n : fib(n - 1) + fib(n - 2);\n}\n"
+        "const twice = (x) => 2 * x;\nconsole.log(twice(fib(12)));\n"
+    )
+    result = run_profiled(qtbot, window, code)
     assert result.success and result.profile is not None
+    assert result.profile.detail == "function" and not result.profile.lines
     view = window.profile_view
-    if result.profile.lines:
-        pytest.skip("JavaScript profiles have per-line data now")
+    # Functions in their table ...
+    assert view.functions_stack.currentIndex() == 0
+    model = view.functions_model
+    names = {model.index(row, 0).data() for row in range(model.rowCount())}
+    assert {"fib", "twice"} <= names
+    # ... and no lines, said in words.
     assert view.lines_stack.currentWidget() is view.lines_empty
     assert "No per-line data" in view.lines_empty.text()
     assert "note above" in view.lines_empty.text()
-    assert result.profile.note and view.note_label.text() == result.profile.note
-    assert view.note_label.isVisibleTo(view)
-    assert f"{result.profile.run_fuel:,}" in view.summary_label.text()
+    assert "per function" in view.note_label.text() and view.note_label.isVisibleTo(view)
+    assert f"{result.profile.events:,} events" in view.summary_label.text()
 
 
 def test_a_session_turn_can_be_profiled(qtbot: QtBot, window: MainWindow) -> None:

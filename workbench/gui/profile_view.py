@@ -6,8 +6,8 @@ code it describes and where that code sits in the editor) and hands it to
 :class:`ProfileView`, which shows:
 
 - a summary: the fuel the code spent, the profiler's own fuel removed, the run's
-  total, and the profile's note when it lacks detail (JavaScript has no per-line
-  data: the view says so instead of showing an empty table);
+  total, and the profile's note when it lacks detail (a JavaScript profile has
+  functions but no lines: the view says so instead of showing an empty table);
 - the top lines and functions in two sortable tables with one filter box; library
   code comes collapsed by module (``[json]``), as the core records it; clicking a
   row asks the window to show that line in the editor;
