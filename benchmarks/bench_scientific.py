@@ -59,6 +59,10 @@ def _wait_for_warm(sandbox: Any, limit: float = 600.0) -> None:
         idle = list(sandbox.pool._idle.get(shape, ()))
         if any(instance.ready for instance in idle):
             return
+        if not idle:
+            # The shape changed since the last run (a mount became ready, e.g. a
+            # rebuilt stdlib folder): nothing refills it until a run asks, so ask.
+            sandbox.pool.refill_later(shape)
         time.sleep(0.05)
 
 
