@@ -17,7 +17,13 @@ import pytest
 from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, TrapKind
 from workbench.sandbox._image import ReactorImage, reactor_registry
 from workbench.sandbox._instance import InstanceShape, TurnOutcome
-from workbench.sandbox._runtimes.scientific import PRELOAD_ENV, ScientificPythonInstance
+from workbench.sandbox._runtimes.scientific import (
+    DEFAULT_PRELOAD,
+    PRELOAD_ENV,
+    WIDE_PRELOAD,
+    ScientificPythonInstance,
+    preload_modules,
+)
 from workbench.sandbox._sandbox import turn_request
 from workbench.sandbox._storage import read_host_tree, write_host_tree
 from workbench.sandbox._workspace import scan
@@ -331,3 +337,18 @@ def test_a_copy_serves_a_live_session_and_its_traps(
     finally:
         instance.close()
         instance.join(10)
+
+
+def test_instances_with_room_for_it_preload_the_data_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # seaborn, scikit-learn, scipy.stats and statsmodels take the preload from
+    # 85 to 156 MB: only instances whose memory limit leaves room get them.
+    monkeypatch.delenv(PRELOAD_ENV, raising=False)
+    assert preload_modules(128 * 1024 * 1024) == DEFAULT_PRELOAD
+    assert preload_modules(ExecutionPolicy().memory_bytes) == DEFAULT_PRELOAD
+    wide = preload_modules(1024 * 1024 * 1024)
+    assert wide == WIDE_PRELOAD and set(DEFAULT_PRELOAD) < set(wide)
+    assert {"seaborn", "sklearn", "scipy.stats", "statsmodels.api"} <= set(wide)
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    assert preload_modules(1024 * 1024 * 1024) == ("colorsys",)

@@ -5,7 +5,7 @@ started (wizer), so an instance begins where ``python -c`` would begin running
 code. It exports ``turn(ptr, len)``, which runs UTF-8 source in the live
 interpreter, and ``host_alloc(n)`` for buffers the host fills. Start-up is two
 ``turn`` calls: the first runs a short prologue and imports the preloaded
-modules (:data:`DEFAULT_PRELOAD`) and returns; the second reseeds the random
+modules (:func:`preload_modules`) and returns; the second reseeds the random
 generators and runs the same guest driver the small Python runtime runs
 (``wasm/guest/python/driver.py``), which never returns from that ``turn``: it
 parks in the shadowed ``sched_yield`` exactly as under ``_start``. Everything
@@ -120,21 +120,47 @@ HOST_OK = 0
 HOST_NONE = -1
 HOST_FAULT = -2
 
-#: Fuel for start-up with the preloaded modules (~10 B for numpy, pandas and
-#: pyplot under fuel metering); never charged to the user.
+#: Fuel for start-up with the preloaded modules (~11 B for numpy, pandas and
+#: pyplot under fuel metering, ~25 B for :data:`WIDE_PRELOAD`); never charged.
 SCI_STARTUP_FUEL = 60_000_000_000
 #: Environment variable naming the modules a new instance imports before any
 #: user code (comma-separated; empty for none). Start-up, and so these imports,
 #: is never charged to the user: a warm instance runs ``import pandas`` at once.
 PRELOAD_ENV = "WASM_WORKBENCH_SCI_PRELOAD"
+#: What instances import ahead unless :data:`PRELOAD_ENV` says otherwise: 85 MB
+#: of guest memory (the default policy gives 128 MiB).
 DEFAULT_PRELOAD = ("numpy", "pandas", "matplotlib.pyplot")
+#: What instances with room for it (:data:`WIDE_PRELOAD_MIN_MEMORY`, e.g. the
+#: data-analysis preset) import ahead: the modules data tasks import most after
+#: those (BENCHMARKS.md, "python-sci images"). 156 MB of guest memory, ~10 s of
+#: CPU once per process and shape; a copy of its image starts in ~130 ms.
+WIDE_PRELOAD = (
+    *DEFAULT_PRELOAD,
+    "seaborn",
+    "sklearn",
+    "sklearn.preprocessing",
+    "sklearn.linear_model",
+    "sklearn.model_selection",
+    "sklearn.metrics",
+    "sklearn.decomposition",
+    "sklearn.cluster",
+    "sklearn.ensemble",
+    "scipy.stats",
+    "statsmodels.api",
+)
+#: Smallest instance memory limit that gets :data:`WIDE_PRELOAD` (bytes).
+WIDE_PRELOAD_MIN_MEMORY = 512 * 1024 * 1024
 
 
-def preload_modules() -> tuple[str, ...]:
-    """The modules new python-sci instances import ahead (see :data:`PRELOAD_ENV`)."""
+def preload_modules(memory_bytes: int = 0) -> tuple[str, ...]:
+    """The modules new python-sci instances import ahead (see :data:`PRELOAD_ENV`).
+
+    Without the variable: :data:`WIDE_PRELOAD` for instances whose memory limit
+    is at least :data:`WIDE_PRELOAD_MIN_MEMORY`, else :data:`DEFAULT_PRELOAD`.
+    """
     raw = os.environ.get(PRELOAD_ENV)
     if raw is None:
-        return DEFAULT_PRELOAD
+        return WIDE_PRELOAD if memory_bytes >= WIDE_PRELOAD_MIN_MEMORY else DEFAULT_PRELOAD
     names = tuple(name.strip() for name in raw.split(",") if name.strip())
     # Host-side configuration, but it becomes guest code: only dotted names.
     return tuple(name for name in names if all(part.isidentifier() for part in name.split(".")))
@@ -302,7 +328,7 @@ class ScientificPythonInstance(PythonInstance):
         preload: tuple[str, ...] | None = None,
     ) -> None:
         #: Modules imported during start-up (None: :func:`preload_modules`).
-        self.preload = preload_modules() if preload is None else preload
+        self.preload = preload_modules(shape.memory_bytes) if preload is None else preload
         #: The figure whose SVG the host just asked for (instance thread only).
         self._svg_for: Figure | None = None
         # Made here, before the caller scans the workspace for the run's quota
@@ -334,6 +360,9 @@ class ScientificPythonInstance(PythonInstance):
             image, self._claimed = images.reactor_registry.get_or_claim(
                 image_key, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
             )
+            if self._closing:  # closed while it waited: don't import for nobody
+                self._release_claim()
+                return
         try:
             store = self._new_store(
                 ["python"],
@@ -359,12 +388,12 @@ class ScientificPythonInstance(PythonInstance):
                 write_host_tree(self._tmp_folder(), image.files)
                 self._stdout_position = image.stdout_position
                 self.from_image = True
+            self.memory = memory
+            self._host_alloc = host_alloc
+            self._fetch_originals(store, module)
         except BaseException:
-            self._release_claim()
+            self._release_claim()  # the instances waiting for the image start on their own
             raise
-        self.memory = memory
-        self._host_alloc = host_alloc
-        self._fetch_originals(store, module)
         exit_code: int | None = None
         ended: BaseException | None = None
         try:
