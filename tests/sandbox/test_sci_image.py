@@ -343,7 +343,7 @@ def test_instances_with_room_for_it_preload_the_data_stack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # seaborn, scikit-learn, scipy.stats and statsmodels take the preload from
-    # 85 to 156 MB: only instances whose memory limit leaves room get them.
+    # 85 to 155 MB: only instances whose memory limit leaves room get them.
     monkeypatch.delenv(PRELOAD_ENV, raising=False)
     assert preload_modules(128 * 1024 * 1024) == DEFAULT_PRELOAD
     assert preload_modules(ExecutionPolicy().memory_bytes) == DEFAULT_PRELOAD

@@ -4,10 +4,10 @@ The binary is a pre-initialised *reactor* snapshot: the interpreter has already
 started (wizer), so an instance begins where ``python -c`` would begin running
 code. It exports ``turn(ptr, len)``, which runs UTF-8 source in the live
 interpreter, and ``host_alloc(n)`` for buffers the host fills. Start-up is two
-``turn`` calls: the first runs a short prologue and imports the preloaded
-modules (:func:`preload_modules`) and returns; the second reseeds the random
-generators and runs the same guest driver the small Python runtime runs
-(``wasm/guest/python/driver.py``), which never returns from that ``turn``: it
+``turn`` calls: the first runs a short prologue, imports the preloaded modules
+(:func:`preload_modules`), compiles the driver and returns; the second reseeds
+the random generators and runs that driver, the one the small Python runtime
+runs (``wasm/guest/python/driver.py``), which never returns from that ``turn``: it
 parks in the shadowed ``sched_yield`` exactly as under ``_start``. Everything
 from there on (the control channel, fresh and live turns, fuel, introspection,
 saved state) is :class:`~.python.PythonInstance`'s.
@@ -132,8 +132,8 @@ PRELOAD_ENV = "WASM_WORKBENCH_SCI_PRELOAD"
 DEFAULT_PRELOAD = ("numpy", "pandas", "matplotlib.pyplot")
 #: What instances with room for it (:data:`WIDE_PRELOAD_MIN_MEMORY`, e.g. the
 #: data-analysis preset) import ahead: the modules data tasks import most after
-#: those (BENCHMARKS.md, "python-sci images"). 156 MB of guest memory, ~10 s of
-#: CPU once per process and shape; a copy of its image starts in ~130 ms.
+#: those (BENCHMARKS.md, "python-sci images"). 155 MB of guest memory, ~9 s of
+#: CPU once per process and shape; a copy of its image starts in ~100 ms.
 WIDE_PRELOAD = (
     *DEFAULT_PRELOAD,
     "seaborn",
@@ -386,6 +386,8 @@ class ScientificPythonInstance(PythonInstance):
             if self._closing:  # closed while it waited: don't import for nobody
                 self._release_claim()
                 return
+            if not self._tmp_was_empty:
+                self._release_claim()  # it can't take the image: let another one take it
         try:
             store = self._new_store(
                 ["python"],
