@@ -32,9 +32,15 @@ a shape (hash randomisation guards a program against hostile *input*; the
 sandboxed code is the untrusted party here, and it gains nothing from it). The
 same code therefore spends the same fuel every time.
 
-The module must export its shadow stack pointer and its function table: the
-CPython runtime exports neither, so :mod:`._engine` compiles a copy with those
-two exports added (:mod:`._wasmedit`; ``image = true`` in ``wasm/runtimes.toml``).
+python-sci is a reactor whose ``turn`` export returns between its imports and
+its driver, so its images are simpler (:class:`ReactorImage`): memory only,
+taken after a call returned, with no frame to resume (see
+:mod:`._runtimes.scientific`); they live in :data:`reactor_registry`.
+
+An :class:`InterpreterImage` needs the module to export its shadow stack
+pointer and function table: the CPython runtime exports neither, so
+:mod:`._engine` compiles a copy with those two exports added (:mod:`._wasmedit`;
+``image = true`` in ``wasm/runtimes.toml``).
 Set ``WASM_WORKBENCH_IMAGES=0`` to start every instance the ordinary way.
 """
 
@@ -49,19 +55,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import wasmtime
 
 from ._guest_output import GuestOutputBuffer
 from ._instance import InstanceShape
+from ._storage import HostTree
 from ._wasmedit import STACK_POINTER_EXPORT, TABLE_EXPORT
 
 __all__ = [
     "ImageRegistry",
     "InterpreterImage",
+    "ReactorImage",
+    "diff_pages",
     "image_key",
     "images_enabled",
+    "reactor_registry",
     "registry",
 ]
 
@@ -78,6 +88,8 @@ WASM_PAGE = 65536
 # tp_as_mapping, tp_hash). Checked against the type's name before use.
 #: Images kept per process (each ~2 MB: the pages that differ from the module's).
 MAX_IMAGES = 16
+#: Reactor images kept per process (python-sci: each ~70-200 MB, see ReactorImage).
+MAX_REACTOR_IMAGES = 3
 
 _OB_TYPE = 4
 _TP_NAME = 12
@@ -100,8 +112,68 @@ def image_key(shape: InstanceShape) -> InstanceShape:
     return dataclasses.replace(shape, workspace="")
 
 
+def diff_pages(data: bytes, initial: bytes) -> tuple[tuple[int, bytearray], ...]:
+    """``(offset, bytes)`` runs of :data:`PAGE` pages where ``data`` differs from ``initial``.
+
+    Past the end of ``initial`` a page differs unless it is all zeros (memory
+    the module grows into is zeroed). The runs are bytearrays: wasmtime-py's
+    ``Memory.write`` copies anything else once more first.
+    """
+    runs: list[tuple[int, bytearray]] = []
+    start: int | None = None
+    for offset in range(0, len(data), PAGE):
+        page = data[offset : offset + PAGE]
+        same = initial[offset : offset + PAGE] == page
+        if offset >= len(initial):
+            same = not any(page)
+        if not same and start is None:
+            start = offset
+        elif same and start is not None:
+            runs.append((start, bytearray(data[start:offset])))
+            start = None
+    if start is not None:
+        runs.append((start, bytearray(data[start:])))
+    return tuple(runs)
+
+
+class _Pages:
+    """Writing an image's memory into a fresh instance (shared by both kinds)."""
+
+    size: int
+    memory: bytes | None
+    chunks: tuple[tuple[int, bytearray], ...] | None
+
+    def _write_pages(self, store: wasmtime.Store, memory: wasmtime.Memory) -> None:
+        """Grow ``memory`` (just instantiated) to the image's size and write its pages.
+
+        The first copy compares the image with its own, still initial, memory
+        and keeps only the pages that differ; the whole memory is dropped then.
+        """
+        current = int(memory.data_len(store))
+        if current < self.size:
+            memory.grow(store, (self.size - current) // WASM_PAGE)
+        chunks = self.chunks
+        if chunks is None:
+            with _diff_lock:
+                chunks = self.chunks
+                if chunks is None:
+                    assert self.memory is not None
+                    initial = bytes(memory.read(store, 0, min(current, self.size)))
+                    chunks = self.chunks = diff_pages(self.memory, initial)
+                    self.memory = None
+        for offset, data in chunks:
+            memory.write(store, data, offset)
+
+    @property
+    def held_bytes(self) -> int:
+        """Host memory the image holds now (bytes)."""
+        if self.chunks is not None:
+            return sum(len(data) for _, data in self.chunks)
+        return len(self.memory or b"")
+
+
 @dataclass
-class InterpreterImage:
+class InterpreterImage(_Pages):
     """A started interpreter's memory and registers, ready to be copied."""
 
     #: Linear memory size at capture (bytes).
@@ -176,25 +248,6 @@ class InterpreterImage:
             memory=data,
         )
 
-    def _diff(self, initial: bytes) -> tuple[tuple[int, bytearray], ...]:
-        assert self.memory is not None
-        data = self.memory
-        runs: list[tuple[int, bytearray]] = []
-        start: int | None = None
-        for offset in range(0, self.size, PAGE):
-            page = data[offset : offset + PAGE]
-            same = initial[offset : offset + PAGE] == page
-            if offset >= len(initial):
-                same = not any(page)
-            if not same and start is None:
-                start = offset
-            elif same and start is not None:
-                runs.append((start, bytearray(data[start:offset])))
-                start = None
-        if start is not None:
-            runs.append((start, bytearray(data[start:])))
-        return tuple(runs)
-
     def restore(self, store: wasmtime.Store, instance: wasmtime.Instance) -> wasmtime.Func:
         """Make a just-instantiated ``instance`` this image; return the entry function.
 
@@ -213,19 +266,7 @@ class InterpreterImage:
             and isinstance(table, wasmtime.Table)
         ):
             raise ValueError("the module does not export what an image needs")
-        current = int(memory.data_len(store))
-        if current < self.size:
-            memory.grow(store, (self.size - current) // WASM_PAGE)
-        chunks = self.chunks
-        if chunks is None:
-            with _diff_lock:
-                chunks = self.chunks
-                if chunks is None:
-                    initial = bytes(memory.read(store, 0, min(current, self.size)))
-                    chunks = self.chunks = self._diff(initial)
-                    self.memory = None
-        for offset, data in chunks:
-            memory.write(store, data, offset)
+        self._write_pages(store, memory)
         stack.set_value(store, wasmtime.Val.i32(self.stack_pointer))
         entry = table.get(store, self.entry)
         if not isinstance(entry, wasmtime.Func):
@@ -237,20 +278,76 @@ class InterpreterImage:
         return copy.copy(self.stdout_buffer)
 
 
+@dataclass
+class ReactorImage(_Pages):
+    """A reactor's memory between two export calls, ready to be copied.
+
+    Between calls no wasm frame is live: the C code has restored its shadow
+    stack pointer (the module's only mutable global) to its base, the function
+    table is the element section's (nothing in C code changes it), so memory is
+    all the state there is. A copy is the module instantiated afresh with that
+    memory written over its own; it then takes the next export call as the
+    original would have. python-sci takes one after its preloaded imports (see
+    :mod:`._runtimes.scientific`).
+    """
+
+    #: Linear memory size at capture (bytes).
+    size: int
+    #: Fuel the template spent to reach this point (reported as start-up fuel).
+    startup_fuel: int
+    #: The host's next answer to ``tell()`` on stdout (see _guest_output).
+    stdout_position: int
+    #: What the start-up wrote in the runtime's scratch folder (see
+    #: :func:`._storage.read_host_tree`): each copy gets the same files.
+    files: HostTree
+    #: The whole memory, until the first copy compares it with the initial memory.
+    memory: bytes | None
+    chunks: tuple[tuple[int, bytearray], ...] | None = None
+
+    @classmethod
+    def capture(
+        cls,
+        store: wasmtime.Store,
+        memory: wasmtime.Memory,
+        *,
+        startup_fuel: int,
+        stdout_position: int,
+        files: HostTree,
+    ) -> ReactorImage:
+        """Copy the memory of an instance whose export call has just returned."""
+        size = int(memory.data_len(store))
+        return cls(
+            size=size,
+            startup_fuel=startup_fuel,
+            stdout_position=stdout_position,
+            files=files,
+            memory=bytes(memory.read(store, 0, size)),
+        )
+
+    def restore(self, store: wasmtime.Store, memory: wasmtime.Memory) -> None:
+        """Make the just-instantiated instance owning ``memory`` this image."""
+        self._write_pages(store, memory)
+
+
 _diff_lock = threading.Lock()
 
 
-class ImageRegistry:
+ImageT = TypeVar("ImageT", bound=_Pages)
+
+
+class ImageRegistry(Generic[ImageT]):
     """Images per shape (without workspace), for this process. Thread-safe."""
 
-    def __init__(self) -> None:
-        self._images: dict[tuple[str, InstanceShape], InterpreterImage] = {}
+    def __init__(self, max_images: int = MAX_IMAGES) -> None:
+        #: At most this many images are kept; the oldest goes first.
+        self.max_images = max_images
+        self._images: dict[tuple[str, InstanceShape], ImageT] = {}
         #: Shapes whose image an instance is taking now.
         self._taking: set[tuple[str, InstanceShape]] = set()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
 
-    def get(self, module_sha: str, shape: InstanceShape) -> InterpreterImage | None:
+    def get(self, module_sha: str, shape: InstanceShape) -> ImageT | None:
         """The image for ``shape`` of the module with SHA-256 ``module_sha``, if any."""
         with self._lock:
             return self._images.get((module_sha, image_key(shape)))
@@ -261,7 +358,7 @@ class ImageRegistry:
         shape: InstanceShape,
         timeout: float,
         cancelled: Callable[[], bool] = lambda: False,
-    ) -> tuple[InterpreterImage | None, bool]:
+    ) -> tuple[ImageT | None, bool]:
         """``(image, claimed)``: the shape's image, waiting for one being taken.
 
         A pool fills several instances of a new shape at once: one starts the
@@ -293,15 +390,15 @@ class ImageRegistry:
             self._taking.discard((module_sha, image_key(shape)))
             self._changed.notify_all()
 
-    def add(self, module_sha: str, shape: InstanceShape, image: InterpreterImage) -> None:
+    def add(self, module_sha: str, shape: InstanceShape, image: ImageT) -> None:
         """Keep ``image`` unless one is already kept for the shape.
 
-        At most :data:`MAX_IMAGES` are kept; the oldest goes first (its shape's
+        At most :attr:`max_images` are kept; the oldest goes first (its shape's
         next instance starts the ordinary way and takes a new one).
         """
         with self._changed:
             self._images.setdefault((module_sha, image_key(shape)), image)
-            while len(self._images) > MAX_IMAGES:
+            while len(self._images) > self.max_images:
                 del self._images[next(iter(self._images))]
             self._changed.notify_all()
 
@@ -312,4 +409,7 @@ class ImageRegistry:
             self._taking.clear()
 
 
-registry = ImageRegistry()
+#: Images of the small Python runtime (:class:`InterpreterImage`).
+registry: ImageRegistry[InterpreterImage] = ImageRegistry()
+#: Images of python-sci (:class:`ReactorImage`), keyed by module and preload.
+reactor_registry: ImageRegistry[ReactorImage] = ImageRegistry(MAX_REACTOR_IMAGES)

@@ -1009,6 +1009,58 @@ def remove_host_folder(path: Path) -> int:
     return _remove_folder(path)
 
 
+#: What :func:`read_host_tree` returns: each folder (None) and regular file (its
+#: bytes) below the folder read, by components, parents before their contents.
+HostTree = tuple[tuple[tuple[str, ...], bytes | None], ...]
+
+
+def read_host_tree(path: Path, max_bytes: int) -> HostTree | None:
+    """Every folder and regular file below ``path``, without following links.
+
+    None if anything else is there (a link, a special file), or if the files
+    hold more than ``max_bytes`` together; an empty tuple if ``path`` is missing.
+    """
+    try:
+        top = _DIR_TYPE.open_top(path)
+    except FileNotFoundError:
+        return ()
+    entries: list[tuple[tuple[str, ...], bytes | None]] = []
+    total = 0
+    with top:
+        for parts, st in _iter_tree(top):
+            if _is_real_dir(st):
+                entries.append((parts, None))
+            elif stat.S_ISREG(st.st_mode) and not _is_link(st):
+                total += st.st_size
+                if total > max_bytes:
+                    return None
+                entries.append((parts, _fs_read(top, parts, max_bytes)))
+            else:
+                return None
+    entries.sort(key=lambda entry: entry[0])
+    return tuple(entries)
+
+
+def write_host_tree(path: Path, tree: HostTree) -> None:
+    """Create what :func:`read_host_tree` read below the folder ``path``.
+
+    Entries already there are left alone, and nothing is written through a link
+    or in place of one: a guest may have left anything in ``path`` earlier.
+    """
+    with _DIR_TYPE.open_top(path) as top:
+        for parts, data in tree:
+            try:
+                with _parent_of(top, parts, create=True) as parent:
+                    if parent.lstat(parts[-1]) is not None:
+                        continue
+                    if data is None:
+                        parent.child(parts[-1], create=True).close()
+                    else:
+                        parent.write(parts[-1], memoryview(data), durable=False)
+            except (WorkspaceError, OSError) as exc:
+                logger.debug("not restoring %s: %s", _show(parts), exc)
+
+
 def _tree_usage(top: _Dir, start: tuple[str, ...] = ()) -> tuple[int, int]:
     total = entries = 0
     for _, st in _iter_tree(top, start):

@@ -3,12 +3,28 @@
 The binary is a pre-initialised *reactor* snapshot: the interpreter has already
 started (wizer), so an instance begins where ``python -c`` would begin running
 code. It exports ``turn(ptr, len)``, which runs UTF-8 source in the live
-interpreter, and ``host_alloc(n)`` for buffers the host fills. Start-up hands
-``turn`` a short prologue and the same guest driver the small Python runtime
-runs (``wasm/guest/python/driver.py``); the driver never returns from that
-``turn``: it parks in the shadowed ``sched_yield`` exactly as under ``_start``.
-Everything from there on (the control channel, fresh and live turns, fuel,
-introspection, saved state) is :class:`~.python.PythonInstance`'s.
+interpreter, and ``host_alloc(n)`` for buffers the host fills. Start-up is two
+``turn`` calls: the first runs a short prologue, imports the preloaded modules
+(:func:`preload_modules`), compiles the driver and returns; the second reseeds
+the random generators and runs that driver, the one the small Python runtime
+runs (``wasm/guest/python/driver.py``), which never returns from that ``turn``: it
+parks in the shadowed ``sched_yield`` exactly as under ``_start``. Everything
+from there on (the control channel, fresh and live turns, fuel, introspection,
+saved state) is :class:`~.python.PythonInstance`'s.
+
+**Images.** Between the two calls no wasm frame is live, so the instance's
+memory is all its state: the first instance of a shape (and preload) keeps a
+copy of it (:class:`~.._image.ReactorImage`), and later instances instantiate the
+module, write the image's pages over their memory, recreate the files the
+imports left in ``/tmp`` (matplotlib's font cache) and go straight to the second
+call: a few tens of milliseconds instead of seconds of imports. What copies
+share is what the imports computed: the string-hash secret is the snapshot's
+anyway (hash randomisation is off in this runtime, images or not), and the
+generators seeded at import are reseeded in every instance (``_RESEED``). An
+image is only taken in an instance whose ``/tmp`` was empty before it started,
+so nothing a user left in a workspace is in it; during the imports ``sys.path``
+is the stdlib zip alone and the working folder is ``/``, so ``/app`` isn't read.
+``WASM_WORKBENCH_IMAGES=0`` makes every instance do its own imports.
 
 What this runtime adds is what the snapshot expects around it:
 
@@ -58,6 +74,7 @@ from pathlib import Path
 
 import wasmtime
 
+from .. import _image as images
 from .._engine import SandboxEngine, cache_dir, sha256_file
 from .._errors import RuntimeNotAvailableError
 from .._filelock import FileLock
@@ -65,6 +82,7 @@ from .._hostcalls import current_state
 from .._instance import InstanceShape, TurnRequest
 from .._resources import driver_source
 from .._result import Figure, RuntimeType
+from .._storage import read_host_tree, write_host_tree
 from .python import PythonInstance
 
 __all__ = [
@@ -102,21 +120,47 @@ HOST_OK = 0
 HOST_NONE = -1
 HOST_FAULT = -2
 
-#: Fuel for start-up with the preloaded modules (~10 B for numpy, pandas and
-#: pyplot under fuel metering); never charged to the user.
+#: Fuel for start-up with the preloaded modules (~11 B for numpy, pandas and
+#: pyplot under fuel metering, ~25 B for :data:`WIDE_PRELOAD`); never charged.
 SCI_STARTUP_FUEL = 60_000_000_000
 #: Environment variable naming the modules a new instance imports before any
 #: user code (comma-separated; empty for none). Start-up, and so these imports,
 #: is never charged to the user: a warm instance runs ``import pandas`` at once.
 PRELOAD_ENV = "WASM_WORKBENCH_SCI_PRELOAD"
+#: What instances import ahead unless :data:`PRELOAD_ENV` says otherwise: 85 MB
+#: of guest memory (the default policy gives 128 MiB).
 DEFAULT_PRELOAD = ("numpy", "pandas", "matplotlib.pyplot")
+#: What instances with room for it (:data:`WIDE_PRELOAD_MIN_MEMORY`, e.g. the
+#: data-analysis preset) import ahead: the modules data tasks import most after
+#: those (BENCHMARKS.md, "python-sci images"). 155 MB of guest memory, ~9 s of
+#: CPU once per process and shape; a copy of its image starts in ~100 ms.
+WIDE_PRELOAD = (
+    *DEFAULT_PRELOAD,
+    "seaborn",
+    "sklearn",
+    "sklearn.preprocessing",
+    "sklearn.linear_model",
+    "sklearn.model_selection",
+    "sklearn.metrics",
+    "sklearn.decomposition",
+    "sklearn.cluster",
+    "sklearn.ensemble",
+    "scipy.stats",
+    "statsmodels.api",
+)
+#: Smallest instance memory limit that gets :data:`WIDE_PRELOAD` (bytes).
+WIDE_PRELOAD_MIN_MEMORY = 512 * 1024 * 1024
 
 
-def preload_modules() -> tuple[str, ...]:
-    """The modules new python-sci instances import ahead (see :data:`PRELOAD_ENV`)."""
+def preload_modules(memory_bytes: int = 0) -> tuple[str, ...]:
+    """The modules new python-sci instances import ahead (see :data:`PRELOAD_ENV`).
+
+    Without the variable: :data:`WIDE_PRELOAD` for instances whose memory limit
+    is at least :data:`WIDE_PRELOAD_MIN_MEMORY`, else :data:`DEFAULT_PRELOAD`.
+    """
     raw = os.environ.get(PRELOAD_ENV)
     if raw is None:
-        return DEFAULT_PRELOAD
+        return WIDE_PRELOAD if memory_bytes >= WIDE_PRELOAD_MIN_MEMORY else DEFAULT_PRELOAD
     names = tuple(name.strip() for name in raw.split(",") if name.strip())
     # Host-side configuration, but it becomes guest code: only dotted names.
     return tuple(name for name in names if all(part.isidentifier() for part in name.split(".")))
@@ -143,6 +187,60 @@ sys.stderr = _io.TextIOWrapper(_io.FileIO(2, "w", closefd=False), encoding="utf-
 sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
 del _io
 """
+
+# Run before the driver in every instance, copies of an image included: the
+# generators that modules seeded from fresh entropy when they were imported would
+# otherwise give every copy the image's numbers (random, numpy's global
+# RandomState, tempfile's name sequence once made). numpy gets a key of a fixed
+# size (what random.seed() reads too): seed() with no argument goes through a
+# SeedSequence whose cost varies with the entropy drawn, and start-up would then
+# leave the user's code a slightly different heap, and different fuel, each time.
+_RESEED = """\
+def _wb_reseed():
+    import sys, posix
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile._name_sequence = None
+    mtrand = sys.modules.get("numpy.random.mtrand")
+    if mtrand is not None:
+        key = sys.modules["numpy"].frombuffer(posix.urandom(2496), dtype="uint32")
+        mtrand.seed(key)
+_wb_reseed()
+del _wb_reseed
+"""
+
+
+def _compile_driver() -> str:
+    """Source that compiles the driver and leaves it for :data:`_RUN_DRIVER`.
+
+    Part of the first start-up call, so images hold the driver compiled: that
+    is ~65 M of the ~130 M fuel the second call would cost every copy.
+    """
+    return (
+        "import builtins\n"
+        f"builtins._wb_driver = compile({driver_source()!r}, '<workbench-driver>', 'exec')\n"
+        "del builtins\n"
+    )
+
+
+# The second start-up call runs the driver compiled by the first (it takes it out
+# of builtins first, so user code never sees it).
+_RUN_DRIVER = """\
+import builtins
+_wb_driver = builtins.__dict__.pop("_wb_driver")
+del builtins
+exec(_wb_driver)
+"""
+
+#: How long an instance waits for the image another instance of its shape is
+#: taking before it imports the preloaded modules itself (that takes seconds).
+IMAGE_WAIT_SECONDS = 120.0
+#: Most bytes of files the start-up may leave in ``/tmp`` for an image to copy
+#: (matplotlib's font cache: ~40 KB).
+MAX_IMAGE_FILES_BYTES = 4 * 1024 * 1024
 
 
 class _Files:
@@ -241,7 +339,7 @@ class ScientificPythonInstance(PythonInstance):
 
     runtime = RuntimeType.PYTHON_SCI
     startup_fuel_budget = SCI_STARTUP_FUEL
-    #: Already a snapshot; a run-time image would copy ~100 MB per instance.
+    #: Not the small runtime's kind of image (see ReactorImage and _thread_main).
     supports_images = False
 
     def __init__(
@@ -253,13 +351,15 @@ class ScientificPythonInstance(PythonInstance):
         preload: tuple[str, ...] | None = None,
     ) -> None:
         #: Modules imported during start-up (None: :func:`preload_modules`).
-        self.preload = preload_modules() if preload is None else preload
+        self.preload = preload_modules(shape.memory_bytes) if preload is None else preload
         #: The figure whose SVG the host just asked for (instance thread only).
         self._svg_for: Figure | None = None
         # Made here, before the caller scans the workspace for the run's quota
         # baseline, so the folder is part of the baseline rather than of the run.
         with contextlib.suppress(OSError):  # a missing workspace fails start-up later
             (Path(shape.workspace) / WORKSPACE_TMP).mkdir(exist_ok=True)
+        #: Whether ``/tmp`` held nothing before start-up (only then may it become an image).
+        self._tmp_was_empty = read_host_tree(Path(shape.workspace) / WORKSPACE_TMP, 0) == ()
         super().__init__(engine, shape, background=background)
 
     def _runtime_preopens(self) -> list[tuple[str, str, bool]]:
@@ -277,40 +377,72 @@ class ScientificPythonInstance(PythonInstance):
         self._control: bytearray | None = None
         self._control_overflow = False
         self._pending_status = None
-        store = self._new_store(
-            ["python"],
-            (
-                ("TMPDIR", GUEST_TMP),
-                ("HOME", GUEST_TMP),
-                ("MPLCONFIGDIR", f"{GUEST_TMP}/matplotlib"),
-                ("MPLBACKEND", "module://_wb_figures"),
-                ("PYTHONTZPATH", ""),
-            ),
-        )
-        store.set_fuel(SCI_STARTUP_FUEL)
-        linker = self._link(module)
-        instance = linker.instantiate(store, module)
-        exports = instance.exports(store)
-        memory = exports["memory"]
-        turn = exports["turn"]
-        host_alloc = exports["host_alloc"]
-        assert isinstance(memory, wasmtime.Memory)
-        assert isinstance(turn, wasmtime.Func) and isinstance(host_alloc, wasmtime.Func)
-        self.memory = memory
-        self._host_alloc = host_alloc
-        self._fetch_originals(store, module)
-        source = (_PROLOGUE + _preload_source(self.preload) + driver_source()).encode()
+        image: images.ReactorImage | None = None
+        image_key = self._image_key()
+        if images.images_enabled():
+            image, self._claimed = images.reactor_registry.get_or_claim(
+                image_key, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
+            )
+            if self._closing:  # closed while it waited: don't import for nobody
+                self._release_claim()
+                return
+            if not self._tmp_was_empty:
+                self._release_claim()  # it can't take the image: let another one take it
+        try:
+            store = self._new_store(
+                ["python"],
+                (
+                    ("TMPDIR", GUEST_TMP),
+                    ("HOME", GUEST_TMP),
+                    ("MPLCONFIGDIR", f"{GUEST_TMP}/matplotlib"),
+                    ("MPLBACKEND", "module://_wb_figures"),
+                    ("PYTHONTZPATH", ""),
+                ),
+            )
+            linker = self._link(module)
+            instance = linker.instantiate(store, module)
+            exports = instance.exports(store)
+            memory = exports["memory"]
+            turn = exports["turn"]
+            host_alloc = exports["host_alloc"]
+            assert isinstance(memory, wasmtime.Memory)
+            assert isinstance(turn, wasmtime.Func) and isinstance(host_alloc, wasmtime.Func)
+            if image is not None:
+                # Before the trampoline instance exists: restoring grows the memory.
+                image.restore(store, memory)
+                write_host_tree(self._tmp_folder(), image.files)
+                self._stdout_position = image.stdout_position
+                self.from_image = True
+            self.memory = memory
+            self._host_alloc = host_alloc
+            self._fetch_originals(store, module)
+        except BaseException:
+            self._release_claim()  # the instances waiting for the image start on their own
+            raise
         exit_code: int | None = None
         ended: BaseException | None = None
         try:
-            ptr = host_alloc(store, len(source))
-            if not isinstance(ptr, int) or ptr <= 0:
-                raise RuntimeError("the python-sci runtime could not allocate its driver")
-            memory.write(store, source, ptr)
-            status = turn(store, ptr, len(source))
+            if image is None:
+                self.started_interpreter = True
+                store.set_fuel(SCI_STARTUP_FUEL)
+                # Turn 1, the imports ahead of use. It returns, so an image of the
+                # memory can be taken here (see ReactorImage).
+                try:
+                    preload = _PROLOGUE + _preload_source(self.preload) + _compile_driver()
+                    status = self._turn_source(store, turn, preload)
+                    if status == 0:
+                        self._keep_image(store, image_key)
+                finally:
+                    self._release_claim()
+            else:
+                store.set_fuel(SCI_STARTUP_FUEL - image.startup_fuel)
+                status = 0
+            if status == 0:
+                # Turn 2, the driver, in every instance: it never returns.
+                status = self._turn_source(store, turn, _RESEED + _RUN_DRIVER)
             # The driver only returns if it failed before its loop (a traceback is on
             # stderr, which nobody captures during start-up).
-            exit_code = status >> 8 if isinstance(status, int) and status >= 256 else 1
+            exit_code = status >> 8 if status >= 256 else 1
         except wasmtime.ExitTrap as exc:
             exit_code = exc.code
         except BaseException as exc:  # classified below, from our own observations
@@ -322,6 +454,59 @@ class ScientificPythonInstance(PythonInstance):
             self.shutdown_exit_code = exit_code
             return
         self._guest_ended(store, exit_code, ended)
+
+    def _turn_source(self, store: wasmtime.Store, turn: wasmtime.Func, source: str) -> int:
+        """Run ``source`` in the interpreter with the runtime's ``turn``; its status."""
+        data = source.encode()
+        ptr = self._host_alloc(store, len(data))
+        if not isinstance(ptr, int) or ptr <= 0:
+            raise RuntimeError("the python-sci runtime could not allocate its start-up code")
+        assert self.memory is not None
+        self.memory.write(store, data, ptr)
+        status = turn(store, ptr, len(data))
+        return status if isinstance(status, int) else 1
+
+    def _image_key(self) -> str:
+        """What an image depends on besides the shape: the module and the preload."""
+        sha = self.engine.specs[RuntimeType.PYTHON_SCI].sha256
+        return f"{sha}:{','.join(self.preload)}"
+
+    def _tmp_folder(self) -> Path:
+        return Path(self.shape.workspace) / WORKSPACE_TMP
+
+    def _keep_image(self, store: wasmtime.Store, image_key: str) -> None:
+        """Keep this instance, its imports just done, as its shape's image.
+
+        Only an instance that claimed the shape's image takes it, and only when
+        nothing but the start-up can be in it: ``/tmp`` (where matplotlib reads
+        and writes its font cache) was empty before, and the start-up left no
+        file open. (Nothing else of the workspace is read: during the imports
+        ``sys.path`` is only the stdlib zip and the working folder is ``/``.)
+        """
+        if not self._claimed or not self._tmp_was_empty or self._open_fds or self._stdin:
+            return
+        if self._stdout_buffers or self.memory is None:
+            return
+        files = read_host_tree(self._tmp_folder(), MAX_IMAGE_FILES_BYTES)
+        if files is None:
+            return
+        try:
+            image = images.ReactorImage.capture(
+                store,
+                self.memory,
+                startup_fuel=max(0, SCI_STARTUP_FUEL - store.get_fuel()),
+                stdout_position=self._stdout_position,
+                files=files,
+            )
+        except Exception:  # no image costs speed only; the instance is fine
+            log.exception("taking a python-sci image failed")
+            return
+        images.reactor_registry.add(image_key, self.shape, image)
+
+    def _release_claim(self) -> None:
+        if self._claimed:
+            self._claimed = False
+            images.reactor_registry.release(self._image_key(), self.shape)
 
     def _link(self, module: wasmtime.Module) -> wasmtime.Linker:
         linker = self.engine.linker(module)

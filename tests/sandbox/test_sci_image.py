@@ -1,0 +1,354 @@
+"""python-sci images: new instances copied from one whose preloaded imports are done.
+
+The real runtime throughout (the run's one compile, ``sci_engine``); each test
+uses its own shape (a memory limit no other test uses) so it knows which
+instance took the image, and names its own preload.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, TrapKind
+from workbench.sandbox._image import ReactorImage, reactor_registry
+from workbench.sandbox._instance import InstanceShape, TurnOutcome
+from workbench.sandbox._runtimes.scientific import (
+    DEFAULT_PRELOAD,
+    PRELOAD_ENV,
+    WIDE_PRELOAD,
+    ScientificPythonInstance,
+    preload_modules,
+)
+from workbench.sandbox._sandbox import turn_request
+from workbench.sandbox._storage import read_host_tree, write_host_tree
+from workbench.sandbox._workspace import scan
+
+_sizes = itertools.count()
+_folders = itertools.count()
+
+
+def _shape(root: Path) -> InstanceShape:
+    # A memory limit of its own makes the shape (and so its image) the test's own.
+    workspace = root / f"w{next(_folders)}"
+    workspace.mkdir()
+    return InstanceShape(
+        RuntimeType.PYTHON_SCI, str(workspace), 512 * 1024 * 1024 + 65536 * next(_sizes)
+    )
+
+
+def _elsewhere(shape: InstanceShape) -> InstanceShape:
+    """The same shape in a fresh workspace (what the next fresh run gets)."""
+    from dataclasses import replace
+
+    workspace = Path(shape.workspace).parent / f"w{next(_folders)}"
+    workspace.mkdir()
+    return replace(shape, workspace=str(workspace))
+
+
+def _start(engine: SandboxEngine, shape: InstanceShape) -> ScientificPythonInstance:
+    instance = ScientificPythonInstance(engine, shape)
+    assert instance.wait_ready(300) and instance.ready, instance.startup_error
+    return instance
+
+
+def _run(
+    engine: SandboxEngine, shape: InstanceShape, code: str, **limits: object
+) -> tuple[ScientificPythonInstance, TurnOutcome]:
+    instance = _start(engine, shape)
+    policy = ExecutionPolicy().with_updates(**limits) if limits else ExecutionPolicy()
+    request = turn_request(code, policy, scan(Path(shape.workspace)), fresh=True)
+    try:
+        return instance, instance.run(request)
+    finally:
+        instance.close()
+        instance.join(10)
+
+
+def _image(engine: SandboxEngine, shape: InstanceShape, preload: str) -> ReactorImage | None:
+    sha = engine.specs[RuntimeType.PYTHON_SCI].sha256
+    return reactor_registry.get(f"{sha}:{preload}", shape)
+
+
+#: Imported ahead by the tests that use the ``preload`` fixture: the generators
+#: seeded at import (random, numpy.random) and pyplot (~3 s for the image).
+PRELOAD = "random,numpy.random,matplotlib.pyplot"
+
+
+@pytest.fixture
+def preload(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """:data:`PRELOAD` imported ahead."""
+    monkeypatch.setenv(PRELOAD_ENV, PRELOAD)
+    yield
+
+
+def test_the_first_instance_takes_the_image_and_later_ones_copy_it(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    shape = _shape(workspace_root)
+    assert _image(sci_engine, shape, "colorsys") is None
+    code = "import sys\nprint('colorsys' in sys.modules, sum(range(10)))"
+    first, outcome = _run(sci_engine, shape, code)
+    assert first.started_interpreter and not first.from_image
+    assert outcome.stdout == b"True 45\n", outcome.stderr
+    assert _image(sci_engine, shape, "colorsys") is not None
+    second, copied = _run(sci_engine, _elsewhere(shape), code)
+    assert second.from_image and not second.started_interpreter
+    assert (copied.stdout, copied.exit_code, copied.trap_kind) == (b"True 45\n", 0, TrapKind.NONE)
+    # Start-up fuel is reported as what it would have cost (the image's imports
+    # and this copy's driver), never charged: the turns cost the same.
+    assert abs(second.startup_fuel - first.startup_fuel) < first.startup_fuel // 100
+    assert copied.fuel_consumed == outcome.fuel_consumed
+
+
+def test_a_copy_runs_numpy_and_figures_and_charges_no_import(
+    sci_engine: SandboxEngine, workspace_root: Path, preload: None
+) -> None:
+    shape = _shape(workspace_root)
+    _run(sci_engine, shape, "pass")
+    code = (
+        "import numpy as np, matplotlib.pyplot as plt\n"
+        "plt.plot(np.arange(5) ** 2)\n"
+        "print(np.arange(10).reshape(2, 5).sum(axis=1))\n"
+    )
+    instance, outcome = _run(sci_engine, _elsewhere(shape), code)
+    assert instance.from_image
+    assert outcome.stdout == b"[10 35]\n", outcome.stderr
+    assert [(figure.width, figure.height) for figure in outcome.figures] == [(640, 480)]
+    # The imports were the image's: the copy's start-up reports them, and
+    # importing them again costs the user next to nothing.
+    assert instance.startup_fuel > 1_000_000_000
+    _, imported = _run(sci_engine, _elsewhere(shape), "import numpy, matplotlib.pyplot")
+    assert imported.exit_code == 0 and imported.fuel_consumed < 10_000_000
+
+
+def test_unseeded_random_numbers_differ_between_fresh_runs(
+    sci_engine: SandboxEngine, workspace_root: Path, preload: None
+) -> None:
+    # numpy's global RandomState and Python's random are seeded from fresh
+    # entropy when imported: every copy of an image would repeat the image's
+    # numbers unless each is reseeded. Seeded numbers stay what they were.
+    shape = _shape(workspace_root)
+    code = (
+        "import sys\n"
+        "print('random' in sys.modules, 'numpy.random.mtrand' in sys.modules)\n"
+        "import random, numpy as np\n"
+        "print(np.random.rand(), random.random(), np.random.randint(1 << 30))\n"
+        "np.random.seed(1); random.seed(1)\n"
+        "print(np.random.rand(), random.random())\n"
+    )
+    runs = [_run(sci_engine, shape if i == 0 else _elsewhere(shape), code) for i in range(3)]
+    assert [instance.from_image for instance, _ in runs] == [False, True, True]
+    lines = [outcome.stdout.decode().splitlines() for _, outcome in runs]
+    assert {line[0] for line in lines} == {"True True"}  # imported by the preload
+    unseeded = {line[1] for line in lines}
+    seeded = {line[2] for line in lines}
+    assert len(unseeded) == 3, unseeded
+    assert len(seeded) == 1
+
+
+def test_the_same_code_spends_the_same_fuel_in_every_copy(
+    sci_engine: SandboxEngine, workspace_root: Path, preload: None
+) -> None:
+    shape = _shape(workspace_root)
+    code = (
+        "import numpy as np\n"
+        "d = {str(i): i for i in range(2000)}\n"
+        "print(sum(len(k) for k in set(d)), np.linspace(0, 1, 1000).sum())\n"
+    )
+    runs = [_run(sci_engine, shape if i == 0 else _elsewhere(shape), code) for i in range(3)]
+    assert [instance.from_image for instance, _ in runs] == [False, True, True]
+    assert len({outcome.fuel_consumed for _, outcome in runs}) == 1
+    assert len({outcome.stdout for _, outcome in runs}) == 1
+
+
+def test_nothing_of_one_run_reaches_a_copy(
+    sci_engine: SandboxEngine, workspace_root: Path, preload: None
+) -> None:
+    # The first run is on the instance that took the image (after its imports,
+    # before this code); it leaves state behind in every way it can.
+    shape = _shape(workspace_root)
+    leave = (
+        "import sys, os, builtins, numpy as np\n"
+        "leak = 'LEAKED-4711'\n"
+        "np.leak = 'LEAKED-ATTRIBUTE'\n"
+        "sys.modules['leaky'] = np\n"
+        "builtins.leak = 1\n"
+        "np.random.seed(4711)\n"
+        "open('/tmp/left-4711.txt', 'w').write('x')\n"
+        "open('/tmp/matplotlib/mine.txt', 'w').write('x')\n"
+        "open('/app/kept.txt', 'w').write('x')\n"
+        "kept = open('/tmp/open.txt', 'w')\n"
+        "print(kept.fileno())\n"
+    )
+    first, left = _run(sci_engine, shape, leave)
+    assert first.started_interpreter and left.exit_code == 0, left.stderr
+    image = _image(sci_engine, shape, PRELOAD)
+    assert image is not None
+    assert [parts for parts, _ in image.files] == [
+        ("matplotlib",),
+        ("matplotlib", f"fontlist-v{_mpl_version(image)}.json"),
+    ]
+    look = (
+        "import sys, os, builtins, numpy as np\n"
+        "print(globals().get('leak'), getattr(np, 'leak', None), 'leaky' in sys.modules,\n"
+        "      hasattr(builtins, 'leak'))\n"
+        "print(sorted(os.listdir('/app')), sorted(os.listdir('/tmp')),\n"
+        "      sorted(os.listdir('/tmp/matplotlib')))\n"
+        "np.random.seed(4711); a = np.random.rand()\n"
+        "try:\n"
+        "    os.fstat(int(sys.argv[1]))\n"
+        "    print('open')\n"
+        "except OSError:\n"
+        "    print('closed')\n"
+    )
+    instance = _start(sci_engine, _elsewhere(shape))
+    usage = scan(Path(instance.shape.workspace))
+    request = turn_request(look, ExecutionPolicy(), usage, fresh=True)
+    request.argv = [left.stdout.decode().strip()]
+    try:
+        seen = instance.run(request)
+    finally:
+        instance.close()
+    assert instance.from_image and seen.exit_code == 0, seen.stderr
+    lines = seen.stdout.decode().splitlines()
+    assert lines[0] == "None None False False"
+    font_cache = f"fontlist-v{_mpl_version(image)}.json"
+    assert lines[1] == f"['.tmp'] ['matplotlib'] ['{font_cache}']"
+    assert lines[2] == "closed"
+    held = image.memory or b"".join(data for _, data in image.chunks or ())
+    assert b"LEAKED-4711" not in held
+
+
+def _mpl_version(image: ReactorImage) -> str:
+    name = image.files[-1][0][-1]
+    return name.removeprefix("fontlist-v").removesuffix(".json")
+
+
+def test_no_image_is_taken_where_tmp_held_something(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # matplotlib reads its font cache from /tmp while it is imported: a file a
+    # user left there (a session's workspace) must not reach every copy.
+    monkeypatch.setenv(PRELOAD_ENV, "matplotlib.font_manager")
+    shape = _shape(workspace_root)
+    poisoned = Path(shape.workspace) / ".tmp" / "matplotlib"
+    poisoned.mkdir(parents=True)
+    (poisoned / "fontlist-v0.json").write_text("{}")
+    first, outcome = _run(sci_engine, shape, "print('ran')")
+    assert outcome.stdout == b"ran\n" and first.started_interpreter
+    assert _image(sci_engine, shape, "matplotlib.font_manager") is None
+    # An instance in a clean workspace takes it.
+    second, _ = _run(sci_engine, _elsewhere(shape), "pass")
+    assert second.started_interpreter
+    assert _image(sci_engine, shape, "matplotlib.font_manager") is not None
+    third, _ = _run(sci_engine, _elsewhere(shape), "pass")
+    assert third.from_image
+
+
+def test_a_copy_writes_its_tmp_files_through_no_link(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "matplotlib").mkdir(parents=True)
+    (source / "matplotlib" / "fontlist.json").write_text("{}")
+    tree = read_host_tree(source, 1024)
+    assert tree == ((("matplotlib",), None), (("matplotlib", "fontlist.json"), b"{}"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "matplotlib").symlink_to(outside)
+    write_host_tree(target, tree)
+    assert list(outside.iterdir()) == []
+    # What is there already is kept; what is missing is made.
+    (target / "matplotlib").unlink()
+    (target / "matplotlib").mkdir()
+    (target / "matplotlib" / "fontlist.json").write_text("mine")
+    write_host_tree(target, tree)
+    assert (target / "matplotlib" / "fontlist.json").read_text() == "mine"
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    write_host_tree(fresh, tree)
+    assert read_host_tree(fresh, 1024) == tree
+    # Links and oversized trees are refused rather than read.
+    os.symlink(outside, source / "link")
+    assert read_host_tree(source, 1024) is None
+    assert read_host_tree(target, 1) is None
+
+
+def test_images_can_be_switched_off(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    shape = _shape(workspace_root)
+    _run(sci_engine, shape, "pass")
+    monkeypatch.setenv("WASM_WORKBENCH_IMAGES", "0")
+    instance, outcome = _run(sci_engine, _elsewhere(shape), "import colorsys\nprint(1)")
+    assert instance.started_interpreter and not instance.from_image
+    assert outcome.stdout == b"1\n" and instance.startup_fuel > 0
+
+
+def test_instances_started_together_wait_for_one_image(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool fills several instances of a new shape at once: one does the imports
+    # and takes the image, the others wait for it and copy it.
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    shape = _shape(workspace_root)
+    started = [
+        ScientificPythonInstance(sci_engine, shape if i == 0 else _elsewhere(shape))
+        for i in range(3)
+    ]
+    try:
+        for instance in started:
+            assert instance.wait_ready(300) and instance.ready, instance.startup_error
+        assert sum(instance.started_interpreter for instance in started) == 1
+        assert sum(instance.from_image for instance in started) == 2
+    finally:
+        for instance in started:
+            instance.close()
+
+
+def test_a_copy_serves_a_live_session_and_its_traps(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    shape = _shape(workspace_root)
+    _run(sci_engine, shape, "pass")
+    instance = _start(sci_engine, _elsewhere(shape))
+    workspace = Path(instance.shape.workspace)
+    try:
+        assert instance.from_image
+
+        def live(code: str, fuel: int = ExecutionPolicy().fuel_budget) -> TurnOutcome:
+            policy = ExecutionPolicy().with_updates(fuel_budget=fuel)
+            return instance.run(turn_request(code, policy, scan(workspace), fresh=False))
+
+        first = live("x = 41")
+        assert first.alive, first.stderr
+        second = live("x += 1\nprint(x)")
+        assert second.alive and second.stdout == b"42\n"
+        spun = live("while True:\n    pass", 50_000_000)
+        assert spun.trap_kind is TrapKind.OUT_OF_FUEL and not spun.alive
+    finally:
+        instance.close()
+        instance.join(10)
+
+
+def test_instances_with_room_for_it_preload_the_data_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # seaborn, scikit-learn, scipy.stats and statsmodels take the preload from
+    # 85 to 155 MB: only instances whose memory limit leaves room get them.
+    monkeypatch.delenv(PRELOAD_ENV, raising=False)
+    assert preload_modules(128 * 1024 * 1024) == DEFAULT_PRELOAD
+    assert preload_modules(ExecutionPolicy().memory_bytes) == DEFAULT_PRELOAD
+    wide = preload_modules(1024 * 1024 * 1024)
+    assert wide == WIDE_PRELOAD and set(DEFAULT_PRELOAD) < set(wide)
+    assert {"seaborn", "sklearn", "scipy.stats", "statsmodels.api"} <= set(wide)
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    assert preload_modules(1024 * 1024 * 1024) == ("colorsys",)
