@@ -86,7 +86,7 @@ def preload(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def test_the_first_instance_takes_the_image_and_later_ones_copy_it(
+def test_the_image_is_taken_apart_and_every_instance_copies_it(
     sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PRELOAD_ENV, "colorsys")
@@ -94,7 +94,9 @@ def test_the_first_instance_takes_the_image_and_later_ones_copy_it(
     assert _image(sci_engine, shape, "colorsys") is None
     code = "import sys\nprint('colorsys' in sys.modules, sum(range(10)))"
     first, outcome = _run(sci_engine, shape, code)
-    assert first.started_interpreter and not first.from_image
+    # The first instance had the image taken by a builder of its own, in a private
+    # workspace, and is a copy like every later one.
+    assert first.from_image and not first.started_interpreter
     assert outcome.stdout == b"True 45\n", outcome.stderr
     assert _image(sci_engine, shape, "colorsys") is not None
     second, copied = _run(sci_engine, _elsewhere(shape), code)
@@ -143,7 +145,7 @@ def test_unseeded_random_numbers_differ_between_fresh_runs(
         "print(np.random.rand(), random.random())\n"
     )
     runs = [_run(sci_engine, shape if i == 0 else _elsewhere(shape), code) for i in range(3)]
-    assert [instance.from_image for instance, _ in runs] == [False, True, True]
+    assert [instance.from_image for instance, _ in runs] == [True, True, True]
     lines = [outcome.stdout.decode().splitlines() for _, outcome in runs]
     assert {line[0] for line in lines} == {"True True"}  # imported by the preload
     unseeded = {line[1] for line in lines}
@@ -162,7 +164,7 @@ def test_the_same_code_spends_the_same_fuel_in_every_copy(
         "print(sum(len(k) for k in set(d)), np.linspace(0, 1, 1000).sum())\n"
     )
     runs = [_run(sci_engine, shape if i == 0 else _elsewhere(shape), code) for i in range(3)]
-    assert [instance.from_image for instance, _ in runs] == [False, True, True]
+    assert [instance.from_image for instance, _ in runs] == [True, True, True]
     assert len({outcome.fuel_consumed for _, outcome in runs}) == 1
     assert len({outcome.stdout for _, outcome in runs}) == 1
 
@@ -170,8 +172,8 @@ def test_the_same_code_spends_the_same_fuel_in_every_copy(
 def test_nothing_of_one_run_reaches_a_copy(
     sci_engine: SandboxEngine, workspace_root: Path, preload: None
 ) -> None:
-    # The first run is on the instance that took the image (after its imports,
-    # before this code); it leaves state behind in every way it can.
+    # The first run is on the first copy of the image (taken apart, just before);
+    # it leaves state behind in every way it can.
     shape = _shape(workspace_root)
     leave = (
         "import sys, os, builtins, numpy as np\n"
@@ -187,7 +189,7 @@ def test_nothing_of_one_run_reaches_a_copy(
         "print(kept.fileno())\n"
     )
     first, left = _run(sci_engine, shape, leave)
-    assert first.started_interpreter and left.exit_code == 0, left.stderr
+    assert first.from_image and left.exit_code == 0, left.stderr
     image = _image(sci_engine, shape, PRELOAD)
     assert image is not None
     assert [parts for parts, _ in image.files] == [
@@ -230,25 +232,26 @@ def _mpl_version(image: ReactorImage) -> str:
     return name.removeprefix("fontlist-v").removesuffix(".json")
 
 
-def test_no_image_is_taken_where_tmp_held_something(
+def test_what_a_workspace_holds_never_reaches_the_image(
     sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # matplotlib reads its font cache from /tmp while it is imported: a file a
-    # user left there (a session's workspace) must not reach every copy.
+    # matplotlib reads its rc file and font cache from /tmp while it is imported,
+    # and the image is copied into every sandbox of the process: it is taken in a
+    # private workspace, never in one whose /tmp user code can write (code in
+    # another instance of the same sandbox could, while the imports run).
     monkeypatch.setenv(PRELOAD_ENV, "matplotlib.font_manager")
     shape = _shape(workspace_root)
     poisoned = Path(shape.workspace) / ".tmp" / "matplotlib"
     poisoned.mkdir(parents=True)
-    (poisoned / "fontlist-v0.json").write_text("{}")
-    first, outcome = _run(sci_engine, shape, "print('ran')")
-    assert outcome.stdout == b"ran\n" and first.started_interpreter
-    assert _image(sci_engine, shape, "matplotlib.font_manager") is None
-    # An instance in a clean workspace takes it.
-    second, _ = _run(sci_engine, _elsewhere(shape), "pass")
-    assert second.started_interpreter
-    assert _image(sci_engine, shape, "matplotlib.font_manager") is not None
-    third, _ = _run(sci_engine, _elsewhere(shape), "pass")
-    assert third.from_image
+    (poisoned / "matplotlibrc").write_text("figure.dpi: 17\n")
+    code = "import matplotlib\nprint(matplotlib.rcParams['figure.dpi'])"
+    first, outcome = _run(sci_engine, shape, code)
+    assert first.from_image, "the image was not taken apart from this workspace"
+    assert outcome.stdout == b"100.0\n", outcome.stderr
+    image = _image(sci_engine, shape, "matplotlib.font_manager")
+    assert image is not None and "matplotlibrc" not in str(image.files)
+    copy, copied = _run(sci_engine, _elsewhere(shape), code)
+    assert copy.from_image and copied.stdout == b"100.0\n"
 
 
 def test_a_copy_writes_its_tmp_files_through_no_link(tmp_path: Path) -> None:
@@ -295,8 +298,8 @@ def test_images_can_be_switched_off(
 def test_instances_started_together_wait_for_one_image(
     sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A pool fills several instances of a new shape at once: one does the imports
-    # and takes the image, the others wait for it and copy it.
+    # A pool fills several instances of a new shape at once: one has the imports
+    # done (by a builder) and the image taken, the others wait for it.
     monkeypatch.setenv(PRELOAD_ENV, "colorsys")
     shape = _shape(workspace_root)
     started = [
@@ -306,8 +309,9 @@ def test_instances_started_together_wait_for_one_image(
     try:
         for instance in started:
             assert instance.wait_ready(300) and instance.ready, instance.startup_error
-        assert sum(instance.started_interpreter for instance in started) == 1
-        assert sum(instance.from_image for instance in started) == 2
+        # One builder did them, apart; all three copy its image.
+        assert sum(instance.started_interpreter for instance in started) == 0
+        assert sum(instance.from_image for instance in started) == 3
     finally:
         for instance in started:
             instance.close()

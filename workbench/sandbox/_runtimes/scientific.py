@@ -13,17 +13,18 @@ from there on (the control channel, fresh and live turns, fuel, introspection,
 saved state) is :class:`~.python.PythonInstance`'s.
 
 **Images.** Between the two calls no wasm frame is live, so the instance's
-memory is all its state: the first instance of a shape (and preload) keeps a
-copy of it (:class:`~.._image.ReactorImage`), and later instances instantiate the
-module, write the image's pages over their memory, recreate the files the
-imports left in ``/tmp`` (matplotlib's font cache) and go straight to the second
+memory is all its state: a builder instance of a shape (and preload) keeps a
+copy of it (:class:`~.._image.ReactorImage`), and every instance instantiates the
+module, writes the image's pages over its memory, recreates the files the
+imports left in ``/tmp`` (matplotlib's font cache) and goes straight to the second
 call: a few tens of milliseconds instead of seconds of imports. What copies
 share is what the imports computed: the string-hash secret is the snapshot's
 anyway (hash randomisation is off in this runtime, images or not), and the
-generators seeded at import are reseeded in every instance (``_RESEED``). An
-image is only taken in an instance whose ``/tmp`` was empty before it started,
-so nothing a user left in a workspace is in it; during the imports ``sys.path``
-is the stdlib zip alone and the working folder is ``/``, so ``/app`` isn't read.
+generators seeded at import are reseeded in every instance (``_RESEED``). The
+image is taken by an instance of its own in a new private workspace
+(``_build_image``), never in a user's, whose ``/tmp`` (read by matplotlib while
+it is imported) another instance of the sandbox could be writing; during the
+imports ``sys.path`` is the stdlib zip alone and the working folder is ``/``.
 ``WASM_WORKBENCH_IMAGES=0`` makes every instance do its own imports.
 
 What this runtime adds is what the snapshot expects around it:
@@ -64,9 +65,11 @@ manifest entry says so), on a thread whose stack has room for that.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 import zipfile
@@ -349,7 +352,10 @@ class ScientificPythonInstance(PythonInstance):
         *,
         background: bool = False,
         preload: tuple[str, ...] | None = None,
+        image_builder: bool = False,
     ) -> None:
+        #: Only takes its shape's image, in a private workspace (see _build_image).
+        self._image_builder = image_builder
         #: Modules imported during start-up (None: :func:`preload_modules`).
         self.preload = preload_modules(shape.memory_bytes) if preload is None else preload
         #: The figure whose SVG the host just asked for (instance thread only).
@@ -379,15 +385,16 @@ class ScientificPythonInstance(PythonInstance):
         self._pending_status = None
         image: images.ReactorImage | None = None
         image_key = self._image_key()
-        if images.images_enabled():
+        if self._image_builder:
+            self._claimed = True  # on behalf of the instance that made it
+        elif images.images_enabled():
             image, self._claimed = images.reactor_registry.get_or_claim(
                 image_key, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
             )
+            if self._claimed:
+                image = self._build_image(image_key)
             if self._closing:  # closed while it waited: don't import for nobody
-                self._release_claim()
                 return
-            if not self._tmp_was_empty:
-                self._release_claim()  # it can't take the image: let another one take it
         try:
             store = self._new_store(
                 ["python"],
@@ -466,6 +473,36 @@ class ScientificPythonInstance(PythonInstance):
         status = turn(store, ptr, len(data))
         return status if isinstance(status, int) else 1
 
+    def _build_image(self, image_key: str) -> images.ReactorImage | None:
+        """Take the shape's image in an instance of its own, in a private workspace.
+
+        Not in this instance: its ``/tmp`` is the workspace's, which code running
+        in another instance of the same sandbox can write while the imports read
+        it (matplotlib reads its rc file and font cache there), and the image is
+        copied into every sandbox of the process. The builder's workspace is a new
+        empty folder nobody else knows; it is removed once the image is taken.
+        Releases the claim; returns the image, or None (this instance then starts
+        the ordinary way).
+        """
+        folder = Path(tempfile.mkdtemp(prefix="wasm-workbench-sci-image-"))
+        try:
+            workspace = folder / "workspace"
+            workspace.mkdir()
+            shape = dataclasses.replace(self.shape, workspace=str(workspace))
+            builder = ScientificPythonInstance(
+                self.engine, shape, background=True, preload=self.preload, image_builder=True
+            )
+            try:
+                while not builder.wait_ready(0.1) and not self._closing:
+                    pass
+            finally:
+                builder.close()
+                builder.join(10.0)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            self._release_claim()
+        return images.reactor_registry.get(image_key, self.shape)
+
     def _image_key(self) -> str:
         """What an image depends on besides the shape: the module and the preload."""
         sha = self.engine.specs[RuntimeType.PYTHON_SCI].sha256
@@ -483,7 +520,9 @@ class ScientificPythonInstance(PythonInstance):
         file open. (Nothing else of the workspace is read: during the imports
         ``sys.path`` is only the stdlib zip and the working folder is ``/``.)
         """
-        if not self._claimed or not self._tmp_was_empty or self._open_fds or self._stdin:
+        if not self._image_builder or not self._claimed or not self._tmp_was_empty:
+            return
+        if self._open_fds or self._stdin:
             return
         if self._stdout_buffers or self.memory is None:
             return
@@ -504,7 +543,8 @@ class ScientificPythonInstance(PythonInstance):
         images.reactor_registry.add(image_key, self.shape, image)
 
     def _release_claim(self) -> None:
-        if self._claimed:
+        # A builder's claim is the instance's that made it, which releases it.
+        if self._claimed and not self._image_builder:
             self._claimed = False
             images.reactor_registry.release(self._image_key(), self.shape)
 
