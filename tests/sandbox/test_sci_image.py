@@ -317,6 +317,30 @@ def test_instances_started_together_wait_for_one_image(
             instance.close()
 
 
+def test_the_image_builder_needs_no_start_up_slot(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool's background instances hold every start-up slot while they wait for
+    # the image; the builder works for one of them and must not queue for a slot
+    # (it did: a batch evaluation stalled until the waits timed out).
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys,wave")
+    taken = 0
+    while sci_engine.startup_slots.acquire(blocking=False):
+        taken += 1
+    sci_engine.startup_slots.release()  # one left: the instance's own
+    taken -= 1
+    try:
+        instance = ScientificPythonInstance(sci_engine, _shape(workspace_root), background=True)
+        try:
+            assert instance.wait_ready(60) and instance.ready, instance.startup_error
+            assert instance.from_image
+        finally:
+            instance.close()
+    finally:
+        for _ in range(taken):
+            sci_engine.startup_slots.release()
+
+
 def test_a_copy_serves_a_live_session_and_its_traps(
     sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

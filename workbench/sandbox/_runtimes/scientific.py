@@ -489,8 +489,10 @@ class ScientificPythonInstance(PythonInstance):
             workspace = folder / "workspace"
             workspace.mkdir()
             shape = dataclasses.replace(self.shape, workspace=str(workspace))
+            # Not background: it works for this instance, which may hold a start-up
+            # slot while the others hold the rest, waiting for this image.
             builder = ScientificPythonInstance(
-                self.engine, shape, background=True, preload=self.preload, image_builder=True
+                self.engine, shape, preload=self.preload, image_builder=True
             )
             try:
                 while not builder.wait_ready(0.1) and not self._closing:
