@@ -423,3 +423,33 @@ def test_python_sci_samples_keep_a_working_tmp_that_no_other_sample_sees(
     policy = POLICY.with_updates(memory_bytes=512 * 1024**2, fuel_budget=20_000_000_000)
     results = list(evaluate([problem], samples, policy=policy, workers=1))
     assert [r.passed for r in results] == [True, True, True], results
+
+
+def test_python_sci_problems_that_skip_the_stack_run_in_bare_instances(
+    sci_engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WASM_WORKBENCH_SCI_PRELOAD", raising=False)  # the defaults
+    # A copy of an image with numpy, pandas and pyplot costs ~50 ms of CPU, a bare
+    # one a few: a problem whose prompt and test don't use the stack (HumanEval)
+    # gets bare instances; one whose test imports pandas gets the imports ahead.
+    plain = {
+        "task_id": "plain",
+        "language": "python-sci",
+        "prompt": "def f():\n",
+        "test": "def check(candidate):\n    assert candidate() is False\n",
+        "entry_point": "f",
+    }
+    data = {
+        "task_id": "data",
+        "language": "python-sci",
+        "prompt": "import pandas\ndef f():\n",
+        "test": "def check(candidate):\n    assert candidate() is True\n",
+        "entry_point": "f",
+    }
+    completion = "    import sys\n    return 'numpy' in sys.modules\n"
+    samples = [{"task_id": t, "completion": completion} for t in ("plain", "data")]
+    policy = POLICY.with_updates(fuel_budget=20_000_000_000, memory_bytes=128 * 1024**2)
+    results = {r.task_id: r for r in evaluate([plain, data], samples, policy=policy, workers=1)}
+    assert results["plain"].passed, results["plain"]
+    assert results["data"].passed, results["data"]
+    assert results["data"].fuel < 1_000_000_000  # pandas was imported ahead, not in the run

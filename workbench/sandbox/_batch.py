@@ -84,6 +84,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._errors import RuntimeNotAvailableError, UnsupportedPlatformError
+from ._extract import scientific_imports
 from ._policy import ExecutionPolicy
 from ._result import RuntimeType, SandboxResult, TrapKind
 from ._runtimes.scientific import WORKSPACE_TMP
@@ -654,7 +655,7 @@ class EvalWorker:
             for runtime in depth:
                 depth[runtime] = pool_depth
         self._root = Path(tempfile.mkdtemp(prefix="wwb-eval-"))
-        self._sandboxes: dict[RuntimeType, Sandbox] = {}
+        self._sandboxes: dict[tuple[RuntimeType, bool], Sandbox] = {}
         self._cancelled = False
 
     def run(self, job: _Job) -> SampleResult:
@@ -664,12 +665,20 @@ class EvalWorker:
         """
         if self._cancelled:
             return _cancelled(job)
-        sandbox = self._sandboxes.get(job.problem.language)
+        language = job.problem.language
+        # python-sci: a problem whose prompt and test don't use the scientific
+        # stack runs in instances that import nothing ahead (a copy of a bare
+        # image costs a few ms, one with numpy, pandas and pyplot ~50 ms).
+        bare = language is RuntimeType.PYTHON_SCI and not _uses_stack(job.problem)
+        sandbox = self._sandboxes.get((language, bare))
         if sandbox is None:
             sandbox = create_sandbox(
-                job.problem.language, policy=self.policy, workspace_root=self._root
+                language,
+                policy=self.policy,
+                workspace_root=self._root,
+                sci_preload=() if bare else None,
             )
-            self._sandboxes[job.problem.language] = sandbox
+            self._sandboxes[(language, bare)] = sandbox
         _empty(sandbox.workspace)
         program = assemble_program(job.problem, job.sample.completion, job.exit_status)
         try:
@@ -721,6 +730,11 @@ def _cancelled(job: _Job) -> SampleResult:
         trap_kind=TrapKind.CANCELLED,
         error=TrapKind.CANCELLED.words,
     )
+
+
+def _uses_stack(problem: EvalProblem) -> bool:
+    """Whether a problem's own code (prompt and test) imports the scientific stack."""
+    return bool(scientific_imports(f"{problem.prompt}\n{problem.test}"))
 
 
 def _empty(workspace: Path) -> None:

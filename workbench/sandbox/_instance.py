@@ -114,6 +114,8 @@ class InstanceShape:
     mounts: tuple[tuple[str, str], ...] = ()  # (host path, guest path), read-only
     #: Host folder of the guest helper libraries, mounted read-only at /data/lib.
     guest_lib: str = field(default_factory=guest_lib_dir)
+    #: python-sci only: the modules imported ahead (None: the runtime's default).
+    preload: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -99,6 +99,7 @@ def create_sandbox(
     *,
     allow_non_uuid: bool = True,
     warm: bool = True,
+    sci_preload: tuple[str, ...] | None = None,
 ) -> Sandbox:
     """Create a sandbox for ``runtime`` with its own workspace.
 
@@ -118,6 +119,10 @@ def create_sandbox(
         Accept caller-chosen ids that are not UUIDs (validated either way).
     warm
         Start instances ahead of use so executions skip interpreter start-up.
+    sci_preload
+        python-sci only: the modules its instances import ahead, never charged
+        (None: numpy, pandas and pyplot, more with 512 MiB or more; ``()``: none,
+        the cheapest instances for code that doesn't use the stack).
 
     Raises
     ------
@@ -134,7 +139,13 @@ def create_sandbox(
     )
     root = Path(workspace_root) if workspace_root is not None else default_workspace_root()
     return Sandbox(
-        kind, policy or ExecutionPolicy(), sid, root, warm=warm, scratch=session_id is None
+        kind,
+        policy or ExecutionPolicy(),
+        sid,
+        root,
+        warm=warm,
+        scratch=session_id is None,
+        sci_preload=sci_preload,
     )
 
 
@@ -160,11 +171,14 @@ class Sandbox:
         warm: bool = True,
         engine: SandboxEngine | None = None,
         scratch: bool = False,
+        sci_preload: tuple[str, ...] | None = None,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
         self.session_id = session_id
         self.workspace_root = workspace_root
+        #: python-sci: the modules instances import ahead (None: the default).
+        self.sci_preload = sci_preload
         self._scratch: ScratchFolder | None = None
         self._kept = False
         if scratch:
@@ -422,9 +436,15 @@ class Sandbox:
     def _shape(self, policy: ExecutionPolicy) -> InstanceShape:
         cached = self._shape_cache
         generation = guest_mounts_generation()
-        if cached is not None and cached[0] is policy and cached[1] == generation:
+        preload = self.sci_preload if self.runtime is RuntimeType.PYTHON_SCI else None
+        if (
+            cached is not None
+            and cached[0] is policy
+            and cached[1] == generation
+            and cached[2].preload == preload
+        ):
             return cached[2]
-        shape = instance_shape(self.runtime, self.workspace, policy)
+        shape = instance_shape(self.runtime, self.workspace, policy, self.sci_preload)
         if cached is not None and cached[2] != shape:
             # Only the shape in use stays warm: another policy's memory limit or
             # environment, or guest mounts that finished building since. Idle
@@ -484,7 +504,12 @@ def _drop_scratch(scratch: ScratchFolder, audit: AuditLog) -> None:
 # ---- Shared by fresh executions and session turns
 
 
-def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolicy) -> InstanceShape:
+def instance_shape(
+    runtime: RuntimeType,
+    workspace: Path,
+    policy: ExecutionPolicy,
+    preload: tuple[str, ...] | None = None,
+) -> InstanceShape:
     """What an instance for ``policy`` fixes at creation (its pool key).
 
     Raises
@@ -518,6 +543,7 @@ def instance_shape(runtime: RuntimeType, workspace: Path, policy: ExecutionPolic
         memory_bytes=policy.memory_bytes,
         env=tuple(sorted(policy.guest_environment().items())),
         mounts=tuple(mounts),
+        preload=preload if runtime is RuntimeType.PYTHON_SCI else None,
     )
 
 

@@ -357,6 +357,8 @@ class ScientificPythonInstance(PythonInstance):
         #: Only takes its shape's image, in a private workspace (see _build_image).
         self._image_builder = image_builder
         #: Modules imported during start-up (None: :func:`preload_modules`).
+        if preload is None:
+            preload = shape.preload
         self.preload = preload_modules(shape.memory_bytes) if preload is None else preload
         #: The figure whose SVG the host just asked for (instance thread only).
         self._svg_for: Figure | None = None
