@@ -167,14 +167,27 @@ def main() -> None:
         "(both, in that order, in the same command)",
     )
     parser.add_argument("--hello-runs", type=int, default=60, help="runs for 'hello'")
+    parser.add_argument(
+        "--language",
+        choices=("python", "python-sci"),
+        default="python",
+        help="runtime of the HumanEval problems (python-sci: CPython 3.15; problems that "
+        "don't import the scientific stack run in its bare instances)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     image_modes = [m.strip() for m in args.images.split(",") if m.strip()]
     sections = set(args.sections.split(","))
-    problems = load_humaneval()
+    problems = [dict(p, language=args.language) for p in load_humaneval()]
+    results_language = args.language
     cores = os.cpu_count() or 1
     policy = ExecutionPolicy(fuel_budget=args.fuel)
-    results: dict[str, Any] = {"machine": machine_info(), "loadavg_start": loadavg(), "rows": []}
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "loadavg_start": loadavg(),
+        "rows": [],
+        "language": results_language,
+    }
     canonical = [{"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in problems]
     if "hello" in sections:
         results["hello"] = [hello_row(mode, args.hello_runs) for mode in image_modes]
@@ -244,7 +257,8 @@ def main() -> None:
 def report(results: dict[str, Any], cores: int) -> None:
     print("# bench_eval results\n")
     print_machine_info(results["machine"])
-    print(f"Load average at start / end: {results['loadavg_start']} / {results['loadavg_end']}\n")
+    print(f"Load average at start / end: {results['loadavg_start']} / {results['loadavg_end']}")
+    print(f"Problems' runtime: {results['language']}\n")
     if results.get("hello"):
         print(
             md_table(
