@@ -95,6 +95,13 @@ def add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "without one RAY_ADDRESS or a new local Ray instance",
     )
     parser.add_argument(
+        "--language",
+        choices=["python", "python-sci", "javascript"],
+        default="python",
+        help="runtime of the problems that don't name one (default: python; python-sci "
+        "runs plain Python on a third of the CPU, see docs/EVAL.md)",
+    )
+    parser.add_argument(
         "--fresh", action="store_true", help="ignore (and replace) an existing results file"
     )
     parser.add_argument(
@@ -148,6 +155,7 @@ def command_eval(args: argparse.Namespace) -> int:
         resume=previous,
         executor=args.executor,
         ray_address=args.ray or None,
+        language=args.language,
     )
     for line in run.malformed:
         print(f"wasm-workbench: {sanitize(str(line))}; skipped", file=sys.stderr)

@@ -140,3 +140,40 @@ def test_progress_on_a_terminal_is_one_redrawn_bar(monkeypatch: pytest.MonkeyPat
     assert text.count("\r[") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert "1/2 (50%)" in text and "ETA " in text
     assert "[" + "#" * 30 + "] 2/2 (100%)" in text
+
+
+def test_eval_language_runs_problems_without_one_in_python_sci(
+    cli: Cli, sci_engine: SandboxEngine, tmp_path: Path
+) -> None:
+    # HumanEval's files name no language; --language python-sci runs them in
+    # CPython 3.15 (a problem that names its language keeps it).
+    problems = tmp_path / "problems.jsonl"
+    version = {
+        "task_id": "V/0",
+        "prompt": "import sys\ndef minor():\n",
+        "test": "def check(candidate):\n    assert candidate() == 15, candidate()\n",
+        "entry_point": "minor",
+    }
+    problems.write_text(json.dumps(version) + "\n" + json.dumps(PROBLEMS[1]) + "\n", "utf-8")
+    samples = tmp_path / "samples.jsonl"
+    lines = [
+        {"task_id": "V/0", "completion": "    return sys.version_info.minor\n"},
+        SAMPLES[3],
+    ]
+    samples.write_text("".join(json.dumps(s) + "\n" for s in lines), "utf-8")
+    plain = cli("eval", str(problems), str(samples), "--json", "--fresh", *LIMITS)
+    assert json.loads(plain.stdout)["passed"] == 1, plain.stderr  # 3.12: 12 != 15
+    sci = cli(
+        "eval",
+        str(problems),
+        str(samples),
+        "--json",
+        "--fresh",
+        "--language",
+        "python-sci",
+        *LIMITS,
+    )
+    assert sci.returncode == 0, sci.stderr
+    assert json.loads(sci.stdout)["passed"] == 2, sci.stdout
+    bad = cli("eval", str(problems), str(samples), "--language", "cobol")
+    assert bad.returncode == 2 and "invalid choice: 'cobol'" in bad.stderr

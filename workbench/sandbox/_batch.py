@@ -357,10 +357,13 @@ def _text_field(record: Mapping[str, Any], key: str) -> str | None:
 
 def load_problems(
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+    language: str = "python",
 ) -> tuple[dict[str, EvalProblem], list[MalformedLine]]:
     """Problems by ``task_id`` from JSONL (``.jsonl`` or ``.jsonl.gz``) or dicts.
 
-    Returns the problems and the lines skipped (with their line numbers).
+    ``language`` is the runtime of problems that don't name one (HumanEval's
+    files don't). Returns the problems and the lines skipped (with their line
+    numbers).
 
     Raises
     ------
@@ -374,7 +377,7 @@ def load_problems(
         if isinstance(record, MalformedLine):
             malformed.append(record)
             continue
-        problem = _problem(record)
+        problem = _problem(record, language)
         if isinstance(problem, str):
             malformed.append(MalformedLine(name, index + 1, problem))
         elif problem.task_id in problems:
@@ -384,7 +387,7 @@ def load_problems(
     return problems, malformed
 
 
-def _problem(record: Mapping[str, Any]) -> EvalProblem | str:
+def _problem(record: Mapping[str, Any], default_language: str = "python") -> EvalProblem | str:
     """The problem in ``record``, or why it isn't one."""
     task_id = _text_field(record, "task_id") or _text_field(record, "name")
     if task_id is None:
@@ -392,7 +395,7 @@ def _problem(record: Mapping[str, Any]) -> EvalProblem | str:
     prompt = _text_field(record, "prompt")
     if prompt is None:
         return f"{task_id}: no prompt"
-    language_name = str(record.get("language", "python")).lower()
+    language_name = str(record.get("language", default_language)).lower()
     language_name = {"js": "javascript", "py": "python"}.get(language_name, language_name)
     try:
         language = RuntimeType(language_name)
@@ -840,6 +843,7 @@ def evaluate(
     resume: Iterable[SampleResult] = (),
     executor: Executor = "thread",
     ray_address: str | None = None,
+    language: str = "python",
 ) -> BatchEvaluation:
     """Run every sample with its problem's test, each in a fresh execution.
 
@@ -870,6 +874,10 @@ def evaluate(
     ray_address
         The Ray cluster to join (``"auto"``, ``"ray://host:10001"``); a local
         Ray instance is started if omitted and none is running.
+    language
+        The runtime of problems that don't name one: ``"python"``, ``"python-sci"``
+        (CPython 3.15: the fastest for plain Python too, see docs/EVAL.md) or
+        ``"javascript"``.
 
     Returns
     -------
@@ -896,7 +904,7 @@ def evaluate(
         problem_map: dict[str, EvalProblem] = dict(problems)
         malformed: list[MalformedLine] = []
     else:
-        problem_map, malformed = load_problems(problems)  # type: ignore[arg-type]
+        problem_map, malformed = load_problems(problems, language)  # type: ignore[arg-type]
     sample_list, bad_samples = load_samples(samples)
     malformed.extend(bad_samples)
     source = str(samples) if isinstance(samples, (str, os.PathLike)) else "samples"
