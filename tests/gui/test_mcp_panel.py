@@ -42,7 +42,11 @@ def agent(url: str, results: list[dict[str, Any]], started: threading.Event) -> 
             results.append(first.structured_content or {})
             started.set()
             runaway = await client.call_tool(
-                "execute_code", {"code": "n = 0\nwhile True:\n    n += 1"}
+                # Sleeping, so it spends no fuel: it runs until a person stops it
+                # (the deadline is 30 s), however fast the machine. A counting loop
+                # ran out of the default 2 B fuel before the test looked on an idle one.
+                "execute_code",
+                {"code": "import time\nwhile True:\n    time.sleep(0.05)"},
             )
             results.append(runaway.structured_content or {})
 
@@ -101,7 +105,8 @@ def test_start_watch_stop_a_runaway_call_and_stop_the_server(
             timeout=LONG,
         )
         item = view.tree.topLevelItem(0)
-        assert item is not None and item.text(3) == "running" and item.text(4) == "2"
+        assert item is not None
+        qtbot.waitUntil(lambda: item.text(3) == "running" and item.text(4) == "2", timeout=LONG)
         with qtbot.waitSignal(view.sig_workspace_requested) as opened:
             qtbot.mouseClick(view.workspace_button, Qt.MouseButton.LeftButton)
         assert opened.args[0].session_id == managed.id
