@@ -51,7 +51,9 @@ def scan(root: Path, limit: int = MAX_SCAN_ENTRIES) -> Snapshot:
     entries = 0
     total = 0
     complete = True
-    stack = [(root, "")]
+    # Plain strings, not Paths: this runs twice per turn, and building a Path per
+    # folder was a third of a session turn's scan.
+    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
@@ -71,7 +73,7 @@ def scan(root: Path, limit: int = MAX_SCAN_ENTRIES) -> Snapshot:
                 except OSError:
                     continue
                 if stat.S_ISDIR(info.st_mode):
-                    stack.append((Path(entry.path), rel + "/"))
+                    stack.append((entry.path, rel + "/"))
                 elif stat.S_ISREG(info.st_mode):
                     files[rel] = (info.st_size, info.st_mtime_ns)
                     total += info.st_size
