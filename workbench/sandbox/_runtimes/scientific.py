@@ -366,8 +366,6 @@ class ScientificPythonInstance(PythonInstance):
         # baseline, so the folder is part of the baseline rather than of the run.
         with contextlib.suppress(OSError):  # a missing workspace fails start-up later
             (Path(shape.workspace) / WORKSPACE_TMP).mkdir(exist_ok=True)
-        #: Whether ``/tmp`` held nothing before start-up (only then may it become an image).
-        self._tmp_was_empty = read_host_tree(Path(shape.workspace) / WORKSPACE_TMP, 0) == ()
         super().__init__(engine, shape, background=background)
 
     def _runtime_preopens(self) -> list[tuple[str, str, bool]]:
@@ -387,9 +385,7 @@ class ScientificPythonInstance(PythonInstance):
         self._pending_status = None
         image: images.ReactorImage | None = None
         image_key = self._image_key()
-        if self._image_builder:
-            self._claimed = True  # on behalf of the instance that made it
-        elif images.images_enabled():
+        if images.images_enabled() and not self._image_builder:
             image, self._claimed = images.reactor_registry.get_or_claim(
                 image_key, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
             )
@@ -518,15 +514,13 @@ class ScientificPythonInstance(PythonInstance):
     def _keep_image(self, store: wasmtime.Store, image_key: str) -> None:
         """Keep this instance, its imports just done, as its shape's image.
 
-        Only an instance that claimed the shape's image takes it, and only when
-        nothing but the start-up can be in it: ``/tmp`` (where matplotlib reads
-        and writes its font cache) was empty before, and the start-up left no
-        file open. (Nothing else of the workspace is read: during the imports
-        ``sys.path`` is only the stdlib zip and the working folder is ``/``.)
+        Only a builder takes it (see :meth:`_build_image`: its workspace, and so
+        the ``/tmp`` where matplotlib reads and writes its font cache, is a new
+        folder nobody else knows), and only when the start-up left no file open.
+        (Nothing else is read: during the imports ``sys.path`` is only the stdlib
+        zip and the working folder is ``/``.)
         """
-        if not self._image_builder or not self._claimed or not self._tmp_was_empty:
-            return
-        if self._open_fds or self._stdin:
+        if not self._image_builder or self._open_fds or self._stdin:
             return
         if self._stdout_buffers or self.memory is None:
             return
@@ -547,8 +541,7 @@ class ScientificPythonInstance(PythonInstance):
         images.reactor_registry.add(image_key, self.shape, image)
 
     def _release_claim(self) -> None:
-        # A builder's claim is the instance's that made it, which releases it.
-        if self._claimed and not self._image_builder:
+        if self._claimed:
             self._claimed = False
             images.reactor_registry.release(self._image_key(), self.shape)
 
