@@ -30,7 +30,12 @@ from workbench.sandbox import (
 )
 from workbench.sandbox._engine import EngineProfile
 from workbench.sandbox._filelock import FileLock
-from workbench.sandbox._runtimes.scientific import MAX_FIGURE_BYTES, MAX_FIGURES, png_size
+from workbench.sandbox._runtimes.scientific import (
+    MAX_FIGURE_BYTES,
+    MAX_FIGURES,
+    module_names,
+    png_size,
+)
 
 #: Enough fuel for numpy + matplotlib imported in the run itself (~5-10 B).
 HEAVY = ExecutionPolicy().with_updates(fuel_budget=40_000_000_000, timeout_seconds=300)
@@ -140,6 +145,23 @@ def test_preloaded_modules_are_imported_before_the_user_and_not_charged(
         result = sb.execute(code)
     assert result.stdout == "True False\n", result.stderr
     assert result.startup_fuel > 0
+
+
+def test_a_sandbox_chosen_preload_is_imported_ahead_and_only_names_get_through(
+    sci_engine: SandboxEngine, workspace_root: Path
+) -> None:
+    # create_sandbox(sci_preload=...) is host configuration that becomes guest code,
+    # like the environment variable: only dotted module names are imported.
+    code = "import sys\nprint('colorsys' in sys.modules, 'wave' in sys.modules)"
+    with create_sandbox(
+        RuntimeType.PYTHON_SCI,
+        workspace_root=workspace_root,
+        warm=False,
+        sci_preload=(" colorsys ", "wave;print(1)", "os)", ""),
+    ) as sb:
+        result = sb.execute(code)
+    assert result.stdout == "True False\n", result.stderr
+    assert module_names([" a.b ", "a b", "a.", "1x", "x_1.y"]) == ("a.b", "x_1.y")
 
 
 def test_what_start_up_writes_is_not_the_users_change(

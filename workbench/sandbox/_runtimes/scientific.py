@@ -73,6 +73,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import wasmtime
@@ -164,9 +165,19 @@ def preload_modules(memory_bytes: int = 0) -> tuple[str, ...]:
     raw = os.environ.get(PRELOAD_ENV)
     if raw is None:
         return WIDE_PRELOAD if memory_bytes >= WIDE_PRELOAD_MIN_MEMORY else DEFAULT_PRELOAD
-    names = tuple(name.strip() for name in raw.split(",") if name.strip())
-    # Host-side configuration, but it becomes guest code: only dotted names.
-    return tuple(name for name in names if all(part.isidentifier() for part in name.split(".")))
+    return module_names(raw.split(","))
+
+
+def module_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The dotted module names among ``names`` (stripped; anything else dropped).
+
+    Host-side configuration (the environment, ``create_sandbox(sci_preload=...)``),
+    but it becomes guest code: only dotted names get through.
+    """
+    stripped = (name.strip() for name in names)
+    return tuple(
+        name for name in stripped if name and all(p.isidentifier() for p in name.split("."))
+    )
 
 
 def _preload_source(modules: tuple[str, ...]) -> str:
@@ -359,7 +370,9 @@ class ScientificPythonInstance(PythonInstance):
         #: Modules imported during start-up (None: :func:`preload_modules`).
         if preload is None:
             preload = shape.preload
-        self.preload = preload_modules(shape.memory_bytes) if preload is None else preload
+        self.preload = (
+            preload_modules(shape.memory_bytes) if preload is None else module_names(preload)
+        )
         #: The figure whose SVG the host just asked for (instance thread only).
         self._svg_for: Figure | None = None
         # Made here, before the caller scans the workspace for the run's quota
