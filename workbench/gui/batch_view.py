@@ -1,6 +1,7 @@
 """The Batch view: evaluate a samples file in the background, see pass@k and failures.
 
-Open a problems file and a samples file, Run: the core's :func:`evaluate` runs
+Open a problems file and a samples file, choose the runtime of problems that
+don't name one (HumanEval's files don't), Run: the core's :func:`evaluate` runs
 on a worker thread (the GUI thread never runs wasm) with the policy of the
 Policy dock, and each result arrives by signal. The view shows progress, pass@k
 and the failures by cause, filters the failed samples, and opens one in the
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -37,6 +39,7 @@ from workbench.sandbox import (
     EvalSample,
     EvalSummary,
     ExecutionPolicy,
+    RuntimeType,
     SampleResult,
     assemble_program,
     evaluate,
@@ -53,6 +56,12 @@ __all__ = ["BatchView", "BatchWorker", "install_batch_dock"]
 
 COLUMNS = ("Task", "Sample", "Result", "Fuel", "Time", "Error")
 KS = (1, 10, 100)
+#: The runtimes a problem without a ``language`` can run in, as the toolbar names them.
+RUNTIMES = (
+    ("Python", RuntimeType.PYTHON),
+    ("Python (scientific)", RuntimeType.PYTHON_SCI),
+    ("JavaScript", RuntimeType.JAVASCRIPT),
+)
 
 
 class BatchWorker(QObject):
@@ -106,8 +115,8 @@ class BatchView(QWidget):
 
     #: Emitted to open a sample in the editor.
     #:
-    #: Parameters: the program (prompt, completion, test and check), its language
-    #: (``"python"``/``"javascript"``) and a tab title.
+    #: Parameters: the program (prompt, completion, test and check), its runtime
+    #: (``"python"``, ``"python-sci"`` or ``"javascript"``) and a tab title.
     sig_open_requested = Signal(str, str, str)
     #: Emitted with the EvalSummary when a run ends.
     sig_finished = Signal(object)
@@ -138,6 +147,16 @@ class BatchView(QWidget):
         self.stop_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
+        self.runtime_combo = QComboBox(self)
+        for label, runtime in RUNTIMES:
+            self.runtime_combo.addItem(label, runtime.value)
+        self.runtime_combo.setToolTip(
+            "The runtime of problems that don't name one in a 'language' field "
+            "(HumanEval's files don't). Python (scientific) is CPython 3.15: the fastest "
+            "for plain Python too."
+        )
+        self.runtime_combo.setAccessibleName("Runtime of the problems")
+        self.runtime_combo.currentIndexChanged.connect(self._runtime_changed)
         self.files_label = QLabel("Open a problems file and a samples file (JSONL).", self)
         self.files_label.setTextFormat(Qt.TextFormat.PlainText)
         self.progress = QProgressBar(self)
@@ -160,7 +179,12 @@ class BatchView(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _column: self._open_row(row))
 
         top = QHBoxLayout()
-        for widget in (self.problems_button, self.samples_button, self.run_button):
+        for widget in (
+            self.problems_button,
+            self.samples_button,
+            self.runtime_combo,
+            self.run_button,
+        ):
             top.addWidget(widget)
         top.addWidget(self.stop_button)
         top.addWidget(self.progress, 1)
@@ -178,10 +202,26 @@ class BatchView(QWidget):
 
     # ---- Public API
 
+    @property
+    def runtime(self) -> RuntimeType:
+        """The runtime of problems that don't name one."""
+        return RuntimeType(self.runtime_combo.currentData())
+
+    def set_runtime(self, runtime: RuntimeType | str) -> None:
+        """Choose the runtime of problems that don't name one (reloads the problems).
+
+        Raises
+        ------
+        ValueError
+            If ``runtime`` is not a runtime's name.
+        """
+        index = self.runtime_combo.findData(RuntimeType(runtime).value)
+        self.runtime_combo.setCurrentIndex(index)
+
     def set_files(self, problems: str | Path, samples: str | Path) -> None:
         """Load a problems file and a samples file (malformed lines are counted, skipped)."""
         self.problems_path, self.samples_path = Path(problems), Path(samples)
-        self._problems, bad_problems = load_problems(self.problems_path)
+        self._problems, bad_problems = load_problems(self.problems_path, self.runtime.value)
         samples_list, bad_samples = load_samples(self.samples_path)
         self._samples = {s.index: s for s in samples_list}
         skipped = len(bad_problems) + len(bad_samples)
@@ -250,6 +290,11 @@ class BatchView(QWidget):
         elif path:
             self.samples_path = Path(path)
             self.files_label.setText(f"{self.samples_path.name}: now open a problems file.")
+
+    def _runtime_changed(self) -> None:
+        # The problems' runtime is fixed when they are read: read them again.
+        if self._worker is None and self.problems_path is not None and self.samples_path:
+            self.set_files(self.problems_path, self.samples_path)
 
     def _clear_results(self) -> None:
         self._results = []
@@ -323,17 +368,22 @@ class BatchView(QWidget):
         self.stop_button.setEnabled(running)
         self.problems_button.setEnabled(not running)
         self.samples_button.setEnabled(not running)
+        self.runtime_combo.setEnabled(not running)
 
 
 def install_batch_dock(window: MainWindow) -> QDockWidget:
     """Add the Batch dock to ``window``, beside History, with its policy from the Policy dock.
 
-    A sample opened from it becomes a new editor tab, to be rerun there.
+    A sample opened from it becomes a new editor tab, to be rerun there, with the
+    toolbar's runtime set to the one the sample ran in.
     """
     view = BatchView(window.policy_editor.policy, window)
 
-    def open_in_editor(program: str, language: str, title: str) -> None:
-        window.new_tab(program, title=title, language=language)
+    def open_in_editor(program: str, runtime_name: str, title: str) -> None:
+        runtime = RuntimeType(runtime_name)
+        window.new_tab(program, title=title, language=runtime.language)
+        if window.runtime_combo.isEnabled():  # not while a session (one runtime) is open
+            window.runtime_combo.setCurrentIndex(window.runtime_combo.findData(runtime.value))
 
     view.sig_open_requested.connect(open_in_editor)
     dock = QDockWidget("Batch", window)
