@@ -481,6 +481,21 @@ def test_runtimes_shows_both_hashes(cli: Cli) -> None:
     assert f"module cache: {Path(os.environ['WASM_WORKBENCH_CACHE_DIR']) / 'modules'}" in run.stdout
 
 
+def test_runtimes_prepare_saves_the_python_sci_images(
+    cli: Cli, sci_engine: SandboxEngine
+) -> None:
+    began = time.time() - 1
+    run = cli("runtimes", "--prepare", timeout=600)
+    assert run.returncode == 0, run.stderr
+    for preset in ("default", "data-analysis"):
+        assert f"python-sci: imports ahead for the '{preset}' policy" in run.stderr
+    assert run.stderr.count("python-sci: ready in") == 2, run.stderr
+    # Saved (or, saved before, used: loading one marks it recently used).
+    folder = Path(os.environ["WASM_WORKBENCH_CACHE_DIR"]) / "images"
+    fresh = [p for p in folder.glob("python-sci-*.image") if p.stat().st_mtime >= began]
+    assert len(fresh) == 2, sorted(p.name for p in folder.iterdir())
+
+
 def test_version(cli: Cli) -> None:
     run = cli("--version")
     assert run.returncode == 0

@@ -7,6 +7,7 @@ instance took the image, and names its own preload.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Iterator
@@ -15,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from workbench.sandbox import ExecutionPolicy, RuntimeType, SandboxEngine, TrapKind
-from workbench.sandbox._image import ReactorImage, reactor_registry
+from workbench.sandbox._image import (
+    MAX_SAVED_IMAGES,
+    ReactorImage,
+    load_reactor_image,
+    reactor_registry,
+    save_reactor_image,
+)
 from workbench.sandbox._instance import InstanceShape, TurnOutcome
 from workbench.sandbox._runtimes.scientific import (
     DEFAULT_PRELOAD,
@@ -77,6 +84,16 @@ def _image(engine: SandboxEngine, shape: InstanceShape, preload: str) -> Reactor
 #: Imported ahead by the tests that use the ``preload`` fixture: the generators
 #: seeded at import (random, numpy.random) and pyplot (~3 s for the image).
 PRELOAD = "random,numpy.random,matplotlib.pyplot"
+
+
+#: The runtime's own loader of images on disk (the fixture below turns it off).
+LOAD_SAVED_IMAGE = ScientificPythonInstance._load_saved_image
+
+
+@pytest.fixture(autouse=True)
+def images_from_memory_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No image comes from disk (saved by an earlier run): these tests watch them made."""
+    monkeypatch.setattr(ScientificPythonInstance, "_load_saved_image", lambda *_: None)
 
 
 @pytest.fixture
@@ -380,3 +397,97 @@ def test_instances_with_room_for_it_preload_the_data_stack(
     assert {"seaborn", "sklearn", "scipy.stats", "statsmodels.api"} <= set(wide)
     monkeypatch.setenv(PRELOAD_ENV, "colorsys")
     assert preload_modules(1024 * 1024 * 1024) == ("colorsys",)
+
+
+# ---- Images on disk: a new process copies the image instead of importing
+
+
+def test_a_new_process_copies_the_image_saved_on_disk(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    monkeypatch.setattr(ScientificPythonInstance, "_load_saved_image", LOAD_SAVED_IMAGE)
+    shape = _shape(workspace_root)
+    code = "import sys\nprint('colorsys' in sys.modules, sum(range(10)))"
+    first, outcome = _run(sci_engine, shape, code)
+    path, key = first._saved_image(first._image_key())
+    saved = load_reactor_image(path, key)
+    assert saved is not None and saved.startup_fuel > 0
+    # A new process knows no image: it must find this one on disk, not build one.
+    reactor_registry.clear()
+
+    def no_build(self: ScientificPythonInstance, image_key: str) -> None:
+        raise AssertionError("the image was built again")
+
+    monkeypatch.setattr(ScientificPythonInstance, "_build_image", no_build)
+    second, copied = _run(sci_engine, _elsewhere(shape), code)
+    assert second.from_image and not second.started_interpreter
+    assert copied.stdout == outcome.stdout == b"True 45\n", copied.stderr
+    assert copied.fuel_consumed == outcome.fuel_consumed
+    assert second.startup_fuel == first.startup_fuel
+
+
+def test_a_damaged_image_file_is_ignored_and_replaced(
+    sci_engine: SandboxEngine, workspace_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PRELOAD_ENV, "colorsys")
+    monkeypatch.setattr(ScientificPythonInstance, "_load_saved_image", LOAD_SAVED_IMAGE)
+    shape = _shape(workspace_root)
+    first, _ = _run(sci_engine, shape, "pass")
+    path, key = first._saved_image(first._image_key())
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one byte of the last page
+    path.write_bytes(bytes(data))
+    assert load_reactor_image(path, key) is None
+    reactor_registry.clear()
+    second, outcome = _run(sci_engine, _elsewhere(shape), "import colorsys\nprint(2)")
+    assert second.from_image and outcome.stdout == b"2\n", outcome.stderr
+    assert load_reactor_image(path, key) is not None  # built again and saved over it
+
+
+def _tiny_image() -> ReactorImage:
+    return ReactorImage(
+        size=2 * 65536,
+        startup_fuel=7,
+        stdout_position=3,
+        files=((("matplotlib",), None), (("matplotlib", "fontlist.json"), b"{}")),
+        memory=None,
+        chunks=((4096, bytearray(b"a" * 4096)), (65536, bytearray(b"b" * 8192))),
+    )
+
+
+def test_an_image_file_round_trips_and_refuses_what_does_not_check_out(tmp_path: Path) -> None:
+    path = tmp_path / "images" / "one.image"
+    image = _tiny_image()
+    save_reactor_image(path, "key 1", image)
+    loaded = load_reactor_image(path, "key 1")
+    assert loaded is not None and loaded.saved and loaded.memory is None
+    assert (loaded.size, loaded.startup_fuel, loaded.stdout_position) == (2 * 65536, 7, 3)
+    assert loaded.files == image.files and loaded.chunks == image.chunks
+    assert load_reactor_image(path, "key 2") is None  # another configuration's
+    assert load_reactor_image(tmp_path / "missing.image", "key 1") is None
+    good = path.read_bytes()
+    path.write_bytes(good[:-10])  # truncated
+    assert load_reactor_image(path, "key 1") is None
+    path.write_bytes(b"not an image" + good)
+    assert load_reactor_image(path, "key 1") is None
+    # A file name that climbs out of /tmp, with a matching checksum, is refused.
+    evil = dataclasses.replace(image, files=((("..", "escape"), b"x"),))
+    save_reactor_image(path, "key 1", evil)
+    assert load_reactor_image(path, "key 1") is None
+    # Pages past the image's memory are refused too.
+    wide = dataclasses.replace(image, chunks=((2 * 65536, bytearray(b"c" * 4096)),))
+    save_reactor_image(path, "key 1", wide)
+    assert load_reactor_image(path, "key 1") is None
+
+
+def test_the_images_folder_keeps_the_most_recently_used(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    for index in range(MAX_SAVED_IMAGES + 2):
+        save_reactor_image(folder / f"{index}.image", f"k{index}", _tiny_image())
+        os.utime(folder / f"{index}.image", (1000 + index, 1000 + index))
+    assert load_reactor_image(folder / "2.image", "k2") is not None  # used now: newest
+    save_reactor_image(folder / "new.image", "new", _tiny_image())
+    kept = sorted(p.name for p in folder.glob("*.image"))
+    assert len(kept) == MAX_SAVED_IMAGES and "new.image" in kept and "2.image" in kept
+    assert "0.image" not in kept and "1.image" not in kept

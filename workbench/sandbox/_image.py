@@ -35,7 +35,10 @@ same code therefore spends the same fuel every time.
 python-sci is a reactor whose ``turn`` export returns between its imports and
 its driver, so its images are simpler (:class:`ReactorImage`): memory only,
 taken after a call returned, with no frame to resume (see
-:mod:`._runtimes.scientific`); they live in :data:`reactor_registry`.
+:mod:`._runtimes.scientific`); they live in :data:`reactor_registry`, and on disk
+(:func:`save_reactor_image`, :func:`load_reactor_image`) so that a new process
+(a one-shot CLI run, an MCP server, a kernel) copies one instead of importing
+for seconds.
 
 An :class:`InterpreterImage` needs the module to export its shadow stack
 pointer and function table: the CPython runtime exports neither, so
@@ -46,8 +49,12 @@ Set ``WASM_WORKBENCH_IMAGES=0`` to start every instance the ordinary way.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import struct
@@ -55,10 +62,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import wasmtime
 
+from ._atomic import atomic_write
 from ._guest_output import GuestOutputBuffer
 from ._instance import InstanceShape
 from ._storage import HostTree
@@ -71,8 +80,10 @@ __all__ = [
     "diff_pages",
     "image_key",
     "images_enabled",
+    "load_reactor_image",
     "reactor_registry",
     "registry",
+    "save_reactor_image",
 ]
 
 log = logging.getLogger("workbench.sandbox.image")
@@ -303,6 +314,8 @@ class ReactorImage(_Pages):
     #: The whole memory, until the first copy compares it with the initial memory.
     memory: bytes | None
     chunks: tuple[tuple[int, bytearray], ...] | None = None
+    #: Whether the image is on disk (loaded from there, or saved once).
+    saved: bool = False
 
     @classmethod
     def capture(
@@ -330,6 +343,137 @@ class ReactorImage(_Pages):
 
 
 _diff_lock = threading.Lock()
+
+
+# ---- Reactor images on disk
+#
+# One file per image: a magic line, the header's length (u64, little-endian), the
+# header (JSON: the key it was saved under, the image's numbers and files, the
+# offset and length of each run of pages, the SHA-256 of the pages), then the
+# pages. An image holds the state of an interpreter that has run nothing but the
+# runtime's own start-up; it sits in the cache folder beside the compiled modules,
+# which are native code the host runs, so it is trusted no more than they are.
+# A file that doesn't check out in every part is ignored (and rebuilt).
+
+IMAGE_MAGIC = b"wasm-workbench reactor image 1\n"
+_HEADER_LENGTH = struct.Struct("<Q")
+#: Images kept on disk per folder; the least recently used go first.
+MAX_SAVED_IMAGES = 4
+
+
+def save_reactor_image(path: Path, key: str, image: ReactorImage) -> None:
+    """Write ``image`` (its pages compared already) to ``path``, under ``key``.
+
+    The write is atomic; the folder keeps the :data:`MAX_SAVED_IMAGES` most
+    recently used files ending in ``.image``.
+
+    Raises
+    ------
+    OSError
+        If the file can't be written.
+    ValueError
+        If the image's pages have not been compared yet (no copy made).
+    """
+    if image.chunks is None:
+        raise ValueError("an image is saved after its first copy compared its pages")
+    digest = hashlib.sha256()
+    for _, data in image.chunks:
+        digest.update(data)
+    header = {
+        "key": key,
+        "size": image.size,
+        "startup_fuel": image.startup_fuel,
+        "stdout_position": image.stdout_position,
+        "files": [
+            [list(parts), None if data is None else base64.b64encode(data).decode("ascii")]
+            for parts, data in image.files
+        ],
+        "chunks": [[offset, len(data)] for offset, data in image.chunks],
+        "sha256": digest.hexdigest(),
+    }
+    head = json.dumps(header).encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pages = [data for _, data in image.chunks]
+    atomic_write(path, b"".join([IMAGE_MAGIC, _HEADER_LENGTH.pack(len(head)), head, *pages]))
+    _prune_images(path.parent)
+
+
+def load_reactor_image(path: Path, key: str) -> ReactorImage | None:
+    """The image saved at ``path`` under ``key``; None if missing, another key's or damaged."""
+    try:
+        data = memoryview(path.read_bytes())
+    except OSError:
+        return None
+    try:
+        image = _parse_image(data, key)
+    except (ValueError, TypeError, KeyError, struct.error, UnicodeDecodeError) as exc:
+        log.warning("ignoring the python-sci image %s: %s", path, exc)
+        return None
+    if image is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: kept by _prune_images
+    return image
+
+
+def _parse_image(data: memoryview, key: str) -> ReactorImage | None:
+    if bytes(data[: len(IMAGE_MAGIC)]) != IMAGE_MAGIC:
+        raise ValueError("not an image file")
+    at = len(IMAGE_MAGIC)
+    (length,) = _HEADER_LENGTH.unpack_from(data, at)
+    at += _HEADER_LENGTH.size
+    if length > len(data) - at:
+        raise ValueError("truncated header")
+    header = json.loads(bytes(data[at : at + length]).decode("utf-8"))
+    at += length
+    if not isinstance(header, dict) or header.get("key") != key:
+        return None  # another configuration's image (a hash collision at worst)
+    size, fuel, position = header["size"], header["startup_fuel"], header["stdout_position"]
+    if not all(isinstance(n, int) and n >= 0 for n in (size, fuel, position)):
+        raise ValueError("bad numbers")
+    if size % WASM_PAGE:
+        raise ValueError("memory size is not whole pages")
+    chunks: list[tuple[int, bytearray]] = []
+    digest = hashlib.sha256()
+    for offset, count in header["chunks"]:
+        if not (isinstance(offset, int) and isinstance(count, int)):
+            raise TypeError("bad chunk")
+        if offset < 0 or count <= 0 or offset + count > size or count > len(data) - at:
+            raise ValueError("chunk out of bounds")
+        chunk = bytearray(data[at : at + count])
+        digest.update(chunk)
+        chunks.append((offset, chunk))
+        at += count
+    if at != len(data) or digest.hexdigest() != header["sha256"]:
+        raise ValueError("the pages don't match their checksum")
+    files: list[tuple[tuple[str, ...], bytes | None]] = []
+    for parts, encoded in header["files"]:
+        if not parts or not all(isinstance(p, str) and p not in ("", ".", "..") for p in parts):
+            raise ValueError("bad file name")
+        if any("/" in p or "\\" in p or "\0" in p for p in parts):
+            raise ValueError("bad file name")
+        blob = None if encoded is None else base64.b64decode(encoded, validate=True)
+        files.append((tuple(parts), blob))
+    return ReactorImage(
+        size=size,
+        startup_fuel=fuel,
+        stdout_position=position,
+        files=tuple(files),
+        memory=None,
+        chunks=tuple(chunks),
+        saved=True,
+    )
+
+
+def _prune_images(folder: Path) -> None:
+    """Keep the :data:`MAX_SAVED_IMAGES` most recently used image files of ``folder``."""
+    found = []
+    for entry in folder.glob("*.image"):
+        with contextlib.suppress(OSError):
+            found.append((entry.stat().st_mtime, entry))
+    found.sort(reverse=True)
+    for _, entry in found[MAX_SAVED_IMAGES:]:
+        with contextlib.suppress(OSError):
+            entry.unlink()
 
 
 ImageT = TypeVar("ImageT", bound=_Pages)

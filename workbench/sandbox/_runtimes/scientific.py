@@ -17,7 +17,10 @@ memory is all its state: a builder instance of a shape (and preload) keeps a
 copy of it (:class:`~.._image.ReactorImage`), and every instance instantiates the
 module, writes the image's pages over its memory, recreates the files the
 imports left in ``/tmp`` (matplotlib's font cache) and goes straight to the second
-call: a few tens of milliseconds instead of seconds of imports. What copies
+call: a few tens of milliseconds instead of seconds of imports. The first copy
+of an image also saves it in the cache folder (``images/``, beside the compiled
+modules), so the first instance of a new process (a one-shot CLI run, an MCP
+server, a kernel) loads it instead of importing for seconds. What copies
 share is what the imports computed: the string-hash secret is the snapshot's
 anyway (hash randomisation is off in this runtime, images or not), and the
 generators seeded at import are reseeded in every instance (``_RESEED``). The
@@ -66,6 +69,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import shutil
@@ -79,7 +83,7 @@ from pathlib import Path
 import wasmtime
 
 from .. import _image as images
-from .._engine import SandboxEngine, cache_dir, sha256_file
+from .._engine import WASMTIME_VERSION, SandboxEngine, cache_dir, sha256_file
 from .._errors import RuntimeNotAvailableError
 from .._filelock import FileLock
 from .._hostcalls import current_state
@@ -255,6 +259,8 @@ IMAGE_WAIT_SECONDS = 120.0
 #: Most bytes of files the start-up may leave in ``/tmp`` for an image to copy
 #: (matplotlib's font cache: ~40 KB).
 MAX_IMAGE_FILES_BYTES = 4 * 1024 * 1024
+#: One image file is read or written at a time in a process.
+_disk_lock = threading.Lock()
 
 
 class _Files:
@@ -403,6 +409,8 @@ class ScientificPythonInstance(PythonInstance):
                 image_key, self.shape, IMAGE_WAIT_SECONDS, lambda: self._closing
             )
             if self._claimed:
+                image = self._load_saved_image(image_key)
+            if self._claimed:
                 image = self._build_image(image_key)
             if self._closing:  # closed while it waited: don't import for nobody
                 return
@@ -428,6 +436,8 @@ class ScientificPythonInstance(PythonInstance):
             if image is not None:
                 # Before the trampoline instance exists: restoring grows the memory.
                 image.restore(store, memory)
+                if not image.saved:
+                    self._save_image(image, image_key)
                 write_host_tree(self._tmp_folder(), image.files)
                 self._stdout_position = image.stdout_position
                 self.from_image = True
@@ -520,6 +530,49 @@ class ScientificPythonInstance(PythonInstance):
         """What an image depends on besides the shape: the module and the preload."""
         sha = self.engine.specs[RuntimeType.PYTHON_SCI].sha256
         return f"{sha}:{','.join(self.preload)}"
+
+    def _saved_image(self, image_key: str) -> tuple[Path, str]:
+        """Where this instance's image is saved, and the key the file must hold.
+
+        The key names everything the memory depends on: the module, the preload,
+        the start-up code (the driver is compiled in it), the shape (environment,
+        mounts, memory), the format and the engine.
+        """
+        startup = _PROLOGUE + _preload_source(self.preload) + _compile_driver()
+        key = ";".join(
+            (
+                "python-sci image 1",
+                f"wasmtime={WASMTIME_VERSION}",
+                image_key,
+                hashlib.sha256(startup.encode()).hexdigest(),
+                repr(images.image_key(self.shape)),
+            )
+        )
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return self.engine.cache_root.with_name("images") / f"python-sci-{name}.image", key
+
+    def _load_saved_image(self, image_key: str) -> images.ReactorImage | None:
+        """The shape's image from disk, kept for the process; releases the claim if found."""
+        path, key = self._saved_image(image_key)
+        with _disk_lock:
+            image = images.load_reactor_image(path, key)
+        if image is None:
+            return None
+        images.reactor_registry.add(image_key, self.shape, image)
+        self._release_claim()
+        return images.reactor_registry.get(image_key, self.shape)
+
+    def _save_image(self, image: images.ReactorImage, image_key: str) -> None:
+        """Save ``image`` (just copied, so its pages are compared) once per process."""
+        with _disk_lock:
+            if image.saved:
+                return
+            image.saved = True  # tried once: a full disk is not retried at every copy
+            path, key = self._saved_image(image_key)
+            try:
+                images.save_reactor_image(path, key, image)
+            except OSError as exc:  # no image on disk costs the next process seconds only
+                log.warning("could not save the python-sci image to %s: %s", path, exc)
 
     def _tmp_folder(self) -> Path:
         return Path(self.shape.workspace) / WORKSPACE_TMP
