@@ -481,9 +481,7 @@ def test_runtimes_shows_both_hashes(cli: Cli) -> None:
     assert f"module cache: {Path(os.environ['WASM_WORKBENCH_CACHE_DIR']) / 'modules'}" in run.stdout
 
 
-def test_runtimes_prepare_saves_the_python_sci_images(
-    cli: Cli, sci_engine: SandboxEngine
-) -> None:
+def test_runtimes_prepare_saves_the_python_sci_images(cli: Cli, sci_engine: SandboxEngine) -> None:
     began = time.time() - 1
     run = cli("runtimes", "--prepare", timeout=600)
     assert run.returncode == 0, run.stderr
