@@ -16,9 +16,16 @@ For each set of preloaded modules (``--sets``, default: the candidates for
   (what data tasks import beyond the default preload) in a copy: what the
   user's run is charged for them with that preload.
 
+``--cli-runs N`` also times one-shot ``wasm-workbench run`` processes of a small
+pandas script (spawn to exit), with the default and ``data-analysis`` policies:
+with no image saved in the cache (the folder moved aside for each run: every
+process imports, as before images were saved) and with the image saved; the
+small Python runtime's one-shot hello beside them. ``--sets ""`` skips the rest.
+
 Usage::
 
     python benchmarks/bench_sci_startup.py [--copies N] [--held N] [--sets "a,b;c,d"]
+        [--cli-runs N]
 
 The python-sci compile must be done first (``wasm-workbench runtimes --prepare``).
 """
@@ -159,6 +166,64 @@ def measure(engine: Any, modules: str, copies: int, held: int, memory: int) -> d
     return row
 
 
+PANDAS_SCRIPT = "import pandas as pd\nprint(pd.DataFrame({'a': [1, 2]}).a.sum())\n"
+
+
+def cli_seconds(runtime: str, policy: str, script: Path, images: Path | None) -> float:
+    """Spawn-to-exit of one ``wasm-workbench run``; ``images``: a folder to empty first."""
+    import subprocess
+    import sys
+
+    if images is not None and images.exists():
+        aside = images.with_name("images-bench-aside")
+        aside.mkdir(exist_ok=True)
+        for entry in images.iterdir():  # kept aside, put back at the end
+            entry.replace(aside / entry.name)
+    began = time.perf_counter()
+    command = [sys.executable, "-m", "workbench", "run", "--runtime", runtime]
+    out = subprocess.run([*command, "--policy", policy, str(script)], capture_output=True)
+    seconds = time.perf_counter() - began
+    if out.returncode:
+        raise SystemExit(f"the run failed: {out.stderr.decode()[-2000:]}")
+    return seconds
+
+
+def cli_rows(runs: int) -> list[list[str]]:
+    """One-shot CLI runs without and with python-sci's image on disk."""
+    from workbench.sandbox._engine import cache_dir
+
+    images = cache_dir() / "images"
+    aside = images.with_name("images-bench-aside")
+    folder = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    script = folder / "task.py"
+    script.write_text(PANDAS_SCRIPT, encoding="utf-8")
+    hello = folder / "hello.py"
+    hello.write_text("print('hello')\n", encoding="utf-8")
+    rows = []
+    try:
+        for policy in ("default", "data-analysis"):
+            cold = [cli_seconds("python-sci", policy, script, images) for _ in range(runs)]
+            warm = [cli_seconds("python-sci", policy, script, None) for _ in range(runs)]
+            rows.append(
+                [
+                    f"python-sci, `{policy}`",
+                    f"{statistics.median(cold):.2f} s",
+                    f"{statistics.median(warm):.2f} s",
+                    f"{statistics.median(cold) / statistics.median(warm):.1f}x",
+                ]
+            )
+        small = [cli_seconds("python", "default", hello, None) for _ in range(runs)]
+        rows.append(["python (hello), `default`", "", f"{statistics.median(small):.2f} s", ""])
+    finally:
+        if aside.exists():  # the user's saved images come back
+            for entry in aside.iterdir():
+                if not (images / entry.name).exists():
+                    entry.replace(images / entry.name)
+            shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=5, help="copies timed per set")
@@ -167,6 +232,7 @@ def main() -> None:
     parser.add_argument(
         "--memory", type=int, default=512 * 1024 * 1024, help="instance memory limit (bytes)"
     )
+    parser.add_argument("--cli-runs", type=int, default=0, help="one-shot CLI runs per case")
     args = parser.parse_args()
 
     from workbench.sandbox import RuntimeType, get_engine
@@ -175,6 +241,11 @@ def main() -> None:
     engine.module(RuntimeType.PYTHON_SCI)
     print_machine_info(machine_info())
     print(f"- load average at start: {loadavg()}\n")
+    if args.cli_runs:
+        headers = ["one-shot `wasm-workbench run`", "no saved image", "image saved", "ratio"]
+        print(md_table(headers, cli_rows(args.cli_runs)), flush=True)
+    if not args.sets:
+        return
     rows = []
     for modules in args.sets.split(";"):
         row = measure(engine, modules, args.copies, args.held, args.memory)
