@@ -157,6 +157,8 @@ class BatchView(QWidget):
         )
         self.runtime_combo.setAccessibleName("Runtime of the problems")
         self.runtime_combo.currentIndexChanged.connect(self._runtime_changed)
+        runtime_label = QLabel("Runtime", self)
+        runtime_label.setBuddy(self.runtime_combo)
         self.files_label = QLabel("Open a problems file and a samples file (JSONL).", self)
         self.files_label.setTextFormat(Qt.TextFormat.PlainText)
         self.progress = QProgressBar(self)
@@ -182,6 +184,7 @@ class BatchView(QWidget):
         for widget in (
             self.problems_button,
             self.samples_button,
+            runtime_label,
             self.runtime_combo,
             self.run_button,
         ):

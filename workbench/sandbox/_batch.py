@@ -294,7 +294,7 @@ def summarize(
         if not totals:
             skipped[k] = "no results"
         elif k > fewest:
-            skipped[k] = f"a problem has only {fewest} samples"
+            skipped[k] = f"a problem has only {fewest} sample{'' if fewest == 1 else 's'}"
         else:
             values = [pass_at_k(n, correct[task], k) for task, n in totals.items()]
             estimates[k] = sum(values) / len(values)
