@@ -181,13 +181,7 @@ class BatchView(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _column: self._open_row(row))
 
         top = QHBoxLayout()
-        for widget in (
-            self.problems_button,
-            self.samples_button,
-            runtime_label,
-            self.runtime_combo,
-            self.run_button,
-        ):
+        for widget in (self.problems_button, self.samples_button, self.run_button):
             top.addWidget(widget)
         top.addWidget(self.stop_button)
         top.addWidget(self.progress, 1)
@@ -196,8 +190,14 @@ class BatchView(QWidget):
         filters.addStretch(1)
         filters.addWidget(self.open_button)
         layout = QVBoxLayout(self)
+        # The runtime goes with the files (it decides how their problems are read),
+        # on their row: the top one is as wide as the window's minimum allows.
+        chosen = QHBoxLayout()
+        chosen.addWidget(self.files_label, 1)
+        chosen.addWidget(runtime_label)
+        chosen.addWidget(self.runtime_combo)
         layout.addLayout(top)
-        layout.addWidget(self.files_label)
+        layout.addLayout(chosen)
         layout.addWidget(self.summary_label)
         layout.addLayout(filters)
         layout.addWidget(self.table, 1)
