@@ -1130,6 +1130,7 @@ class JsProfileRecorder(ProfileRecorder):
         #: the first probe of a pair.
         self.probe_cost = 0
         self._probe: int | None = None
+
     def name(self, code: int, untrusted_name: str, untrusted_line: int) -> None:
         """Register function ``code`` (1 .. MAX_CODES - 1) as the guest's parser named it."""
         if not 0 < code < MAX_CODES:
