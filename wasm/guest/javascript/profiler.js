@@ -59,7 +59,9 @@
   // Every function declares it and leaves through it, so that every event costs
   // the same (a local costs ~50 instructions a call, its use ~60 more).
   const TEMP = "var __wbV;";
-  const leave = (id, value) => "return(__wbV=(" + value + ")," + event(id, EXIT) + ",__wbV)";
+  // Leaving with no value: the same instructions as `(__wbV=(x),exit,__wbV)` less
+  // the value's (an `undefined` more than a plain run's implicit return).
+  const leave = (id) => "return(" + event(id, EXIT) + ",__wbV=void 0)";
   const hidden = (name, value) =>
     Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false, configurable: false });
   hidden("__wbS", seek);
@@ -154,22 +156,38 @@
         const [at, lead] = bodyStart(body.body, body.start + 1);
         if (at === body.end - 1) {
           // Nothing else in it (closing text at a position goes before opening text).
-          open(at, depth, lead + enter + (guarded ? "try{}finally{" + exit + "}" : leave(id, "void 0")));
+          open(at, depth, lead + enter + (guarded ? "try{}finally{" + exit + "}" : leave(id)));
         } else if (guarded) {
           open(at, depth, lead + enter + "try{");
           close(body.end - 1, depth, "}finally{" + exit + "}");
         } else {
           open(at, depth, lead + enter);
-          close(body.end - 1, depth, ";" + leave(id, "void 0"));
+          close(body.end - 1, depth, ";" + leave(id));
         }
       } else if (guarded) {
         open(arrowEnd(body), depth, "{" + enter + "try{return(");
         close(node.end, depth, ")}finally{" + exit + "}}");
       } else {
-        open(arrowEnd(body), depth, "{" + enter + "return(__wbV=(");
-        close(node.end, depth, ")," + exit + ",__wbV)}");
+        open(arrowEnd(body), depth, "{" + enter + "return(");
+        close(node.end, depth, ")}");
+        returned(body, depth + 0.5, id);
       }
       return id;
+    };
+
+    // The exit event around a returned value `x`: `(__wbV=(x),exit,__wbV)`. A
+    // conditional gets it in each branch: QuickJS turns the jump from the first
+    // branch to the `return` into a return of its own, which one splice after the
+    // whole conditional would undo (a jump more in every call that takes it: +1 %
+    // on a recursive fib).
+    const returned = (value, depth, fn) => {
+      if (value.type === "ConditionalExpression") {
+        returned(value.consequent, depth + 0.5, fn);
+        returned(value.alternate, depth + 0.5, fn);
+        return;
+      }
+      open(value.start, depth, "(__wbV=(");
+      close(value.end, depth, ")," + event(fn, EXIT) + ",__wbV)");
     };
 
     // Walk the tree; `fn` is the id of the innermost instrumented function (0: none).
@@ -181,12 +199,10 @@
         statementStarts.add(node.start);
       } else if (node.type === "ReturnStatement" && fn && !fns[fn - firstId]) {
         // The exit event once the returned value is computed, before it leaves.
-        if (node.argument) {
-          open(node.argument.start, depth + 0.5, "(__wbV=(");
-          close(node.argument.end, depth + 0.5, ")," + event(fn, EXIT) + ",__wbV)");
-        } else {
+        if (node.argument) returned(node.argument, depth + 0.5, fn);
+        else {
           // Before `return;` (left as dead code: `return` then a line break ends it).
-          open(node.start, depth, "{" + leave(fn, "void 0") + ";");
+          open(node.start, depth, "{" + leave(fn) + ";");
           close(node.end, depth, "}");
         }
       } else if (node.type === "CatchClause" || (node.type === "BlockStatement" && node.landing)) {
