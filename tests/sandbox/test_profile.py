@@ -384,6 +384,27 @@ def test_the_splice_keeps_what_javascript_code_does(js_sandbox: Sandbox) -> None
     assert profiled.profile is not None and profiled.profile.complete
 
 
+def test_a_catch_resumes_a_function_an_exception_brought_back(js_sandbox: Sandbox) -> None:
+    # A generator thrown into and an await that rejects resume without their
+    # resume event: the catch block that takes the exception is where they do.
+    code = (
+        "function work(n) { let t = 0; for (let i = 0; i < n; i++) t += i; return t; }\n"
+        "function* gen() { try { yield 1; } catch (e) { yield work(2000); } }\n"
+        "const it = gen(); it.next(); it.throw(new Error('in'));\n"
+        "async function fails() { await null; throw new Error('rejected'); }\n"
+        "async function waits() { try { await fails(); } catch (e) { work(3000); } }\n"
+        "waits();\n"
+    )
+    result = js_sandbox.execute(code, profile=True)
+    assert result.success, result.stderr
+    profile = result.profile
+    assert profile is not None
+    names = [f.name for f in profile.functions]
+    stacks = {tuple(names[i] for i in stack) for stack, _ in profile.stacks}
+    assert ("gen", "work") in stacks and ("waits", "work") in stacks
+    assert ("work",) not in stacks
+
+
 def test_a_javascript_trap_keeps_the_profile_so_far(js_sandbox: Sandbox) -> None:
     code = (
         "function spin() {\n  let x = 0;\n  for (;;) x++;\n}\n"

@@ -1196,13 +1196,17 @@ class JsProfileRecorder(ProfileRecorder):
     def _js_step(self, op: int, code: int, at: int) -> None:
         starts = op in (OP_JS_ENTER, OP_JS_RESUME)
         # The frames whose events came from below this one's have ended: an
-        # exception left them (and from the same place: a new activation there).
+        # exception left them (and from the same place: a new activation there,
+        # or another function's, which a generator or an async function resumed
+        # at the same depth can be).
         deep = self.deep_at
         while deep and (deep[-1] < at or (starts and deep[-1] == at)):
             deep.pop()
         if not deep:
-            while self.frames and (
-                self.frames[-1].at < at or (starts and self.frames[-1].at == at)
+            frames = self.frames
+            while frames and (
+                frames[-1].at < at
+                or (frames[-1].at == at and (starts or (code and frames[-1].code != code)))
             ):
                 self._pop()
         top = deep[-1] if deep else self.frames[-1].at if self.frames else None
