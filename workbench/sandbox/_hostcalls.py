@@ -170,8 +170,13 @@ class HostState(Protocol):
     def on_yield(self, caller: wasmtime.Caller) -> None:
         """Handle the driver's ``sched_yield`` (turn boundary / control message)."""
 
-    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
-        """Handle a guest profiler call; None when no profile is being recorded."""
+    def on_profile(
+        self, caller: wasmtime.Caller, op: int, a: int, b: int, at: int = 0
+    ) -> int | None:
+        """Handle a guest profiler call; None when no profile is being recorded.
+
+        ``at`` is where an ``fd_seek`` event's result goes (0 for ``fd_advise``).
+        """
 
     def on_clock(self, caller: wasmtime.Caller) -> None:
         """The guest reads a clock (the Python driver may park here, see _image)."""
@@ -591,7 +596,7 @@ def _fd_seek(caller: wasmtime.Caller, fd: int, offset: int, whence: int, positio
     if fd == PROFILE_FD and whence >= PROFILE_OPS:
         state = current_state()
         mask = (1 << SEEK_SHIFT) - 1
-        answer = state.on_profile(caller, whence, offset >> SEEK_SHIFT, offset & mask)
+        answer = state.on_profile(caller, whence, offset >> SEEK_SHIFT, offset & mask, position)
         if answer is None:
             return EBADF
         memory = state.memory

@@ -538,11 +538,13 @@ class Instance:
     def on_clock(self, caller: wasmtime.Caller) -> None:
         return None  # only the Python driver parks here (see _image)
 
-    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+    def on_profile(
+        self, caller: wasmtime.Caller, op: int, a: int, b: int, at: int = 0
+    ) -> int | None:
         recorder = self._profiler
         if recorder is None:
             return None
-        return recorder.on_call(caller, op, a, b)
+        return recorder.on_call(caller, op, a, b, at)
 
     def read_stdin(self, limit: int) -> bytes:
         data = bytes(self._stdin[:limit])

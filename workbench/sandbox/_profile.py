@@ -189,13 +189,24 @@ OP_BIND = 0xAF
 OP_LINES = 0xB0
 OP_LINE_START = 0xB1
 # JavaScript's events (the ``whence`` of ``os.seek(0, id, op)``, see
-# wasm/guest/javascript/profiler.js): a function's body starts, it returns or
-# throws (its finally), it suspends at a yield or await, and it resumes.
+# wasm/guest/javascript/profiler.js): a function's body starts, it returns (an
+# async function: returns or throws), it suspends at a yield or await, it resumes,
+# and an exception lands in one of its catch or finally blocks (id 0: top-level
+# code's), which ends the frames the exception left.
 OP_JS_ENTER = 0xB2
 OP_JS_EXIT = 0xB3
 OP_JS_SUSPEND = 0xB4
 OP_JS_RESUME = 0xB5
-_JS_EVENTS = frozenset((OP_JS_ENTER, OP_JS_EXIT, OP_JS_SUSPEND, OP_JS_RESUME))
+OP_JS_CATCH = 0xB6
+# Two of these open the spliced code: the fuel between them is one event's cost
+# as the code's globals leave it. An event looks its function up by name among
+# the globals, and what that costs depends on the names that share its hash
+# bucket (a `const data` can add 12 instructions to every event); the cost
+# calibrated before the code ran is corrected by the difference.
+OP_JS_PROBE = 0xB7
+_JS_EVENTS = frozenset(
+    (OP_JS_ENTER, OP_JS_EXIT, OP_JS_SUSPEND, OP_JS_RESUME, OP_JS_CATCH, OP_JS_PROBE)
+)
 
 _EVENTS = frozenset((OP_LINE, OP_START, OP_RETURN, OP_RESUME, OP_SKIP))
 _BY_ADDRESS = {
@@ -522,6 +533,7 @@ class _Frame:
     entered: int  # the virtual clock at entry
     line: int = 0
     line_entered: int = 0
+    at: int = 0  # JavaScript: where the frame's events come from (see JsProfileRecorder)
 
 
 class ProfileRecorder:
@@ -604,7 +616,14 @@ class ProfileRecorder:
 
     # ---- The host call (instance thread)
 
-    def on_call(self, caller: wasmtime.Caller, op: int, untrusted_a: int, untrusted_b: int) -> int:
+    def on_call(
+        self,
+        caller: wasmtime.Caller,
+        op: int,
+        untrusted_a: int,
+        untrusted_b: int,
+        untrusted_at: int = 0,
+    ) -> int:
         """Handle one guest profiler call; returns the WASI errno.
 
         0, or :data:`ERRNO_STOP` once the allowance for the profiler's own fuel
@@ -701,7 +720,7 @@ class ProfileRecorder:
         return now + fuel
 
     def _event(
-        self, caller: wasmtime.Caller, op: int, untrusted_a: int, line: int, now: int
+        self, caller: wasmtime.Caller, op: int, untrusted_a: int, line: int, now: int, at: int = 0
     ) -> int:
         if self.phase == "setup":
             if self._cal_phase:
@@ -753,7 +772,7 @@ class ProfileRecorder:
         if self.overhead >= self.allowance and self.last < now + cost + window:
             self.exhausted = True
             return ERRNO_STOP
-        if op in (OP_SKIP, OP_ISKIP):
+        if op in (OP_SKIP, OP_ISKIP, OP_JS_PROBE):
             return 0
         self.events += 1
         code = untrusted_a if 0 < untrusted_a < MAX_CODES else 0
@@ -761,13 +780,16 @@ class ProfileRecorder:
             self._line(code, line)
         elif op == OP_ILINE:
             self._line(code, line >> 1, again=False)
-        elif op in (OP_START, OP_RESUME, OP_JS_ENTER, OP_JS_RESUME):
-            self._push(code, counted=op in (OP_START, OP_JS_ENTER))
-        elif op in (OP_JS_EXIT, OP_JS_SUSPEND):
-            self._pop(code)
+        elif op in _JS_EVENTS:
+            self._js_step(op, code, at)
+        elif op in (OP_START, OP_RESUME):
+            self._push(code, counted=op == OP_START)
         else:
             self._pop()
         return 0
+
+    def _js_step(self, op: int, code: int, at: int) -> None:
+        """Move the call stack for a JavaScript event (see :class:`JsProfileRecorder`)."""
 
     def _mark(self, caller: wasmtime.Caller, mark: int, now: int) -> None:
         if mark == MARK_BEGIN and self.phase == "setup" and self.begin_fuel is None:
@@ -909,7 +931,7 @@ class ProfileRecorder:
             self.line_total[key] = self.line_total.get(key, 0) + self.clock - frame.line_entered
         frame.line = 0
 
-    def _push(self, code: int, *, counted: bool) -> None:
+    def _push(self, code: int, *, counted: bool, at: int = 0) -> None:
         if self.deep or len(self.frames) >= MAX_DEPTH:
             self.deep += 1
             self.truncated = True
@@ -928,7 +950,7 @@ class ProfileRecorder:
         if counted:
             self.fn_calls[code] = self.fn_calls.get(code, 0) + 1
         self.fn_active[code] = self.fn_active.get(code, 0) + 1
-        self.frames.append(_Frame(code=code, node=node, entered=self.clock))
+        self.frames.append(_Frame(code=code, node=node, entered=self.clock, at=at))
 
     def _pop(self, code: int | None = None) -> None:
         """Leave the frame on top; with ``code``, only if it is that code's.
@@ -1061,16 +1083,29 @@ class JsProfileRecorder(ProfileRecorder):
     """The host half of the JavaScript profiler: per function, from spliced events.
 
     The guest (``wasm/guest/javascript/profiler.js``) runs a copy of the user's
-    code in which every function's body sends an enter event and, from a
-    ``finally``, an exit event; ``yield`` and ``await`` send a suspend and a
-    resume event. Each is ``os.seek(0, id, op)``, which reaches the host's
-    ``fd_seek`` as :meth:`on_call`. The instance runs the parser, learns the
-    functions' names and first lines (:meth:`name`), and measures what one event
-    costs (:attr:`cost_call`, :attr:`cost_yield`) on the profiler's own fuel
-    before the run; from there the accounting, the refunds and their cap
-    (:data:`REFUND_FACTOR`) and the size caps are :class:`ProfileRecorder`'s. A
-    guest that sends events of its own can only name the wrong function, or
-    spend the allowance, after which the rest runs unprofiled.
+    code in which every function's body sends an enter event and an exit event
+    before each ``return`` (after its value) and at its end; ``yield`` and
+    ``await`` send a suspend and a resume event, and each ``catch`` and
+    ``finally`` block a catch event. Each is ``os.seek(0, id, op)``, which
+    reaches the host's ``fd_seek`` as :meth:`on_call`. The instance runs the
+    parser, learns the functions' names and first lines (:meth:`name`), and
+    measures what one event costs (:attr:`cost_call`, :attr:`cost_yield`) on the
+    profiler's own fuel before the run; from there the accounting, the refunds
+    and their cap (:data:`REFUND_FACTOR`) and the size caps are
+    :class:`ProfileRecorder`'s. A guest that sends events of its own can only
+    name the wrong function, or spend the allowance, after which the rest runs
+    unprofiled.
+
+    An exception leaves frames without an event (a handler in each function
+    would cost the exception a rebuilt backtrace in every frame it crosses:
+    QuickJS formats the whole stack again when a caught exception is thrown on).
+    Where each event comes from says which frames it left: the seek's result
+    pointer is a local of the C call beneath the function's interpreter frame,
+    so it lies on the shadow stack below every live caller's and is the same
+    for all events of one activation. An event from ``at`` ends every frame
+    whose events came from below it (an enter or resume event: from ``at``
+    too); a catch event in a frame that isn't on the stack (a generator thrown
+    into, an await that rejected) resumes it.
 
     Usage (on the instance's thread)::
 
@@ -1085,6 +1120,16 @@ class JsProfileRecorder(ProfileRecorder):
     detail: Literal["line", "function"] = "function"
     unavailable: tuple[Literal["line", "function"], ...] = ("line",)
     base_note = JS_PROFILE_NOTE
+
+    def __init__(self, code: str, filename: str, budget: int, *, baseline: int = 0) -> None:
+        super().__init__(code, filename, budget, baseline=baseline)
+        #: Where the frames past MAX_DEPTH (not tracked) sent their events from.
+        self.deep_at: list[int] = []
+        #: One event's cost between two OP_JS_PROBE events before the code ran
+        #: (the instance measures it with the calibration), and the reading at
+        #: the first probe of a pair.
+        self.probe_cost = 0
+        self._probe: int | None = None
 
     def name(self, code: int, untrusted_name: str, untrusted_line: int) -> None:
         """Register function ``code`` (1 .. MAX_CODES - 1) as the guest's parser named it."""
@@ -1110,9 +1155,76 @@ class JsProfileRecorder(ProfileRecorder):
         self._close_all()
         self.phase = "stopped"
 
-    def on_call(self, caller: wasmtime.Caller, op: int, untrusted_a: int, untrusted_b: int) -> int:
-        """Handle one event: ``op`` is the seek's ``whence``, the function id its offset."""
+    def on_call(
+        self,
+        caller: wasmtime.Caller,
+        op: int,
+        untrusted_a: int,
+        untrusted_b: int,
+        untrusted_at: int = 0,
+    ) -> int:
+        """Handle one event: ``op`` is the seek's ``whence``, the function id its offset.
+
+        ``untrusted_at`` is the seek's result pointer (where the event came from).
+        """
         if op not in _JS_EVENTS:
             return 0
         now = _fuel_left(caller, self._left)
-        return self._event(caller, op, untrusted_b if not untrusted_a else 0, 0, now)
+        if op == OP_JS_PROBE:
+            self._on_probe(now)
+        code = untrusted_b if not untrusted_a else 0
+        return self._event(caller, op, code, 0, now, untrusted_at)
+
+    def _on_probe(self, now: int) -> None:
+        """A probe: the second of a pair measures an event (see OP_JS_PROBE)."""
+        if self._probe is None or self.phase not in ("setup", "running"):
+            self._probe = now
+            return
+        # The reading at the first probe was before its refund, if any.
+        measured = self._probe - now + (self.last - self._probe if self.phase == "running" else 0)
+        self._probe = None
+        if not 0 < measured <= MAX_EVENT_OVERHEAD:
+            return
+        if self.phase == "setup":
+            self.probe_cost = measured
+        elif self.probe_cost:
+            change = measured - self.probe_cost
+            self.probe_cost = measured  # once: later probes compare with this one
+            self.cost_call = max(0, min(self.cost_call + change, MAX_EVENT_OVERHEAD))
+            self.cost_yield = max(0, min(self.cost_yield + change, MAX_EVENT_OVERHEAD))
+
+    def _js_step(self, op: int, code: int, at: int) -> None:
+        starts = op in (OP_JS_ENTER, OP_JS_RESUME)
+        # The frames whose events came from below this one's have ended: an
+        # exception left them (and from the same place: a new activation there,
+        # or another function's, which a generator or an async function resumed
+        # at the same depth can be).
+        deep = self.deep_at
+        while deep and (deep[-1] < at or (starts and deep[-1] == at)):
+            deep.pop()
+        if not deep:
+            frames = self.frames
+            while frames and (
+                frames[-1].at < at
+                or (frames[-1].at == at and (starts or (code and frames[-1].code != code)))
+            ):
+                self._pop()
+        top = deep[-1] if deep else self.frames[-1].at if self.frames else None
+        if op in (OP_JS_EXIT, OP_JS_SUSPEND):
+            if top == at:
+                if deep:
+                    deep.pop()
+                else:
+                    self._pop()
+        elif starts or (op == OP_JS_CATCH and code and top != at):
+            # A catch in a frame not on the stack: it was resumed without its event.
+            if deep or len(self.frames) >= MAX_DEPTH:
+                self.truncated = True
+                if len(deep) < MAX_DEPTH:
+                    deep.append(at)
+            else:
+                self._push(code, counted=op == OP_JS_ENTER, at=at)
+
+    def _close_all(self) -> None:
+        self.deep_at.clear()
+        super()._close_all()

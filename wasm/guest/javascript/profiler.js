@@ -10,20 +10,36 @@
 // async and generator functions) gets
 //
 //   an enter event at the start of its body (after its directives), and
-//   an exit event on every way out: the rest of the body runs in try/finally.
+//   an exit event before each `return`, once its value is computed
+//   (`return x` -> `return (__wbV=(x),exit,__wbV)`), and at the end of its body.
+//
+// An exception leaves a function without an event. A handler in every function
+// (try/finally, or catch and throw again) would see it, but QuickJS-NG builds the
+// backtrace string again each time a caught exception is thrown on (the
+// exception path of JS_CallInternal calls build_backtrace whenever the
+// context's error_back_trace is undefined, and every catch or finally that
+// takes the exception resets it): ~40 k instructions per frame crossed, 4.6
+// times the fuel of a plain run for a throw through six functions. Instead each
+// `catch` and `finally` block the user wrote sends a catch event, and the host
+// ends the frames the exception left from where the events come from (see
+// JsProfileRecorder). Async functions keep their exit in a finally: their
+// exception ends in a promise, where no event of a frame below would see it.
 //
 // An event is `__wbS(0, id, op)`: `os.seek` captured before user code runs, so
 // `lseek(0, id, op)` reaches the host's fd_seek with a `whence` no real call uses
 // (OP_JS_* in _profile.py). The host reads the store's fuel there and does all the
 // accounting; the guest never reports a number of fuel. A function's name and
-// first line go to the host once, in the JSON __wbInstrument returns.
+// first line go to the host once, in the JSON __wbInstrument returns. Every
+// function declares one temporary, `var __wbV`, and leaves through it, so that
+// an event costs the same whatever the function's shape; two probe events open
+// the code, so that the host can correct that cost for the user's globals.
 //
 // `yield` and `await` leave the function and come back: `await x` becomes
-// `__wbZ(await __wbY(x, id), id)`, a suspend event after x is evaluated and a
-// resume event when the function runs again. (If the awaited promise rejects or a
-// generator is thrown into, there is no resume event: the code from there to the
-// function's end is charged to its caller. `for await` and the awaits of
-// destructuring are not seen either.)
+// `(__wbV=await (__wbV=(x),suspend,__wbV),resume,__wbV)`, a suspend event after x
+// is evaluated and a resume event when the function runs again. (If the awaited
+// promise rejects or a generator is thrown into, the resume event is the catch
+// event of the block that takes the exception, if any. `for await` and the awaits
+// of destructuring are not seen.)
 //
 // Insertions contain no line break, so every line of the user's code keeps its
 // number and errors and stack traces point at the user's lines (columns move).
@@ -36,18 +52,19 @@
 (function (acorn) {
   const seek = os.seek;
   // The operations (the `whence` of the seek): OP_JS_ENTER ... in _profile.py.
-  const ENTER = 0xb2, EXIT = 0xb3, SUSPEND = 0xb4, RESUME = 0xb5;
+  const ENTER = 0xb2, EXIT = 0xb3, SUSPEND = 0xb4, RESUME = 0xb5, CATCH = 0xb6;
+  const event = (id, op) => "__wbS(0," + id + "," + op + ")";
+  const PROBE = event(0, 0xb7);
+  // The temporary a function's splices keep a value in (its own, one per frame).
+  // Every function declares it and leaves through it, so that every event costs
+  // the same (a local costs ~50 instructions a call, its use ~60 more).
+  const TEMP = "var __wbV;";
+  // Leaving with no value: the same instructions as `(__wbV=(x),exit,__wbV)` less
+  // the value's (an `undefined` more than a plain run's implicit return).
+  const leave = (id) => "return(" + event(id, EXIT) + ",__wbV=void 0)";
   const hidden = (name, value) =>
     Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false, configurable: false });
   hidden("__wbS", seek);
-  hidden("__wbY", (value, id) => {
-    seek(0, id, SUSPEND);
-    return value;
-  });
-  hidden("__wbZ", (value, id) => {
-    seek(0, id, RESUME);
-    return value;
-  });
 
   const isNode = (value) => value !== null && typeof value === "object" && typeof value.type === "string";
   const isFunction = (node) =>
@@ -86,7 +103,11 @@
     let order = 0;
     // At one position, opening text of outer nodes goes first and closing text of
     // inner nodes first: `order` grows with depth for openings, shrinks for closings.
-    const open = (pos, depth, text) => inserts.push([pos, 1, depth, order++, text]);
+    const open = (pos, depth, text) => {
+      const insert = [pos, 1, depth, order++, text];
+      inserts.push(insert);
+      return insert;
+    };
     const close = (pos, depth, text) => inserts.push([pos, 0, -depth, order++, text]);
     const arrowEnd = (body) => {
       let lo = 0, hi = arrows.length;
@@ -98,6 +119,24 @@
       return arrows[lo - 1];
     };
 
+    // Per instrumented function, by id - firstId: whether it is async.
+    const fns = [];
+    // Where expression statements start: a splice beginning with "(" there could
+    // join the line before (no semicolon), so it begins with "0," instead.
+    const statementStarts = new Set();
+    // Where a body's statements start: after its directives ("use strict"; a
+    // directive without its semicolon gets one, or the splice would join it).
+    const bodyStart = (body, start) => {
+      let at = start;
+      let lead = "";
+      for (const statement of body) {
+        if (statement.type !== "ExpressionStatement" || typeof statement.directive !== "string") break;
+        at = statement.end;
+        lead = ";";
+      }
+      return [at, lead];
+    };
+
     const visitFunction = (node, name, depth) => {
       if (next > maxId) {
         truncated = true;
@@ -106,25 +145,49 @@
       const id = next++;
       const label = name || (node.id && node.id.name) || "(anonymous)";
       functions.push([label, node.loc.start.line]);
-      const enter = "__wbS(0," + id + "," + ENTER + ");";
-      const exit = "__wbS(0," + id + "," + EXIT + ")";
+      const enter = TEMP + event(id, ENTER) + ";";
+      const exit = event(id, EXIT);
       const body = node.body;
+      // An async function's exception ends in its promise, where no event of a
+      // frame below would see it: its exit stays in a finally (see the head).
+      const guarded = node.async;
+      fns.push(guarded);
       if (body.type === "BlockStatement") {
-        let at = body.start + 1;
-        for (const statement of body.body) {
-          if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
-          else break;
-        }
-        if (at === body.end - 1) open(at, depth, enter + "try{}finally{" + exit + "}"); // nothing else in it
-        else {
-          open(at, depth, enter + "try{");
+        const [at, lead] = bodyStart(body.body, body.start + 1);
+        if (at === body.end - 1) {
+          // Nothing else in it (closing text at a position goes before opening text).
+          open(at, depth, lead + enter + (guarded ? "try{}finally{" + exit + "}" : leave(id)));
+        } else if (guarded) {
+          open(at, depth, lead + enter + "try{");
           close(body.end - 1, depth, "}finally{" + exit + "}");
+        } else {
+          open(at, depth, lead + enter);
+          close(body.end - 1, depth, ";" + leave(id));
         }
-      } else {
+      } else if (guarded) {
         open(arrowEnd(body), depth, "{" + enter + "try{return(");
         close(node.end, depth, ")}finally{" + exit + "}}");
+      } else {
+        open(arrowEnd(body), depth, "{" + enter + "return(");
+        close(node.end, depth, ")}");
+        returned(body, depth + 0.5, id);
       }
       return id;
+    };
+
+    // The exit event around a returned value `x`: `(__wbV=(x),exit,__wbV)`. A
+    // conditional gets it in each branch: QuickJS turns the jump from the first
+    // branch to the `return` into a return of its own, which one splice after the
+    // whole conditional would undo (a jump more in every call that takes it: +1 %
+    // on a recursive fib).
+    const returned = (value, depth, fn) => {
+      if (value.type === "ConditionalExpression") {
+        returned(value.consequent, depth + 0.5, fn);
+        returned(value.alternate, depth + 0.5, fn);
+        return;
+      }
+      open(value.start, depth, "(__wbV=(");
+      close(value.end, depth, ")," + event(fn, EXIT) + ",__wbV)");
     };
 
     // Walk the tree; `fn` is the id of the innermost instrumented function (0: none).
@@ -132,18 +195,37 @@
       if (isFunction(node)) {
         fn = visitFunction(node, name, depth);
         name = "";
-      } else if (fn && (node.type === "AwaitExpression" || node.type === "YieldExpression")) {
-        open(node.start, depth, "__wbZ(");
-        if (node.argument) {
-          open(node.argument.start, depth + 1, "__wbY(");
-          close(node.argument.end, depth + 1, "," + fn + ")");
-        } else {
-          close(node.end, depth + 1, " __wbY(void 0," + fn + ")");
+      } else if (node.type === "ExpressionStatement") {
+        statementStarts.add(node.start);
+      } else if (node.type === "ReturnStatement" && fn && !fns[fn - firstId]) {
+        // The exit event once the returned value is computed, before it leaves.
+        if (node.argument) returned(node.argument, depth + 0.5, fn);
+        else {
+          // Before `return;` (left as dead code: `return` then a line break ends it).
+          open(node.start, depth, "{" + leave(fn) + ";");
+          close(node.end, depth, "}");
         }
-        close(node.end, depth, "," + fn + ")");
+      } else if (node.type === "CatchClause" || (node.type === "BlockStatement" && node.landing)) {
+        // Where an exception lands: the frames it left have ended (the host pops them).
+        const block = node.type === "CatchClause" ? node.body : node;
+        open(block.start + 1, depth + 0.5, event(fn, CATCH) + ";");
+      } else if (fn && (node.type === "AwaitExpression" || node.type === "YieldExpression")) {
+        // `await x` -> `(__wbV=await (__wbV=(x),suspend,__wbV),resume,__wbV)`: the
+        // operand first, the suspend event, the await, the resume event, its value.
+        const lead = statementStarts.has(node.start) ? "0,(" : "(";
+        if (node.argument) {
+          open(node.start, depth, lead + "__wbV=");
+          open(node.argument.start, depth + 0.5, "(__wbV=(");
+          close(node.argument.end, depth + 0.5, ")," + event(fn, SUSPEND) + ",__wbV)");
+        } else {
+          open(node.start, depth, lead + "__wbV=(" + event(fn, SUSPEND) + ",");
+          close(node.end, depth + 0.5, ")");
+        }
+        close(node.end, depth, "," + event(fn, RESUME) + ",__wbV)");
       }
+      if (node.type === "TryStatement" && node.finalizer) node.finalizer.landing = true;
       for (const key in node) {
-        if (key === "loc" || key === "type" || key === "start" || key === "end") continue;
+        if (key === "loc" || key === "type" || key === "start" || key === "end" || key === "landing") continue;
         const value = node[key];
         if (Array.isArray(value)) {
           for (const item of value) if (isNode(item)) walk(item, depth + 1, fn, "", className);
@@ -166,6 +248,10 @@
         walk(value, depth + 1, fn, childName, childClass);
       }
     };
+    // Two events where the code starts: the fuel between them is what one event
+    // costs now that the code's globals exist (see OP_JS_PROBE in _profile.py).
+    const [top, lead] = bodyStart(ast.body, ast.body.length ? ast.body[0].start : source.length);
+    open(top, -1, lead + PROBE + ";" + PROBE + ";");
     walk(ast, 0, 0, "", "");
     inserts.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3]);
     let out = "";

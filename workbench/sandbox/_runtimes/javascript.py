@@ -196,7 +196,7 @@ class JavaScriptInstance(Instance):
         self._script_args = _DEFAULT_SCRIPT_ARGS
         self._eval(store, b"globalThis.scriptArgs = " + self._script_args + b";", b"<args>", 0)
         # The profiler: loaded by the first profiled turn, with what one event costs.
-        self._event_costs: tuple[int, int] | None = None
+        self._event_costs: tuple[int, int, int] | None = None
         self._next_function_id = 1
         self.startup_fuel = STARTUP_FUEL - store.get_fuel()
         self.startup_ms = (time.perf_counter() - began) * 1000
@@ -544,7 +544,7 @@ class JavaScriptInstance(Instance):
             if compiled is not None:
                 _bytecode["profiler"] = compiled
             self._event_costs = self._calibrate(store)
-        recorder.cost_call, recorder.cost_yield = self._event_costs
+        recorder.cost_call, recorder.cost_yield, recorder.probe_cost = self._event_costs
         source = request.code.encode("utf-8", "surrogatepass")
         filename = request.filename.encode()
         module = flags == JS_EVAL_TYPE_MODULE
@@ -592,13 +592,14 @@ class JavaScriptInstance(Instance):
         recorder.start(request.fuel)
         return spliced
 
-    def _calibrate(self, store: wasmtime.Store) -> tuple[int, int]:
+    def _calibrate(self, store: wasmtime.Store) -> tuple[int, int, int]:
         """What one enter/exit event and one suspend/resume event cost, in fuel.
 
         The same calls plain and spliced, at two counts: what doesn't grow with
         the count (the evaluation around them) cancels out. Fuel is
         deterministic, so this is exact for these calls; events elsewhere differ
-        by a few instructions (a global's lookup, a number's conversion).
+        by a few instructions (a number's conversion; a global's lookup, which
+        the run's probes correct).
         """
         self._eval(store, b"__wbCalibrate(-1, 0)", b"<profiler>", 0)
 
@@ -614,7 +615,13 @@ class JavaScriptInstance(Instance):
                 spent(plain + 1, low) - spent(plain, low)
             )
             costs.append(max(0, min(extra // (2 * (high - low)), MAX_EVENT_OVERHEAD)))
-        return costs[0], costs[1]
+        # And what the events between two probes cost here, before any user code
+        # (the run's own probes say what the user's globals change; see OP_JS_PROBE).
+        recorder = self._profiler
+        probe = b"__wbS(0,0,0xb7);__wbS(0,0,0xb7);"
+        self._eval(store, probe, b"<profiler>", 0)
+        probe_cost = recorder.probe_cost if isinstance(recorder, JsProfileRecorder) else 0
+        return costs[0], costs[1], probe_cost
 
     def _classify(self, exc: BaseException, fuel_left: int) -> tuple[TrapKind, str]:
         kind, message = super()._classify(exc, fuel_left)

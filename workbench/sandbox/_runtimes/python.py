@@ -367,7 +367,9 @@ class PythonInstance(Instance):
             self._mark_ready()
         self._await_request(caller)
 
-    def on_profile(self, caller: wasmtime.Caller, op: int, a: int, b: int) -> int | None:
+    def on_profile(
+        self, caller: wasmtime.Caller, op: int, a: int, b: int, at: int = 0
+    ) -> int | None:
         recorder = self._profiler
         first_begin = recorder is not None and recorder.begin_fuel is None
         if first_begin and op == OP_MARK and b == MARK_BEGIN:
@@ -375,7 +377,7 @@ class PythonInstance(Instance):
             # it is the profiler's fuel, given back, not the user's.
             payload = marshal.dumps(profiler_source())
             self._stdin += len(payload).to_bytes(8, "little") + payload
-        return super().on_profile(caller, op, a, b)
+        return super().on_profile(caller, op, a, b, at)
 
     def _await_request(self, caller: wasmtime.Caller) -> None:
         """Park until the next request, then hand it to the driver and arm limits."""
