@@ -466,17 +466,55 @@ print(longest(["x", "yyy", "zzz"]), longest([]))
 """
 
 
+# HumanEval/4 as the benchmark runs it. Importing typing collects garbage a few
+# times; the profiler's set-up used to leave CPython's free lists fuller than a
+# plain run has them, so the import made fewer new (counted) objects and its
+# collections came at other times: one more, a gen-1 one, +6.5 %.
+MEAN_DEVIATION = """\
+from typing import List
+
+
+def mean_absolute_deviation(numbers: List[float]) -> float:
+    mean = sum(numbers) / len(numbers)
+    return sum(abs(x - mean) for x in numbers) / len(numbers)
+
+
+METADATA = {
+    'author': 'jt',
+    'dataset': 'test'
+}
+
+
+def check(candidate):
+    assert abs(candidate([1.0, 2.0, 3.0]) - 2.0/3.0) < 1e-6
+    assert abs(candidate([1.0, 2.0, 3.0, 4.0]) - 1.0) < 1e-6
+    assert abs(candidate([1.0, 2.0, 3.0, 4.0, 5.0]) - 6.0/5.0) < 1e-6
+
+
+check(mean_absolute_deviation)
+"""
+
+
 @pytest.mark.parametrize(
     "code",
     [
         HUMANEVAL_LIKE,
+        MEAN_DEVIATION,
         "import json\nprint(json.dumps({'a': [1, 2, 3]}, sort_keys=True))\n",
         LONGEST,
         "print('hi')\n",
         "x = 1\n",
         "t = 0\nfor i in range(10):\n    t += i\nprint(t)\n",
     ],
-    ids=["humaneval-like", "json", "strings", "tiny-print", "tiny-assign", "tiny-loop"],
+    ids=[
+        "humaneval-like",
+        "humaneval-4",
+        "json",
+        "strings",
+        "tiny-print",
+        "tiny-assign",
+        "tiny-loop",
+    ],
 )
 def test_a_profiled_run_costs_within_two_percent_of_a_plain_one(
     python_sandbox: Sandbox, code: str
