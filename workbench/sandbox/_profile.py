@@ -21,11 +21,11 @@ from the start, twice (~130 k instructions per lookup at line 280: such scripts
 profiled at 20-40 times their fuel); and a jump target reached only from its own
 line (a one-line loop, an inlined comprehension) computes its line at every
 turn without an event (~500 instructions a turn: +12.8 % for a comprehension).
-So the guest follows the user's code with INSTRUCTION events instead (they
-compute no line), kept at the instructions that can start a line, whose offsets
-and lines it sends before the run (such a jump target is not one of them: its
-event is disabled at once); the host names the line and counts it again only
-when it changes, as LINE events do (:data:`OP_ILINE`).
+So the guest follows such code with INSTRUCTION events instead (they compute
+no line), kept at the instructions that can start a line, whose offsets and
+lines it sends before the run (such a jump target is not one of them: its event
+is disabled at once); the host names the line and counts it again only when it
+changes, as LINE events do (:data:`OP_ILINE`).
 
 The profiler's own work is not charged to the code. Before the user's code
 runs, the guest runs a calibration (the same code with events off and on, for
@@ -170,8 +170,9 @@ OP_START = 0xA2
 OP_RETURN = 0xA3
 OP_RESUME = 0xA4
 OP_SKIP = 0xA5
-# CPython 3.12 code is followed with instruction events at the instructions that
-# can start a line instead of LINE events (see the module docstring): a line
+# Code whose LINE events would cost what the host can't see (far line numbers,
+# loops that jump back to their own line: see the module docstring) is followed
+# with instruction events at the instructions that can start a line instead: a line
 # named that way (length: line * 2 + 1 past offset 256, where CPython allocates
 # the offset), and an instruction event at no line start, disabled after it
 # (length: its offset). Each has its own calibrated cost. The guest sends the
@@ -236,7 +237,7 @@ MARK_MEASURED = 31
 
 # Calibration phases: plain code (marks 1-2) against the same code with line
 # events (3-4), and plain calls (5-6) against calls with call/return events (7-8).
-# Then, when code is followed at instruction events (see OP_ILINE; on 3.12): long
+# Then, only when some code is followed at instruction events (see OP_ILINE): long
 # code plain (40-41) against the same code with its line starts up to offset 256
 # watched (42-43) and past it (44-45), and a fresh copy's first run plain (46-47)
 # against one whose every instruction is an event disabled at once (48-49).
@@ -323,8 +324,8 @@ class FuelProfile(BaseModel):
     event_cost_instruction: int = Field(
         default=0,
         description=(
-            "Calibrated fuel of one line named at an instruction event (how CPython "
-            "3.12 code is followed), removed at each."
+            "Calibrated fuel of one line named at an instruction event (code whose "
+            "LINE events would cost what the host can't see), removed at each."
         ),
     )
     event_cost_instruction_high: int = Field(
@@ -824,8 +825,8 @@ class ProfileRecorder:
     def _calibrate(self) -> None:
         """What one event costs: watched minus plain code over the extra events.
 
-        Marks 1-10 always come; 40-49 when code is followed at instruction
-        events (the guest calibrates those only then: on CPython 3.12).
+        Marks 1-10 always come; 40-49 only when some code is followed at
+        instruction events (the guest calibrates those only then).
         """
         m = self._marks
         if any(mark not in m for mark in MARK_CAL[:10]):

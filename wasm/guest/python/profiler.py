@@ -32,7 +32,7 @@ OP_SKIP = 0xA5  # ends a pause without an event (code the profiler ignores)
 OP_NAME = 0xA8
 OP_MARK = 0xA9
 # Events by address (a = id(code)): b is the line, nothing, or an instruction's
-# offset (code whose lines are named at instruction events, see markers).
+# offset (code whose lines are named at instruction events, see line_markers).
 OP_LINE_AT = 0xAA
 OP_START_AT = 0xAB
 OP_RETURN_AT = 0xAC
@@ -266,9 +266,9 @@ def on_line(code, line):
 
 
 def on_instruction(code, offset):
-    # CPython 3.12 code (see the note above markers): the host names the line at
-    # the instructions that can start one and answers ANSWER_IGNORE at the others,
-    # disabled here.
+    # Code whose LINE events would cost what the host can't see (see costly_lines
+    # and line_markers): the host names the line at the instructions that can
+    # start one and answers ANSWER_IGNORE at the others, disabled here.
     try:
         said = seek(PROFILE_FD, (id(code) * SEEK_SCALE) + offset, OP_INSTRUCTION_AT)
     except OSError:
@@ -327,28 +327,37 @@ def on_unwind(code, offset, exc):
         answer(said, OP_UNWIND, code, offset)
 
 
-# CPython 3.12 code is followed with INSTRUCTION events kept at the instructions
-# that can start a line (see markers), not with LINE events, whose two costs outside
-# the callback a plain run never pays and no calibration can know:
-# - each instruction's line is kept as an 8-bit delta from co_firstlineno + offset
-#   // 16 code units; a line that doesn't fit (127 or more lines past that: a
-#   module body's lines past ~130, a long function's) is looked up in the line
-#   table from its start at every LINE event there, for the event's instruction
-#   and the one before (~130 k instructions per lookup at line 280);
-# - every jump target is a line start for CPython, also one reached only from its
-#   own line (a one-line loop, an inlined comprehension): it computes the line
-#   there at every turn, finds it unchanged and fires nothing (~500 instructions a
-#   turn: a comprehension profiled at +12.8 %).
-# An instruction event computes no line, and markers() leaves such targets out:
-# their event is disabled at its first run.
+def costly_lines(code):
+    # CPython 3.12 keeps each instruction's line as an 8-bit delta from
+    # co_firstlineno + offset // 16 code units; a line that doesn't fit (127 or
+    # more lines past that: a module body's lines past ~130, a long function's)
+    # is looked up in the line table from its start at every LINE event there,
+    # for the event's instruction and the one before: a cost outside the
+    # profiler's callback that grows with the line and that a plain run never
+    # has (~130 k instructions per lookup at line 280). Such code is followed
+    # with instruction events instead, which compute no line. Both shifts CPython
+    # used (3 and 4) are checked, and the margin is one line.
+    first = code.co_firstlineno
+    for start, end, line in code.co_lines():
+        if line is None or end <= start:
+            continue
+        for shift in (3, 4):
+            for at in (start, end - 2):
+                if not -126 < line - first - ((at >> 1) >> shift) < 127:
+                    return True
+    return False
 
 
 def markers(code):
+    return line_markers(code)[0]
+
+
+def line_markers(code):
     # The instructions where a LINE event can fire (CPython's line markers, a
     # superset): where the line changes in bytecode order, jump targets (the
     # instruction after FOR_ITER's END_FOR too), exception handlers and the
-    # instruction after each RESUME. The host counts a line again only when it
-    # changes, as LINE events do.
+    # instruction after each RESUME; and whether a jump target was left out.
+    # The host counts a line again only when it changes, as LINE events do.
     lines = {}
     starts = {}
     previous = None
@@ -382,13 +391,20 @@ def markers(code):
             if op == FOR_ITER:
                 targets.append(target + 2)
         jumps.setdefault(target, set()).add(lines.get(at))
+    left_out = False
     for target, sources in jumps.items():
         # A target reached only from its own line (a one-line loop, an inlined
-        # comprehension) never starts a line: followed, it would cost an event at
-        # every turn of the loop. Left out, its event is disabled at once.
+        # comprehension, `a and b`) never starts a line. CPython 3.12 still makes
+        # it a line marker: followed with LINE events, the code computes its line
+        # there at every turn, finds it unchanged and fires nothing (~500
+        # instructions a turn the host can't see: a comprehension profiled at
+        # +12.8 %), so such code is followed with instruction events, and the
+        # target is left out: its event is disabled at its first run.
         line = lines.get(target)
         if sources != {line} or lines.get(target - 2) != line:
             targets.append(target)
+        else:
+            left_out = True
     table = code.co_exceptiontable
     at = 0
     while at < len(table):  # entries of four 6-bit varints; the third is the handler
@@ -407,11 +423,12 @@ def markers(code):
         line = lines.get(at)
         if line is not None:
             starts[at] = line
-    return {
+    found = {
         at: line
         for at, line in starts.items()
         if at < len(raw) and raw[at] not in NO_LINE_START and line > 0
     }
+    return found, left_out
 
 
 def send_lines(code, lines):
@@ -599,7 +616,7 @@ def calibrate(tool, instructions):
     mark(10)
     monitoring.set_local_events(tool, watched["lines"].__code__, 0)
     monitoring.set_local_events(tool, high["lines"].__code__, 0)
-    if instructions:  # code followed at instruction events: all of it on 3.12 (~24 M, ~800 calls)
+    if instructions:  # only for code followed at instruction events (~24 M, ~800 calls)
         calibrate_instructions(tool)
 
 
@@ -696,10 +713,19 @@ def profile(code, user_globals, settle):
         flow = events.PY_START | events.PY_RESUME | events.PY_THROW | events.PY_RETURN
         flow |= events.PY_YIELD | events.PY_UNWIND
         monitoring.set_events(tool, flow)
-        calibrate(tool, instruction_lines)
+        # Code whose LINE events would cost what the host can't see (see
+        # costly_lines and line_markers) is followed at instruction events.
+        by_instruction = {}
         for item in found:
             if instruction_lines:
-                send_lines(item, markers(item))
+                table, looped = line_markers(item)
+                if looped or costly_lines(item):
+                    by_instruction[id(item)] = table
+        calibrate(tool, bool(by_instruction))
+        for item in found:
+            table = by_instruction.get(id(item))
+            if table is not None:
+                send_lines(item, table)
                 monitoring.set_local_events(tool, item, events.INSTRUCTION)
             else:
                 monitoring.set_local_events(tool, item, events.LINE)
