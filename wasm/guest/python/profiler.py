@@ -356,7 +356,8 @@ def line_markers(code):
     # The instructions where a LINE event can fire (CPython's line markers, a
     # superset): where the line changes in bytecode order, jump targets (the
     # instruction after FOR_ITER's END_FOR too), exception handlers and the
-    # instruction after each RESUME; and whether a jump target was left out.
+    # instruction after each RESUME; and whether a loop has a jump target left
+    # out (see below).
     # The host counts a line again only when it changes, as LINE events do.
     lines = {}
     starts = {}
@@ -371,6 +372,7 @@ def line_markers(code):
     raw = code.co_code
     targets = []
     jumps = {}  # jump target -> the lines jumping to it
+    loops = []  # (target, source) of each backward jump: a loop's span
     extended = 0
     for at in range(0, len(raw), 2):
         op = raw[at]
@@ -386,25 +388,26 @@ def line_markers(code):
             continue
         if caches < 0:
             target = at + 2 - 2 * arg
+            loops.append((target, at))
         else:
             target = at + 2 + 2 * caches + 2 * arg
             if op == FOR_ITER:
                 targets.append(target + 2)
         jumps.setdefault(target, set()).add(lines.get(at))
-    left_out = False
+    looped = False
     for target, sources in jumps.items():
         # A target reached only from its own line (a one-line loop, an inlined
-        # comprehension, `a and b`) never starts a line. CPython 3.12 still makes
-        # it a line marker: followed with LINE events, the code computes its line
-        # there at every turn, finds it unchanged and fires nothing (~500
-        # instructions a turn the host can't see: a comprehension profiled at
-        # +12.8 %), so such code is followed with instruction events, and the
-        # target is left out: its event is disabled at its first run.
+        # comprehension, `x if c else y`) never starts a line. CPython 3.12 still
+        # makes it a line marker: followed with LINE events, the code computes its
+        # line there each time, finds it unchanged and fires nothing (~500
+        # instructions the host can't see: a comprehension profiled at +12.8 %).
+        # In a loop that adds up, so such code is followed with instruction
+        # events; the target is left out (its event is disabled at its first run).
         line = lines.get(target)
         if sources != {line} or lines.get(target - 2) != line:
             targets.append(target)
-        else:
-            left_out = True
+        elif any(start <= target <= end for start, end in loops):
+            looped = True
     table = code.co_exceptiontable
     at = 0
     while at < len(table):  # entries of four 6-bit varints; the third is the handler
@@ -428,7 +431,7 @@ def line_markers(code):
         for at, line in starts.items()
         if at < len(raw) and raw[at] not in NO_LINE_START and line > 0
     }
-    return found, left_out
+    return found, looped
 
 
 def send_lines(code, lines):
