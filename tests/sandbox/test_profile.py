@@ -525,7 +525,7 @@ LOOP_IN_FUNCTION = (
             LOOP_IN_FUNCTION,
             marks=pytest.mark.xfail(
                 reason="a tight loop's fuel moves by a few percent with the heap's layout "
-                "alone, plain or profiled; this one comes out ~+2.5 % (see BENCHMARKS.md)",
+                "alone, plain or profiled; this one reads +2.5 % to +5 % (see BENCHMARKS.md)",
             ),
         ),
     ],
