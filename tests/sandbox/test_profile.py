@@ -573,17 +573,81 @@ print(longest(["x", "yyy", "zzz"]), longest([]))
 """
 
 
+# HumanEval/4 as the benchmark runs it. Importing typing collects garbage a few
+# times; the profiler's set-up used to leave CPython's free lists fuller than a
+# plain run has them, so the import made fewer new (counted) objects and its
+# collections came at other times: one more, a gen-1 one, +6.5 %.
+MEAN_DEVIATION = """\
+from typing import List
+
+
+def mean_absolute_deviation(numbers: List[float]) -> float:
+    mean = sum(numbers) / len(numbers)
+    return sum(abs(x - mean) for x in numbers) / len(numbers)
+
+
+METADATA = {
+    'author': 'jt',
+    'dataset': 'test'
+}
+
+
+def check(candidate):
+    assert abs(candidate([1.0, 2.0, 3.0]) - 2.0/3.0) < 1e-6
+    assert abs(candidate([1.0, 2.0, 3.0, 4.0]) - 1.0) < 1e-6
+    assert abs(candidate([1.0, 2.0, 3.0, 4.0, 5.0]) - 6.0/5.0) < 1e-6
+
+
+check(mean_absolute_deviation)
+"""
+
+# A comprehension, and a loop written on one line: their loops jump back to their
+# own line, where CPython 3.12 paid for a line event's look-up at every turn
+# without any event to refund it (+12.8 % and +24 %).
+COMPREHENSION = (
+    "def squares(n):\n    return sum([i * i for i in range(n)])\n\nprint(squares(5000))\n"
+)
+ONE_LINE_LOOP = (
+    "def total(n):\n    t = 0\n    for i in range(n): t += i\n    return t\n\nprint(total(5000))\n"
+)
+LOOP_IN_FUNCTION = (
+    "def total(n):\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n\n"
+    "print(total(20000))\n"
+)
+
+
 @pytest.mark.parametrize(
     "code",
     [
         HUMANEVAL_LIKE,
+        MEAN_DEVIATION,
         "import json\nprint(json.dumps({'a': [1, 2, 3]}, sort_keys=True))\n",
         LONGEST,
         "print('hi')\n",
         "x = 1\n",
         "t = 0\nfor i in range(10):\n    t += i\nprint(t)\n",
+        COMPREHENSION,
+        ONE_LINE_LOOP,
+        pytest.param(
+            LOOP_IN_FUNCTION,
+            marks=pytest.mark.xfail(
+                reason="a tight loop's fuel moves by a few percent with the heap's layout "
+                "alone, plain or profiled; this one reads +2.5 % to +5 % (see BENCHMARKS.md)",
+            ),
+        ),
     ],
-    ids=["humaneval-like", "json", "strings", "tiny-print", "tiny-assign", "tiny-loop"],
+    ids=[
+        "humaneval-like",
+        "humaneval-4",
+        "json",
+        "strings",
+        "tiny-print",
+        "tiny-assign",
+        "tiny-loop",
+        "comprehension",
+        "one-line-loop",
+        "loop-in-function",
+    ],
 )
 def test_a_profiled_run_costs_within_two_percent_of_a_plain_one(
     python_sandbox: Sandbox, code: str

@@ -13,15 +13,19 @@ guest never reports a number of fuel, so it can't forge one; the worst it can do
 is name the wrong line. The guest looks nothing up at an event: a dict lookup's
 cost depends on its probes, so no calibration could match every key.
 
-Code whose line numbers CPython 3.12 can't keep in its compact 8-bit form (127
-or more lines past where that form reaches: a module body's loop at line 150,
-the end of a long function) would have each LINE event look its line up in the
-line table from the start, twice, outside the profiler's reach: ~130 k
-instructions per lookup at line 280, which made such scripts profile at 20-40
-times their fuel. The guest follows that code with INSTRUCTION events instead
-(they compute no line), kept at the instructions that can start a line, whose
-offsets and lines it sends before the run; the host names the line and counts
-it again only when it changes, as LINE events do (:data:`OP_ILINE`).
+CPython 3.12's LINE events cost, outside the profiler's reach, what a plain run
+never pays: code whose line numbers don't fit its compact 8-bit form (127 or
+more lines past where that form reaches: a module body's loop at line 150, the
+end of a long function) has each LINE event look its line up in the line table
+from the start, twice (~130 k instructions per lookup at line 280: such scripts
+profiled at 20-40 times their fuel); and a jump target reached only from its own
+line (a one-line loop, an inlined comprehension) computes its line at every
+turn without an event (~500 instructions a turn: +12.8 % for a comprehension).
+So the guest follows such code with INSTRUCTION events instead (they compute
+no line), kept at the instructions that can start a line, whose offsets and
+lines it sends before the run (such a jump target is not one of them: its event
+is disabled at once); the host names the line and counts it again only when it
+changes, as LINE events do (:data:`OP_ILINE`).
 
 The profiler's own work is not charged to the code. Before the user's code
 runs, the guest runs a calibration (the same code with events off and on, for
@@ -166,10 +170,9 @@ OP_START = 0xA2
 OP_RETURN = 0xA3
 OP_RESUME = 0xA4
 OP_SKIP = 0xA5
-# Code whose line numbers CPython 3.12 would look up in its line table at every
-# LINE event (lines 127 or more past where its compact encoding reaches: a module
-# body's main loop at line 150, the end of a long function) is followed with
-# instruction events at the instructions that can start a line instead: a line
+# Code whose LINE events would cost what the host can't see (far line numbers,
+# loops that jump back to their own line: see the module docstring) is followed
+# with instruction events at the instructions that can start a line instead: a line
 # named that way (length: line * 2 + 1 past offset 256, where CPython allocates
 # the offset), and an instruction event at no line start, disabled after it
 # (length: its offset). Each has its own calibrated cost. The guest sends the
@@ -333,7 +336,7 @@ class FuelProfile(BaseModel):
         default=0,
         description=(
             "Calibrated fuel of one line named at an instruction event (code whose "
-            "line numbers CPython would look up in its line table), removed at each."
+            "LINE events would cost what the host can't see), removed at each."
         ),
     )
     event_cost_instruction_high: int = Field(

@@ -325,6 +325,46 @@ def _wb_main():
                 pass
 
     profilers = []
+    # CPython keeps freed tuples (per length), lists and dicts on free lists and
+    # takes new ones from there first; only a new object counts as young for the
+    # garbage collector. The profiler's set-up fills those lists, so the user's code
+    # would take objects from them where a plain run makes new ones: fewer young
+    # objects, collections at other times (HumanEval/4 collected once more, +6.5 %).
+    # A profiled turn takes the lists' objects out before the set-up and puts
+    # exactly those back after it (see settle).
+    young_reading = [gc.get_count()]
+    free_list_pool = []  # what was on the free lists when a profiled turn began
+    free_list_held = []  # what the set-up left there, kept until the turn ends
+    one_item = (None,)  # one_item * length: a new tuple of that length (2 or more)
+
+    def young():
+        # The young count, read without changing it: the reading's tuple goes back
+        # to its free list just before the next reading takes it again.
+        young_reading[0] = None
+        young_reading[0] = gc.get_count()
+        return young_reading[0][0]
+
+    def make_free_listed(kind, item):
+        # 1-19: a tuple of that length; 20: a list; 21: a dict.
+        if kind == 1:
+            return (item,)
+        if kind < 20:
+            return one_item * kind
+        if kind == 20:
+            return [item]
+        return {}
+
+    def drain_free_lists(pooled, fresh):
+        # Every object on those free lists into `pooled`, by making objects until
+        # one is new (its list is empty; the new one goes to `fresh`).
+        for kind in range(1, 22):
+            while True:
+                before = young()
+                item = make_free_listed(kind, None)
+                if young() > before:
+                    fresh.append(item)
+                    break
+                pooled.append(item)
 
     def profiler_code(source):
         # Compiled when the host unpacked the stdlib (compiling it here costs ~60 M
@@ -358,6 +398,7 @@ def _wb_main():
         collecting = gc.isenabled()
         gc.disable()
         count = gc.get_count()[0]
+        drain_free_lists(free_list_pool, free_list_held)
         thresholds = gc.get_threshold()
 
         armed = []
@@ -373,6 +414,10 @@ def _wb_main():
                 gc.callbacks.remove(restore)
 
         def settle():
+            # The free lists as they were before the set-up: what it left on them
+            # is taken off (and kept until the turn ends), what was on them goes back.
+            drain_free_lists(free_list_held, free_list_held)
+            free_list_pool.clear()
             # The first collection empties the young generation, and the
             # profiler's objects with it: from there the count is a plain run's.
             extra = gc.get_count()[0] - count
@@ -397,6 +442,8 @@ def _wb_main():
         try:
             profilers[0](code_object, user_globals, settle)
         finally:
+            free_list_pool.clear()
+            free_list_held.clear()
             try:  # "end": the host gives back the profiler's clean-up, returns included
                 real_advise(0, 0, 22, 0xA9)
             except OSError:
