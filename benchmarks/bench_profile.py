@@ -48,8 +48,14 @@ def measure(programs: list[dict[str, str]]) -> list[dict[str, Any]]:
     from workbench.sandbox import ExecutionPolicy, create_sandbox
     from workbench.sandbox._runtimes import new_instance
     from workbench.sandbox._sandbox import profiled_shape, turn_request
+    from workbench.sandbox._vendor import python_guest_mounts
     from workbench.sandbox._workspace import scan
 
+    # The unpacked stdlib and the vendored bundle are part of an instance's shape:
+    # built in the background on first use (after a change to the guest files),
+    # they would arrive between a program's plain and profiled runs, which would
+    # then import from different places and spend different fuel.
+    python_guest_mounts(wait=True)
     policy = ExecutionPolicy(fuel_budget=20_000_000_000, timeout_seconds=3600.0)
     rows = []
     with tempfile.TemporaryDirectory(prefix="wb-profile-") as root:
