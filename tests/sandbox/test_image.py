@@ -332,3 +332,52 @@ def test_waiting_for_an_image_gives_up_after_its_timeout(workspace: Path) -> Non
     assert images.get_or_claim("sha", shape, 5.0, cancelled=lambda: True) == (None, False)
     images.release("sha", shape)
     assert images.get_or_claim("sha", shape, 0.1) == (None, True)
+
+
+#: Fuel that depends on string hashes: dicts of string keys, and importing typing.
+_HASHY = (
+    "from typing import List\n"
+    "d = {f'k{i}': i for i in range(2000)}\n"
+    "print(sum(d[k] for k in sorted(d)), hash('abc') == hash('abc'))\n"
+)
+_FUEL_OF_A_PROCESS = (
+    "import sys, tempfile\n"
+    "from workbench.sandbox import create_sandbox\n"
+    "with create_sandbox('python', workspace_root=tempfile.mkdtemp(), warm=False) as box:\n"
+    "    result = box.execute(sys.argv[1])\n"
+    "    print(result.fuel_consumed, result.stdout.strip(), sep='|')\n"
+)
+
+
+@pytest.mark.parametrize("images", ["1", "0"])
+def test_the_same_code_spends_the_same_fuel_in_every_process(
+    engine: SandboxEngine, workspace: Path, images: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each process draws nothing of its own into the interpreter: a per-process
+    # string-hash secret made a batch's fuel depend on which worker ran a sample.
+    import subprocess
+    import sys
+
+    from workbench.sandbox._vendor import python_guest_mounts
+
+    # Built now: each process would otherwise start building them in the
+    # background, and its run would import from the runtime's zip instead.
+    assert python_guest_mounts(wait=True)
+    monkeypatch.setenv("WASM_WORKBENCH_IMAGES", images)
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", _FUEL_OF_A_PROCESS, _HASHY],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+        for _ in range(3)
+    }
+    assert len(runs) == 1, runs
+    fuel, output = runs.pop().split("|")
+    assert int(fuel) > 0 and output == "1999000 True"
+    # The fixed seed is the interpreter's; the code doesn't see it.
+    code = "import os, sys\nprint(os.environ.get('PYTHONHASHSEED'), sys.flags.hash_randomization)"
+    _, seen = _run(engine, _shape(workspace), code)
+    assert seen.stdout == b"None 0\n", seen.stderr

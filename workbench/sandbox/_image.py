@@ -26,11 +26,10 @@ How:
 What crosses from one execution to the next: nothing. The image is taken before
 the template instance runs any request, each copy has its own store and memory,
 and the template goes on to serve one user like any other instance. What all
-copies of an image share is what the template computed while starting: notably
-CPython's string-hash secret, so ``hash("abc")`` is the same in every fresh run of
-a shape (hash randomisation guards a program against hostile *input*; the
-sandboxed code is the untrusted party here, and it gains nothing from it). The
-same code therefore spends the same fuel every time.
+copies of an image share is what the template computed while starting; the
+string-hash secret is the same in every interpreter anyway (a fixed seed, see
+``FIXED_HASH_SEED`` in :mod:`._runtimes.python`), so the same code spends the same
+fuel every time, in every process.
 
 python-sci is a reactor whose ``turn`` export returns between its imports and
 its driver, so its images are simpler (:class:`ReactorImage`): memory only,

@@ -604,11 +604,13 @@ def profile_baseline(engine: SandboxEngine, shape: InstanceShape) -> int:
 
 
 def profiled_shape(shape: InstanceShape) -> InstanceShape:
-    """``shape`` for a profiled run: a Python guest gets a fixed string-hash seed.
+    """``shape`` for a profiled run: a Python guest gets an interpreter of its own.
 
-    CPython randomizes string hashes per interpreter, which moves dict layouts and
-    with them a run's fuel by several percent; a profile must be reproducible.
-    (The driver removes the variable from the environment the user's code sees.)
+    Its environment names the fixed string-hash seed every Python interpreter
+    has (``FIXED_HASH_SEED``: randomized hashes move dict layouts and with them a
+    run's fuel by several percent; a profile must be reproducible), which also
+    keeps profiled interpreters apart from plain ones in the pool. (The driver
+    removes the variable from the environment the user's code sees.)
     """
     if shape.runtime is not RuntimeType.PYTHON:
         return shape

@@ -294,7 +294,7 @@ def _wb_main():
     # The host set PYTHONPATH only for the start-up; user code sees no PYTHON* name.
     # (posix.environ has bytes keys; os.environ is built from it on first import.)
     posix.environ.pop(b"PYTHONPATH", None)
-    posix.environ.pop(b"PYTHONHASHSEED", None)  # set by the host for profiled runs
+    posix.environ.pop(b"PYTHONHASHSEED", None)  # the host's fixed seed (FIXED_HASH_SEED)
     # The guest helper library (sandbox_utils) comes last: the stdlib and the
     # user's own files in /app win (a /app/sandbox_utils.py shadows it, the usual
     # Python rule), and imports found earlier never look there.

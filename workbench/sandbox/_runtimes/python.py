@@ -79,6 +79,16 @@ def _set_context_fuel(caller: wasmtime.Caller, fuel: int) -> None:
         raise wasmtime.WasmtimeError._from_ptr(error)
 
 
+#: Every interpreter hashes strings with the same secret, so the same code spends
+#: the same fuel in every process and on every machine (a secret drawn per
+#: process moved dict layouts, and a run's fuel by ~0.1 % up to a few per cent
+#: between processes: a batch's fuel depended on which worker ran a sample).
+#: Randomised hashes guard a program against hostile *input*; here the code is the
+#: untrusted party, limited by its fuel, and python-sci runs with them off too.
+#: The driver takes the variable out of the environment the code sees.
+FIXED_HASH_SEED = (("PYTHONHASHSEED", "0"),)
+
+
 def _interpreter_command(
     mounts: tuple[tuple[str, str], ...],
 ) -> tuple[list[str], tuple[tuple[str, str], ...]]:
@@ -92,7 +102,7 @@ def _interpreter_command(
     ``-I`` (isolated) but for PYTHONPATH; the policy refuses PYTHON* names.
     """
     if not any(guest == STDLIB_GUEST_PATH for _, guest in mounts):
-        return ["python", "-I", "-S", "-u", "-c", driver_source()], ()
+        return ["python", "-s", "-S", "-P", "-u", "-c", driver_source()], FIXED_HASH_SEED
     # The file is closed before the driver runs: it never returns, and an open
     # descriptor would count against the user's max_open_files.
     loader = (
@@ -101,7 +111,7 @@ def _interpreter_command(
         "    driver = f.read()\n"
         "exec(marshal.loads(driver))\n"
     )
-    env = (("PYTHONPATH", f"{STDLIB_GUEST_PATH}/{STDLIB_STARTUP_ZIP}"),)
+    env = (("PYTHONPATH", f"{STDLIB_GUEST_PATH}/{STDLIB_STARTUP_ZIP}"), *FIXED_HASH_SEED)
     return ["python", "-s", "-S", "-P", "-u", "-c", loader], env
 
 
