@@ -609,13 +609,26 @@ def test_first_use_builds_in_the_background_and_later_instances_get_the_mounts(
     ], proc.stderr[-3000:]
 
 
+def test_a_built_bundle_is_mounted_while_the_stdlib_builds_again(
+    bundle: VendorBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After an upgrade that changes the stdlib's key, the stdlib is unpacked again
+    # in the background; fresh runs meanwhile still get the bundle already on disk.
+    from workbench.sandbox import _vendor
+
+    monkeypatch.setattr(_vendor, "_stdlib_path", None)
+    monkeypatch.setattr(_vendor, "_auto_bundle", None)
+    mounts = _vendor._partial_mounts()
+    assert mounts == [(str(bundle.site_packages), _vendor.BUNDLE_GUEST_PATH)]
+
+
 FAILING = "def f():\n    return 1 / 0\nprint('before')\nf()\n"
 
 
 def test_without_the_unpacked_stdlib_the_driver_runs_from_source(
     workspace_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # If the stdlib can't be unpacked, the interpreter starts the old way (-I, the
+    # If the stdlib can't be unpacked, the interpreter starts the old way (the
     # driver's source with -c): the same behaviour, only slower to start.
     with create_sandbox("python", policy=DEFAULT, workspace_root=workspace_root, warm=False) as sb:
         fast = sb.execute(FAILING)

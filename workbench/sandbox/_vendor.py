@@ -838,11 +838,22 @@ def _ready_mounts() -> list[tuple[str, str]] | None:
 
 
 def _partial_mounts() -> list[tuple[str, str]]:
+    """What is built while the rest builds: a bundle on disk counts before it is used.
+
+    (After an upgrade that changes the stdlib's key, the stdlib is built again
+    first; the bundle, unchanged on disk, must not go missing meanwhile.)
+    """
     mounts = []
     if _stdlib_path is not None:
         mounts.append((str(_stdlib_path), STDLIB_GUEST_PATH))
-    if _auto_bundle is not None:
-        mounts.append((str(_auto_bundle.site_packages), BUNDLE_GUEST_PATH))
+    bundle = _auto_bundle
+    if bundle is None:
+        try:
+            bundle = find_vendor_bundle()
+        except (PackageError, OSError):
+            bundle = None
+    if bundle is not None:
+        mounts.append((str(bundle.site_packages), BUNDLE_GUEST_PATH))
     return mounts
 
 
