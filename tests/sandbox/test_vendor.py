@@ -35,7 +35,7 @@ from workbench.sandbox import (
 )
 from workbench.sandbox._guidance import _UNSUPPORTED_STDLIB
 from workbench.sandbox._resources import data_path
-from workbench.sandbox._vendor import reset_vendor_state
+from workbench.sandbox._vendor import python_guest_mounts, reset_vendor_state
 from workbench.sandbox._wheels import check_pure_wheel, pypi_release, unpack_wheel
 
 pytestmark = pytest.mark.slow
@@ -55,6 +55,10 @@ def bundle() -> VendorBundle:
     reset_vendor_state()
     built = ensure_vendor_bundle(events.append)
     assert events[-1].stage == "ready"
+    # And the unpacked stdlib: the budgets below are for imports that use it.
+    # (Without it they compile the stdlib from source, while it is unpacked in
+    # the background: after a change to the guest files, on a warm cache.)
+    python_guest_mounts(wait=True)
     return built
 
 
