@@ -456,8 +456,7 @@ class ScientificPythonInstance(PythonInstance):
                 # Turn 1, the imports ahead of use. It returns, so an image of the
                 # memory can be taken here (see ReactorImage).
                 try:
-                    preload = _PROLOGUE + _preload_source(self.preload) + _compile_driver()
-                    status = self._turn_source(store, turn, preload)
+                    status = self._turn_source(store, turn, self._startup_source())
                     if status == 0:
                         self._keep_image(store, image_key)
                 finally:
@@ -531,6 +530,10 @@ class ScientificPythonInstance(PythonInstance):
         sha = self.engine.specs[RuntimeType.PYTHON_SCI].sha256
         return f"{sha}:{','.join(self.preload)}"
 
+    def _startup_source(self) -> str:
+        """The first start-up call's code: the prologue, the imports, the driver compiled."""
+        return _PROLOGUE + _preload_source(self.preload) + _compile_driver()
+
     def _saved_image(self, image_key: str) -> tuple[Path, str]:
         """Where this instance's image is saved, and the key the file must hold.
 
@@ -538,13 +541,12 @@ class ScientificPythonInstance(PythonInstance):
         the start-up code (the driver is compiled in it), the shape (environment,
         mounts, memory), the format and the engine.
         """
-        startup = _PROLOGUE + _preload_source(self.preload) + _compile_driver()
         key = ";".join(
             (
                 "python-sci image 1",
                 f"wasmtime={WASMTIME_VERSION}",
                 image_key,
-                hashlib.sha256(startup.encode()).hexdigest(),
+                hashlib.sha256(self._startup_source().encode()).hexdigest(),
                 repr(images.image_key(self.shape)),
             )
         )
