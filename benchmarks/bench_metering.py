@@ -57,27 +57,20 @@ def _patch_engine(fuel: bool, epoch: bool, callbacks: bool) -> None:
 
     base_fingerprint = engine_module.engine_fingerprint
     default_profile = engine_module.EngineProfile()
+    base_engine = wasmtime.Engine
 
     def fingerprint(profile: Any = default_profile) -> str:
         # Another configuration is another compiled module: never the sandbox's.
         return base_fingerprint(profile) + f";bench-fuel={int(fuel)};bench-epoch={int(epoch)}"
 
-    def new_engine(profile: Any) -> Any:
-        # As _engine._new_wasm_engine, metering aside.
-        config = wasmtime.Config()
+    def new_engine(config: Any) -> Any:
+        # The sandbox's own configuration (_engine._new_wasm_engine), metering aside.
         config.consume_fuel = fuel
         config.epoch_interruption = epoch
-        if profile.wasm_stack > engine_module.MAX_WASM_STACK:
-            ffi.wasmtime_config_async_stack_size_set(
-                config.ptr(), profile.wasm_stack + engine_module.RUNNER_STACK_HEADROOM
-            )
-        config.max_wasm_stack = profile.wasm_stack
-        config.wasm_exceptions = profile.exceptions
-        config.signals_based_traps = not engine_module.explicit_traps()
-        return wasmtime.Engine(config)
+        return base_engine(config)
 
     engine_module.engine_fingerprint = fingerprint
-    engine_module._new_wasm_engine = new_engine
+    wasmtime.Engine = new_engine  # type: ignore[misc]
     if not fuel:
         wasmtime.Store.set_fuel = lambda self, amount: None  # type: ignore[method-assign]
         wasmtime.Store.get_fuel = lambda self: UNMETERED  # type: ignore[method-assign]
