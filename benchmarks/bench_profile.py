@@ -47,7 +47,7 @@ def log(message: str) -> None:
 def measure(programs: list[dict[str, str]]) -> list[dict[str, Any]]:
     from workbench.sandbox import ExecutionPolicy, create_sandbox
     from workbench.sandbox._runtimes import new_instance
-    from workbench.sandbox._sandbox import profiled_shape, turn_request
+    from workbench.sandbox._sandbox import turn_request
     from workbench.sandbox._vendor import python_guest_mounts
     from workbench.sandbox._workspace import scan
 
@@ -62,8 +62,8 @@ def measure(programs: list[dict[str, str]]) -> list[dict[str, Any]]:
         sandbox = create_sandbox("python", policy=policy, workspace_root=root, warm=True)
         try:
             sandbox.execute("pass")
-            sandbox.execute("pass", profile=True)  # the pool keeps one of the profiled shape
-            shape = profiled_shape(sandbox._shape(policy))
+            sandbox.execute("pass", profile=True)  # the baseline is measured before timing
+            shape = sandbox._shape(policy)
             for item in programs:
                 instance = new_instance(sandbox.engine, shape)
                 instance.wait_ready()

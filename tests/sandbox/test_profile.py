@@ -19,7 +19,6 @@ from workbench.sandbox import (
     _profile,
     create_sandbox,
 )
-from workbench.sandbox._sandbox import profiled_shape
 from workbench.sandbox._vendor import python_guest_mounts
 
 FIB = """\
@@ -655,11 +654,11 @@ def test_a_profiled_run_costs_within_two_percent_of_a_plain_one(
     # The plain run goes through the same shape (fixed string-hash seed), so the
     # two differ by the profiler only.
     from workbench.sandbox._runtimes import new_instance
-    from workbench.sandbox._sandbox import profiled_shape, turn_request
+    from workbench.sandbox._sandbox import turn_request
     from workbench.sandbox._workspace import scan
 
     policy = python_sandbox.policy
-    instance = new_instance(python_sandbox.engine, profiled_shape(python_sandbox._shape(policy)))
+    instance = new_instance(python_sandbox.engine, python_sandbox._shape(policy))
     try:
         instance.wait_ready()
         request = turn_request(code, policy, scan(python_sandbox.workspace), fresh=True)
@@ -680,7 +679,7 @@ def test_the_baseline_a_profile_gives_back_is_measured_by_the_host(
     # plain and profiled), the same for every run of the shape, and small.
     from workbench.sandbox._sandbox import profile_baseline
 
-    shape = profiled_shape(python_sandbox._shape(python_sandbox.policy))
+    shape = python_sandbox._shape(python_sandbox.policy)
     baseline = profile_baseline(python_sandbox.engine, shape)
     assert 0 < baseline < 100_000
     assert profile_baseline(python_sandbox.engine, shape) == baseline
@@ -796,7 +795,7 @@ def test_a_warm_sandbox_keeps_an_interpreter_ready_for_the_next_profile(
         RuntimeType.PYTHON, workspace_root=tmp_path, policy=ExecutionPolicy(timeout_seconds=60.0)
     ) as sandbox:
         first = sandbox.execute(FIB, profile=True)
-        shape = profiled_shape(sandbox._shape(sandbox.policy))
+        shape = sandbox._shape(sandbox.policy)
         sandbox.pool.fill(shape)
         for instance in list(sandbox.pool._idle.get(shape, ())):
             instance.wait_ready(60)
@@ -847,7 +846,7 @@ def _plain_run_fuel(sandbox: Sandbox, code: str) -> tuple[int, str]:
     from workbench.sandbox._workspace import scan
 
     policy = sandbox.policy
-    instance = new_instance(sandbox.engine, profiled_shape(sandbox._shape(policy)))
+    instance = new_instance(sandbox.engine, sandbox._shape(policy))
     try:
         instance.wait_ready()
         plain = instance.run(turn_request(code, policy, scan(sandbox.workspace), fresh=True))

@@ -262,11 +262,6 @@ class Sandbox:
                 )
             self._cancel_requested = False
             shape = self._shape(policy)
-            if profile:
-                # Its own interpreter, with a fixed hash seed: the same code then
-                # spends the same fuel, and two profiles of it are equal. A warm
-                # sandbox keeps one started after the first profiled run.
-                shape = profiled_shape(shape)
             baseline = profile_baseline(self.engine, shape) if profile else 0
             if profile and not self.warm:
                 instance = new_instance(self.engine, shape)
@@ -601,20 +596,6 @@ def profile_baseline(engine: SandboxEngine, shape: InstanceShape) -> int:
         found = max(0, fuel[1] - fuel[0]) if len(fuel) == 2 else 0
         known[key] = found
         return found
-
-
-def profiled_shape(shape: InstanceShape) -> InstanceShape:
-    """``shape`` for a profiled run: a Python guest gets an interpreter of its own.
-
-    Its environment names the fixed string-hash seed every Python interpreter
-    has (``FIXED_HASH_SEED``: randomized hashes move dict layouts and with them a
-    run's fuel by several percent; a profile must be reproducible), which also
-    keeps profiled interpreters apart from plain ones in the pool. (The driver
-    removes the variable from the environment the user's code sees.)
-    """
-    if shape.runtime is not RuntimeType.PYTHON:
-        return shape
-    return dataclasses.replace(shape, env=(*shape.env, ("PYTHONHASHSEED", "0")))
 
 
 def turn_request(
