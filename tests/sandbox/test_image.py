@@ -338,15 +338,19 @@ def test_waiting_for_an_image_gives_up_after_its_timeout(workspace: Path) -> Non
 _HASHY = (
     "from typing import List\n"
     "d = {f'k{i}': i for i in range(2000)}\n"
-    "print(sum(d[k] for k in sorted(d)), hash('abc') == hash('abc'))\n"
+    "assert sum(d[k] for k in sorted(d)) == 1999000 and hash('abc') == hash('abc')\n"
 )
 _FUEL_OF_A_PROCESS = (
     "import sys, tempfile\n"
     "from workbench.sandbox import create_sandbox\n"
     "with create_sandbox('python', workspace_root=tempfile.mkdtemp(), warm=False) as box:\n"
     "    result = box.execute(sys.argv[1])\n"
-    "    print(result.fuel_consumed, result.stdout.strip(), sep='|')\n"
+    "    print(result.fuel_consumed, result.success, sep='|')\n"
 )
+
+
+#: The most an epoch tick during a turn's output has moved its fuel (measured: 644).
+JITTER_OF_A_TICK = 1_000
 
 
 @pytest.mark.parametrize("images", ["1", "0"])
@@ -364,7 +368,7 @@ def test_the_same_code_spends_the_same_fuel_in_every_process(
     # background, and its run would import from the runtime's zip instead.
     assert python_guest_mounts(wait=True)
     monkeypatch.setenv("WASM_WORKBENCH_IMAGES", images)
-    runs = {
+    runs = [
         subprocess.run(
             [sys.executable, "-c", _FUEL_OF_A_PROCESS, _HASHY],
             capture_output=True,
@@ -373,10 +377,13 @@ def test_the_same_code_spends_the_same_fuel_in_every_process(
             timeout=120,
         ).stdout.strip()
         for _ in range(3)
-    }
-    assert len(runs) == 1, runs
-    fuel, output = runs.pop().split("|")
-    assert int(fuel) > 0 and output == "1999000 True"
+    ]
+    assert all(run.endswith("|True") for run in runs), runs
+    fuels = sorted(int(run.split("|")[0]) for run in runs)
+    # Identical on a quiet machine. Under load an epoch tick can fall in the turn's
+    # output path and move it by 644 instructions (seen with tests beside it); a
+    # per-process hash secret moved this program by 120 k to 530 k.
+    assert fuels[-1] - fuels[0] <= JITTER_OF_A_TICK, fuels
     # The fixed seed is the interpreter's; the code doesn't see it.
     code = "import os, sys\nprint(os.environ.get('PYTHONHASHSEED'), sys.flags.hash_randomization)"
     _, seen = _run(engine, _shape(workspace), code)
